@@ -1,0 +1,102 @@
+"""Load an instance (folder or workbook), validate it whole, return a typed `Instance`."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from . import geo
+from .config import check_config
+from .errors import InputError, Problem
+from .instance import CityConfig, Instance
+from .readers import read_source
+from .schema import LONLAT, TABLE_BY_NAME
+from .validate import check_identities, check_references, type_table
+
+MAX_ROWS_DEFAULT = 5_000_000
+
+
+def load_instance(path: str | Path, basis: str | None = None, max_rows: int = MAX_ROWS_DEFAULT) -> Instance:
+    """Read, validate and type a city. Raises `InputError` listing every problem found."""
+    path = Path(path)
+    raw, problems = read_source(path)
+    _check_size(raw.tables, max_rows)
+    config = check_config(raw.config, raw.config_file, problems) if raw.config is not None else None
+    frames: dict[str, pd.DataFrame] = {}
+    for name, table in raw.tables.items():
+        frame = type_table(table, problems)
+        if frame is not None:
+            frames[name] = frame
+    check_references(frames, problems)
+    tolerance = config.population_tolerance if config else 0.02
+    check_identities(frames, tolerance, problems)
+    _check_coordinate_kinds(frames, problems)
+    if config is not None and "sites" in frames:
+        _check_site_services(frames["sites"], config, problems)
+    if problems or config is None:
+        raise InputError(problems or [Problem(str(path), "instance could not be read")])
+    instance = _assemble(config, frames, str(path))
+    return instance.with_basis(basis)
+
+
+def _check_size(tables, max_rows: int) -> None:
+    for table in tables.values():
+        if len(table.rows) > max_rows:
+            raise InputError(Problem(table.file, f"{len(table.rows):,} rows exceed the limit of {max_rows:,} rows per table (ALLOCATOR_MAX_ROWS)"))
+
+
+def _check_coordinate_kinds(frames: dict[str, pd.DataFrame], problems: list[Problem]) -> None:
+    kinds = {name: geo.uses_lonlat(f) for name, f in frames.items() if TABLE_BY_NAME[name].has_coordinates}
+    if len(set(kinds.values())) > 1:
+        lonlat = [f"{n}.csv" for n, v in kinds.items() if v]
+        xy = [f"{n}.csv" for n, v in kinds.items() if not v]
+        problems.append(Problem(", ".join(lonlat), f"gives lon/lat while {', '.join(xy)} give x/y metres; use one kind of coordinates in every table", column="lon"))
+
+
+def _check_site_services(sites: pd.DataFrame, config: CityConfig, problems: list[Problem]) -> None:
+    rows = sites.attrs["row_numbers"]
+    for i, service in enumerate(sites["service"]):
+        if service is not None and service in TABLE_BY_NAME["sites"].column("service").choices and service not in config.services:
+            problems.append(Problem(sites.attrs["file"], f"service is not among the city's services in city.yaml ({', '.join(config.services)})", row=rows[i], column="service", value=service))
+
+
+def _assemble(config: CityConfig, frames: dict[str, pd.DataFrame], source: str) -> Instance:
+    origin = config.origin
+    if any(geo.uses_lonlat(f) for f in frames.values()):
+        if origin is None:
+            towns = frames["towns"]
+            origin = (round(float(towns["lon"].mean()), 6), round(float(towns["lat"].mean()), 6))
+    typed = {}
+    for name, frame in frames.items():
+        table = TABLE_BY_NAME[name]
+        if table.has_coordinates and geo.uses_lonlat(frame):
+            frame = geo.add_xy(frame, origin)
+        typed[name] = _finish(frame, table)
+    if origin is not None and config.origin is None:
+        config = replace(config, origin=origin)
+    empty_sites = pd.DataFrame({c.name: pd.Series(dtype=_dtype(c.kind)) for c in TABLE_BY_NAME["sites"].columns})
+    return Instance(config=config, districts=typed["districts"], towns=typed["towns"], grids=typed["grids"],
+                    sites=typed.get("sites", _finish(empty_sites, TABLE_BY_NAME["sites"])),
+                    travel=typed.get("travel"), source=source)
+
+
+def _dtype(kind: str) -> str:
+    return {"int": "int64", "flag": "int64", "float": "float64"}.get(kind, "object")
+
+
+def _finish(frame: pd.DataFrame, table) -> pd.DataFrame:
+    """Contract columns first, in contract order, with fixed dtypes; extra columns after."""
+    specs = [*table.columns, *(LONLAT if table.has_coordinates else ())]
+    ordered = [c.name for c in specs if c.name in frame.columns]
+    extra = [c for c in frame.columns if c not in ordered]
+    out = frame[ordered + extra].copy()
+    for spec in specs:
+        if spec.name in out.columns:
+            out[spec.name] = out[spec.name].astype(_dtype(spec.kind))
+    out.attrs = {}
+    if len(table.key) == 1:
+        out.index = pd.Index(out[table.key[0]].to_numpy(), name=None)
+    else:
+        out = out.reset_index(drop=True)
+    return out

@@ -1,0 +1,130 @@
+"""The instance data contract: tables, columns, types, units and meanings.
+
+One place states what every table holds; the loader, the validator, the Excel template
+and the synthetic generator all read it, so they cannot drift apart.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVICES: tuple[str, ...] = (
+    "childcare",      # 幼有所育
+    "education",      # 学有所教
+    "employment",     # 劳有所得
+    "health",         # 病有所医
+    "elderly_care",   # 老有所养
+    "housing",        # 住有所居
+    "assistance",     # 弱有所扶
+)
+SERVICE_NAMES_ZH: dict[str, str] = {
+    "childcare": "幼有所育", "education": "学有所教", "employment": "劳有所得",
+    "health": "病有所医", "elderly_care": "老有所养", "housing": "住有所居",
+    "assistance": "弱有所扶",
+}
+POPULATION_BASES: tuple[str, ...] = ("actual", "resident", "registered")
+DISTRICT_KINDS = ("core", "suburban", "outer")
+TOWN_KINDS = ("street", "town")
+GRID_KINDS = ("urban", "rural")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: its type, its rule and its meaning for the planner."""
+
+    name: str
+    kind: str                      # "id" | "str" | "int" | "float" | "flag" | "enum"
+    unit: str
+    en: str
+    zh: str
+    required: bool = True
+    nonnegative: bool = True
+    positive: bool = False
+    choices: tuple[str, ...] = ()
+    refers_to: str | None = None   # "table.column" a foreign key must resolve in
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str          # table name = CSV stem = sheet name
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    required: bool = True
+    has_coordinates: bool = False
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _coords() -> tuple[Column, ...]:
+    """x/y in metres (projected) or lon/lat in degrees; the loader accepts either pair."""
+    return (
+        Column("x", "float", "m", "easting, projected metres (or give lon)", "横坐标（米，投影坐标；或填经度 lon）", required=False, nonnegative=False),
+        Column("y", "float", "m", "northing, projected metres (or give lat)", "纵坐标（米，投影坐标；或填纬度 lat）", required=False, nonnegative=False),
+    )
+
+
+DISTRICTS = Table("districts", ("district_id",), (
+    Column("district_id", "id", "", "district or county id", "区县编号"),
+    Column("name", "str", "", "district name", "区县名称"),
+    Column("kind", "enum", "", "core / suburban / outer", "类型：核心区/近郊/远郊", choices=DISTRICT_KINDS),
+    Column("own_budget", "float", "10k CNY/yr", "district's own yearly budget for governance staff and services", "区县自有预算（万元/年）"),
+    Column("transfer_cap", "float", "10k CNY/yr", "largest fiscal transfer the city may give the district", "市级转移支付上限（万元/年）"),
+))
+
+TOWNS = Table("towns", ("town_id",), (
+    Column("town_id", "id", "", "street or town id", "街道/乡镇编号"),
+    Column("district_id", "id", "", "district the town belongs to", "所属区县编号", refers_to="districts.district_id"),
+    Column("name", "str", "", "street or town name", "街道/乡镇名称"),
+    Column("kind", "enum", "", "street (urban) / town (township)", "类型：街道/乡镇", choices=TOWN_KINDS),
+    Column("pop_registered", "int", "persons", "registered population (户籍人口)", "户籍人口（人）"),
+    Column("pop_resident", "int", "persons", "registered residents living in the town", "本地户籍常住人口（人）"),
+    Column("pop_migrant", "int", "persons", "residents registered elsewhere (流动人口)", "外来流动人口（人）"),
+    Column("area_km2", "float", "km2", "land area", "面积（平方公里）", positive=True),
+    Column("cases_per_year", "float", "cases/yr", "enforcement cases per year", "年执法案件数（件/年）"),
+    Column("enforcement_now", "int", "persons", "enforcement officers posted today", "现有执法人员（人）"),
+    *_coords(),
+), has_coordinates=True)
+
+GRIDS = Table("grids", ("grid_id",), (
+    Column("grid_id", "id", "", "grid id", "网格编号"),
+    Column("town_id", "id", "", "town the grid belongs to", "所属街道/乡镇编号", refers_to="towns.town_id"),
+    Column("community", "str", "", "community or village name", "所属社区/村"),
+    Column("kind", "enum", "", "urban / rural grid", "类型：城市网格/农村网格", choices=GRID_KINDS),
+    Column("households", "int", "households", "households in the grid", "户数（户）"),
+    Column("population", "int", "persons", "actual population in the grid", "实有人口（人）"),
+    Column("elderly", "int", "persons", "residents aged 65 and over", "65岁及以上人口（人）"),
+    Column("children", "int", "persons", "residents aged 0-14", "0-14岁人口（人）"),
+    Column("events_per_year", "float", "events/yr", "grid events reported per year", "年网格事件数（件/年）"),
+    Column("fulltime_now", "int", "persons", "full-time grid workers today", "现有专职网格员（人）"),
+    Column("parttime_now", "int", "persons", "part-time grid helpers today", "现有兼职网格员（人）"),
+    *_coords(),
+), has_coordinates=True)
+
+SITES = Table("sites", ("site_id",), (
+    Column("site_id", "id", "", "candidate or existing facility site id", "设施点位编号"),
+    Column("town_id", "id", "", "town the site lies in", "所在街道/乡镇编号", refers_to="towns.town_id"),
+    Column("service", "enum", "", "one of the seven services", "服务类型（七有之一）", choices=SERVICES),
+    Column("existing", "flag", "0/1", "1 if the facility exists today", "是否现有设施（1=是，0=候选）"),
+    Column("capacity", "float", "persons", "persons the facility can serve", "服务能力（人）"),
+    Column("open_cost", "float", "10k CNY", "one-off cost of opening (0 for existing)", "新建成本（万元）"),
+    Column("annual_cost", "float", "10k CNY/yr", "yearly running cost", "年运营成本（万元/年）"),
+    *_coords(),
+), has_coordinates=True)
+
+TRAVEL = Table("travel", ("from_id", "site_id"), (
+    Column("from_id", "id", "", "grid id the trip starts from", "出发网格编号", refers_to="grids.grid_id"),
+    Column("site_id", "id", "", "facility site id", "设施点位编号", refers_to="sites.site_id"),
+    Column("minutes", "float", "min", "travel time", "出行时间（分钟）"),
+), required=False)
+
+TABLES: tuple[Table, ...] = (DISTRICTS, TOWNS, GRIDS, SITES, TRAVEL)
+TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+LONLAT = (
+    Column("lon", "float", "degree", "longitude (instead of x)", "经度（代替 x）", required=False, nonnegative=False),
+    Column("lat", "float", "degree", "latitude (instead of y)", "纬度（代替 y）", required=False, nonnegative=False),
+)

@@ -1,0 +1,172 @@
+"""The one seam between a Pyomo model and HiGHS, shared by every model.
+
+    solve(model, options) -> SolveResult
+
+Uses Pyomo's in-memory persistent HiGHS interface (`pyomo.contrib.solver`, no files).
+It never raises for a non-optimal outcome: the result's `status` says what happened
+(`optimal`, `time_limit`, `infeasible`, `unbounded`, `error`, `interrupted`) and the
+best solution found, if any, is loaded into the model's variables.
+
+HiGHS can overrun its own time limit several-fold, so a callback also interrupts it
+once the wall clock passes the limit plus a grace period; such a run is reported as
+`time_limit`, like one HiGHS stopped itself. The same callback prints a progress line
+(elapsed time, incumbent, bound, gap) to stderr when asked.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+GRACE_S = 5.0          # extra seconds HiGHS gets past --time-limit before it is interrupted
+PROGRESS_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options every model's solve accepts; they all reach HiGHS."""
+
+    time_limit: float | None = None     # seconds
+    gap: float | None = None            # relative MIP gap, e.g. 0.01
+    threads: int | None = None          # None: HiGHS decides
+    seed: int = 0                       # HiGHS random_seed
+    progress: bool = False              # print a progress line to stderr
+    tee: bool = False                   # show HiGHS's own log
+
+    def as_dict(self) -> dict:
+        return {"time_limit": self.time_limit, "gap": self.gap, "threads": self.threads, "seed": self.seed}
+
+
+@dataclass
+class SolveResult:
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    termination: str
+    solver: str = "highs"
+    solver_version: str = ""
+    handover_s: float = 0.0
+    solve_s: float = 0.0
+    has_solution: bool = False
+    highs_info: dict = field(default_factory=dict)
+
+
+_STATUS = {
+    TerminationCondition.convergenceCriteriaSatisfied: "optimal",
+    TerminationCondition.maxTimeLimit: "time_limit",
+    TerminationCondition.iterationLimit: "time_limit",
+    TerminationCondition.objectiveLimit: "time_limit",
+    TerminationCondition.provenInfeasible: "infeasible",
+    TerminationCondition.locallyInfeasible: "infeasible",
+    TerminationCondition.infeasibleOrUnbounded: "infeasible",
+    TerminationCondition.unbounded: "unbounded",
+    TerminationCondition.interrupted: "interrupted",
+}
+
+
+class _Watch:
+    """HiGHS callback: progress line and the outer wall-clock guard."""
+
+    def __init__(self, options: SolveOptions):
+        self.options = options
+        self.start = time.monotonic()
+        self.deadline = None if options.time_limit is None else self.start + options.time_limit + GRACE_S
+        self.guard_fired = False
+        self.last_print = self.start
+
+    def __call__(self, event) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            self.guard_fired = True
+            event.interrupt()
+        if self.options.progress and now - self.last_print >= PROGRESS_EVERY_S:
+            self.last_print = now
+            out = event.data_out
+            inc, bnd = getattr(out, "mip_primal_bound", math.inf), getattr(out, "mip_dual_bound", math.nan)
+            gap = getattr(out, "mip_gap", math.nan)
+            shown = "none yet" if not math.isfinite(inc) or abs(inc) >= 1e30 else f"{inc:.6g}"
+            gap_text = f"{100 * gap:.2f}%" if math.isfinite(gap) and gap < 1e10 else "-"
+            sys.stderr.write(f"\r  solving: {now - self.start:6.1f} s   incumbent {shown}   bound {bnd:.6g}   gap {gap_text}   ")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.options.progress and self.last_print > self.start:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def solve(model: pyo.ConcreteModel, options: SolveOptions) -> SolveResult:
+    """Hand `model` to HiGHS, solve, load the best solution found; never raises on status."""
+    opt = Highs()
+    t0 = time.perf_counter()
+    opt.set_instance(model)
+    handover_s = time.perf_counter() - t0
+    highs = opt._solver_model  # the highspy.Highs object the interface filled
+    watch = _Watch(options)
+    for event in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+        event.subscribe(watch)
+    solver_options = {"random_seed": int(options.seed)}
+    t1 = time.perf_counter()
+    try:
+        results = opt.solve(
+            model, tee=options.tee, time_limit=options.time_limit, rel_gap=options.gap,
+            threads=options.threads, solver_options=solver_options,
+            load_solutions=False, raise_exception_on_nonoptimal_result=False,
+            auto_updates=_NO_UPDATES,
+        )
+    finally:
+        watch.finish()
+    solve_s = time.perf_counter() - t1
+    return _result(opt, results, watch, handover_s, solve_s)
+
+
+_NO_UPDATES = {
+    "check_for_new_or_removed_constraints": False, "check_for_new_or_removed_vars": False,
+    "check_for_new_or_removed_params": False, "check_for_new_objective": False,
+    "update_constraints": False, "update_vars": False, "update_parameters": False,
+    "update_named_expressions": False, "update_objective": False,
+}
+
+
+def _result(opt: Highs, results, watch: _Watch, handover_s: float, solve_s: float) -> SolveResult:
+    status = _STATUS.get(results.termination_condition, "error")
+    if status == "interrupted" and watch.guard_fired:
+        status = "time_limit"
+    has_solution = results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
+    if has_solution:
+        results.solution_loader.load_vars()
+    objective = _finite(results.incumbent_objective) if has_solution else None
+    bound = _finite(results.objective_bound)
+    gap = None
+    if objective is not None and bound is not None:
+        gap = abs(objective - bound) / max(abs(objective), 1e-10)
+        if status == "optimal" and gap < 1e-9:
+            gap = 0.0
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    version = ".".join(str(v) for v in opt.version())
+    info = _highs_info(opt)
+    return SolveResult(status, objective, bound, gap, str(results.termination_condition.name),
+                       solver_version=version, handover_s=handover_s, solve_s=solve_s,
+                       has_solution=has_solution, highs_info=info)
+
+
+def _finite(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and abs(value) < 1e30 else None
+
+
+def _highs_info(opt: Highs) -> dict:
+    try:
+        info = opt._solver_model.getInfo()
+        return {"mip_node_count": int(info.mip_node_count), "simplex_iterations": int(info.simplex_iteration_count)}
+    except Exception:  # information only: older highspy builds lack some fields
+        return {}
