@@ -138,7 +138,8 @@ def _result(opt: Highs, results, watch: _Watch, handover_s: float, solve_s: floa
     status = _STATUS.get(results.termination_condition, "error")
     if status == "interrupted" and watch.guard_fired:
         status = "time_limit"
-    has_solution = results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
+    has_solution = (status in ("optimal", "time_limit")
+                    and results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal))
     if has_solution:
         results.solution_loader.load_vars()
     objective = _finite(results.incumbent_objective) if has_solution else None
