@@ -1,0 +1,701 @@
+"""Build the bundled Chongqing instance (instances/chongqing) from real district data.
+
+Real, per district (38 districts and counties): name, adcode, 2020 census resident
+population, urban/rural split, households, age shares, residents registered elsewhere,
+polygon area and boundary. Generated, by the rules stated in the constants below and in
+the PROVENANCE.md this script writes: streets/towns, grids, staff today, case loads,
+facility sites and the city's finances. Towns and grids are placed inside the real
+district boundaries by rejection sampling (matplotlib.path.Path, even-odd rule).
+
+    python scripts/build_chongqing.py [--data ../shared/data] [--out instances/chongqing]
+
+The same data and seed give byte-identical files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+from matplotlib.path import Path as MplPath
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from allocator.loader import load_instance  # noqa: E402
+from allocator.norms import merged_norms  # noqa: E402
+from allocator.schema import SERVICES  # noqa: E402
+from allocator.summary import summarize  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_OUT = ROOT / "instances" / "chongqing"
+CENSUS_FILE = "china-census2020-county/census_county_2020_v1.xlsx"
+CENSUS_SHEET = "七普（年鉴）"
+DERIVED_FILE = "china-derived/chongqing_districts_2020.csv"
+BOUNDARY_FILE = "china-geo-boundaries/chongqing_500000_districts_gmap.json"
+ELSEWHERE = ("户口登记地在外乡镇街道人口_本县", "户口登记地在外乡镇街道人口_本省其他县", "户口登记地在外乡镇街道人口_省外")
+
+SEED = 2020
+ORIGIN = (107.74, 30.18)               # middle of the municipality's lon/lat extent
+KM_PER_DEG = 111.195                   # km per degree of latitude (R = 6,371 km)
+COORD_DECIMALS = 5                     # about 1 m
+
+# District kind: core if dense and fully urban, outer if sparse or mostly rural.
+CORE_DENSITY, CORE_URBAN = 3000.0, 0.90            # persons/km2, urban share
+SUBURBAN_DENSITY, SUBURBAN_URBAN = 300.0, 0.55
+# Streets and towns: one street per this many urban residents, one town per rural ones.
+URBAN_PER_STREET, RURAL_PER_TOWN = 70_000, 14_000
+STREET_DENSITY = 6000.0                # persons/km2 used to size the streets' land
+# Grids: households per grid aimed at, and the norm's ceiling.
+GRID_TARGET = {"urban": 420, "rural": 280}
+GRID_CAP = {"urban": 500, "rural": 300}
+GRID_SIZE_SIGMA = 0.06                 # spread of households between a town's grids
+GRIDS_PER_COMMUNITY = {"urban": 6, "rural": 3}
+# Migrants live mostly in streets: weight of a town resident relative to a street resident.
+MIGRANT_TOWN_WEIGHT = 0.4
+# Registered here but living outside the district, per registered resident living here.
+OUT_SHARE = {"core": 0.20, "suburban": 0.28, "outer": 0.50}
+OUT_TOWN_WEIGHT = 1.5                  # rural towns lose more of their registered people
+SAME_DISTRICT_TOWN_WEIGHT = 2.0        # intra-district moves leave towns more than streets
+EVENTS_PER_PERSON = {"urban": 0.06, "rural": 0.04}  # grid events per person-year, before migrants
+CASES_PER_1000 = {"street": 8.0, "town": 4.0}       # enforcement cases per 1,000 persons-year
+ENFORCEMENT_NOW_SHARE = 0.85           # today's officers as a share of the norm, spread by registration
+HEADCOUNT_GROWTH = 0.10
+FULLTIME_P = {("core", "street"): 0.95, ("suburban", "street"): 0.85, ("suburban", "town"): 0.70,
+              ("outer", "street"): 0.75, ("outer", "town"): 0.55, ("core", "town"): 0.90}
+PARTTIME_MAX = {"urban": 1, "rural": 2}
+BUDGET_SLACK = 1.20
+OWN_BUDGET_SHARE, CITY_POOL_SHARE, TRANSFER_CAP_SHARE = 0.80, 0.25, 0.50
+WEALTH = {"core": 1.5, "suburban": 1.0, "outer": 0.7}
+NEED = {"core": 0.3, "suburban": 1.0, "outer": 1.6}
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Planning assumptions for one of the seven services (capacity in persons, costs 10k CNY)."""
+
+    demand: str           # town column the service's demand follows
+    factor: float         # share of that column that needs the service
+    capacity: float
+    open_cost: float
+    annual_cost: float
+    code: str
+
+
+SERVICE_SPECS = {
+    "childcare": ServiceSpec("children", 0.35, 300, 400, 120, "CC"),
+    "education": ServiceSpec("children", 0.55, 1500, 4000, 900, "ED"),
+    "employment": ServiceSpec("working_age", 1.0, 15000, 60, 25, "EM"),
+    "health": ServiceSpec("actual", 1.0, 10000, 600, 250, "HE"),
+    "elderly_care": ServiceSpec("elderly", 1.0, 1500, 250, 80, "EL"),
+    "housing": ServiceSpec("pop_migrant", 1.0, 10000, 150, 40, "HO"),
+    "assistance": ServiceSpec("actual", 1.0, 30000, 50, 30, "AS"),
+}
+PROVISION = {"core": 1.3, "suburban": 0.6, "outer": 0.45}   # existing capacity / demand
+PROVISION_TOWN = {"street": 1.0, "town": 0.7}
+CANDIDATES = {"street": 3, "town": 2}
+OPEN_COST_FACTOR = {"core": 1.6, "suburban": 1.0, "outer": 0.8}
+ANNUAL_COST_FACTOR = {"core": 1.2, "suburban": 1.0, "outer": 0.85}
+
+
+# --- geometry --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Boundary:
+    """A district's MultiPolygon; a point is inside when an odd number of rings hold it."""
+
+    rings: tuple[MplPath, ...]
+    seat: tuple[float, float]
+
+    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        points = np.column_stack([lon, lat])
+        hits = sum(ring.contains_points(points).astype(int) for ring in self.rings)
+        return hits % 2 == 1
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        v = np.vstack([r.vertices for r in self.rings])
+        return v[:, 0].min(), v[:, 1].min(), v[:, 0].max(), v[:, 1].max()
+
+
+def read_boundaries(path: Path) -> dict[str, Boundary]:
+    """adcode → boundary with the government seat (DataV `center`) as the urban core."""
+    out = {}
+    for feature in json.loads(path.read_text(encoding="utf-8")):
+        props, geometry = feature["properties"], feature["geometry"]
+        rings = tuple(MplPath(np.asarray(ring, float)) for polygon in geometry["coordinates"] for ring in polygon)
+        boundary = Boundary(rings, tuple(props["center"]))
+        if not boundary.contains(np.array([boundary.seat[0]]), np.array([boundary.seat[1]]))[0]:
+            boundary = Boundary(rings, tuple(props["centroid"]))
+        out[str(props["adcode"])] = boundary
+    return out
+
+
+def _offset(lon0, lat0, dx_km: np.ndarray, dy_km: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points dx, dy km east and north of (lon0, lat0), rounded to COORD_DECIMALS."""
+    lon = lon0 + dx_km / (KM_PER_DEG * np.cos(np.radians(lat0)))
+    lat = lat0 + dy_km / KM_PER_DEG
+    return np.round(lon, COORD_DECIMALS), np.round(lat, COORD_DECIMALS)
+
+
+def distance_km(lon0, lat0, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Local equirectangular distance, accurate to well under 1 % over a town."""
+    dx = (np.asarray(lon) - lon0) * KM_PER_DEG * np.cos(np.radians(lat0))
+    dy = (np.asarray(lat) - lat0) * KM_PER_DEG
+    return np.hypot(dx, dy)
+
+
+def sample_near(boundary: Boundary, centre: tuple[float, float], n: int, radius_km: float,
+                rng: np.random.Generator, clustered: bool) -> tuple[np.ndarray, np.ndarray]:
+    """n points within radius_km of one centre and inside the boundary."""
+    return sample_around(boundary, np.full(n, centre[0]), np.full(n, centre[1]), radius_km, rng, clustered)
+
+
+def sample_around(boundary: Boundary, lon0: np.ndarray, lat0: np.ndarray, radius_km: float,
+                  rng: np.random.Generator, clustered: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One point near each centre, within radius_km and inside the boundary (rejection sampling).
+
+    clustered: Gaussian with sigma = radius/2 truncated at the radius; else uniform in the disc.
+    A point not found after 60 rounds stays at its centre (which lies inside).
+    """
+    lon, lat = np.array(lon0, float), np.array(lat0, float)
+    todo = np.arange(len(lon))
+    for _ in range(60):
+        if len(todo) == 0:
+            break
+        m = len(todo)
+        if clustered:
+            dx, dy = rng.normal(0, radius_km / 2, m), rng.normal(0, radius_km / 2, m)
+        else:
+            r, a = radius_km * np.sqrt(rng.random(m)), 2 * np.pi * rng.random(m)
+            dx, dy = r * np.cos(a), r * np.sin(a)
+        c_lon, c_lat = _offset(lon0[todo], lat0[todo], dx, dy)
+        ok = boundary.contains(c_lon, c_lat) & (distance_km(lon0[todo], lat0[todo], c_lon, c_lat) <= radius_km)
+        lon[todo[ok]], lat[todo[ok]] = c_lon[ok], c_lat[ok]
+        todo = todo[~ok]
+    return lon, lat
+
+
+def spread_points(boundary: Boundary, n: int, taken: list[tuple[float, float]],
+                  rng: np.random.Generator, candidates: int = 24) -> list[tuple[float, float]]:
+    """n points spread over the polygon: each the best of uniform candidates (farthest from those taken)."""
+    x0, y0, x1, y1 = boundary.bbox()
+    points, placed = [], list(taken)
+    while len(points) < n:
+        lon = np.round(x0 + (x1 - x0) * rng.random(8 * candidates), COORD_DECIMALS)
+        lat = np.round(y0 + (y1 - y0) * rng.random(8 * candidates), COORD_DECIMALS)
+        inside = boundary.contains(lon, lat)
+        lon, lat = lon[inside][:candidates], lat[inside][:candidates]
+        if len(lon) == 0:
+            continue
+        if placed:
+            gaps = np.min([distance_km(p[0], p[1], lon, lat) for p in placed], axis=0)
+            k = int(np.argmax(gaps))
+        else:
+            k = 0
+        points.append((float(lon[k]), float(lat[k])))
+        placed.append(points[-1])
+    return points
+
+
+# --- arithmetic ------------------------------------------------------------------------
+
+def apportion(total: int, weights: np.ndarray) -> np.ndarray:
+    """Split a whole number in proportion to weights, largest remainder first (sums exactly)."""
+    weights = np.asarray(weights, float)
+    quota = total * weights / weights.sum()
+    base = np.floor(quota).astype(np.int64)
+    order = np.argsort(-(quota - base), kind="stable")
+    base[order[: total - int(base.sum())]] += 1
+    return base
+
+
+def noise(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray:
+    return rng.lognormal(0.0, sigma, n)
+
+
+# --- districts -------------------------------------------------------------------------
+
+def read_districts(data: Path) -> pd.DataFrame:
+    """The 38 districts: census figures (checked against the derived join) and polygon area."""
+    census = read_census_rows(data / CENSUS_FILE)
+    derived = pd.read_csv(data / DERIVED_FILE, dtype={"adcode": str})
+    frame = census.merge(derived[["adcode", "name", "area_km2_from_polygon", "pop_2020"]], on="adcode", validate="1:1")
+    if len(frame) != 38 or (frame["人口数_合计"] != frame["pop_2020"]).any():
+        raise SystemExit("census and derived district tables disagree; check the data folder")
+    out = pd.DataFrame({
+        "district_id": frame["adcode"], "name": frame["name"],
+        "census_pop": frame["人口数_合计"].astype("int64"), "census_urban": frame["城镇人口"].astype("int64"),
+        "census_rural": frame["乡村人口"].astype("int64"), "census_households": frame["家庭户数"].astype("int64"),
+        "census_share_0_14": frame["人口比重_0-14岁"].astype(float), "census_share_65": frame["人口比重_65岁及以上"].astype(float),
+        "census_elsewhere_same_district": frame[ELSEWHERE[0]].astype("int64"),
+        "census_elsewhere_other_district": frame[ELSEWHERE[1]].astype("int64"),
+        "census_elsewhere_other_province": frame[ELSEWHERE[2]].astype("int64"),
+        "area_km2": frame["area_km2_from_polygon"].astype(float),
+    }).sort_values("district_id").reset_index(drop=True)
+    out["kind"] = [district_kind(r.census_urban / r.census_pop, r.census_pop / r.area_km2) for r in out.itertuples()]
+    return out
+
+
+def read_census_rows(path: Path) -> pd.DataFrame:
+    """Chongqing's district and county rows (区划代码 5001xx/5002xx, aggregates 500100/500200 left out).
+
+    The sheet is ordered by code, so reading stops after Chongqing's block (a partial block
+    would fail the 38-row check of `read_districts`).
+    """
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        rows = book[CENSUS_SHEET].iter_rows(values_only=True)
+        header, kept = next(rows), []
+        for row in rows:
+            code = int(row[0]) if isinstance(row[0], (int, float)) else 0
+            if code // 100 in (5001, 5002):
+                kept.append(row)
+            elif kept:
+                break
+    finally:
+        book.close()
+    frame = pd.DataFrame(kept, columns=header)
+    frame["adcode"] = frame["区划代码"].astype("int64").astype(str)
+    return frame[~frame["adcode"].str.endswith("00")].copy()
+
+
+def district_kind(urban_share: float, density: float) -> str:
+    """core: ≥ 3,000 persons/km2 and ≥ 90 % urban; suburban: ≥ 300/km2 and ≥ 55 % urban; else outer."""
+    if density >= CORE_DENSITY and urban_share >= CORE_URBAN:
+        return "core"
+    if density >= SUBURBAN_DENSITY and urban_share >= SUBURBAN_URBAN:
+        return "suburban"
+    return "outer"
+
+
+def town_counts(urban: int, rural: int) -> tuple[int, int]:
+    """Streets per ~70k urban and towns per ~14k rural residents, at least one of each kind present, two in all."""
+    streets = max(1, round(urban / URBAN_PER_STREET)) if urban > 0 else 0
+    towns = max(1, round(rural / RURAL_PER_TOWN)) if rural > 0 else 0
+    if streets + towns < 2:
+        streets, towns = (streets + 1, towns) if urban >= rural else (streets, towns + 1)
+    return streets, towns
+
+
+# --- towns -----------------------------------------------------------------------------
+
+def build_towns(d: pd.Series, boundary: Boundary, rng: np.random.Generator) -> pd.DataFrame:
+    """The district's streets and towns with real totals split by largest remainder."""
+    n_s, n_t = town_counts(int(d.census_urban), int(d.census_rural))
+    kind = np.array(["street"] * n_s + ["town"] * n_t)
+    actual = np.concatenate([apportion(int(d.census_urban), noise(rng, 0.35, n_s)) if n_s else [],
+                             apportion(int(d.census_rural), noise(rng, 0.45, n_t)) if n_t else []]).astype(np.int64)
+    towns = pd.DataFrame({
+        "town_id": [f"{d.district_id}{'S' if k == 'street' else 'T'}{i + 1:02d}" for k, i in zip(kind, _ranks(kind))],
+        "district_id": d.district_id,
+        "name": [f"{d['name']}第{i + 1}{'街道' if k == 'street' else '镇'}" for k, i in zip(kind, _ranks(kind))],
+        "kind": kind, "actual": actual,
+    })
+    towns["households"] = apportion(int(d.census_households), actual)
+    towns["area_km2"] = town_areas(d, kind, actual, rng)
+    _split_registration(towns, d)
+    towns["lon"], towns["lat"] = place_towns(boundary, kind, towns["area_km2"].to_numpy(), rng)
+    towns["cases_per_year"] = np.round(actual / 1000 * towns["kind"].map(CASES_PER_1000)
+                                       * (1 + towns["pop_migrant"] / actual) * noise(rng, 0.2, len(towns))).astype(np.int64)
+    towns["_enforcement_noise"] = noise(rng, 0.15, len(towns))
+    return towns
+
+
+def _ranks(kind: np.ndarray) -> list[int]:
+    """Running number of each town within its kind."""
+    seen: dict[str, int] = {}
+    out = []
+    for k in kind:
+        out.append(seen.get(k, 0))
+        seen[k] = out[-1] + 1
+    return out
+
+
+def town_areas(d: pd.Series, kind: np.ndarray, actual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Streets take land at ~6,000 persons/km2 (at most half the district); towns share the rest."""
+    streets = kind == "street"
+    area = np.zeros(len(kind))
+    street_land = float(d.area_km2) if streets.all() else min(0.5 * d.area_km2, actual[streets].sum() / STREET_DENSITY)
+    if streets.any():
+        w = actual[streets] * noise(rng, 0.2, int(streets.sum()))
+        area[streets] = street_land * w / w.sum()
+    if (~streets).any():
+        w = noise(rng, 0.4, int((~streets).sum()))
+        area[~streets] = (d.area_km2 - street_land) * w / w.sum()
+    return np.maximum(np.round(area, 2), 0.5)
+
+
+def _split_registration(towns: pd.DataFrame, d: pd.Series) -> None:
+    """pop_migrant from the census registered-elsewhere counts; pop_registered adds assumed out-registration."""
+    street = (towns["kind"] == "street").to_numpy()
+    actual = towns["actual"].to_numpy()
+    migrants = int(d.census_elsewhere_same_district + d.census_elsewhere_other_district + d.census_elsewhere_other_province)
+    towns["pop_migrant"] = apportion(migrants, actual * np.where(street, 1.0, MIGRANT_TOWN_WEIGHT))
+    if (towns["pop_migrant"] > 0.95 * actual).any():
+        raise SystemExit(f"{d['name']}: migrants exceed 95 % of a town's residents; revisit MIGRANT_TOWN_WEIGHT")
+    resident = actual - towns["pop_migrant"].to_numpy()
+    towns["pop_resident"] = resident
+    same = apportion(int(d.census_elsewhere_same_district), resident * np.where(street, 1.0, SAME_DISTRICT_TOWN_WEIGHT))
+    registered_here = int(d.census_pop - d.census_elsewhere_other_district - d.census_elsewhere_other_province)
+    away = apportion(round(OUT_SHARE[d.kind] * registered_here), resident * np.where(street, 1.0, OUT_TOWN_WEIGHT))
+    towns["pop_registered"] = resident + same + away
+
+
+def place_towns(boundary: Boundary, kind: np.ndarray, area: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Streets clustered about the district seat (the first at the seat); towns spread over the polygon."""
+    streets = kind == "street"
+    lon, lat = np.zeros(len(kind)), np.zeros(len(kind))
+    seat = (round(boundary.seat[0], COORD_DECIMALS), round(boundary.seat[1], COORD_DECIMALS))
+    if streets.any():
+        radius = max(1.0, math.sqrt(area[streets].sum() / math.pi))
+        s_lon, s_lat = sample_near(boundary, seat, int(streets.sum()) - 1, radius, rng, clustered=True)
+        lon[streets], lat[streets] = np.r_[seat[0], s_lon], np.r_[seat[1], s_lat]
+    taken = list(zip(lon[streets], lat[streets])) or [seat]
+    spread = spread_points(boundary, int((~streets).sum()), taken, rng)
+    if spread:
+        lon[~streets], lat[~streets] = np.array(spread).T
+    return lon, lat
+
+
+# --- grids -----------------------------------------------------------------------------
+
+def grid_households(households: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Households per grid: about GRID_TARGET each, none above the norm's ceiling."""
+    n = max(1, math.ceil(households / GRID_TARGET[kind]))
+    while True:
+        split = apportion(households, noise(rng, GRID_SIZE_SIGMA, n))
+        if split.max() <= GRID_CAP[kind] and split.min() >= 1:
+            return split
+        n += 1
+
+
+def build_grids(town, dkind: str, boundary: Boundary, rng: np.random.Generator) -> pd.DataFrame:
+    """One town's grids: households, persons (summing to the town's), staff today and positions.
+
+    town: a row (named tuple) of the town table.
+    """
+    gkind = "urban" if town.kind == "street" else "rural"
+    hh = grid_households(int(town.households), gkind, rng)
+    n = len(hh)
+    population = apportion(int(town.actual), hh * noise(rng, 0.08, n))
+    migrant_share = town.pop_migrant / town.actual
+    events = np.round(population * EVENTS_PER_PERSON[gkind] * (1 + 1.5 * migrant_share) * noise(rng, 0.25, n))
+    radius = math.sqrt(town.area_km2 / math.pi)
+    lon, lat = sample_near(boundary, (town.lon, town.lat), n, radius, rng, clustered=gkind == "urban")
+    return pd.DataFrame({
+        "grid_id": [f"{town.town_id}G{i + 1:03d}" for i in range(n)],
+        "town_id": town.town_id,
+        "community": [f"{town.town_id}C{i // GRIDS_PER_COMMUNITY[gkind] + 1:02d}" for i in range(n)],
+        "kind": gkind, "households": hh, "population": population,
+        "events_per_year": events.astype(np.int64),
+        "fulltime_now": (rng.random(n) < FULLTIME_P[(dkind, town.kind)]).astype(np.int64),
+        "parttime_now": rng.integers(0, PARTTIME_MAX[gkind] + 1, n),
+        "lon": lon, "lat": lat,
+    })
+
+
+def add_ages(grids: pd.DataFrame, d: pd.Series, rng: np.random.Generator) -> None:
+    """Elderly (65+) and children (0-14): the district's real shares, spread with mild noise."""
+    pop = grids["population"].to_numpy()
+    for column, share in (("elderly", d.census_share_65), ("children", d.census_share_0_14)):
+        grids[column] = apportion(round(d.census_pop * share / 100), pop * noise(rng, 0.15, len(pop)))
+    if (grids["elderly"] + grids["children"] > grids["population"]).any():
+        raise SystemExit(f"{d['name']}: elderly + children exceed a grid's population")
+    if (grids["households"] > grids["population"]).any():
+        raise SystemExit(f"{d['name']}: more households than persons in a grid")
+
+
+# --- sites -----------------------------------------------------------------------------
+
+def build_sites(town, dkind: str, grids: pd.DataFrame, boundary: Boundary,
+                rng: np.random.Generator) -> dict[str, list]:
+    """Existing facilities (more per person in the core) and candidate sites, for each service.
+
+    town: a row of the town table with its demand columns (see `_town_demands`).
+    """
+    columns: dict[str, list] = {c: [] for c in SITE_COLUMNS}
+    weights = grids["population"].to_numpy(float)
+    g_lon, g_lat = grids["lon"].to_numpy(), grids["lat"].to_numpy()
+    for service in SERVICES:
+        spec = SERVICE_SPECS[service]
+        need = spec.factor * float(getattr(town, spec.demand))
+        existing = rng.poisson(PROVISION[dkind] * PROVISION_TOWN[town.kind] * need / spec.capacity)
+        n = existing + CANDIDATES[town.kind]
+        at = rng.choice(len(grids), size=n, p=weights / weights.sum())
+        cap = np.where(np.arange(n) < existing, np.round(spec.capacity * noise(rng, 0.2, n), -1), spec.capacity)
+        open_cost = np.where(np.arange(n) < existing, 0.0,
+                             np.round(spec.open_cost * OPEN_COST_FACTOR[dkind] * noise(rng, 0.15, n), 1))
+        annual = np.round(spec.annual_cost * ANNUAL_COST_FACTOR[dkind] * cap / spec.capacity * noise(rng, 0.15, n), 1)
+        lon, lat = sample_around(boundary, g_lon[at], g_lat[at], 0.3, rng, clustered=True)
+        for name, values in (("site_id", [f"{town.town_id}{spec.code}{k + 1}" for k in range(n)]),
+                             ("town_id", [town.town_id] * n), ("service", [service] * n),
+                             ("existing", (np.arange(n) < existing).astype(np.int64)), ("capacity", cap),
+                             ("open_cost", open_cost), ("annual_cost", annual), ("lon", lon), ("lat", lat)):
+            columns[name].extend(values)
+    return columns
+
+
+SITE_COLUMNS = ["site_id", "town_id", "service", "existing", "capacity", "open_cost", "annual_cost", "lon", "lat"]
+
+
+def _town_demands(towns: pd.DataFrame, grids: pd.DataFrame) -> pd.DataFrame:
+    """Per-town demand columns the services follow (children, elderly, working age, actual)."""
+    ages = grids.groupby("town_id")[["children", "elderly"]].sum()
+    out = towns.join(ages, on="town_id")
+    out["working_age"] = out["actual"] - out["children"] - out["elderly"]
+    return out
+
+
+# --- city ------------------------------------------------------------------------------
+
+def enforcement_demand(towns: pd.DataFrame, norms: dict) -> np.ndarray:
+    """Officers the norm asks for on the actual basis: per 10k persons, per km2, per 1,000 cases; a minimum team."""
+    need = (norms["enforcement_per_10k"] * towns["actual"] / 1e4 + norms["enforcement_per_km2"] * towns["area_km2"]
+            + norms["enforcement_per_1000_cases"] * towns["cases_per_year"] / 1000)
+    return np.maximum(norms["enforcement_min_team"], np.ceil(need.to_numpy())).astype(np.int64)
+
+
+def add_enforcement_now(towns: pd.DataFrame, norms: dict) -> int:
+    """Today's officers follow the registered population (the fault); returns the norm's total."""
+    demand = enforcement_demand(towns, norms)
+    rate = ENFORCEMENT_NOW_SHARE * demand.sum() / towns["pop_registered"].sum()
+    now = np.round(rate * towns["pop_registered"] * towns.pop("_enforcement_noise"))
+    towns["enforcement_now"] = np.maximum(2, now).astype(np.int64)
+    return int(demand.sum())
+
+
+def finances(districts: pd.DataFrame, towns: pd.DataFrame, n_grids: int, norm_officers: int,
+             norms: dict) -> dict[str, float]:
+    """Budget, city pool and each district's own budget and transfer cap (10k CNY/yr)."""
+    staff_cost = n_grids * norms["salary_fulltime"] + norm_officers * norms["enforcement_salary"]
+    budget = round(BUDGET_SLACK * staff_cost, -3)
+    actual = towns.groupby("district_id")["actual"].sum().reindex(districts["district_id"]).to_numpy(float)
+    wealth = actual * districts["kind"].map(WEALTH).to_numpy()
+    districts["own_budget"] = np.round(OWN_BUDGET_SHARE * budget * wealth / wealth.sum(), -1)
+    need = actual / actual.sum() * districts["kind"].map(NEED).to_numpy()
+    districts["transfer_cap"] = np.round(TRANSFER_CAP_SHARE * budget * need, -1)
+    return {"budget": float(budget), "city_pool": float(round(CITY_POOL_SHARE * budget, -2)), "staff_cost": staff_cost}
+
+
+def build(data: Path) -> tuple[dict[str, pd.DataFrame], dict]:
+    """All tables and the figures city.yaml and PROVENANCE.md need."""
+    districts = read_districts(data)
+    boundaries = read_boundaries(data / BOUNDARY_FILE)
+    norms = merged_norms(None)
+    towns_all, grids_all, sites_all = [], [], []
+    for _, d in districts.iterrows():
+        rng = np.random.default_rng([SEED, int(d.district_id)])
+        boundary = boundaries[d.district_id]
+        towns = build_towns(d, boundary, rng)
+        grids = pd.concat([build_grids(t, d.kind, boundary, rng) for t in towns.itertuples()], ignore_index=True)
+        add_ages(grids, d, rng)
+        rows = grids.groupby("town_id", sort=False).indices
+        sites_all.extend(pd.DataFrame(build_sites(t, d.kind, grids.iloc[rows[t.town_id]], boundary, rng))
+                         for t in _town_demands(towns, grids).itertuples())
+        towns_all.append(towns)
+        grids_all.append(grids)
+    towns, grids = pd.concat(towns_all, ignore_index=True), pd.concat(grids_all, ignore_index=True)
+    sites = pd.concat(sites_all, ignore_index=True)
+    norm_officers = add_enforcement_now(towns, norms)
+    money = finances(districts, towns, len(grids), norm_officers, norms)
+    facts = {**money, "norm_officers": norm_officers, "headcount": round((1 + HEADCOUNT_GROWTH) * towns["enforcement_now"].sum()),
+             "norms": norms}
+    return {"districts": districts, "towns": towns, "grids": grids, "sites": sites}, facts
+
+
+# --- writing ---------------------------------------------------------------------------
+
+DISTRICT_COLUMNS = ["district_id", "name", "kind", "own_budget", "transfer_cap", "census_pop", "census_urban",
+                    "census_rural", "census_households", "census_share_0_14", "census_share_65",
+                    "census_elsewhere_same_district", "census_elsewhere_other_district",
+                    "census_elsewhere_other_province", "area_km2"]
+TOWN_COLUMNS = ["town_id", "district_id", "name", "kind", "pop_registered", "pop_resident", "pop_migrant",
+                "area_km2", "cases_per_year", "enforcement_now", "households", "lon", "lat"]
+GRID_COLUMNS = ["grid_id", "town_id", "community", "kind", "households", "population", "elderly", "children",
+                "events_per_year", "fulltime_now", "parttime_now", "lon", "lat"]
+
+
+def city_yaml(facts: dict) -> str:
+    n = facts["norms"]
+    return f"""# Chongqing 重庆: 38 real districts (2020 census); streets, towns, grids, staff and sites generated.
+# Built by scripts/build_chongqing.py; see PROVENANCE.md for what is real and what is generated.
+name: chongqing
+description: "Chongqing 重庆市, 38 districts and counties with 2020 census populations and real boundaries; streets/towns, grids, staff and facility sites are generated (see PROVENANCE.md)."
+# 10k CNY/yr: {BUDGET_SLACK:.2f} x (one full-time worker per grid + enforcement officers at the norm)
+budget: {facts['budget']:.0f}
+population_basis: actual
+# today's enforcement officers + {HEADCOUNT_GROWTH:.0%}
+headcount: {facts['headcount']}
+city_pool: {facts['city_pool']:.0f}
+salaries: {{fulltime: {n['salary_fulltime']}, parttime: {n['salary_parttime']}, professional: {n['salary_professional']}, enforcement: {n['enforcement_salary']}}}
+# projection origin: middle of the municipality's lon/lat extent (GCJ-02 degrees)
+origin: [{ORIGIN[0]}, {ORIGIN[1]}]
+"""
+
+
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame], facts: dict) -> None:
+    columns = {"districts": DISTRICT_COLUMNS, "towns": TOWN_COLUMNS, "grids": GRID_COLUMNS, "sites": None}
+    for name, frame in tables.items():
+        frame = frame[columns[name]] if columns[name] else frame
+        frame.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
+    (folder / "city.yaml").write_text(city_yaml(facts), encoding="utf-8")
+    (folder / "PROVENANCE.md").write_text(provenance(tables, facts), encoding="utf-8")
+
+
+def write_instance(out: Path, tables: dict[str, pd.DataFrame], facts: dict) -> str:
+    """Write into a temporary folder, validate it with the loader, then move it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        tmp.chmod(0o755)
+        write_tables(tmp, tables, facts)
+        summary = summarize(replace(load_instance(tmp), source=str(out)))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
+
+
+def provenance(tables: dict[str, pd.DataFrame], facts: dict) -> str:
+    """PROVENANCE.md: sources, what is real, every rule used to generate the rest, and totals."""
+    return "\n".join([PROVENANCE_HEAD, _rules_text(), _figures_text(tables, facts)])
+
+
+PROVENANCE_HEAD = f"""# Chongqing 重庆 — provenance
+
+Built by `scripts/build_chongqing.py` (seed {SEED}); rebuild with
+`python scripts/build_chongqing.py --data <shared data folder> --out instances/chongqing`
+(the same sources give byte-identical files). Coordinates are lon/lat in GCJ-02 degrees, as
+in the boundary source; the loader projects them about `origin` in city.yaml.
+
+## Sources
+
+1. **2020 census, county level** — Lei Dong et al., github.com/leiii/census, commit
+   0ba0f1efae092f4aa6569ef38e53b3bb4d2f0087, `data/census/census_county_2020_v1.xlsx`,
+   sheet 七普（年鉴）, MIT licence. Rows with 区划代码 5001xx/5002xx (38 districts and
+   counties; the aggregate rows 500100 市辖区 and 500200 县 dropped). Columns used:
+   人口数_合计, 城镇人口, 乡村人口, 家庭户数, 人口比重_0-14岁, 人口比重_65岁及以上,
+   户口登记地在外乡镇街道人口_本县 / _本省其他县 / _省外.
+2. **District boundaries** — Aliyun DataV GeoAtlas as published in github.com/tnnevol/gmap,
+   commit b248aaaefc0c13f6bd006a4dc2fa4530d2cfd9b5, `500000.json` (38 MultiPolygons with
+   `center` = government seat and `centroid`, GCJ-02; no licence file, terms unclear). Used only
+   to place generated points inside each district; no polygon is stored in this instance.
+3. **Join of 1 and 2** (`china-derived/chongqing_districts_2020.csv`, built for the project):
+   district name and polygon area (spherical area of the DataV polygon, approximate, not an
+   official statistic). Its census columns are checked against source 1 on every build.
+
+## Real, per district (`districts.csv`)
+
+`district_id` = adcode, `name`; `census_pop` (resident population), `census_urban`,
+`census_rural`, `census_households` (家庭户数), `census_share_0_14`, `census_share_65` (%),
+`census_elsewhere_same_district` / `_other_district` / `_other_province` (residents whose
+household registration is in another township of the same district / another district or
+county of Chongqing / another province), `area_km2` (source 3). Everything else is generated.
+"""
+
+
+def _rules_text() -> str:
+    specs = "\n".join(f"   | {s} | {v.demand} x {v.factor:g} | {v.capacity:g} | {v.open_cost:g} | {v.annual_cost:g} |"
+                      for s, v in SERVICE_SPECS.items())
+    fulltime = ", ".join(f"{d} {t} {p}" for (d, t), p in sorted(FULLTIME_P.items()))
+    return f"""## Generated, and the rules used
+
+- **District kind**: core if density >= {CORE_DENSITY:,.0f} persons/km2 and urban share >= {CORE_URBAN:.0%};
+  suburban if density >= {SUBURBAN_DENSITY:,.0f}/km2 and urban share >= {SUBURBAN_URBAN:.0%}; else outer.
+- **Streets and towns** (names are generated labels, not real places): one street per
+  {URBAN_PER_STREET:,} urban residents and one town per {RURAL_PER_TOWN:,} rural residents (rounded; at least
+  one of a kind the district has residents for, two in all). Streets hold the district's urban
+  residents, towns its rural ones, split by lognormal weights (σ 0.35 streets, 0.45 towns) with
+  largest-remainder rounding, so district totals equal the census exactly. Households are split
+  in proportion to persons the same way.
+- **Land**: streets take land at {STREET_DENSITY:,.0f} persons/km2 (at most half the district; all of it
+  when there are no towns), split by population; towns share the rest by lognormal weights (σ 0.4).
+- **Positions**: the first street sits at the district's government seat, the other streets
+  are drawn from a Gaussian about it (σ = half the radius of the streets' land, truncated at
+  that radius); towns are spread over the polygon (each the best of 24 uniform candidates,
+  farthest from the points already placed). Grids lie within the radius sqrt(area/π) of their
+  town's point (urban: Gaussian, rural: uniform in the disc); sites within 300 m of a grid.
+  Every point is drawn by rejection sampling inside the real district polygon
+  (matplotlib.path.Path, even-odd rule over the rings) and rounded to 5 decimals.
+- **Registration**: the district's residents registered elsewhere (all three census columns)
+  are split over its towns as `pop_migrant`, a town resident weighted {MIGRANT_TOWN_WEIGHT} of a street
+  resident; `pop_resident` = persons − `pop_migrant`. `pop_registered` = `pop_resident` + the
+  census same-district count (people registered here, living in another township of the
+  district; towns weighted {SAME_DISTRICT_TOWN_WEIGHT}) + an **assumed** out-migration of
+  {OUT_SHARE['core']:.0%} (core) / {OUT_SHARE['suburban']:.0%} (suburban) / {OUT_SHARE['outer']:.0%} (outer) of the people registered in the
+  district and living there (towns weighted {OUT_TOWN_WEIGHT}). The assumption is not a per-district figure.
+- **Grids**: urban grids in streets, rural grids in towns; ceil(households / {GRID_TARGET['urban']}) urban
+  and ceil(households / {GRID_TARGET['rural']}) rural grids, households split with lognormal weights
+  (σ {GRID_SIZE_SIGMA}), more grids added until none exceeds {GRID_CAP['urban']} (urban) / {GRID_CAP['rural']} (rural) households
+  (the norms). Persons split in proportion to households (σ 0.08), summing to the town's.
+  Communities are labels grouping {GRIDS_PER_COMMUNITY['urban']} urban or {GRIDS_PER_COMMUNITY['rural']} rural consecutive grids.
+- **Ages**: the district's real 65+ and 0-14 shares times its census population, split over
+  its grids in proportion to persons with lognormal noise (σ 0.15).
+- **Events and cases**: grid events = persons x {EVENTS_PER_PERSON['urban']} (urban) / {EVENTS_PER_PERSON['rural']} (rural) x (1 + 1.5 x the
+  town's migrant share), noise σ 0.25; town cases = persons / 1,000 x {CASES_PER_1000['street']:g} (street) / {CASES_PER_1000['town']:g} (town)
+  x (1 + migrant share), noise σ 0.2.
+- **Staff today**: a grid has a full-time worker with a probability by district and town kind
+  ({fulltime}), otherwise none; 0-{PARTTIME_MAX['urban']}
+  (urban) or 0-{PARTTIME_MAX['rural']} (rural) part-time helpers. Enforcement officers today follow the
+  **registered** population (the fault the tool addresses): in all {ENFORCEMENT_NOW_SHARE:.0%} of the officers
+  the norm asks for on the actual basis, spread by `pop_registered` (noise σ 0.15, at least 2).
+- **Sites**: for each service and town, existing facilities ~ Poisson(provision x demand /
+  capacity) with provision {PROVISION['core']} (core) / {PROVISION['suburban']} (suburban) / {PROVISION['outer']} (outer), x {PROVISION_TOWN['town']} in towns,
+  capacity x lognormal(σ 0.2), open cost 0; plus {CANDIDATES['street']} (street) / {CANDIDATES['town']} (town) candidate sites at
+  standard capacity. Costs x {OPEN_COST_FACTOR['core']} / {OPEN_COST_FACTOR['suburban']} / {OPEN_COST_FACTOR['outer']} (opening) and {ANNUAL_COST_FACTOR['core']} / {ANNUAL_COST_FACTOR['suburban']} / {ANNUAL_COST_FACTOR['outer']} (running)
+  in core / suburban / outer districts, noise σ 0.15. Planning assumptions per service:
+
+   | service | demand (town column x share) | capacity (persons) | open cost (10k CNY) | annual cost (10k CNY/yr) |
+   |---|---|---|---|---|
+{specs}
+
+- **Money** (10k CNY/yr): budget = {BUDGET_SLACK} x (grids x full-time salary + officers the norm asks
+  for x enforcement salary), salaries from allocator/norms.yaml, rounded to 1,000; city pool =
+  {CITY_POOL_SHARE:.0%} of the budget; districts' own budgets share {OWN_BUDGET_SHARE:.0%} of it in proportion to persons x
+  {WEALTH['core']} / {WEALTH['suburban']} / {WEALTH['outer']} (core / suburban / outer: the core is richer); transfer caps = {TRANSFER_CAP_SHARE:.0%} of the
+  budget x population share x {NEED['core']} / {NEED['suburban']} / {NEED['outer']}. Headcount = today's officers + {HEADCOUNT_GROWTH:.0%}.
+"""
+
+
+def _figures_text(tables: dict[str, pd.DataFrame], facts: dict) -> str:
+    towns, grids, sites = tables["towns"], tables["grids"], tables["sites"]
+    kinds = tables["districts"]["kind"].value_counts()
+    return f"""## Figures of this build
+
+- {len(tables['districts'])} districts (core {kinds.get('core', 0)}, suburban {kinds.get('suburban', 0)}, outer {kinds.get('outer', 0)});
+  {len(towns):,} streets and towns ({(towns['kind'] == 'street').sum():,} streets, {(towns['kind'] == 'town').sum():,} towns);
+  {len(grids):,} grids ({(grids['kind'] == 'urban').sum():,} urban, {(grids['kind'] == 'rural').sum():,} rural);
+  {len(sites):,} sites ({int(sites['existing'].sum()):,} existing).
+- Persons: actual {int(towns['actual'].sum()):,} (= census), registered residents living here
+  {int(towns['pop_resident'].sum()):,}, registered {int(towns['pop_registered'].sum()):,} (the out-migration shares were chosen so that the city total lands
+  near Chongqing's reported household-registered population of about 34 million).
+- Enforcement: {int(towns['enforcement_now'].sum()):,} officers today, {facts['norm_officers']:,} by the norm on the actual basis;
+  headcount {facts['headcount']:,}. Budget {facts['budget']:,.0f}, city pool {facts['city_pool']:,.0f} (10k CNY/yr).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="instance folder to (re)write")
+    args = parser.parse_args(argv)
+    tables, facts = build(args.data)
+    print(write_instance(args.out, tables, facts))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
