@@ -1,0 +1,751 @@
+"""Enforcement staffing across streets and towns (综合行政执法, "一支队伍管执法"), DESIGN §4.2.
+
+Demand, in officers, on the run's population basis (actual = resident + migrant by
+default: "resources follow the actual population"):
+
+    D_t = a·pop_t / 10,000 + b·area_t + c·cases_t / 1,000
+    a, b, c = norms enforcement_per_10k, enforcement_per_km2, enforcement_per_1000_cases
+
+Every objective shares the first-stage staffing rules:
+
+    s_t = s0_t + m⁺_t − m⁻_t                         ∀ t ∈ TOWNS                (1)
+    Σ_t m⁺_t + Σ_d r_d ≤ M                            (when a move limit applies) (2)
+    Σ_t s_t + Σ_d r_d ≤ H                             ("编制总量管理")             (3)
+    c_off·(Σ_t s_t + Σ_d r_d) ≤ B                      (only with --budget)       (4)
+    s_t ≥ s_min;  s_t, r_d, m⁺_t, m⁻_t whole numbers ≥ 0
+
+A move is an officer taking up a post they do not hold today: arriving in a town
+(transferred from another town or newly hired) counts in m⁺_t; leaving a town (for
+another town, for a district pool, or leaving the service) counts in m⁻_t. No district
+pool exists today, so every pool officer r_d is also a move: (2) counts them, otherwise
+"no moves" could still empty towns into pools. The plan reports net moves per town.
+
+Deterministic objectives use pool shares q_t ≥ 0, the part of the district pool ("街乡
+吹哨、部门报到") counted towards town t, and the coverage ratio ρ_t = (s_t + q_t)/D_t:
+
+    Σ_{t∈d} q_t ≤ r_d                                 ∀ d ∈ DISTRICTS            (5)
+    maxmin     max ρ       s.t. ρ·D_t ≤ s_t + q_t      ∀ t                        (6)
+    shortfall  min Σ_t e_t s.t. e_t ≥ D_t − s_t − q_t, e_t ≥ 0   ∀ t              (7)
+    moves      min Σ_t m⁺_t + Σ_d r_d  s.t. s_t + q_t ≥ τ·D_t   ∀ t              (8)
+               (the move limit (2) applies under `moves` only when --max-moves is given)
+
+Stochastic objective `expected` (with --scenarios): surge scenarios ω with probability
+π_ω and multipliers μ_tω; the pool is deployed after the surge is known:
+
+    Σ_{t∈d} p_tω ≤ r_d,  u_tω ≥ D_t·μ_tω − s_t − p_tω,  u, p ≥ 0                 (9)
+    ξ_ω ≥ Σ_t u_tω − η,  ξ_ω ≥ 0,  η ≥ 0               ∀ ω  (with --cvar α)      (10)
+    min Σ_ω π_ω Σ_t u_tω + w·Σ_d r_d + λ·(η + Σ_ω π_ω ξ_ω / (1 − α))             (11)
+
+(11) is in officers short (officer-years of unmet demand); a pool officer costs
+w = `pool_cost_weight` officer-equivalents (default 0.1: standby and travel), so a pool is
+kept where it is expected to close more than a tenth of an officer of gap. η ≥ 0 loses
+nothing as losses are ≥ 0. As the pool of d can be split freely among its towns, (9) is
+solved in its exactly equivalent district form (`deployment="district"`, the default):
+
+    g_tω ≥ D_t·μ_tω − s_t, g ≥ 0;   U_dω ≥ Σ_{t∈d} g_tω − r_d, U ≥ 0;   Σ_t u_tω = Σ_d U_dω   (9')
+
+One g_t serves every scenario in which t does not surge, and a row holds only the towns
+that surge: U_dω ≥ G_d + Σ_{t∈d surging in ω} (g_tω − g_t) − r_d with G_d = Σ_{t∈d} g_t.
+No g where D_t·μ_tω ≤ s_min (a team covers it). `deployment="town"` builds (9) literally.
+The plan reports p_tω, u_tω per town (`deploy_pools`) and pool_share = Σ_ω π_ω p_tω.
+
+Exact reductions (DESIGN §8). For a level z (z = τ under `moves`) let n_t = z·D_t,
+a_t = max(s_min, ⌊n_t⌋), b_t = max(s_min, ⌈n_t⌉). Any plan reaching z can be changed into
+one with a_t ≤ s_t ≤ b_t using no more officers and no more moves (posting above b_t is
+waste; below a_t, one officer more posted and one fewer pooled costs no officer and no
+move), and with s_t = a_t where s0_t ≤ a_t (rounding up a town that must receive
+officers anyway costs a move and an officer for at most one pooled officer saved). So
+`moves` is solved with these bounds, and `maxmin` is solved by bisection on z: at each z
+the towns of a district choose between a_t and b_t, its pool is ⌈Σ fractions⌉, and a
+min-plus recursion over districts finds the fewest officers within the move limit
+(`best_level`). HiGHS then solves (8) at the best level z* with those bounds: fewest moves
+reaching z* (so ties are broken by moves). `shortfall` posts at most max(s_min, ⌈D_t⌉).
+
+Ties: `shortfall` and `expected` are solved, kept within 1e-7 (relative) and solved again
+for the fewest moves; `moves` then for the fewest officers. The plan's objective_value is
+the objective recomputed from its tables. Pool shares are water-filled (`share_pools`).
+
+    symbol   attribute                     meaning
+    D_t      m.demand_officers[t]          officers the standard asks for in town t
+    s0_t     m.staff_today[t]              officers posted today (enforcement_now)
+    s_t      m.posted_staff[t]             officers posted in town t
+    r_d      m.pool_staff[d]               officers in district d's pool
+    m⁺, m⁻   m.moved_in[t], m.moved_out[t] officers arriving in / leaving town t
+    q_t      m.pool_share[t]               pool officers counted towards town t
+    ρ        m.min_ratio                   lowest coverage ratio (maxmin without bisection)
+    e_t      m.shortfall_officers[t]       officers missing in town t
+    μ_tω     m.surge_multiplier[t, ω]      demand multiplier of scenario ω
+    p_tω     m.deployed[t, ω]              pool officers sent to t in ω (deployment="town")
+    u_tω     m.unmet_officers[t, ω]        officers still missing (deployment="town")
+    g, G, U  m.gap_officers[t, ω or "*"], m.normal_gap[d], m.district_unmet[d, ω]  (district form)
+    η, ξ_ω   m.cvar_threshold, m.cvar_excess[ω]
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
+
+from allocator.errors import InputError, Problem
+from allocator.instance import Instance
+from allocator.run import ModelRun, RunOptions
+from allocator.solve import SolveOptions, SolveResult, solve
+
+from .scenarios import Scenarios, load_scenarios
+
+OBJECTIVES = ("maxmin", "shortfall", "moves", "expected")
+DEFAULT_OBJECTIVE = "maxmin"
+DEFAULT_TARGET = 0.8
+POOL_COST_WEIGHT = 0.1            # officer-equivalents per pool officer (objective `expected`)
+KEEP_TOLERANCE = 1e-7             # relative slack when the primary objective is kept for the tie-break
+LEVEL_TOLERANCE = 1e-12           # relative width of the final bisection bracket on z
+EPS = 1e-9
+TIE_BREAK = {"maxmin": "moves", "shortfall": "moves", "moves": "officers", "expected": "moves"}
+
+
+@dataclass(frozen=True)
+class EnforcementOptions:
+    """Limits and objective of one run, resolved from the planner's options and the city."""
+
+    objective: str = DEFAULT_OBJECTIVE
+    headcount: int = 0
+    budget_10k_cny: float | None = None
+    max_moves: int | None = None
+    target_ratio: float = DEFAULT_TARGET
+    min_team: int = 5
+    salary_10k_cny: float = 12.0
+    scenarios: Scenarios | None = None
+    cvar_alpha: float | None = None
+    cvar_weight: float = 1.0
+    pool_cost_weight: float = POOL_COST_WEIGHT
+    tie_break: bool = True
+    level_search: bool = True          # maxmin by bisection + one HiGHS solve; False: plain MIP (6)
+    deployment: str = "district"       # "district": form (9'); "town": form (9)
+    level: float | None = None         # maxmin: the level z* found by the search
+
+    @classmethod
+    def resolve(cls, city: Instance, run: RunOptions, **fixed) -> "EnforcementOptions":
+        """Headcount: --headcount, else city.yaml, else today's officers. Move limit:
+        --max-moves, else enforcement_max_moves_share × today's officers (rounded down),
+        except under `moves`, which applies a limit only when one is given."""
+        objective = _objective(run)
+        norms, today = city.config.norms, int(city.towns["enforcement_now"].sum())
+        max_moves = run.max_moves
+        if max_moves is None and objective != "moves":
+            max_moves = int(math.floor(float(norms["enforcement_max_moves_share"]) * today + 1e-9))
+        scenarios = load_scenarios(run.scenarios, city.towns) if objective == "expected" else None
+        return cls(objective=objective, headcount=int(run.headcount or city.config.headcount or today),
+                   budget_10k_cny=run.budget, max_moves=max_moves,
+                   target_ratio=float(run.target_ratio if run.target_ratio is not None else DEFAULT_TARGET),
+                   min_team=int(math.ceil(float(norms["enforcement_min_team"]) - 1e-9)),
+                   salary_10k_cny=city.config.salary("enforcement"), scenarios=scenarios,
+                   cvar_alpha=run.cvar_alpha, cvar_weight=float(run.cvar_weight), **fixed)
+
+    @property
+    def max_officers(self) -> int:
+        """The headcount, or fewer when the budget pays for fewer officers."""
+        if self.budget_10k_cny is None:
+            return self.headcount
+        return min(self.headcount, int(math.floor(self.budget_10k_cny / self.salary_10k_cny + 1e-9)))
+
+    def as_meta(self) -> dict:
+        return {"headcount": self.headcount, "budget": self.budget_10k_cny, "max_moves": self.max_moves,
+                "moves_count_pool_staff": True, "target_ratio": self.target_ratio if self.objective == "moves" else None,
+                "min_team": self.min_team, "salary": self.salary_10k_cny, "pool_cost_weight": self.pool_cost_weight,
+                "cvar_alpha": self.cvar_alpha, "cvar_weight": self.cvar_weight if self.cvar_alpha else None,
+                "tie_break": TIE_BREAK[self.objective] if self.tie_break else None,
+                "scenarios": self.scenarios.as_meta() if self.scenarios is not None else None}
+
+
+def _objective(run: RunOptions) -> str:
+    objective = run.objective or ("expected" if run.scenarios else DEFAULT_OBJECTIVE)
+    if objective not in OBJECTIVES:
+        raise InputError(Problem("--objective", f"the enforcement model has objectives {', '.join(OBJECTIVES)}", value=objective))
+    if run.scenarios and objective != "expected":
+        raise InputError(Problem("--scenarios", f"surge scenarios need --objective expected, not {objective}"))
+    if objective == "expected" and not run.scenarios:
+        raise InputError(Problem("--objective", "expected unmet demand needs --scenarios FILE or a pattern such as surge:20"))
+    if run.cvar_alpha is not None and objective != "expected":
+        raise InputError(Problem("--cvar", "CVaR weighs surge scenarios: give --scenarios as well"))
+    if run.target_ratio is not None and objective != "moves":
+        raise InputError(Problem("--target", f"a coverage target applies to --objective moves, not {objective}"))
+    return objective
+
+
+def demand_officers(city: Instance) -> pd.Series:
+    """D_t: officers the staffing standard asks for, on the city's current population basis."""
+    norms, towns = city.config.norms, city.towns
+    demand = (float(norms["enforcement_per_10k"]) * city.town_population() / 10_000
+              + float(norms["enforcement_per_km2"]) * towns["area_km2"]
+              + float(norms["enforcement_per_1000_cases"]) * towns["cases_per_year"] / 1_000)
+    zero = demand.index[~(demand > 0)]
+    if len(zero):
+        raise InputError(Problem("towns.csv", f"the enforcement standard asks for no officers in {len(zero)} towns "
+                                 f"(e.g. {', '.join(map(str, zero[:3]))}), so a coverage ratio is undefined; check the norms and the population",
+                                 column="town_id"))
+    return demand.astype(float).rename("demand_officers")
+
+
+# --- levels: what it takes to give every town ratio z (pure numpy) ----------------------
+
+@dataclass(frozen=True)
+class Staffing:
+    """The arrays the level analysis reads, in town order."""
+
+    demand: np.ndarray
+    today: np.ndarray
+    district: np.ndarray          # district number 0..n_districts-1 of each town
+    n_districts: int
+    min_team: int
+
+    @classmethod
+    def of(cls, city: Instance, options: EnforcementOptions) -> "Staffing":
+        codes = pd.Categorical(city.towns["district_id"].astype(str), categories=[str(d) for d in city.districts.index]).codes
+        return cls(demand_officers(city).to_numpy(float), city.towns["enforcement_now"].to_numpy(float),
+                   np.asarray(codes, dtype=np.int64), len(city.districts), options.min_team)
+
+
+def postings_at(level: float, st: Staffing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a_t, b_t, fraction left to the pool when posting a_t) for ratio `level` everywhere."""
+    need = level * st.demand
+    low = np.maximum(st.min_team, np.floor(need + EPS))
+    frac = np.where(need > low + EPS, need - low, 0.0)
+    high = np.where((frac > 0) & (st.today >= low + 1), low + 1, low)
+    return low, high, frac
+
+
+def _district_choices(level: float, st: Staffing) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per district, its undominated (moves, officers) at `level`: posting one more officer in the
+    j surplus towns with the largest fractions leaves a pool of ⌈Σ fractions − their sum⌉."""
+    low, high, frac = postings_at(level, st)
+    officers = np.bincount(st.district, low, st.n_districts)
+    moves = np.bincount(st.district, np.maximum(low - st.today, 0), st.n_districts)
+    fractions = np.bincount(st.district, frac, st.n_districts)
+    spare = high > low
+    order = np.lexsort((-frac[spare], st.district[spare]))
+    spare_district, spare_frac = st.district[spare][order], frac[spare][order]
+    bounds = np.searchsorted(spare_district, np.arange(st.n_districts + 1))
+    choices = []
+    for d in range(st.n_districts):
+        kept = np.concatenate(([0.0], np.cumsum(spare_frac[bounds[d]:bounds[d + 1]])))
+        pool = np.maximum(np.ceil(fractions[d] - kept - EPS), 0.0)
+        first = np.concatenate(([True], pool[1:] < pool[:-1]))
+        j = np.flatnonzero(first)
+        choices.append((moves[d] + pool[first], officers[d] + j + pool[first]))
+    return choices
+
+
+def _officer_curve(choices, moves_allowed: int | None) -> tuple[int, np.ndarray]:
+    """(fewest moves F, c) with c[e] = fewest officers using at most F + e moves (min-plus over districts)."""
+    fewest = int(sum(m[-1] for m, _ in choices))
+    span = int(sum(m[0] - m[-1] for m, _ in choices))
+    cap = span if moves_allowed is None else max(-1, min(span, moves_allowed - fewest))
+    curve = np.zeros(cap + 1)
+    for moves, officers in choices:
+        extra = (moves - moves[-1]).astype(int)
+        step = np.full(cap + 1, np.inf)
+        for k, h in zip(extra, officers):
+            if k <= cap:
+                step[k:] = np.minimum(step[k:], curve[:cap + 1 - k] + h)
+        curve = step
+    return fewest, curve
+
+
+def level_fits(level: float, st: Staffing, options: EnforcementOptions) -> bool:
+    _, curve = _officer_curve(_district_choices(level, st), options.max_moves)
+    return curve.size > 0 and curve[-1] <= options.max_officers + EPS
+
+
+def fewest_moves_at(level: float, st: Staffing, options: EnforcementOptions) -> int | None:
+    """Fewest moves giving every town ratio `level` within the headcount and budget (None: impossible)."""
+    fewest, curve = _officer_curve(_district_choices(level, st), None)
+    ok = np.flatnonzero(curve <= options.max_officers + EPS)
+    return fewest + int(ok[0]) if ok.size else None
+
+
+def best_level(st: Staffing, options: EnforcementOptions) -> tuple[float, float] | None:
+    """Bracket [z_lo, z_hi] of the best common ratio: z_lo reachable, z_hi not (None: not even teams)."""
+    if not level_fits(0.0, st, options):
+        return None
+    low, high = 0.0, 1.0
+    while level_fits(high, st, options):
+        low, high = high, 2 * high
+    while high - low > LEVEL_TOLERANCE * high:
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if level_fits(mid, st, options) else (low, mid)
+    return low, high
+
+
+def _posting_range(st: Staffing, options: EnforcementOptions) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bounds on s_t that keep an optimal plan (see the module docstring)."""
+    if options.objective == "moves" or options.level is not None:
+        low, high, _ = postings_at(options.target_ratio if options.objective == "moves" else options.level, st)
+        return low, high
+    floor = np.full(len(st.demand), float(st.min_team))
+    if options.objective == "shortfall":
+        return floor, np.maximum(floor, np.ceil(st.demand - EPS))
+    if options.objective == "expected":
+        top = options.scenarios.multipliers.to_numpy(float).max(axis=1) if options.scenarios.names else 1.0
+        return floor, np.maximum(floor, np.ceil(st.demand * top - EPS))
+    return floor, None
+
+
+# --- the model ---------------------------------------------------------------------------
+
+def build_model(city: Instance, options: EnforcementOptions) -> pyo.ConcreteModel:
+    m = pyo.ConcreteModel("enforcement")
+    _add_sets(m, city, options)
+    _add_parameters(m, city, options)
+    _add_staff_variables(m, *_posting_range(Staffing.of(city, options), options))
+    _add_staff_balance(m)
+    _add_move_limit(m, options)
+    _add_headcount_limit(m, options)
+    _add_budget_limit(m, options)
+    if options.scenarios is None:
+        _add_pool_shares(m)
+    elif options.deployment == "town":
+        _add_town_deployment(m)
+    else:
+        _add_district_deployment(m)
+    _add_cvar(m, options)
+    _add_objectives(m, options)
+    return m
+
+
+def _add_sets(m, city: Instance, options: EnforcementOptions) -> None:
+    m.TOWNS = pyo.Set(initialize=[str(t) for t in city.towns.index], ordered=True)
+    m.DISTRICTS = pyo.Set(initialize=[str(d) for d in city.districts.index], ordered=True)
+    members = {d: [] for d in m.DISTRICTS}
+    for t, d in zip(m.TOWNS, city.towns["district_id"].astype(str)):
+        members[d].append(t)
+    m.TOWNS_IN = pyo.Set(m.DISTRICTS, initialize=members, ordered=True)
+    if options.scenarios is not None:
+        _add_scenario_sets(m, city, options)
+
+
+def _add_scenario_sets(m, city: Instance, options: EnforcementOptions) -> None:
+    """Town form (9): AT_RISK, the (t, ω) with D_t·μ_tω > s_min (a team covers the rest), and
+    AT_RISK_IN[d, ω]. District form (9'): GAP_KEYS, (t, "*") for the normal gap of each town with
+    D_t > s_min and (t, ω) for each surge at risk; in scenario ω district d replaces the normal gaps
+    CALM_IN[d, ω] by the surge gaps SURGES_IN[d, ω] (towns whose multiplier is not 1)."""
+    sc, town_ids, names = options.scenarios, list(m.TOWNS), list(options.scenarios.names)
+    surge = sc.multipliers.loc[town_ids, names].to_numpy(float)
+    demand = demand_officers(city).to_numpy(float)
+    at_risk = demand[:, None] * surge > options.min_team
+    district = city.towns["district_id"].astype(str).to_numpy()
+    m.SCENARIOS = pyo.Set(initialize=names, ordered=True)
+    cells = {(d, w): [] for d in m.DISTRICTS for w in names}
+    if options.deployment == "town":
+        for k, i in zip(*np.nonzero(at_risk.T)):
+            cells[district[i], names[k]].append((town_ids[i], names[k]))
+        m.AT_RISK = pyo.Set(initialize=[key for keys in cells.values() for key in keys], dimen=2, ordered=True)
+        m.AT_RISK_IN = pyo.Set(m.DISTRICTS, m.SCENARIOS, initialize=cells, dimen=2, ordered=True)
+        return
+    normal = demand > options.min_team
+    calm = {key: [] for key in cells}
+    for k, i in zip(*np.nonzero((surge != 1.0).T)):
+        if at_risk[i, k]:
+            cells[district[i], names[k]].append((town_ids[i], names[k]))
+        if normal[i]:
+            calm[district[i], names[k]].append((town_ids[i], "*"))
+    m.GAP_KEYS = pyo.Set(initialize=[(t, "*") for t in np.asarray(town_ids)[normal]]
+                         + [key for keys in cells.values() for key in keys], dimen=2, ordered=True)
+    m.NORMAL_IN = pyo.Set(m.DISTRICTS, initialize={d: [(t, "*") for t in m.TOWNS_IN[d] if normal[m.TOWNS.ord(t) - 1]] for d in m.DISTRICTS},
+                          dimen=2, ordered=True)
+    m.SURGES_IN = pyo.Set(m.DISTRICTS, m.SCENARIOS, initialize=cells, dimen=2, ordered=True)
+    m.CALM_IN = pyo.Set(m.DISTRICTS, m.SCENARIOS, initialize=calm, dimen=2, ordered=True)
+
+
+def _add_parameters(m, city: Instance, options: EnforcementOptions) -> None:
+    demand = demand_officers(city)
+    m.demand_officers = pyo.Param(m.TOWNS, initialize=dict(zip(m.TOWNS, demand.to_numpy(float))), within=pyo.NonNegativeReals)
+    m.staff_today = pyo.Param(m.TOWNS, initialize=dict(zip(m.TOWNS, city.towns["enforcement_now"].astype(int))), within=pyo.NonNegativeIntegers)
+    if options.scenarios is not None:
+        sc = options.scenarios
+        m.probability = pyo.Param(m.SCENARIOS, initialize=dict(zip(sc.names, sc.probabilities)))
+        keys = m.AT_RISK if options.deployment == "town" else m.GAP_KEYS
+        stacked = sc.multipliers.stack()
+        surging = {k: float(v) for k, v in stacked[stacked != 1.0].items() if k in keys}
+        m.surge_multiplier = pyo.Param(keys, initialize=surging, default=1.0)
+
+
+def _add_staff_variables(m, low: np.ndarray, high: np.ndarray | None) -> None:
+    bounds = {t: (float(low[i]), None if high is None else float(high[i])) for i, t in enumerate(m.TOWNS)}
+    m.posted_staff = pyo.Var(m.TOWNS, within=pyo.NonNegativeIntegers, bounds=lambda m, t: bounds[t])
+    m.pool_staff = pyo.Var(m.DISTRICTS, within=pyo.NonNegativeIntegers)
+    m.moved_in = pyo.Var(m.TOWNS, within=pyo.NonNegativeIntegers)
+    m.moved_out = pyo.Var(m.TOWNS, within=pyo.NonNegativeIntegers)
+    m.total_staff = pyo.Expression(expr=pyo.quicksum(m.posted_staff[t] for t in m.TOWNS) + pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS))
+    m.total_moves = pyo.Expression(expr=pyo.quicksum(m.moved_in[t] for t in m.TOWNS) + pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS))
+
+
+def _add_staff_balance(m) -> None:
+    @m.Constraint(m.TOWNS)
+    def posted_staff_is_today_plus_moves(m, t):
+        """(1) s_t = s0_t + m⁺_t − m⁻_t"""
+        return m.posted_staff[t] == m.staff_today[t] + m.moved_in[t] - m.moved_out[t]
+
+
+def _add_move_limit(m, options: EnforcementOptions) -> None:
+    if options.max_moves is None:
+        return
+
+    @m.Constraint()
+    def moves_within_limit(m):
+        """(2) Σ_t m⁺_t + Σ_d r_d ≤ M: arrivals in towns and pool postings"""
+        return m.total_moves <= options.max_moves
+
+
+def _add_headcount_limit(m, options: EnforcementOptions) -> None:
+    @m.Constraint()
+    def headcount_not_exceeded(m):
+        """(3) Σ_t s_t + Σ_d r_d ≤ H"""
+        return m.total_staff <= options.headcount
+
+
+def _add_budget_limit(m, options: EnforcementOptions) -> None:
+    if options.budget_10k_cny is None:
+        return
+
+    @m.Constraint()
+    def budget_not_exceeded(m):
+        """(4) salary·(Σ_t s_t + Σ_d r_d) ≤ B, in 10k CNY a year"""
+        return options.salary_10k_cny * m.total_staff <= options.budget_10k_cny
+
+
+def _add_pool_shares(m) -> None:
+    m.pool_share = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.DISTRICTS)
+    def pool_shares_within_pool(m, d):
+        """(5) Σ_{t∈d} q_t ≤ r_d"""
+        return pyo.quicksum(m.pool_share[t] for t in m.TOWNS_IN[d]) <= m.pool_staff[d]
+
+
+def _add_town_deployment(m) -> None:
+    m.deployed = pyo.Var(m.AT_RISK, within=pyo.NonNegativeReals)
+    m.unmet_officers = pyo.Var(m.AT_RISK, within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.DISTRICTS, m.SCENARIOS)
+    def deployment_within_pool(m, d, w):
+        """(9) Σ_{t∈d} p_tω ≤ r_d"""
+        if not m.AT_RISK_IN[d, w]:
+            return pyo.Constraint.Skip
+        return pyo.quicksum(m.deployed[k] for k in m.AT_RISK_IN[d, w]) <= m.pool_staff[d]
+
+    @m.Constraint(m.AT_RISK)
+    def unmet_covers_surge_gap(m, t, w):
+        """(9) u_tω ≥ D_t·μ_tω − s_t − p_tω"""
+        return m.unmet_officers[t, w] >= m.demand_officers[t] * m.surge_multiplier[t, w] - m.posted_staff[t] - m.deployed[t, w]
+
+    m.scenario_unmet = pyo.Expression(m.SCENARIOS, rule=lambda m, w: pyo.quicksum(
+        m.unmet_officers[k] for d in m.DISTRICTS for k in m.AT_RISK_IN[d, w]))
+
+
+def _add_district_deployment(m) -> None:
+    m.gap_officers = pyo.Var(m.GAP_KEYS, within=pyo.NonNegativeReals)
+    m.normal_gap = pyo.Var(m.DISTRICTS, within=pyo.NonNegativeReals)
+    m.district_unmet = pyo.Var(m.DISTRICTS, m.SCENARIOS, within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.GAP_KEYS)
+    def gap_covers_demand(m, t, w):
+        """(9') g_tω ≥ D_t·μ_tω − s_t  (w = "*": normal demand, μ = 1)"""
+        return m.gap_officers[t, w] >= m.demand_officers[t] * m.surge_multiplier[t, w] - m.posted_staff[t]
+
+    @m.Constraint(m.DISTRICTS)
+    def normal_gap_adds_up(m, d):
+        """(9') G_d = Σ_{t∈d} g_t at normal demand"""
+        return m.normal_gap[d] == pyo.quicksum(m.gap_officers[k] for k in m.NORMAL_IN[d])
+
+    @m.Constraint(m.DISTRICTS, m.SCENARIOS)
+    def district_unmet_covers_gaps(m, d, w):
+        """(9') U_dω ≥ G_d − Σ_{t surging} g_t + Σ_{t surging} g_tω − r_d"""
+        if not (m.NORMAL_IN[d] or m.SURGES_IN[d, w]):
+            return pyo.Constraint.Skip
+        return (m.district_unmet[d, w] >= m.normal_gap[d] - pyo.quicksum(m.gap_officers[k] for k in m.CALM_IN[d, w])
+                + pyo.quicksum(m.gap_officers[k] for k in m.SURGES_IN[d, w]) - m.pool_staff[d])
+
+    m.scenario_unmet = pyo.Expression(m.SCENARIOS, rule=lambda m, w: pyo.quicksum(m.district_unmet[d, w] for d in m.DISTRICTS))
+
+
+def _add_cvar(m, options: EnforcementOptions) -> None:
+    if options.scenarios is None:
+        return
+    m.expected_unmet = pyo.Expression(expr=pyo.quicksum(m.probability[w] * m.scenario_unmet[w] for w in m.SCENARIOS))
+    if options.cvar_alpha is None:
+        return
+    m.cvar_threshold = pyo.Var(within=pyo.NonNegativeReals)
+    m.cvar_excess = pyo.Var(m.SCENARIOS, within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.SCENARIOS)
+    def cvar_excess_over_threshold(m, w):
+        """(10) ξ_ω ≥ Σ_t u_tω − η"""
+        return m.cvar_excess[w] >= m.scenario_unmet[w] - m.cvar_threshold
+
+    m.cvar_unmet = pyo.Expression(expr=m.cvar_threshold + pyo.quicksum(m.probability[w] * m.cvar_excess[w] for w in m.SCENARIOS) / (1 - options.cvar_alpha))
+
+
+def _add_min_ratio(m) -> None:
+    m.min_ratio = pyo.Var(within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.TOWNS)
+    def coverage_at_least_min_ratio(m, t):
+        """(6) ρ·D_t ≤ s_t + q_t"""
+        return m.min_ratio * m.demand_officers[t] <= m.posted_staff[t] + m.pool_share[t]
+
+
+def _add_shortfall(m) -> None:
+    m.shortfall_officers = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.TOWNS)
+    def shortfall_covers_gap(m, t):
+        """(7) e_t ≥ D_t − s_t − q_t"""
+        return m.shortfall_officers[t] >= m.demand_officers[t] - m.posted_staff[t] - m.pool_share[t]
+
+    m.total_shortfall = pyo.Expression(expr=pyo.quicksum(m.shortfall_officers[t] for t in m.TOWNS))
+
+
+def _add_coverage_target(m, target: float) -> None:
+    @m.Constraint(m.TOWNS)
+    def coverage_meets_target(m, t):
+        """(8) s_t + q_t ≥ τ·D_t"""
+        return m.posted_staff[t] + m.pool_share[t] >= target * m.demand_officers[t]
+
+
+def _add_objectives(m, options: EnforcementOptions) -> None:
+    """The primary objective, active, and the tie-break objective, inactive until asked for."""
+    objective, tie = options.objective, m.total_moves
+    if objective == "maxmin" and options.level is None:
+        _add_min_ratio(m)
+        m.primary = pyo.Objective(expr=m.min_ratio, sense=pyo.maximize)
+    elif objective == "maxmin":            # the level found by bisection: fewest moves reaching it
+        _add_coverage_target(m, options.level)
+        m.primary = pyo.Objective(expr=m.total_moves, sense=pyo.minimize)
+    elif objective == "shortfall":
+        _add_shortfall(m)
+        m.primary = pyo.Objective(expr=m.total_shortfall, sense=pyo.minimize)
+    elif objective == "moves":
+        _add_coverage_target(m, options.target_ratio)
+        m.primary, tie = pyo.Objective(expr=m.total_moves, sense=pyo.minimize), m.total_staff
+    else:
+        cost = options.pool_cost_weight * pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS)
+        risk = options.cvar_weight * m.cvar_unmet if options.cvar_alpha is not None else 0
+        m.primary = pyo.Objective(expr=m.expected_unmet + cost + risk, sense=pyo.minimize)
+    m.tie_break = pyo.Objective(expr=tie, sense=pyo.minimize)
+    m.tie_break.deactivate()
+
+
+def keep_primary(m, value: float) -> None:
+    """Hold the primary objective at its optimum (within KEEP_TOLERANCE) and switch to the tie-break."""
+    slack = KEEP_TOLERANCE * max(1.0, abs(value))
+    if m.primary.sense == pyo.maximize:
+        m.primary_value_kept = pyo.Constraint(expr=m.primary.expr >= value - slack)
+    else:
+        m.primary_value_kept = pyo.Constraint(expr=m.primary.expr <= value + slack)
+    m.primary.deactivate()
+    m.tie_break.activate()
+
+
+# --- run: search, solve, break ties, extract, explain -------------------------------------
+
+def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
+    opts = EnforcementOptions.resolve(city, options)
+    t0 = time.perf_counter()
+    meta = {**opts.as_meta()}
+    bracket = None
+    if opts.objective == "maxmin" and opts.level_search:
+        bracket = best_level(Staffing.of(city, opts), opts)
+        opts = replace(opts, level=bracket[0] if bracket else 0.0)
+        meta["level_search"] = {"level": bracket and bracket[0], "unreachable_level": bracket and bracket[1],
+                                "seconds": time.perf_counter() - t0}
+    model = build_model(city, opts)
+    build_s = time.perf_counter() - t0
+    if opts.level is not None:
+        result = solve(model, solve_options)         # fewest moves at the level: the tie-break, in one solve
+        meta["tie_break_run"] = {"objective": "moves", "status": result.status, "value": result.objective, "gap": result.gap}
+        if bracket and result.has_solution:         # the objective is the level; its bound, the bracket's top
+            low, high = bracket
+            result = replace(result, objective=low, bound=high, gap=(high - low) / max(low, 1e-10))
+    else:
+        result, meta["tie_break_run"] = _solve_with_tie_break(model, opts, solve_options)
+    outcome = ModelRun(result, opts.objective, build_s=build_s, meta={"enforcement": meta})
+    if result.has_solution:
+        t1 = time.perf_counter()
+        outcome.tables = extract(model, city, opts)
+        outcome.objective_value = plan_objective(outcome.tables, opts)
+        outcome.extract_s = time.perf_counter() - t1
+    elif result.status == "infeasible":
+        outcome.explanation = explain_infeasible(city, opts)
+    elif result.status == "time_limit":
+        outcome.explanation = "HiGHS found no plan within the time limit; allow more time (--time-limit)"
+    return outcome
+
+
+def _solve_with_tie_break(m, options: EnforcementOptions, solve_options: SolveOptions) -> tuple[SolveResult, dict]:
+    """Solve the primary objective; if optimal, keep it and solve again for the tie-break, from the first plan."""
+    start = time.monotonic()
+    first = solve(m, solve_options)
+    if not options.tie_break or first.status != "optimal" or first.objective is None:
+        return first, {"objective": None, "status": "skipped"}
+    limit = solve_options.time_limit
+    if limit is not None and limit - (time.monotonic() - start) < 1.0:
+        return first, {"objective": TIE_BREAK[options.objective], "status": "skipped: no time left"}
+    keep_primary(m, first.objective)
+    remaining = None if limit is None else limit - (time.monotonic() - start)
+    first_plan = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var, active=True))   # feasible: a start
+    second = solve(m, replace(solve_options, time_limit=remaining), start=first_plan)
+    # Without a solution HiGHS loaded nothing, so the variables still hold the first plan.
+    combined = replace(first, handover_s=first.handover_s + second.handover_s, solve_s=first.solve_s + second.solve_s)
+    return combined, {"objective": TIE_BREAK[options.objective], "status": second.status,
+                      "value": second.objective if second.has_solution else None, "gap": second.gap}
+
+
+def extract(m, city: Instance, options: EnforcementOptions) -> dict[str, pd.DataFrame]:
+    """Tidy plan tables from the solved model: whole numbers rounded; pool shares and deployments
+    recomputed exactly from them (`share_pools`, `deploy_pools`)."""
+    towns = city.towns
+    town_ids, district = list(m.TOWNS), towns["district_id"].astype(str).to_numpy()
+    demand = demand_officers(city).to_numpy(float)
+    today = towns["enforcement_now"].to_numpy(int)
+    staff = np.rint([m.posted_staff[t].value for t in town_ids]).astype(int)
+    pools = pd.Series(np.rint([m.pool_staff[d].value for d in m.DISTRICTS]).astype(int), index=list(m.DISTRICTS))
+    tables = {}
+    if options.scenarios is None:
+        share = share_pools(staff, demand, district, pools)
+    else:
+        deployed = deploy_pools(town_ids, staff, demand, district, pools, options.scenarios)
+        share = deployed @ np.asarray(options.scenarios.probabilities)
+        tables["pool_deploy"] = _deploy_table(town_ids, demand, staff, deployed, options.scenarios)
+    coverage = (staff + share) / demand
+    tables["town_staff"] = pd.DataFrame({
+        "town_id": town_ids, "district_id": district, "professionals": np.nan, "enforcement_now": today,
+        "enforcement_staff": staff, "enforcement_demand": demand, "pool_share": share, "coverage_ratio": coverage,
+        "moves_in": np.maximum(staff - today, 0), "moves_out": np.maximum(today - staff, 0)})
+    tables["district_pool"] = pd.DataFrame({"district_id": pools.index, "pool_staff": pools.to_numpy()})
+    tables["districts"] = _district_table(city, tables["town_staff"], pools, options)
+    return tables
+
+
+def share_pools(staff: np.ndarray, demand: np.ndarray, district: np.ndarray, pools: pd.Series) -> np.ndarray:
+    """Pool shares q by water-filling each district: lowest ratio first, up to a common level z with
+    Σ_t max(0, z·D_t − s_t) = r_d. For the given s and r this maximises the district's lowest ratio and
+    minimises its shortfall, so it is optimal for maxmin, shortfall and moves, and exact (no solver noise)."""
+    share = np.zeros(len(staff))
+    for d, r in pools.items():
+        idx = np.flatnonzero(district == d)
+        if r <= 0 or len(idx) == 0:
+            continue
+        idx = idx[np.argsort(staff[idx] / demand[idx], kind="stable")]
+        ratio = staff[idx] / demand[idx]
+        level = (r + np.cumsum(staff[idx])) / np.cumsum(demand[idx])
+        k = int(np.argmax(np.append(level[:-1] <= ratio[1:], True)))     # first prefix whose level stays below the next town
+        share[idx[:k + 1]] = np.maximum(level[k] * demand[idx[:k + 1]] - staff[idx[:k + 1]], 0.0)
+    return share
+
+
+def deploy_pools(town_ids: list[str], staff: np.ndarray, demand: np.ndarray, district: np.ndarray, pools: pd.Series,
+                 sc: Scenarios) -> np.ndarray:
+    """p_tω: in each scenario the pool is water-filled over the surged demand and capped at each town's
+    gap, so every district leaves max(0, Σ_t gap_tω − r_d) unmet, the least possible for the given s and
+    r (and so also the least CVaR); exact, whatever the solver's continuous values."""
+    surged = demand[:, None] * sc.multipliers.loc[town_ids, list(sc.names)].to_numpy(float)
+    gap = np.maximum(surged - staff[:, None], 0.0)
+    filled = [share_pools(staff, surged[:, k], district, pools) for k in range(surged.shape[1])]
+    return np.minimum(np.column_stack(filled), gap) if filled else gap
+
+
+def _deploy_table(town_ids: list[str], demand: np.ndarray, staff: np.ndarray, deployed: np.ndarray, sc: Scenarios) -> pd.DataFrame:
+    surge = sc.multipliers.loc[town_ids, list(sc.names)].to_numpy(float)
+    unmet = np.maximum(demand[:, None] * surge - staff[:, None] - deployed, 0.0)
+    return pd.DataFrame({"scenario": np.repeat(list(sc.names), len(town_ids)), "town_id": np.tile(town_ids, len(sc.names)),
+                         "deployed": deployed.T.ravel(), "unmet": unmet.T.ravel()})
+
+
+def _district_table(city: Instance, staff: pd.DataFrame, pools: pd.Series, options: EnforcementOptions) -> pd.DataFrame:
+    by = staff.groupby("district_id", sort=False)
+    ids = [str(d) for d in city.districts.index]
+    posted = by["enforcement_staff"].sum().reindex(ids).fillna(0).astype(int)
+    pool = pools.reindex(ids).astype(int)
+    return pd.DataFrame({"district_id": ids, "name": city.districts["name"].astype(str).to_numpy(),
+                         "spend": options.salary_10k_cny * (posted + pool).to_numpy(),
+                         "enforcement_staff": posted.to_numpy(), "pool_staff": pool.to_numpy(),
+                         "mean_coverage": by["coverage_ratio"].mean().reindex(ids).to_numpy(),
+                         "min_coverage": by["coverage_ratio"].min().reindex(ids).to_numpy()})
+
+
+def plan_objective(tables: dict[str, pd.DataFrame], options: EnforcementOptions) -> float:
+    """The primary objective, recomputed from the plan tables (what the checker recomputes)."""
+    towns, pools = tables["town_staff"], tables["district_pool"]["pool_staff"]
+    if options.objective == "maxmin":
+        return float(towns["coverage_ratio"].min())
+    if options.objective == "shortfall":
+        gap = towns["enforcement_demand"] - towns["enforcement_staff"] - towns["pool_share"]
+        return float(gap.clip(lower=0).sum())
+    if options.objective == "moves":
+        return float(towns["moves_in"].sum() + pools.sum())
+    sc = options.scenarios
+    loss = tables["pool_deploy"].groupby("scenario", sort=False)["unmet"].sum().reindex(list(sc.names)).to_numpy()
+    p = np.asarray(sc.probabilities)
+    value = float(p @ loss) + options.pool_cost_weight * float(pools.sum())
+    if options.cvar_alpha is not None:
+        value += options.cvar_weight * cvar(loss, p, options.cvar_alpha)
+    return value
+
+
+def cvar(loss: np.ndarray, probability: np.ndarray, alpha: float) -> float:
+    """CVaR_α = min_η η + E[(L − η)⁺]/(1 − α); the minimum lies at one of the losses."""
+    return float(min(eta + probability @ np.maximum(loss - eta, 0.0) / (1 - alpha) for eta in loss))
+
+
+# --- infeasibility, in the planner's words ------------------------------------------------
+
+def explain_infeasible(city: Instance, options: EnforcementOptions) -> str:
+    """Name the requirement that cannot be met, with the figures, checking the simple conflicts first."""
+    n, s_min, limit = len(city.towns), options.min_team, options.headcount
+    teams = n * s_min
+    if teams > limit:
+        return f"a team of at least {s_min} in each of {_count(n, 'town')} needs {_count(teams, 'officer')} but the headcount is {limit:,}"
+    if options.budget_10k_cny is not None and teams * options.salary_10k_cny > options.budget_10k_cny + 1e-9:
+        return (f"a team of at least {s_min} in each of {_count(n, 'town')} costs {teams * options.salary_10k_cny:,.6g} (10k CNY a year, "
+                f"{options.salary_10k_cny:g} per officer) but the budget is {options.budget_10k_cny:,.6g}")
+    today = city.towns["enforcement_now"].to_numpy(int)
+    arrivals, short = int(np.maximum(s_min - today, 0).sum()), int((today < s_min).sum())
+    if options.max_moves is not None and arrivals > options.max_moves:
+        return (f"bringing {_count(short, 'town')} with fewer than {s_min} officers up to a team of {s_min} needs "
+                f"{_count(arrivals, 'officer')} to arrive, but {_allowed(options.max_moves)}")
+    if options.objective == "moves":
+        return _explain_target(city, options)
+    return "no plan meets the team minimum, the headcount, the budget and the move limit together"
+
+
+def _explain_target(city: Instance, options: EnforcementOptions) -> str:
+    tau, need = options.target_ratio, officers_for_target(city, options)
+    if need > options.headcount:
+        return f"reaching ratio {tau:g} everywhere needs at least {_count(need, 'officer')} but the headcount is {options.headcount:,}"
+    if need > options.max_officers:
+        return (f"reaching ratio {tau:g} everywhere needs at least {_count(need, 'officer')}, costing {need * options.salary_10k_cny:,.6g} "
+                f"(10k CNY a year), but the budget is {options.budget_10k_cny:,.6g}")
+    fewest = fewest_moves_at(tau, Staffing.of(city, options), options)
+    if fewest is not None and options.max_moves is not None and fewest > options.max_moves:
+        return f"reaching ratio {tau:g} everywhere needs at least {_count(fewest, 'move')} but {_allowed(options.max_moves)}"
+    return f"no plan reaches ratio {tau:g} everywhere within the headcount, the budget and the move limit"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _allowed(max_moves: int) -> str:
+    return "no moves are allowed" if max_moves == 0 else f"only {max_moves:,} {'is' if max_moves == 1 else 'are'} allowed"
+
+
+def officers_for_target(city: Instance, options: EnforcementOptions) -> int:
+    """Fewest officers giving every town ratio τ: per district ⌈Σ_t max(s_min, τ·D_t)⌉ (pools fill fractions)."""
+    need = np.maximum(options.min_team, options.target_ratio * demand_officers(city))
+    per_district = need.groupby(city.towns["district_id"]).sum()
+    return int(np.ceil(per_district.to_numpy() - 1e-9).sum())
