@@ -89,7 +89,10 @@ class Instance:
             return self
         if basis not in POPULATION_BASES:
             raise ValueError(f"unknown population basis {basis!r}; use one of {', '.join(POPULATION_BASES)}")
-        return replace(self, config=replace(self.config, population_basis=basis))
+        other = replace(self, config=replace(self.config, population_basis=basis))
+        if "_content_hash" in self.__dict__:
+            object.__setattr__(other, "_content_hash", self.__dict__["_content_hash"])
+        return other
 
     def town_population(self, basis: str | None = None) -> pd.Series:
         """Persons per town on a basis: actual = resident + migrant; resident; registered."""
@@ -104,15 +107,16 @@ class Instance:
         raise ValueError(f"unknown population basis {basis!r}")
 
     def content_hash(self) -> str:
-        """sha256 of the instance's content: config and every table, independent of its file form."""
-        h = hashlib.sha256()
-        config = self.config.as_dict()
-        config.pop("population_basis")   # a run's basis is an option, not the city's content
-        h.update(json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode())
-        for name, frame in self.tables().items():
-            h.update(name.encode())
-            h.update(frame.to_csv(index=False, lineterminator="\n").encode())
-        return h.hexdigest()
+        """sha256 of the instance's content: config and every table, independent of its file form.
+
+        Computed once per instance (and shared with `with_basis` copies: the basis is a
+        run option, not content).
+        """
+        cached = self.__dict__.get("_content_hash")
+        if cached is None:
+            cached = _content_hash(self)
+            object.__setattr__(self, "_content_hash", cached)
+        return cached
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Instance):
@@ -125,6 +129,23 @@ class Instance:
         return all(_frames_equal(mine[k], theirs[k]) for k in mine)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _content_hash(instance: Instance) -> str:
+    h = hashlib.sha256()
+    config = instance.config.as_dict()
+    config.pop("population_basis")
+    h.update(json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode())
+    for name, frame in instance.tables().items():
+        h.update(f"\x1e{name}\x1e{len(frame)}".encode())
+        for column in frame.columns:
+            values = frame[column]
+            h.update(f"\x1d{column}:{values.dtype}".encode())
+            if values.dtype.kind in "biuf":
+                h.update(values.to_numpy().tobytes())
+            else:
+                h.update("\x1f".join(map(str, values.tolist())).encode())
+    return h.hexdigest()
 
 
 def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> bool:
