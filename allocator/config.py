@@ -22,12 +22,17 @@ KNOWN_KEYS = {
 GROUPS = ("district", "urban_rural", "registration")
 
 
-def check_config(raw: dict[str, Any], file: str, problems: list[Problem]) -> CityConfig | None:
-    """Turn the raw mapping into a `CityConfig`, appending a problem per broken rule."""
+def check_config(raw: dict[str, Any], file: str, problems: list[Problem], rows: dict[str, int] | None = None) -> CityConfig | None:
+    """Turn the raw mapping into a `CityConfig`, appending a problem per broken rule.
+
+    `rows` gives the row each setting is written on ("salaries.fulltime" or "salaries").
+    """
     start = len(problems)
+    rows = rows or {}
 
     def bad(column: str, value: Any, rule: str) -> None:
-        problems.append(Problem(file, rule, column=column, value=value, label="setting"))
+        row = rows.get(column, rows.get(column.split(".")[0])) if value is not None or column in raw else None
+        problems.append(Problem(file, rule, row=row, column=column, value=value, label="setting"))
 
     for key in raw:
         if key not in KNOWN_KEYS:

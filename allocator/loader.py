@@ -22,7 +22,7 @@ def load_instance(path: str | Path, basis: str | None = None, max_rows: int = MA
     path = Path(path)
     raw, problems = read_source(path)
     _check_size(raw.tables, max_rows)
-    config = check_config(raw.config, raw.config_file, problems) if raw.config is not None else None
+    config = check_config(raw.config, raw.config_file, problems, raw.config_rows) if raw.config is not None else None
     frames: dict[str, pd.DataFrame] = {}
     for name, table in raw.tables.items():
         frame = type_table(table, problems)
@@ -47,11 +47,13 @@ def _check_size(tables, max_rows: int) -> None:
 
 
 def _check_coordinate_kinds(frames: dict[str, pd.DataFrame], problems: list[Problem]) -> None:
-    kinds = {name: geo.uses_lonlat(f) for name, f in frames.items() if TABLE_BY_NAME[name].has_coordinates}
+    kinds = {f.attrs["file"]: geo.uses_lonlat(f) for name, f in frames.items()
+             if TABLE_BY_NAME[name].has_coordinates and ({"x", "y"} <= set(f.columns) or {"lon", "lat"} <= set(f.columns))}
     if len(set(kinds.values())) > 1:
-        lonlat = [f"{n}.csv" for n, v in kinds.items() if v]
-        xy = [f"{n}.csv" for n, v in kinds.items() if not v]
-        problems.append(Problem(", ".join(lonlat), f"gives lon/lat while {', '.join(xy)} give x/y metres; use one kind of coordinates in every table", column="lon"))
+        lonlat = [file for file, v in kinds.items() if v]
+        xy = [file for file, v in kinds.items() if not v]
+        verb = "gives" if len(lonlat) == 1 else "give"
+        problems.append(Problem(", ".join(lonlat), f"{verb} lon/lat degrees while {', '.join(xy)} give x/y metres; use one kind of coordinates in every table", column="lon"))
 
 
 def _check_site_services(sites: pd.DataFrame, config: CityConfig, problems: list[Problem]) -> None:
@@ -78,7 +80,12 @@ def _assemble(config: CityConfig, frames: dict[str, pd.DataFrame], source: str) 
     empty_sites = pd.DataFrame({c.name: pd.Series(dtype=_dtype(c.kind)) for c in TABLE_BY_NAME["sites"].columns})
     return Instance(config=config, districts=typed["districts"], towns=typed["towns"], grids=typed["grids"],
                     sites=typed.get("sites", _finish(empty_sites, TABLE_BY_NAME["sites"])),
-                    travel=typed.get("travel"), source=source)
+                    travel=_given(typed.get("travel")), source=source)
+
+
+def _given(travel: pd.DataFrame | None) -> pd.DataFrame | None:
+    """An optional table with no rows (as in the template) counts as absent."""
+    return travel if travel is not None and len(travel) else None
 
 
 def _dtype(kind: str) -> str:

@@ -16,6 +16,7 @@ import yaml
 
 from .errors import InputError, Problem
 from .schema import TABLES, Table
+from .template import description_cells
 
 MAX_FILE_BYTES = 2 * 1024**3
 
@@ -37,6 +38,7 @@ class RawInstance:
     config_file: str
     tables: dict[str, RawTable]
     source: str
+    config_rows: dict[str, int] = field(default_factory=dict)   # setting -> row it is written on
 
 
 def read_source(path: Path) -> tuple[RawInstance, list[Problem]]:
@@ -53,7 +55,7 @@ def read_source(path: Path) -> tuple[RawInstance, list[Problem]]:
 
 def read_folder(folder: Path) -> tuple[RawInstance, list[Problem]]:
     problems: list[Problem] = []
-    config = _read_yaml(folder / "city.yaml", problems)
+    config, rows = _read_yaml(folder / "city.yaml", problems)
     tables: dict[str, RawTable] = {}
     for table in TABLES:
         file = folder / table.file
@@ -64,7 +66,7 @@ def read_folder(folder: Path) -> tuple[RawInstance, list[Problem]]:
         raw = _read_csv(file, table, problems)
         if raw is not None:
             tables[table.name] = raw
-    return RawInstance(config, "city.yaml", tables, str(folder)), problems
+    return RawInstance(config, "city.yaml", tables, str(folder), rows), problems
 
 
 def _read_bytes(file: Path, shown: str, problems: list[Problem]) -> str | None:
@@ -96,27 +98,42 @@ def _read_bytes(file: Path, shown: str, problems: list[Problem]) -> str | None:
     return text
 
 
-def _read_yaml(file: Path, problems: list[Problem]) -> dict[str, Any] | None:
+def _read_yaml(file: Path, problems: list[Problem]) -> tuple[dict[str, Any] | None, dict[str, int]]:
     if not file.exists():
         problems.append(Problem("city.yaml", "required file is missing"))
-        return None
+        return None, {}
     text = _read_bytes(file, "city.yaml", problems)
     if text is None:
-        return None
+        return None, {}
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         row = mark.line + 1 if mark is not None else None
         problems.append(Problem("city.yaml", f"not valid YAML ({getattr(err, 'problem', None) or err})", row=row))
-        return None
+        return None, {}
     if not isinstance(data, dict):
         problems.append(Problem("city.yaml", "must be a mapping of settings (name: ..., budget: ...)"))
-        return None
-    return data
+        return None, {}
+    return data, _yaml_rows(text)
+
+
+def _yaml_rows(text: str) -> dict[str, int]:
+    """Line of each setting, and of each key one level down ("salaries.fulltime")."""
+    rows: dict[str, int] = {}
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        rows[key.value] = key.start_mark.line + 1
+        for inner, _ in value.value if isinstance(value, yaml.MappingNode) else ():
+            if isinstance(inner, yaml.ScalarNode):
+                rows[f"{key.value}.{inner.value}"] = inner.start_mark.line + 1
+    return rows
 
 
 def _read_csv(file: Path, table: Table, problems: list[Problem]) -> RawTable | None:
+    """Rows are numbered as a spreadsheet shows them: one row per CSV record, header = row 1."""
     text = _read_bytes(file, table.file, problems)
     if text is None:
         return None
@@ -124,28 +141,37 @@ def _read_csv(file: Path, table: Table, problems: list[Problem]) -> RawTable | N
         problems.append(Problem(table.file, "file is empty; it needs a header row and data rows"))
         return None
     reader = csv.reader(io.StringIO(text, newline=""))
+    number = 1
     try:
         header = [h.strip() for h in next(reader)]
+        if not any(header):
+            problems.append(Problem(table.file, "the header row is empty; row 1 must name the columns", row=1))
+            return None
         raw = RawTable(table.name, table.file, header)
-        for record in reader:
-            if not record or all(not c.strip() for c in record):
-                continue
-            if len(record) != len(header):
-                problems.append(Problem(table.file, f"row has {len(record)} fields but the header has {len(header)}", row=reader.line_num))
-                continue
-            raw.rows.append(record)
-            raw.row_numbers.append(reader.line_num)
+        for number, record in enumerate(reader, start=2):
+            _add_csv_record(raw, table, number, record, problems)
     except csv.Error as err:
-        problems.append(Problem(table.file, f"not readable as CSV ({err})", row=reader.line_num))
+        problems.append(Problem(table.file, f"not readable as CSV ({err})", row=number + 1))
         return None
     return raw
+
+
+def _add_csv_record(raw: RawTable, table: Table, number: int, record: list[str], problems: list[Problem]) -> None:
+    if not record or all(not c.strip() for c in record):
+        return
+    if len(record) != len(raw.header):
+        problems.append(Problem(raw.file, f"row has {len(record)} fields but the header has {len(raw.header)}", row=number))
+        return
+    if number == 2 and _is_description_row(record, description_cells(table)):
+        return
+    raw.rows.append(record)
+    raw.row_numbers.append(number)
 
 
 # --- workbook -------------------------------------------------------------------------
 
 def read_workbook(path: Path) -> tuple[RawInstance, list[Problem]]:
     import openpyxl
-    from .template import description_row
 
     shown = path.name
     try:
@@ -156,7 +182,7 @@ def read_workbook(path: Path) -> tuple[RawInstance, list[Problem]]:
     problems: list[Problem] = []
     try:
         sheets = {name.strip(): book[name] for name in book.sheetnames}
-        config = _config_from_sheet(sheets.get("city"), shown, problems)
+        config, rows = _config_from_sheet(sheets.get("city"), shown, problems)
         tables: dict[str, RawTable] = {}
         for table in TABLES:
             sheet = sheets.get(table.name)
@@ -164,12 +190,12 @@ def read_workbook(path: Path) -> tuple[RawInstance, list[Problem]]:
                 if table.required:
                     problems.append(Problem(f"{shown}[{table.name}]", "required sheet is missing from the workbook"))
                 continue
-            raw = _sheet_table(sheet, table, f"{shown}[{table.name}]", description_row(table), problems)
+            raw = _sheet_table(sheet, table, f"{shown}[{table.name}]", problems)
             if raw is not None:
                 tables[table.name] = raw
     finally:
         book.close()
-    return RawInstance(config, f"{shown}[city]", tables, str(path)), problems
+    return RawInstance(config, f"{shown}[city]", tables, str(path), rows), problems
 
 
 def _cell_text(value: Any) -> str:
@@ -193,7 +219,7 @@ def _sheet_rows(sheet) -> list[tuple[int, list[str]]]:
     return out
 
 
-def _sheet_table(sheet, table: Table, shown: str, descriptions: list[str], problems: list[Problem]) -> RawTable | None:
+def _sheet_table(sheet, table: Table, shown: str, problems: list[Problem]) -> RawTable | None:
     rows = _sheet_rows(sheet)
     if not rows:
         problems.append(Problem(shown, "sheet is empty; it needs a header row and data rows"))
@@ -203,42 +229,55 @@ def _sheet_table(sheet, table: Table, shown: str, descriptions: list[str], probl
         header.pop()
     header = [h.strip() for h in header]
     raw = RawTable(table.name, shown, header)
-    described = dict(zip(table_columns(table), descriptions))
     for number, cells in rows[1:]:
+        if any(c.strip() for c in cells[len(header):]):
+            problems.append(Problem(shown, f"row has values beyond the last named column ({len(header)} columns in the header)", row=number))
+            continue
         cells = (cells + [""] * len(header))[: len(header)]
-        if number == header_number + 1 and _is_description_row(header, cells, described):
+        if number == header_number + 1 and _is_description_row(cells, description_cells(table)):
             continue
         raw.rows.append(cells)
         raw.row_numbers.append(number)
     return raw
 
 
-def table_columns(table: Table) -> list[str]:
-    return [c.name for c in table.columns]
-
-
-def _is_description_row(header: list[str], cells: list[str], described: dict[str, str]) -> bool:
+def _is_description_row(cells: list[str], descriptions: set[str]) -> bool:
     """The template's second row (meaning and unit of each column) is not data."""
-    pairs = [(h, c) for h, c in zip(header, cells) if c.strip()]
-    return bool(pairs) and all(described.get(h) == c for h, c in pairs)
+    filled = [c.strip() for c in cells if c.strip()]
+    return bool(filled) and all(c in descriptions for c in filled)
 
 
-def _config_from_sheet(sheet, shown: str, problems: list[Problem]) -> dict[str, Any] | None:
+TEXT_SETTINGS = ("name", "description")   # read as written, never as YAML ("杭州: 2024" is a name)
+
+
+def _config_from_sheet(sheet, shown: str, problems: list[Problem]) -> tuple[dict[str, Any] | None, dict[str, int]]:
     """Sheet `city`: column A a setting's name, column B its value (YAML for lists and maps)."""
     where = f"{shown}[city]"
     if sheet is None:
         problems.append(Problem(where, "required sheet is missing from the workbook"))
-        return None
+        return None, {}
     config: dict[str, Any] = {}
+    seen: dict[str, int] = {}
     for number, cells in _sheet_rows(sheet):
         key = cells[0].strip()
         value = cells[1] if len(cells) > 1 else ""
-        if number == 1 and key == "setting":
+        if (number == 1 and key == "setting") or not key or key.startswith("#"):
             continue
-        if not key or key.startswith("#"):
+        if key in seen:
+            problems.append(Problem(where, f"setting appears twice (first on row {seen[key]})", row=number, column=key, label="setting"))
             continue
-        try:
-            config[key] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            problems.append(Problem(where, "value is not valid YAML", row=number, column="value", value=value))
-    return config
+        seen[key] = number
+        config[key] = _setting_value(key, value, where, number, problems)
+    return config, seen
+
+
+def _setting_value(key: str, value: str, where: str, number: int, problems: list[Problem]) -> Any:
+    if not value.strip():
+        return None
+    if key in TEXT_SETTINGS:
+        return value.strip()
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        problems.append(Problem(where, "value is not valid YAML", row=number, column=key, value=value, label="setting"))
+        return None

@@ -4,16 +4,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import KNOWN_KEYS
-from .schema import LONLAT, TABLES, Table
+from .schema import LONLAT, TABLES, Column, Table
 
 
 def description_row(table: Table) -> list[str]:
     """Second row of each template sheet: meaning and unit of each column, English / 中文."""
-    specs = list(table.columns)
-    return [_describe(c) for c in specs]
+    return [describe_column(c) for c in table.columns]
 
 
-def _describe(column) -> str:
+def description_cells(table: Table) -> set[str]:
+    """Every text the description row may hold, lon/lat included (they may replace x/y)."""
+    extra = LONLAT if table.has_coordinates else ()
+    return {describe_column(c) for c in (*table.columns, *extra)}
+
+
+def describe_column(column: Column) -> str:
     unit = f" [{column.unit}]" if column.unit else ""
     return f"{column.en}{unit} / {column.zh}"
 

@@ -15,7 +15,15 @@ from .errors import Problem
 from .readers import RawTable
 from .schema import LONLAT, TABLE_BY_NAME, Column, Table
 
+MAX_NUMBER = 1e15   # larger counts, costs or coordinates are typing slips, and overflow sums
 MISSING = {"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "null", "NULL", "None", "#N/A"}
+
+
+class RowNumbers(tuple):
+    """The row each frame row came from; immutable, so pandas need not deep-copy it with attrs."""
+
+    def __deepcopy__(self, memo: dict) -> "RowNumbers":
+        return self
 
 
 def type_table(raw: RawTable, problems: list[Problem]) -> pd.DataFrame | None:
@@ -40,7 +48,7 @@ def type_table(raw: RawTable, problems: list[Problem]) -> pd.DataFrame | None:
         if extra not in columns and extra:
             columns[extra] = [row[position[extra]].strip() for row in raw.rows]
     frame = pd.DataFrame(columns)
-    frame.attrs["row_numbers"] = list(raw.row_numbers)
+    frame.attrs["row_numbers"] = RowNumbers(raw.row_numbers)
     frame.attrs["file"] = raw.file
     if missing or (not raw.rows and table.name in ("districts", "towns", "grids")):
         return None
@@ -61,8 +69,11 @@ def _check_header(raw: RawTable, problems: list[Problem]) -> None:
 def _check_coordinate_columns(raw: RawTable, present: set[str], problems: list[Problem]) -> None:
     has_xy = {"x", "y"} <= present
     has_ll = {"lon", "lat"} <= present
-    if not has_xy and not has_ll:
-        problems.append(Problem(raw.file, "coordinates are missing: give columns x and y (metres) or lon and lat (degrees)", column="x"))
+    if has_xy or has_ll:
+        return
+    pair = ("lon", "lat") if {"lon", "lat"} & present and not {"x", "y"} & present else ("x", "y")
+    absent = next(c for c in pair if c not in present)
+    problems.append(Problem(raw.file, "coordinates are missing: give columns x and y (metres) or lon and lat (degrees)", column=absent))
 
 
 def _type_column(raw: RawTable, spec: Column, cells: list[str], problems: list[Problem]) -> list[Any]:
@@ -75,9 +86,6 @@ def _type_column(raw: RawTable, spec: Column, cells: list[str], problems: list[P
             out.append(None if spec.kind in ("id", "str", "enum") else math.nan)
             continue
         out.append(_typed_cell(raw, spec, text, row, problems))
-    if spec.kind in ("int", "flag"):
-        values = [v if v is not None and not (isinstance(v, float) and math.isnan(v)) else 0 for v in out]
-        return np.asarray(values, dtype=np.int64).tolist() if all(isinstance(v, int) for v in values) else out
     return out
 
 
@@ -95,7 +103,7 @@ def _typed_cell(raw: RawTable, spec: Column, text: str, row: int, problems: list
     try:
         number = float(text)
     except ValueError:
-        bad("must be a number" if spec.kind == "float" else "must be a whole number")
+        bad({"float": "must be a number", "flag": "must be 0 or 1"}.get(spec.kind, "must be a whole number"))
         return math.nan
     if not math.isfinite(number):
         bad("must be a finite number")
@@ -104,6 +112,9 @@ def _typed_cell(raw: RawTable, spec: Column, text: str, row: int, problems: list
         if number not in (0.0, 1.0):
             bad("must be 0 or 1")
         return int(number == 1.0)
+    if abs(number) > MAX_NUMBER:
+        bad(f"number is too large (more than {MAX_NUMBER:.0e})")
+        return math.nan
     if spec.kind == "int":
         if not number.is_integer():
             bad("must be a whole number")
@@ -121,13 +132,18 @@ def _typed_cell(raw: RawTable, spec: Column, text: str, row: int, problems: list
 
 
 def _check_unique_key(raw: RawTable, table: Table, frame: pd.DataFrame, problems: list[Problem]) -> None:
+    """Each key appears once; rows with a missing key part are already reported as missing."""
     key = list(table.key)
-    dup = frame.duplicated(subset=key, keep="first")
     rows = frame.attrs["row_numbers"]
-    for i in np.flatnonzero(dup.to_numpy()):
-        first = int(np.flatnonzero((frame[key] == frame.loc[i, key]).all(axis=1).to_numpy())[0])
-        value = "/".join(str(frame.loc[i, k]) for k in key)
-        problems.append(Problem(raw.file, f"duplicate id; the same id is already on row {rows[first]}", row=rows[i], column=key[-1] if len(key) == 1 else "+".join(key), value=value))
+    first: dict[tuple, int] = {}
+    for i, value in enumerate(frame[key].itertuples(index=False, name=None)):
+        if any(pd.isna(v) for v in value):
+            continue
+        if value in first:
+            problems.append(Problem(raw.file, f"duplicate id; the same id is already on row {rows[first[value]]}",
+                                    row=rows[i], column="+".join(key), value="/".join(value)))
+        else:
+            first[value] = i
 
 
 def check_references(frames: dict[str, pd.DataFrame], problems: list[Problem]) -> None:
@@ -143,7 +159,7 @@ def check_references(frames: dict[str, pd.DataFrame], problems: list[Problem]) -
             known = set(target[target_column].dropna())
             rows = frame.attrs["row_numbers"]
             for i, value in enumerate(frame[spec.name]):
-                if value is not None and value not in known:
+                if not pd.isna(value) and value not in known:
                     problems.append(Problem(frame.attrs["file"], f"refers to an id not found in {target.attrs['file']} column '{target_column}'", row=rows[i], column=spec.name, value=value))
 
 
@@ -173,11 +189,13 @@ def _rows_where(frame: pd.DataFrame, mask: pd.Series, column: str, rule: str, pr
 
 
 def _check_grid_totals(towns: pd.DataFrame, grids: pd.DataFrame, tolerance: float, problems: list[Problem]) -> None:
-    held = pd.to_numeric(grids["population"], errors="coerce").groupby(grids["town_id"]).sum()
+    population = pd.to_numeric(grids["population"], errors="coerce")
+    held = population.groupby(grids["town_id"]).sum()
+    unknown = set(grids["town_id"][population.isna()])   # a bad cell is reported where it is
     actual = pd.to_numeric(towns["pop_resident"], errors="coerce") + pd.to_numeric(towns["pop_migrant"], errors="coerce")
     rows = towns.attrs["row_numbers"]
     for i, (town, total) in enumerate(zip(towns["town_id"], actual)):
-        if town not in held.index or not math.isfinite(total):
+        if town not in held.index or town in unknown or not math.isfinite(total):
             continue
         in_grids = float(held[town])
         if abs(in_grids - total) > tolerance * max(total, 1.0):
@@ -188,5 +206,5 @@ def _every_parent_has_children(parents: pd.DataFrame, key: str, children: pd.Dat
     have = set(children[key].dropna())
     rows = parents.attrs["row_numbers"]
     for i, value in enumerate(parents[key]):
-        if value is not None and value not in have:
+        if not pd.isna(value) and value not in have:
             problems.append(Problem(parents.attrs["file"], f"has no {what} in {children.attrs['file']}", row=rows[i], column=key, value=value))

@@ -12,6 +12,7 @@ import yaml
 
 from .instance import CityConfig, Instance
 from .norms import default_norms
+from .readers import TEXT_SETTINGS
 
 
 def config_to_yaml_dict(config: CityConfig) -> dict[str, Any]:
@@ -62,7 +63,11 @@ def write_folder(instance: Instance, folder: str | Path, header_comment: str | N
 
 
 def write_workbook(instance: Instance, path: str | Path) -> Path:
-    """One workbook: sheet `city` (setting, value as YAML) and one sheet per table."""
+    """One workbook: sheet `city` (setting, value as YAML) and one sheet per table.
+
+    A cell keeps 16 significant digits (as Excel shows 15), so numbers typed by people
+    come back exactly, while computed ones (projected x/y) may differ in the last bit.
+    """
     import openpyxl
 
     path = Path(path)
@@ -70,7 +75,7 @@ def write_workbook(instance: Instance, path: str | Path) -> Path:
     sheet = book.create_sheet("city")
     sheet.append(["setting", "value"])
     for key, value in config_to_yaml_dict(instance.config).items():
-        text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip()
+        text = value if key in TEXT_SETTINGS else yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip()
         if text.endswith("\n..."):
             text = text[:-4].strip()
         sheet.append([key, text])
