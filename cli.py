@@ -209,5 +209,81 @@ def generate(towns: int, seed: int, out: Path, fmt: str | None, overwrite: bool)
                f"{len(city.grids):,} grids, {len(city.sites):,} sites)")
 
 
+class _SweepProgress:
+    """Finished scenarios on stderr: a bar on a terminal, one line per scenario otherwise."""
+
+    def __init__(self, total: int):
+        self.tty = sys.stderr.isatty()
+        self.bar = click.progressbar(length=total, label="scenarios", file=sys.stderr) if self.tty else None
+
+    def __enter__(self):
+        if self.bar is not None:
+            self.bar.__enter__()
+        return self
+
+    def __call__(self, done: int, total: int, row: dict) -> None:
+        if self.bar is not None:
+            self.bar.length = total
+            self.bar.update(1)
+        else:
+            click.echo(f"[{done}/{total}] {row['scenario']}: {row['status']}", err=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+@main.command()
+@instance_argument
+@click.option("--model", "model_name", required=True, type=click.Choice(["grid", "enforcement", "facilities", "city"]), help="Which model to solve.")
+@click.option("--param", "params", multiple=True, required=True, metavar="NAME=VALUES",
+              help="A swept option (budget, headcount, basis, objective, max_moves, target_ratio, p, ...): "
+                   "values separated by commas, numbers also as LO:HI:STEP. Repeat for a grid.")
+@click.option("--objective", help="Objective of every scenario (default: the model's).")
+@click.option("--workers", type=click.IntRange(min=0), help="Local worker processes (default: one per core; 0: in this process).")
+@click.option("--scheduler", metavar="ADDRESS", help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers must see INSTANCE and OUT).")
+@click.option("--out", type=click.Path(path_type=Path), help="Sweep folder (default results/<instance>-sweep-<model>-<time>).")
+@click.option("--resume", is_flag=True, help="Continue the sweep in --out: skip scenarios it already finished.")
+@click.option("--time-limit", type=float, callback=_positive, help="Seconds for HiGHS per scenario.")
+@click.option("--gap", type=click.FloatRange(0, 1), help="Relative MIP gap at which HiGHS stops (default 1e-4).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed (HiGHS runs on one thread).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (counts by status, paths).")
+@friendly
+def sweep(instance: Path, model_name: str, params, objective, workers, scheduler, out, resume, time_limit, gap, seed, as_json) -> None:
+    """Solve one plan per combination of --param values, on Dask; table in OUT/sweep.csv (exit 1 if any errored)."""
+    import json as json_lib
+
+    from allocator.run import RunOptions
+    from allocator.solve import SolveOptions
+    from allocator.sweep import SWEEP_CSV, expand_grid, parse_params, run_sweep
+
+    scenarios = expand_grid(parse_params(params))
+    if resume and out is None:
+        raise InputError("--resume continues the sweep in --out: name that folder", file="--resume")
+    out = out or _default_out(f"{instance.name}-sweep", model_name)
+    with _SweepProgress(len(scenarios)) as advance:
+        try:
+            frame = run_sweep(instance, RunOptions(model=model_name, objective=objective), scenarios, out,
+                              workers=workers, scheduler=scheduler, resume=resume, progress=advance,
+                              solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed))
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted: finished scenarios are kept in {out / SWEEP_CSV}; continue with --resume", err=True)
+            click.get_current_context().exit(130)
+    counts = frame["status"].value_counts().to_dict()
+    failed = frame.loc[frame["status"] == "error", "scenario"].tolist()
+    if as_json:
+        click.echo(json_lib.dumps({"out": str(out), "sweep_csv": str(out / SWEEP_CSV), "scenarios": len(frame),
+                                   "skipped": frame.attrs.get("skipped", 0), "statuses": counts, "failed": failed}))
+    else:
+        if len(frame) <= 50:
+            click.echo(frame[["scenario", "status", "objective", "gap"]].to_string(index=False))
+        skipped = frame.attrs.get("skipped", 0)
+        click.echo(f"{len(frame)} scenarios ({', '.join(f'{n} {s}' for s, n in counts.items())})"
+                   + (f", {skipped} finished earlier" if skipped else ""))
+        click.echo(f"wrote {out / SWEEP_CSV}")
+    if failed:
+        click.get_current_context().exit(EXIT_FAILED)
+
+
 if __name__ == "__main__":
     sys.exit(main())
