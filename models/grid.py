@@ -1,0 +1,654 @@
+"""Grid staffing: full-time, part-time and professional grid workers (DESIGN §4.1).
+
+Policy: "专职力量一格一员、专业力量一员多格、兼职力量一格多员". The workload of grid g in
+hours a year comes from the norms pack:
+
+    W_g = h_household · households_g + h_event · events_per_year_g + h_person · population_g
+
+Model (mixed-integer linear; s_t and U_t are accounting variables of town t):
+
+    (1) H_full·x_g + a_g + H_part·z_g + u_g ≥ W_g       ∀ g ∈ GRIDS   grid_work_is_covered
+    (2) Σ_{g∈G_t} a_g ≤ H_pro · y_t                     ∀ t ∈ TOWNS   professional_hours_within_town
+    (3) x_g ≥ 1 ("一格一员"), 0 ≤ z_g ≤ z_max ("一格多员")          bounds of x and z
+    (4) y_t ≥ ⌈|G_t| / m_pro⌉ ("一员多格"; when cover is required) bound of y
+    (5) U_t = Σ_{g∈G_t} u_g  and  U_t ≤ (1 − ρ)·W_t      ∀ t ∈ TOWNS   town_unmet_is_sum, town_coverage_reaches_level
+    (6) s_t = c_full Σ_{g∈G_t} x_g + c_part Σ_{g∈G_t} z_g + c_pro y_t   ∀ t   town_spend_is_salaries
+        C = F + Σ_t s_t ≤ B                                             spend_within_budget
+    (7) Σ x_g + Σ y_t ≤ H                                               headcount_within_limit
+
+Headcount counts posts (full-time workers and professionals); part-time helpers hold no
+post and are limited per grid by (3) instead.
+
+Objectives (the town coverage ratio is ρ_t = 1 − U_t / W_t):
+
+    cost    min C  subject to (1)-(5) with ρ = 1 (no unmet hours), (6) when --budget is given, (7)
+    unmet   min Σ_t U_t  subject to (1)-(4), (6) with the budget, (7)
+    maxmin  max min_t ρ_t subject to (1)-(4), (6), (7): a search on the common level ρ. Each
+            step solves the block-separable min C s.t. (1)-(5), (7) with ρ fixed (the model is
+            built and handed to HiGHS once; ρ is a mutable parameter) and compares C with B:
+            the level is reached when HiGHS's plan costs at most B, out of reach when its
+            lower bound exceeds B, else undecided. The gap reported is (ρ_hi − ρ_lo) / ρ_lo:
+            ρ_lo is the minimum ratio of the best plan found, ρ_hi the lowest level proven out
+            of reach (or 1). --gap is the search's tolerance (default 1 %); each step's MIP gap
+            follows from how far its estimated least cost lies from B. Levels are aimed where
+            the cost curve through the steps so far meets B: just below it to raise ρ_lo, or
+            just above ρ_lo to prove ρ_hi; halving when four steps in a row land on one side.
+
+How the model is kept small and friendly to HiGHS (none of it changes the optimum):
+- a grid one full-time worker covers (W_g ≤ H_full) gets exactly that worker and leaves
+  GRIDS; a town whose required professionals cover every grid's excess over one full-time
+  worker gets the required staff and leaves TOWNS; their fixed spend is the constant F;
+- caps no optimal plan needs to pass: x_g ≤ ⌈W_g/H_full⌉, y_t ≤ max(y_min_t, ⌈W_t/H_pro⌉),
+  a_g, u_g ≤ W_g;
+- no row holds every grid. The town rows are declared first, so that the variables reach
+  HiGHS in one batch per town. Without a budget row HiGHS's presolve folds s_t back into
+  the objective. With one (6) it would fold them into a dense row over every worker,
+  which stalled HiGHS 1.15's presolve for over a minute on 25,000 grids; there s_t gets the
+  cap "at most the cost of covering town t with full-time workers alone" (no optimal plan
+  spends more in a town, when no headcount limit applies), which keeps the row over the
+  towns' s_t. The cap is left out elsewhere: it costs HiGHS its primal heuristics;
+- `cost` with --budget is solved without (6) and its least cost compared with B; (6) is
+  added only when HiGHS leaves that comparison undecided.
+
+    symbol      attribute                                   meaning
+    W_g, W_t    m.workload_hours[g], m.town_workload_hours  hours of grid work a year
+    x_g         m.fulltime_workers[g]                       full-time grid workers (专职)
+    z_g         m.parttime_helpers[g]                       part-time helpers (兼职)
+    y_t         m.professionals[t]                          professionals of town t (专业)
+    a_g         m.professional_hours[g]                     professional hours given to grid g
+    u_g, U_t    m.unmet_hours[g], m.town_unmet_hours[t]     hours of work left undone
+    s_t, F      m.town_spend_10k_cny[t], m.fixed_spend_10k_cny  spend, 10k CNY/yr
+    ρ           m.coverage_level                            common town coverage level (mutable)
+    H_full ...  m.hours_fulltime_per_year, ...              effective hours per person-year
+    c_full ...  m.salary_fulltime_10k_cny, ...              cost per person-year, 10k CNY
+    B, H        m.budget_10k_cny, m.headcount_max           limits of the run
+
+A plan is read off the integer decisions x, z, y only: each town's professional hours go to
+its grids in proportion to their remaining deficits, which leaves the least unmet work those
+decisions allow, and staff with nothing left to do are dropped. Neither step can raise the
+cost, the unmet hours or the headcount of the solver's answer.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from allocator.instance import Instance
+from allocator.run import ModelRun, RunOptions
+from allocator.solve import SolveOptions, SolveResult, solve
+
+OBJECTIVES = ("cost", "unmet", "maxmin")
+DEFAULT_OBJECTIVE = "cost"
+DEFAULT_LEVEL_GAP = 0.01     # maxmin search tolerance when no --gap is given
+MAX_PROBES = 30
+LEVEL_RESOLUTION = 1e-6      # levels closer than this are not told apart (HiGHS's integrality tolerance)
+PROBE_LIMIT_S = 120.0        # longest single step of the maxmin search when no --time-limit is given
+
+
+@dataclass(frozen=True)
+class GridOptions:
+    """What one grid-staffing model holds."""
+
+    objective: str = DEFAULT_OBJECTIVE
+    budget_10k_cny: float | None = None      # row (6) for cost/unmet; maxmin compares against it
+    headcount_max: int | None = None
+    coverage_level: float = 1.0              # ρ of (5), cost and maxmin
+    professional_cover_required: bool = True
+
+
+@dataclass(frozen=True)
+class GridData:
+    """The city's grid-staffing figures as parallel arrays (grids ordered as in the instance)."""
+
+    grid_ids: np.ndarray
+    grid_town: np.ndarray          # town number of each grid
+    workload: np.ndarray           # W_g, hours/yr
+    town_ids: np.ndarray
+    town_district: np.ndarray
+    town_workload: np.ndarray      # W_t
+    grids_in_town: np.ndarray      # |G_t|
+    professionals_min: np.ndarray  # ⌈|G_t| / m_pro⌉ or 0
+    hours: dict[str, float]        # fulltime, parttime, professional
+    salary: dict[str, float]
+    parttime_max: int
+    grids_per_professional: int
+
+    @property
+    def mandatory_cost(self) -> float:
+        """One full-time worker per grid plus the professionals the cover rule needs."""
+        return len(self.grid_ids) * self.salary["fulltime"] + float(self.professionals_min.sum()) * self.salary["professional"]
+
+    @property
+    def mandatory_posts(self) -> int:
+        return len(self.grid_ids) + int(self.professionals_min.sum())
+
+    @property
+    def fulltime_max(self) -> np.ndarray:
+        return np.maximum(1, np.ceil(self.workload / self.hours["fulltime"] - 1e-9)).astype(int)
+
+    @property
+    def modelled_towns(self) -> np.ndarray:
+        """Towns whose required professionals cannot absorb every grid's excess over one full-time worker."""
+        excess = np.bincount(self.grid_town, weights=np.maximum(self.workload - self.hours["fulltime"], 0.0),
+                             minlength=len(self.town_ids))
+        return excess > self.hours["professional"] * self.professionals_min + 1e-9
+
+    @property
+    def modelled_grids(self) -> np.ndarray:
+        return self.modelled_towns[self.grid_town] & (self.workload > self.hours["fulltime"] + 1e-9)
+
+
+def workload_hours(grids: pd.DataFrame, norms: dict) -> np.ndarray:
+    """W_g = h_household·households + h_event·events_per_year + h_person·population."""
+    return (float(norms["grid_hours_per_household"]) * grids["households"].to_numpy(float)
+            + float(norms["grid_hours_per_event"]) * grids["events_per_year"].to_numpy(float)
+            + float(norms["grid_hours_per_person"]) * grids["population"].to_numpy(float))
+
+
+def grid_data(city: Instance, professional_cover_required: bool = True) -> GridData:
+    norms, towns = city.config.norms, city.towns
+    town_ids = towns.index.to_numpy(str)
+    grid_town = pd.Index(town_ids).get_indexer(city.grids["town_id"].astype(str))
+    workload = workload_hours(city.grids, norms)
+    n_towns = len(town_ids)
+    grids_in_town = np.bincount(grid_town, minlength=n_towns)
+    per_pro = int(norms["professional_max_grids"])
+    y_min = -(-grids_in_town // per_pro) if professional_cover_required else np.zeros(n_towns, int)
+    kinds = ("fulltime", "parttime", "professional")
+    return GridData(
+        grid_ids=city.grids.index.to_numpy(str), grid_town=grid_town, workload=workload,
+        town_ids=town_ids, town_district=towns["district_id"].to_numpy(str),
+        town_workload=np.bincount(grid_town, weights=workload, minlength=n_towns),
+        grids_in_town=grids_in_town, professionals_min=y_min.astype(int),
+        hours={k: float(norms[f"hours_{k}"]) for k in kinds},
+        salary={k: city.config.salary(k) for k in kinds},
+        parttime_max=int(norms["parttime_max_per_grid"]), grids_per_professional=per_pro)
+
+
+# --- the model ---------------------------------------------------------------------------
+
+def build_model(city: Instance, options: GridOptions, data: GridData | None = None) -> pyo.ConcreteModel:
+    data = data or grid_data(city, options.professional_cover_required)
+    m = pyo.ConcreteModel("grid")
+    _add_sets(m, data)
+    _add_parameters(m, data, options)
+    _add_staff_variables(m, data, options)
+    _add_town_accounts(m)
+    _add_professional_sharing(m)
+    if options.objective in ("cost", "maxmin"):
+        _add_town_coverage_level(m)
+    _add_grid_cover(m)
+    _add_budget_limit(m, options)
+    _add_headcount_limit(m, data, options)
+    _add_objective(m, options)
+    return m
+
+
+def _add_sets(m, data: GridData) -> None:
+    grids, towns = data.modelled_grids, data.modelled_towns
+    grid_ids = data.grid_ids[grids]
+    m.GRIDS = pyo.Set(initialize=grid_ids.tolist(), ordered=True)
+    m.TOWNS = pyo.Set(initialize=data.town_ids[towns].tolist(), ordered=True)
+    members = pd.Series(grid_ids).groupby(data.grid_town[grids]).agg(list)
+    m.GRIDS_OF_TOWN = pyo.Set(m.TOWNS, initialize={data.town_ids[i]: members.get(i, []) for i in np.flatnonzero(towns)})
+
+
+def _add_parameters(m, data: GridData, options: GridOptions) -> None:
+    grids, towns = data.modelled_grids, data.modelled_towns
+    m.workload_hours = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids].tolist(), data.workload[grids].tolist())))
+    m.town_workload_hours = pyo.Param(m.TOWNS, initialize=dict(zip(data.town_ids[towns].tolist(), data.town_workload[towns].tolist())))
+    for kind in ("fulltime", "parttime", "professional"):
+        setattr(m, f"hours_{kind}_per_year", pyo.Param(initialize=data.hours[kind]))
+        setattr(m, f"salary_{kind}_10k_cny", pyo.Param(initialize=data.salary[kind]))
+    fixed = (~grids).sum() * data.salary["fulltime"] + data.professionals_min[~towns].sum() * data.salary["professional"]
+    m.fixed_spend_10k_cny = pyo.Param(initialize=float(fixed))
+    m.fixed_posts = pyo.Param(initialize=int((~grids).sum() + data.professionals_min[~towns].sum()))
+    m.coverage_level = pyo.Param(initialize=options.coverage_level, mutable=True, domain=pyo.Reals)
+
+
+def _add_staff_variables(m, data: GridData, options: GridOptions) -> None:
+    """Bounds carry (3), (4) and the caps of the module docstring."""
+    grids, towns = data.modelled_grids, data.modelled_towns
+    grid_ids, town_ids = data.grid_ids[grids].tolist(), data.town_ids[towns].tolist()
+    x_max, w = data.fulltime_max[grids], data.workload[grids]
+    y_min = data.professionals_min[towns]
+    y_max = np.maximum(y_min, np.ceil(data.town_workload[towns] / data.hours["professional"] - 1e-9)).astype(int)
+    m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=dict(zip(grid_ids, zip([1] * len(grid_ids), x_max.tolist()))), initialize=1)
+    m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, data.parttime_max), initialize=0)
+    m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers, bounds=dict(zip(town_ids, zip(y_min.tolist(), y_max.tolist()))))
+    hour_bounds = dict(zip(grid_ids, zip([0.0] * len(grid_ids), w.tolist())))
+    m.professional_hours = pyo.Var(m.GRIDS, bounds=hour_bounds)
+    m.unmet_hours = pyo.Var(m.GRIDS, bounds=hour_bounds)
+    full_cover = (np.bincount(data.grid_town[grids], weights=x_max * data.salary["fulltime"], minlength=len(data.town_ids))[towns]
+                  + y_min * data.salary["professional"])
+    capped = _has_budget_row(options) and options.headcount_max is None
+    cap = full_cover.tolist() if capped else [None] * len(town_ids)
+    m.town_spend_10k_cny = pyo.Var(m.TOWNS, bounds=dict(zip(town_ids, zip([0.0] * len(town_ids), cap))))
+    m.town_unmet_hours = pyo.Var(m.TOWNS, bounds=(0, None))
+
+
+def _add_town_accounts(m) -> None:
+    @m.Constraint(m.TOWNS)
+    def town_spend_is_salaries(m, t):
+        """(6) s_t = c_full Σ_{g∈G_t} x_g + c_part Σ_{g∈G_t} z_g + c_pro y_t"""
+        grids = m.GRIDS_OF_TOWN[t]
+        return m.town_spend_10k_cny[t] == (
+            m.salary_fulltime_10k_cny * pyo.quicksum(m.fulltime_workers[g] for g in grids)
+            + m.salary_parttime_10k_cny * pyo.quicksum(m.parttime_helpers[g] for g in grids)
+            + m.salary_professional_10k_cny * m.professionals[t])
+
+    @m.Constraint(m.TOWNS)
+    def town_unmet_is_sum(m, t):
+        """(5) U_t = Σ_{g∈G_t} u_g"""
+        return m.town_unmet_hours[t] == pyo.quicksum(m.unmet_hours[g] for g in m.GRIDS_OF_TOWN[t])
+
+
+def _add_professional_sharing(m) -> None:
+    @m.Constraint(m.TOWNS)
+    def professional_hours_within_town(m, t):
+        """(2) Σ_{g∈G_t} a_g ≤ H_pro · y_t"""
+        given = pyo.quicksum(m.professional_hours[g] for g in m.GRIDS_OF_TOWN[t])
+        return given - m.hours_professional_per_year * m.professionals[t] <= 0
+
+
+def _add_town_coverage_level(m) -> None:
+    @m.Constraint(m.TOWNS)
+    def town_coverage_reaches_level(m, t):
+        """(5) U_t ≤ (1 − ρ) · W_t"""
+        return m.town_unmet_hours[t] <= (1 - m.coverage_level) * m.town_workload_hours[t]
+
+
+def _add_grid_cover(m) -> None:
+    @m.Constraint(m.GRIDS)
+    def grid_work_is_covered(m, g):
+        """(1) H_full·x_g + a_g + H_part·z_g + u_g ≥ W_g"""
+        return (m.hours_fulltime_per_year * m.fulltime_workers[g] + m.professional_hours[g]
+                + m.hours_parttime_per_year * m.parttime_helpers[g] + m.unmet_hours[g] >= m.workload_hours[g])
+
+
+def _total_spend(m):
+    return m.fixed_spend_10k_cny + pyo.quicksum(m.town_spend_10k_cny.values())
+
+
+def _has_budget_row(options: GridOptions) -> bool:
+    return options.budget_10k_cny is not None and options.objective != "maxmin"
+
+
+def _add_budget_limit(m, options: GridOptions) -> None:
+    if not _has_budget_row(options):
+        return
+    m.budget_10k_cny = pyo.Param(initialize=options.budget_10k_cny, mutable=True)
+
+    @m.Constraint()
+    def spend_within_budget(m):
+        """(6) F + Σ_t s_t ≤ B"""
+        return _total_spend(m) <= m.budget_10k_cny
+
+
+def _add_headcount_limit(m, data: GridData, options: GridOptions) -> None:
+    if options.headcount_max is None:
+        return
+    m.headcount_max = pyo.Param(initialize=options.headcount_max, mutable=True)
+
+    @m.Constraint()
+    def headcount_within_limit(m):
+        """(7) Σ x_g + Σ y_t ≤ H (part-time helpers hold no post)"""
+        posts = pyo.quicksum(m.fulltime_workers.values()) + pyo.quicksum(m.professionals.values())
+        return m.fixed_posts + posts <= m.headcount_max
+
+
+def _add_objective(m, options: GridOptions) -> None:
+    if options.objective == "unmet":
+        m.least_unmet_hours = pyo.Objective(expr=pyo.quicksum(m.town_unmet_hours.values()), sense=pyo.minimize)
+    else:  # cost, and each step of the maxmin search
+        m.least_spend = pyo.Objective(expr=_total_spend(m), sense=pyo.minimize)
+
+
+# --- from integer decisions to a plan ----------------------------------------------------
+
+@dataclass
+class Staffing:
+    """A complete plan in arrays: integer decisions and the hours that follow from them."""
+
+    fulltime: np.ndarray
+    parttime: np.ndarray
+    professionals: np.ndarray
+    pro_hours: np.ndarray
+    unmet: np.ndarray
+    town_ratio: np.ndarray
+    cost: float
+    posts: int
+
+    @property
+    def min_ratio(self) -> float:
+        return float(self.town_ratio.min()) if len(self.town_ratio) else 1.0
+
+
+def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -> Staffing:
+    """Share professional hours by deficit, drop idle staff, and price the plan."""
+    x = np.rint(np.asarray(fulltime, float)).astype(int)
+    z = np.rint(np.asarray(parttime, float)).astype(int)
+    y = np.rint(np.asarray(professionals, float)).astype(int)
+    h, w, town = data.hours, data.workload, data.grid_town
+    surplus = h["fulltime"] * x + h["parttime"] * z - w
+    drop_x = np.minimum(x - 1, np.floor(np.maximum(surplus, 0) / h["fulltime"] + 1e-9).astype(int))
+    x = x - drop_x
+    surplus = surplus - h["fulltime"] * drop_x
+    z = z - np.minimum(z, np.floor(np.maximum(surplus, 0) / h["parttime"] + 1e-9).astype(int))
+    deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
+    town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
+    needed = np.ceil(town_deficit / h["professional"] - 1e-9).astype(int)
+    y = np.maximum(data.professionals_min, np.minimum(y, needed))
+    capacity = h["professional"] * y
+    share = np.divide(capacity, town_deficit, out=np.ones_like(town_deficit), where=town_deficit > 0)
+    pro_hours = deficit * np.minimum(share, 1.0)[town]
+    unmet = deficit - pro_hours
+    unmet[unmet < 1e-6] = 0.0
+    town_unmet = np.bincount(town, weights=unmet, minlength=len(data.town_ids))
+    ratio = 1.0 - np.divide(town_unmet, data.town_workload, out=np.zeros_like(town_unmet), where=data.town_workload > 0)
+    s = data.salary
+    cost = float(s["fulltime"] * x.sum() + s["parttime"] * z.sum() + s["professional"] * y.sum())
+    return Staffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
+
+
+def mandatory_staffing(data: GridData) -> Staffing:
+    """One full-time worker per grid and the required professionals: the cheapest plan."""
+    n = len(data.grid_ids)
+    return staffing_from_decisions(data, np.ones(n), np.zeros(n), data.professionals_min)
+
+
+def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> Staffing:
+    """The solver's x, z, y where modelled; the fixed staff of the reductions elsewhere."""
+    def values(var) -> np.ndarray:
+        return np.fromiter((v.value if v.value is not None else 0.0 for v in var.values()), float, len(var))
+
+    x, z = np.ones(len(data.grid_ids)), np.zeros(len(data.grid_ids))
+    y = data.professionals_min.astype(float)
+    grids, towns = data.modelled_grids, data.modelled_towns
+    x[grids], z[grids], y[towns] = values(m.fulltime_workers), values(m.parttime_helpers), values(m.professionals)
+    return staffing_from_decisions(data, x, z, y)
+
+
+def plan_tables(city: Instance, data: GridData, plan: Staffing) -> dict[str, pd.DataFrame]:
+    grid_staff = pd.DataFrame({
+        "grid_id": data.grid_ids, "town_id": data.town_ids[data.grid_town],
+        "district_id": data.town_district[data.grid_town], "fulltime": plan.fulltime, "parttime": plan.parttime,
+        "pro_hours": plan.pro_hours, "workload_hours": data.workload, "unmet_hours": plan.unmet})
+    town_staff = pd.DataFrame({"town_id": data.town_ids, "district_id": data.town_district,
+                               "professionals": plan.professionals})
+    for column in ("enforcement_now", "enforcement_staff", "enforcement_demand", "pool_share"):
+        town_staff[column] = np.nan
+    town_staff["coverage_ratio"] = plan.town_ratio
+    town_staff["moves_in"] = np.nan
+    town_staff["moves_out"] = np.nan
+    return {"grid_staff": grid_staff, "town_staff": town_staff, "districts": _district_table(city, data, plan)}
+
+
+def _district_table(city: Instance, data: GridData, plan: Staffing) -> pd.DataFrame:
+    s = data.salary
+    grid_spend = s["fulltime"] * plan.fulltime + s["parttime"] * plan.parttime
+    by_grid = pd.DataFrame({"district_id": data.town_district[data.grid_town], "spend": grid_spend,
+                            "fulltime": plan.fulltime, "parttime": plan.parttime}).groupby("district_id").sum()
+    by_town = pd.DataFrame({"district_id": data.town_district, "spend": s["professional"] * plan.professionals,
+                            "professionals": plan.professionals, "coverage": plan.town_ratio}).groupby("district_id")
+    out = pd.DataFrame({"district_id": city.districts.index.astype(str), "name": city.districts["name"].to_numpy()})
+    out = out.set_index("district_id", drop=False)
+    out["spend"] = by_grid["spend"].add(by_town["spend"].sum(), fill_value=0.0).reindex(out.index).fillna(0.0)
+    out["fulltime"] = by_grid["fulltime"].reindex(out.index).fillna(0).astype(int)
+    out["parttime"] = by_grid["parttime"].reindex(out.index).fillna(0).astype(int)
+    out["professionals"] = by_town["professionals"].sum().reindex(out.index).fillna(0).astype(int)
+    out["mean_coverage"] = by_town["coverage"].mean().reindex(out.index)
+    out["min_coverage"] = by_town["coverage"].min().reindex(out.index)
+    return out.reset_index(drop=True)
+
+
+def plan_figures(data: GridData, plan: Staffing, budget: float | None, headcount: int | None,
+                 professional_cover_required: bool) -> dict:
+    return {
+        "cost_10k_cny": plan.cost, "budget_limit_10k_cny": budget, "budget_used_10k_cny": plan.cost,
+        "budget_used_share": None if not budget else plan.cost / budget,
+        "workload_hours": float(data.workload.sum()), "unmet_hours": float(plan.unmet.sum()),
+        "min_coverage": plan.min_ratio, "fulltime": int(plan.fulltime.sum()), "parttime": int(plan.parttime.sum()),
+        "professionals": int(plan.professionals.sum()), "posts": plan.posts, "headcount_limit": headcount,
+        "headcount_counts": "fulltime + professionals", "professional_cover_required": professional_cover_required,
+        "mandatory_cost_10k_cny": data.mandatory_cost,
+    }
+
+
+# --- running the objectives --------------------------------------------------------------
+
+def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
+    """Solve one grid-staffing objective and return the plan tables, figures and timings."""
+    objective = options.objective or DEFAULT_OBJECTIVE
+    budget = options.budget if options.budget is not None or objective == "cost" else city.config.budget
+    grid_options = GridOptions(objective, budget, options.headcount)
+    t0 = time.perf_counter()
+    data = grid_data(city, grid_options.professional_cover_required)
+    why = _mandatory_shortfall(data, budget, options.headcount)
+    if why:
+        figures = {"mandatory_cost_10k_cny": data.mandatory_cost, "budget_limit_10k_cny": budget,
+                   "mandatory_posts": data.mandatory_posts, "headcount_limit": options.headcount}
+        return ModelRun(_decided("infeasible"), objective, build_s=time.perf_counter() - t0, explanation=why,
+                        meta={"figures": figures})
+    if not data.modelled_towns.any():   # the required staff already cover every grid: nothing to choose
+        plan = mandatory_staffing(data)
+        value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
+        return _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
+    if objective == "maxmin":
+        return _run_maxmin(city, data, grid_options, solve_options, t0)
+    return _run_single(city, data, grid_options, solve_options, t0)
+
+
+def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None) -> str | None:
+    n, y = len(data.grid_ids), int(data.professionals_min.sum())
+    rule = f"the {y} professionals required to cover at most {data.grids_per_professional} grids each"
+    if budget is not None and data.mandatory_cost > budget * (1 + 1e-9):
+        return (f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {data.mandatory_cost:,.1f} needed for one "
+                f"full-time worker in each of the {n} grids ({n * data.salary['fulltime']:,.1f}) plus {rule} "
+                f"({y * data.salary['professional']:,.1f})")
+    if headcount is not None and data.mandatory_posts > headcount:
+        return (f"the headcount of {headcount:,} posts falls short of the {data.mandatory_posts:,} needed for one "
+                f"full-time worker in each of the {n} grids plus {rule}")
+    return None
+
+
+def _decided(status: str, value: float | None = None) -> SolveResult:
+    """The outcome when the data settle the answer and no solve is needed."""
+    gap = 0.0 if value is not None else None
+    return SolveResult(status, value, value, gap, "decided from the data", has_solution=value is not None)
+
+
+def _outcome(city: Instance, data: GridData, options: GridOptions, result: SolveResult, plan: Staffing, value: float,
+             build_s: float, extract_s: float, extra: dict | None = None, note: str | None = None) -> ModelRun:
+    t0 = time.perf_counter()
+    tables = plan_tables(city, data, plan)
+    figures = plan_figures(data, plan, options.budget_10k_cny, options.headcount_max, options.professional_cover_required)
+    figures["modelled_grids"], figures["modelled_towns"] = int(data.modelled_grids.sum()), int(data.modelled_towns.sum())
+    figures.update(extra or {})
+    meta = {"figures": figures}
+    if "level_search" in figures:
+        meta["level_search"] = figures.pop("level_search")
+    return ModelRun(result, options.objective, tables, value, build_s, extract_s + time.perf_counter() - t0, meta, note)
+
+
+def _run_single(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
+    unbudgeted = options.objective == "cost" and options.budget_10k_cny is not None
+    m = build_model(city, replace(options, budget_10k_cny=None) if unbudgeted else options, data)
+    build_s = time.perf_counter() - t0
+    result = solve(m, solve_options)
+    if unbudgeted and result.bound is not None and result.bound > options.budget_10k_cny * (1 + 1e-9):
+        return ModelRun(replace(result, status="infeasible", has_solution=False), "cost", build_s=build_s,
+                        explanation=_cost_above_budget(data, options, result))
+    if unbudgeted and not (result.has_solution and result.objective <= options.budget_10k_cny * (1 + 1e-9)):
+        if result.status != "optimal":                  # out of time before the least cost was told from B
+            why = (f"no plan covering all work within the budget of {options.budget_10k_cny:,.1f} was found in time; "
+                   f"full coverage costs at least {result.bound or data.mandatory_cost:,.1f} (10k CNY/yr)")
+            return ModelRun(replace(result, has_solution=False), "cost", build_s=build_s, explanation=why)
+        t1 = time.perf_counter()
+        m = build_model(city, options, data)            # B lies within HiGHS's gap: search within the budget
+        build_s += time.perf_counter() - t1
+        first, result = result, solve(m, solve_options)
+        result = replace(result, handover_s=result.handover_s + first.handover_s, solve_s=result.solve_s + first.solve_s)
+    t1 = time.perf_counter()
+    if not result.has_solution:
+        why = _explain_infeasible(data, options) if result.status == "infeasible" else None
+        return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1, explanation=why)
+    plan = staffing_from_model(m, data)
+    value = plan.cost if options.objective == "cost" else float(plan.unmet.sum())
+    result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
+    return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
+
+
+def _gap(value: float, bound: float | None, status: str) -> float | None:
+    if bound is None:
+        return None
+    gap = max(0.0, value - bound) / max(abs(value), 1e-10) if value > 1e-9 else (0.0 if bound >= -1e-9 else None)
+    return 0.0 if status == "optimal" and gap is not None and gap < 1e-9 else gap
+
+
+def _cost_above_budget(data: GridData, options: GridOptions, result: SolveResult) -> str:
+    exact = result.status == "optimal" and result.objective is not None
+    amount = result.objective if exact else result.bound
+    posts = (f" within the headcount of {options.headcount_max:,} posts" if options.headcount_max is not None else "")
+    return (f"covering all {data.workload.sum():,.0f} hours of grid work{posts} {'needs' if exact else 'needs at least'} "
+            f"{amount:,.1f} (10k CNY/yr), more than the budget of {options.budget_10k_cny:,.1f}")
+
+
+def _explain_infeasible(data: GridData, options: GridOptions) -> str:
+    """The required staff fit the limits (checked before solving), so full coverage is what conflicts."""
+    limits = [f"the headcount of {options.headcount_max:,} posts"] if options.headcount_max is not None else []
+    limits += [f"the budget of {options.budget_10k_cny:,.1f} (10k CNY/yr)"] if options.budget_10k_cny is not None else []
+    return (f"no staffing within {' and '.join(limits) or 'the limits'} covers all {data.workload.sum():,.0f} hours of "
+            f"grid work (part-time helpers are limited to {data.parttime_max} per grid)")
+
+
+# --- maxmin: search on the common coverage level -----------------------------------------
+
+@dataclass
+class _Search:
+    """State of the level search: `best` reaches ρ_lo within budget; ρ_hi is proven out of reach."""
+
+    best: Staffing
+    budget: float
+    tolerance: float
+    hi: float = 1.0
+    costs: list = field(default_factory=list)   # (level, estimate of its least cost) from each step
+    verdicts: list = field(default_factory=list)
+
+    @property
+    def lo(self) -> float:
+        return self.best.min_ratio
+
+    @property
+    def gap(self) -> float | None:
+        if self.hi <= self.lo:
+            return 0.0
+        return (self.hi - self.lo) / self.lo if self.lo > 0 else None
+
+    def converged(self) -> bool:
+        """Within the tolerance, or closer than the solver's feasibility tolerance can tell apart."""
+        return self.gap is not None and (self.gap <= self.tolerance or self.hi - self.lo <= LEVEL_RESOLUTION)
+
+    def _known(self) -> list[tuple[float, float]]:
+        """(level, least-cost estimate) of the best plan and of the steps above it, costs made monotone."""
+        known = sorted([(self.lo, self.best.cost)] + [c for c in self.costs if c[0] > self.lo])
+        costs = np.maximum.accumulate([c for _, c in known])
+        return [(level, float(c)) for (level, _), c in zip(known, costs)]
+
+    def least_cost(self, level: float) -> float:
+        known = self._known()
+        if len(known) < 2:
+            return math.nan
+        return float(np.interp(level, [k[0] for k in known], [k[1] for k in known], right=math.nan))
+
+    def optimum_estimate(self) -> float:
+        """Where the least cost meets the budget: a parabola through the last two points below the
+        budget and the first above it (the cost curve is convex), else the straight line between."""
+        known = self._known()
+        below = [k for k in known if k[1] <= self.budget]
+        above = [k for k in known if k[1] > self.budget]
+        if not above:
+            return (self.lo + self.hi) / 2
+        (l1, c1), (l2, c2) = below[-1], above[0]
+        estimate = l1 + (self.budget - c1) / (c2 - c1) * (l2 - l1)
+        if len(below) >= 2:
+            curve = np.polyfit([below[-2][0], l1, l2], [below[-2][1], c1, c2], 2)
+            roots = [r.real for r in np.roots(curve - np.array([0.0, 0.0, self.budget])) if abs(r.imag) < 1e-12]
+            inside = [r for r in roots if l1 < r < l2]
+            if curve[0] > 0 and inside:
+                estimate = min(inside)
+        return estimate
+
+    def next_level(self) -> float:
+        """Aim just below the estimated optimum to raise ρ_lo, or just above ρ_lo to prove ρ_hi."""
+        lo, hi, tol = self.lo, self.hi, self.tolerance
+        if len(self.verdicts) >= 4 and len(set(self.verdicts[-4:])) == 1:
+            return (lo + hi) / 2            # the estimates keep missing on one side: halve instead
+        estimate = self.optimum_estimate()
+        back = 0.5 if self.verdicts[-1] == "undecided" else 0.1     # undecided: the budget is within HiGHS's gap
+        level = estimate * (1 - back * tol) if lo < estimate * (1 - 0.5 * tol) else lo * (1 + 0.8 * tol)
+        return min(max(level, lo + 0.01 * (hi - lo)), hi - 0.01 * (hi - lo))
+
+    def probe_gap(self, level: float) -> float:
+        """A MIP gap that lets HiGHS stop once the step's least cost is told from the budget: half the
+        estimated margin (2 % while nothing is known), at least min(0.2 %, tolerance / 4): a smaller
+        gap gains little, as HiGHS's lower bound comes almost wholly from its root relaxation."""
+        estimate = self.least_cost(level)
+        margin = abs(estimate - self.budget) / self.budget if math.isfinite(estimate) else 1.0
+        return float(np.clip(0.5 * margin, min(0.002, 0.25 * self.tolerance), 0.02))
+
+    def record(self, level: float, r: SolveResult, read_plan) -> str:
+        """Reached (a plan within budget), out of reach (cost bound above budget, or no plan), or undecided."""
+        within = self.budget * (1 + 1e-9)
+        if r.bound is not None and r.objective is not None:
+            self.costs.append((level, (r.bound + r.objective) / 2))
+        if r.has_solution and r.objective is not None and r.objective <= within:
+            plan = read_plan()
+            if plan.cost <= within and plan.min_ratio > self.lo:
+                self.best = plan
+            verdict = "reached"
+        elif r.status == "infeasible" or (r.bound is not None and r.bound > within):
+            self.hi = min(self.hi, level)
+            verdict = "out of reach"
+        else:
+            verdict = "undecided"
+        self.verdicts.append(verdict)
+        return verdict
+
+
+def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
+    m = build_model(city, replace(options, coverage_level=1.0), data)
+    build_s = time.perf_counter() - t0
+    tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
+    search = _Search(mandatory_staffing(data), options.budget_10k_cny, tolerance)
+    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
+    steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Highs()
+    while not search.converged() and len(steps) < MAX_PROBES:
+        remaining = PROBE_LIMIT_S if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        level = 1.0 if not steps else search.next_level()
+        gap = search.probe_gap(level)
+        m.coverage_level.set_value(level)
+        r = solve(m, replace(solve_options, time_limit=remaining, gap=gap), persistent=highs)   # hand-over once
+        handover_s, solve_s, version = handover_s + r.handover_s, solve_s + r.solve_s, r.solver_version
+        t1 = time.perf_counter()
+        verdict = search.record(level, r, lambda: staffing_from_model(m, data))
+        extract_s += time.perf_counter() - t1
+        steps.append({"level": level, "verdict": verdict, "status": r.status, "mip_gap_asked": gap,
+                      "least_cost": r.objective, "cost_bound": r.bound, "handover_s": r.handover_s, "solve_s": r.solve_s})
+    status = "optimal" if search.converged() else "time_limit"
+    result = SolveResult(status, search.lo, search.hi, search.gap, "level search", solver_version=version,
+                         handover_s=handover_s, solve_s=solve_s, has_solution=True, highs_info={"steps": len(steps)})
+    extra = {"level_reached": search.lo, "level_out_of_reach": search.hi, "level_gap": search.gap,
+             "level_tolerance": tolerance, "level_search": steps}
+    note = None if search.converged() else (
+        f"the search stopped after {len(steps)} steps with the minimum coverage ratio between {search.lo:.4f} "
+        f"(this plan) and {search.hi:.4f}")
+    return _outcome(city, data, options, result, search.best, search.lo, build_s, extract_s, extra, note)

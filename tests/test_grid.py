@@ -1,0 +1,306 @@
+"""Grid staffing (models/grid.py) and its independent checker (allocator/checks/grid.py).
+
+Small cities whose optimum is found by enumerating every staffing in plain Python; the
+checker on every plan and on tampered plans; invariances; the command line end to end.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from allocator.checks import check_plan
+from allocator.instance import Instance
+from allocator.loader import load_instance
+from allocator.plan import read_plan, write_plan
+from allocator.run import RunOptions, run
+from allocator.solve import SolveOptions
+from cli import main
+from models import grid
+
+TINY = Path(__file__).resolve().parent / "data" / "tiny"
+EXACT = SolveOptions(threads=1, gap=1e-7)
+
+# Small-city norms: the workload of a grid is its number of households, in hours.
+NORMS = {"grid_hours_per_household": 1.0, "grid_hours_per_event": 0.0, "grid_hours_per_person": 0.0,
+         "hours_fulltime": 1760, "hours_parttime": 400, "hours_professional": 1600,
+         "professional_max_grids": 2, "parttime_max_per_grid": 2}
+SALARIES = {"fulltime": 7.0, "parttime": 1.2, "professional": 10.0, "enforcement": 12.0}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Instance:
+    return load_instance(TINY)
+
+
+def small_city(base: Instance, workloads: dict[str, list[float]], salaries: dict | None = None, **norms) -> Instance:
+    """A city of the tiny city's first towns, with grids of the given workloads (hours) per town."""
+    towns = base.towns.iloc[: len(workloads)].copy()
+    rows = []
+    for town, loads in zip(towns.index, workloads.values()):
+        for i, w in enumerate(loads):
+            row = base.grids.iloc[0].copy()
+            row["grid_id"], row["town_id"], row["households"] = f"{town}-G{i + 1}", town, w
+            rows.append(row)
+    grids = pd.DataFrame(rows).set_index("grid_id", drop=False)
+    grids.index.name = None
+    grids["households"] = grids["households"].astype("int64")
+    config = replace(base.config, norms={**base.config.norms, **NORMS, **norms}, salaries=dict(salaries or SALARIES))
+    return replace(base, config=config, towns=towns, grids=grids)
+
+
+def enumerate_plans(city: Instance, headcount: int | None = None):
+    """Every staffing of a small city by brute force: (cost, unmet hours, min town ratio, posts).
+
+    Ranges are wider than the model's own caps, so the enumeration also tests those caps. For
+    fixed whole numbers the professional hours are pooled in each town, which leaves a town
+    max(0, Σ deficits − H_pro·y) hours unmet.
+    """
+    n = city.config.norms
+    hf, hp, hpro = n["hours_fulltime"], n["hours_parttime"], n["hours_professional"]
+    s = {k: city.config.salary(k) for k in ("fulltime", "parttime", "professional")}
+    w = city.grids["households"].astype(float).tolist()
+    towns = city.grids["town_id"].tolist()
+    town_ids = list(city.towns.index)
+    size = {t: towns.count(t) for t in town_ids}
+    y_min = {t: math.ceil(size[t] / n["professional_max_grids"]) for t in town_ids}
+    x_range = [range(1, math.ceil(wg / hf) + 2) for wg in w]
+    z_range = [range(0, n["parttime_max_per_grid"] + 1)] * len(w)
+    y_range = [range(y_min[t], y_min[t] + 3) for t in town_ids]
+    load = {t: sum(wg for wg, tg in zip(w, towns) if tg == t) for t in town_ids}
+    out = []
+    for xs in itertools.product(*x_range):
+        for zs in itertools.product(*z_range):
+            deficit = {t: 0.0 for t in town_ids}
+            for wg, tg, x, z in zip(w, towns, xs, zs):
+                deficit[tg] += max(0.0, wg - hf * x - hp * z)
+            for ys in itertools.product(*y_range):
+                posts = sum(xs) + sum(ys)
+                if headcount is not None and posts > headcount:
+                    continue
+                unmet = {t: max(0.0, deficit[t] - hpro * y) for t, y in zip(town_ids, ys)}
+                cost = s["fulltime"] * sum(xs) + s["parttime"] * sum(zs) + s["professional"] * sum(ys)
+                ratio = min(1 - unmet[t] / load[t] for t in town_ids if load[t] > 0)
+                out.append((cost, sum(unmet.values()), ratio, posts))
+    return out
+
+
+def best(plans, objective: str, budget: float | None):
+    ok = [p for p in plans if budget is None or p[0] <= budget + 1e-9]
+    if objective == "cost":
+        return min(p[0] for p in ok if p[1] <= 1e-9)
+    if objective == "unmet":
+        return min(p[1] for p in ok)
+    return max(p[2] for p in ok)
+
+
+def solved(city: Instance, objective: str, budget=None, headcount=None, solve_options=EXACT):
+    plan = run(city, RunOptions(model="grid", objective=objective, budget=budget, headcount=headcount), solve_options)
+    assert plan.tables, plan.meta.get("explanation")
+    assert plan.meta["check"]["passed"], plan.meta["check"]["violations"]
+    return plan
+
+
+CASES = [  # workloads per town (hours); budget for unmet / maxmin as a share of the way from
+    ({"A": [2300.0]}, 0.5),            # the cheapest plan to the cheapest full coverage
+    ({"A": [2300.0, 2900.0]}, 0.4),
+    ({"A": [3100.0, 900.0, 2500.0]}, 0.7),
+    ({"A": [2600.0, 2150.0], "B": [3400.0]}, 0.5),
+    ({"A": [5300.0], "B": [2900.0, 2000.0]}, 0.3),
+]
+
+
+def budget_share(plans, share: float) -> float:
+    cheapest, full = min(p[0] for p in plans), best(plans, "cost", None)
+    return round(cheapest + share * (full - cheapest), 1)
+
+
+@pytest.mark.parametrize("workloads,share", CASES)
+@pytest.mark.parametrize("objective", grid.OBJECTIVES)
+def test_optimum_matches_enumeration(tiny, workloads, share, objective):
+    city = small_city(tiny, workloads)
+    plans = enumerate_plans(city)
+    budget = budget_share(plans, share)
+    plan = solved(city, objective, None if objective == "cost" else budget)
+    expected = best(plans, objective, None if objective == "cost" else budget)
+    assert plan.meta["status"] == "optimal"
+    assert plan.meta["objective_value"] == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("objective", grid.OBJECTIVES)
+def test_headcount_limit_matches_enumeration(tiny, objective):
+    city = small_city(tiny, {"A": [3300.0, 2500.0], "B": [3000.0]})
+    plans = enumerate_plans(city, headcount=5)
+    plan = solved(city, objective, budget=None if objective == "cost" else 60.0, headcount=5)
+    assert plan.meta["objective_value"] == pytest.approx(best(plans, objective, None if objective == "cost" else 60.0), rel=1e-6, abs=1e-6)
+    assert plan.meta["figures"]["posts"] <= 5
+
+
+@settings(max_examples=12, deadline=None)
+@given(loads=st.lists(st.integers(400, 4200), min_size=1, max_size=3),
+       split=st.booleans(), share=st.floats(0.0, 1.2), objective=st.sampled_from(grid.OBJECTIVES))
+def test_random_small_cities_match_enumeration(tiny, loads, split, share, objective):
+    workloads = {"A": loads[:1], "B": loads[1:]} if split and len(loads) > 1 else {"A": loads}
+    city = small_city(tiny, {k: [float(v) for v in vs] for k, vs in workloads.items()})
+    plans = enumerate_plans(city)
+    budget = budget_share(plans, share)
+    plan = solved(city, objective, None if objective == "cost" else budget)
+    expected = best(plans, objective, None if objective == "cost" else budget)
+    assert plan.meta["objective_value"] == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+def test_tiny_city_by_hand(tiny):
+    """Tiny: W_G1 = 2·420 + 1.5·300 + 0.1·5200 = 1810 h; one worker per grid and one
+    professional per town (≤ 5 grids each) cover every grid: 6·7 + 3·10 = 72."""
+    plan = solved(tiny, "cost")
+    g = plan.tables["grid_staff"].set_index("grid_id")
+    assert g.loc["G1", "workload_hours"] == pytest.approx(1810.0)
+    assert plan.meta["objective_value"] == pytest.approx(72.0)
+    assert plan.meta["figures"]["unmet_hours"] == pytest.approx(0.0)
+    for objective in ("unmet", "maxmin"):
+        assert solved(tiny, objective).meta["objective_value"] == pytest.approx(0.0 if objective == "unmet" else 1.0)
+
+
+def test_model_has_the_families_and_drops_what_one_worker_covers(tiny):
+    city = small_city(tiny, {"A": [1000.0, 4000.0, 3000.0], "B": [500.0]})
+    m = grid.build_model(city, grid.GridOptions("unmet", budget_10k_cny=50.0, headcount_max=9))
+    assert list(m.GRIDS) == ["T1-G2", "T1-G3"]          # G1 needs only its full-time worker; town T2 is covered
+    assert list(m.TOWNS) == ["T1"]
+    for name in ("grid_work_is_covered", "professional_hours_within_town", "town_spend_is_salaries",
+                 "town_unmet_is_sum", "spend_within_budget", "headcount_within_limit"):
+        assert hasattr(m, name), name
+    assert m.fixed_spend_10k_cny.value == pytest.approx(2 * 7.0 + 1 * 10.0)
+
+
+def test_checker_rejects_tampered_plans(tiny, tmp_path):
+    city = small_city(tiny, {"A": [3300.0, 2500.0], "B": [3000.0]})
+    plan = solved(city, "unmet", budget=42.0)
+    assert plan.meta["objective_value"] > 100          # some work is left undone
+    folder = write_plan(plan, tmp_path / "plan")
+    assert check_plan(read_plan(folder), city).passed
+
+    fewer = read_plan(folder)
+    g = fewer.tables["grid_staff"]
+    g.loc[g["fulltime"].idxmax(), "fulltime"] -= 1                 # one full-time worker fewer
+    report = check_plan(fewer, city)
+    assert not report.passed and any("fall short of the workload" in v or "no full-time" in v for v in report.violations)
+
+    none = read_plan(folder)
+    none.tables["grid_staff"].loc[0, "fulltime"] = 0
+    assert any("no full-time worker" in v for v in check_plan(none, city).violations)
+
+    richer = read_plan(folder)
+    richer.tables["grid_staff"]["parttime"] = 2                      # within the cap, but over budget
+    violations = check_plan(richer, city).violations
+    assert any(v.startswith("spend") for v in violations)
+
+    shifted = read_plan(folder)
+    shifted.tables["grid_staff"]["pro_hours"] *= 3                   # more hours than the professionals have
+    assert any("professional hours" in v for v in check_plan(shifted, city).violations)
+
+    crowded = read_plan(folder)
+    crowded.tables["grid_staff"].loc[0, "parttime"] = NORMS["parttime_max_per_grid"] + 1
+    assert any("part-time helpers" in v for v in check_plan(crowded, city).violations)
+
+    uncovered = read_plan(folder)
+    uncovered.tables["town_staff"]["professionals"] = 0                 # 一员多格 needs ⌈grids / 2⌉ each
+    assert any("fewer professionals" in v for v in check_plan(uncovered, city).violations)
+
+    lighter = read_plan(folder)
+    lighter.tables["grid_staff"]["workload_hours"] *= 0.9
+    assert any("norms' formula" in v for v in check_plan(lighter, city).violations)
+
+    rosier = read_plan(folder)
+    rosier.tables["town_staff"]["coverage_ratio"] = 0.5
+    assert any("coverage ratios" in v for v in check_plan(rosier, city).violations)
+
+    hidden = read_plan(folder)
+    hidden.tables["grid_staff"]["unmet_hours"] = 0.0                  # unmet work left out of the books
+    assert any("fall short of the workload" in v for v in check_plan(hidden, city).violations)
+
+    claimed = read_plan(folder)
+    claimed.meta["objective_value"] = plan.meta["objective_value"] - 100.0
+    assert any("objective recomputed" in v for v in check_plan(claimed, city).violations)
+
+
+def test_salaries_scaled_by_k_scale_cost_by_k(tiny):
+    workloads = {"A": [3300.0, 2500.0], "B": [3000.0, 2200.0]}
+    base = solved(small_city(tiny, workloads), "cost").meta["objective_value"]
+    scaled = {k: 3.0 * v for k, v in SALARIES.items()}
+    assert solved(small_city(tiny, workloads, salaries=scaled), "cost").meta["objective_value"] == pytest.approx(3.0 * base, rel=1e-9)
+
+
+def test_more_budget_never_raises_unmet_nor_lowers_coverage(tiny):
+    city = small_city(tiny, {"A": [3300.0, 2500.0], "B": [3000.0, 2200.0]})
+    plans = enumerate_plans(city)
+    unmet, ratio = [], []
+    for budget in sorted({budget_share(plans, share) for share in (0.0, 0.2, 0.45, 0.7, 1.0)}):
+        unmet.append(solved(city, "unmet", budget).meta["objective_value"])
+        ratio.append(solved(city, "maxmin", budget).meta["objective_value"])
+    assert all(a >= b - 1e-6 for a, b in zip(unmet, unmet[1:]))
+    assert all(a <= b + 1e-9 for a, b in zip(ratio, ratio[1:]))
+    assert unmet[0] > unmet[-1]
+
+
+def test_maxmin_reports_an_honest_interval(tiny):
+    city = small_city(tiny, {"A": [3300.0, 2500.0], "B": [3000.0, 2200.0]})
+    plan = solved(city, "maxmin", budget=50.0, solve_options=SolveOptions(threads=1, gap=0.05))
+    f = plan.meta["figures"]
+    assert f["level_reached"] == pytest.approx(plan.meta["objective_value"])
+    assert f["level_reached"] <= f["level_out_of_reach"] + 1e-12
+    assert plan.meta["mip_gap"] <= 0.05
+    exact = best(enumerate_plans(city), "maxmin", 50.0)
+    assert f["level_reached"] <= exact + 1e-9 <= f["level_out_of_reach"] + 2e-9
+
+
+def test_impossible_budget_is_explained_with_the_figures(tiny):
+    plan = run(tiny, RunOptions(model="grid", objective="unmet", budget=60.0), EXACT)
+    assert plan.meta["status"] == "infeasible" and not plan.tables
+    assert "budget of 60.0" in plan.meta["explanation"] and "72.0" in plan.meta["explanation"]
+    assert "6 grids" in plan.meta["explanation"]
+
+
+def test_cost_with_a_budget_short_of_full_coverage_is_infeasible(tiny):
+    city = small_city(tiny, {"A": [3300.0, 2500.0]})
+    full = best(enumerate_plans(city), "cost", None)
+    ok = solved(city, "cost", budget=full)
+    assert ok.meta["objective_value"] == pytest.approx(full)
+    short = run(city, RunOptions(model="grid", objective="cost", budget=full - 0.5), EXACT)
+    assert short.meta["status"] == "infeasible"
+    assert f"{full:,.1f}" in short.meta["explanation"] and "more than the budget" in short.meta["explanation"]
+
+
+def test_cli_solve_and_check_end_to_end(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "plan"
+    result = runner.invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "unmet", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "optimal" and summary["check_passed"] is True
+    assert {"grid_staff.csv", "town_staff.csv", "districts.csv", "plan.json"} <= {p.name for p in out.iterdir()}
+    checked = runner.invoke(main, ["check", str(out), str(TINY)])
+    assert checked.exit_code == 0, checked.output
+    assert "check: passed" in checked.output
+
+
+def test_cli_impossible_budget_exits_3_with_the_reason(tmp_path):
+    result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "maxmin", "--budget", "50",
+                                       "--out", str(tmp_path / "p")])
+    assert result.exit_code == 3
+    assert "falls short of the 72.0 needed" in result.output
+
+
+def test_headcount_too_small_for_full_coverage_is_explained(tiny):
+    city = small_city(tiny, {"A": [5300.0]})     # 1 worker + 2 helpers + 1 professional: 4,160 h at most
+    plan = run(city, RunOptions(model="grid", objective="cost", headcount=2), EXACT)
+    assert plan.meta["status"] == "infeasible"
+    assert "headcount of 2 posts" in plan.meta["explanation"] and "5,300 hours" in plan.meta["explanation"]
+    assert solved(city, "cost", headcount=3).meta["objective_value"] == pytest.approx(best(enumerate_plans(city, 3), "cost", None))
