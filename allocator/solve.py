@@ -14,11 +14,13 @@ once the wall clock passes the limit plus a grace period; such a run is reported
 """
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
@@ -101,11 +103,27 @@ class _Watch:
             sys.stderr.flush()
 
 
-def solve(model: pyo.ConcreteModel, options: SolveOptions) -> SolveResult:
-    """Hand `model` to HiGHS, solve, load the best solution found; never raises on status."""
-    opt = Highs()
+def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = None,
+          persistent: Highs | None = None) -> SolveResult:
+    """Hand `model` to HiGHS, solve, load the best solution found; never raises on status.
+
+    `start` optionally maps variables (VarData) to the values of a known feasible
+    solution, given to HiGHS as its first incumbent (HiGHS checks it and completes
+    or drops it; unlisted variables are left to HiGHS).
+
+    `persistent` optionally passes a `Highs()` kept between calls: the first call hands
+    `model` over; later calls with the same model only push its changed mutable
+    parameters (a search over one parameter then pays the hand-over once).
+    """
+    opt = persistent if persistent is not None else Highs()
     t0 = time.perf_counter()
-    opt.set_instance(model)
+    if persistent is not None and persistent._model is model:
+        opt.update_parameters()
+        opt._solver_model.resetOptions()   # options left None must not keep the previous call's values
+    else:
+        opt.set_instance(model)
+    if start:
+        _set_start(opt, start)
     handover_s = time.perf_counter() - t0
     highs = opt._solver_model  # the highspy.Highs object the interface filled
     watch = _Watch(options)
@@ -113,6 +131,9 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions) -> SolveResult:
         event.subscribe(watch)
     solver_options = {"random_seed": int(options.seed)}
     t1 = time.perf_counter()
+    quiet = logging.getLogger("pyomo.contrib.solver")   # its "unhandled status" warning: we report statuses ourselves
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         results = opt.solve(
             model, tee=options.tee, time_limit=options.time_limit, rel_gap=options.gap,
@@ -121,9 +142,21 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions) -> SolveResult:
             auto_updates=_NO_UPDATES,
         )
     finally:
+        quiet.setLevel(level)
         watch.finish()
+        for event in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+            event.unsubscribe(watch)
     solve_s = time.perf_counter() - t1
     return _result(opt, results, watch, handover_s, solve_s)
+
+
+def _set_start(opt: Highs, start: dict) -> None:
+    """Give HiGHS a starting solution for the variables it knows (the others are left free)."""
+    columns = opt._pyomo_var_to_solver_var_map
+    known = [(columns[id(v)], float(x)) for v, x in start.items() if id(v) in columns and x is not None]
+    if known:
+        index, value = zip(*known)
+        opt._solver_model.setSolution(len(index), np.asarray(index, dtype=np.int32), np.asarray(value, dtype=np.float64))
 
 
 _NO_UPDATES = {
@@ -136,8 +169,9 @@ _NO_UPDATES = {
 
 def _result(opt: Highs, results, watch: _Watch, handover_s: float, solve_s: float) -> SolveResult:
     status = _STATUS.get(results.termination_condition, "error")
-    if status == "interrupted" and watch.guard_fired:
-        status = "time_limit"
+    if watch.guard_fired and status in ("interrupted", "error"):
+        # Pyomo does not know HiGHS's "interrupt" status: read the incumbent from HiGHS itself.
+        return _guarded_result(opt, handover_s, solve_s)
     has_solution = (status in ("optimal", "time_limit")
                     and results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal))
     if has_solution:
@@ -156,6 +190,25 @@ def _result(opt: Highs, results, watch: _Watch, handover_s: float, solve_s: floa
     return SolveResult(status, objective, bound, gap, str(results.termination_condition.name),
                        solver_version=version, handover_s=handover_s, solve_s=solve_s,
                        has_solution=has_solution, highs_info=info)
+
+
+def _guarded_result(opt: Highs, handover_s: float, solve_s: float) -> SolveResult:
+    """A run the wall-clock guard stopped: status time_limit, with HiGHS's incumbent if it has one."""
+    highs = opt._solver_model
+    info = highs.getInfo()
+    has_solution = int(info.primal_solution_status) == 2          # kSolutionStatusFeasible
+    objective = bound = gap = None
+    if has_solution:
+        values = highs.getSolution().col_value
+        for var_id, column in opt._pyomo_var_to_solver_var_map.items():
+            opt._vars[var_id][0].set_value(values[column], skip_validation=True)
+        objective = _finite(info.objective_function_value)
+        bound = _finite(info.mip_dual_bound)
+        if objective is not None and bound is not None:
+            gap = abs(objective - bound) / max(abs(objective), 1e-10)
+    version = ".".join(str(v) for v in opt.version())
+    return SolveResult("time_limit", objective, bound, gap, "wall_clock_guard", solver_version=version,
+                       handover_s=handover_s, solve_s=solve_s, has_solution=has_solution, highs_info=_highs_info(opt))
 
 
 def _finite(value) -> float | None:

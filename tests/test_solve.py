@@ -97,3 +97,29 @@ def test_same_seed_and_threads_give_same_solution():
     solve(a, SolveOptions(threads=1, seed=5))
     solve(b, SolveOptions(threads=1, seed=5))
     assert [round(pyo.value(a.take[i])) for i in a.ITEMS] == [round(pyo.value(b.take[i])) for i in b.ITEMS]
+
+
+def hard_knapsack(n: int = 150, k: int = 6, seed: int = 0) -> pyo.ConcreteModel:
+    rng = np.random.default_rng(seed)
+    w = rng.integers(20, 100, (k, n))
+    v = w.sum(0) + rng.integers(0, 30, n)
+    m = pyo.ConcreteModel()
+    m.ITEMS = pyo.RangeSet(0, n - 1)
+    m.DIMENSIONS = pyo.RangeSet(0, k - 1)
+    m.take = pyo.Var(m.ITEMS, within=pyo.Binary)
+    m.within_capacity = pyo.Constraint(m.DIMENSIONS, rule=lambda m, j: sum(int(w[j, i]) * m.take[i] for i in m.ITEMS) <= int(w[j].sum() // 2))
+    m.value = pyo.Objective(expr=sum(int(v[i]) * m.take[i] for i in m.ITEMS), sense=pyo.maximize)
+    return m
+
+
+def test_guard_stop_keeps_the_incumbent_as_a_time_limited_plan(monkeypatch, capsys):
+    import allocator.solve as seam
+
+    monkeypatch.setattr(seam, "GRACE_S", -9.0)      # the guard fires after 1 s, before HiGHS's own 10 s limit
+    m = hard_knapsack()
+    r = solve(m, SolveOptions(time_limit=10, threads=1))
+    assert r.status == "time_limit"
+    assert r.has_solution            # HiGHS's heuristics find an incumbent at the root
+    assert pyo.value(m.value) == pytest.approx(r.objective)
+    assert r.bound >= r.objective - 1e-6 and r.gap is not None
+    assert "unhandled status" not in capsys.readouterr().err
