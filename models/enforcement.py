@@ -62,7 +62,9 @@ min-plus recursion over districts finds the fewest officers within the move limi
 reaching z* (so ties are broken by moves). `shortfall` posts at most max(s_min, ⌈D_t⌉).
 
 Ties: `shortfall` and `expected` are solved, kept within 1e-7 (relative) and solved again
-for the fewest moves; `moves` then for the fewest officers. The plan's objective_value is
+for the fewest moves and then the fewest officers leaving their posts (`moves_then_released`;
+so officers above b_t are kept where they are today rather than released: their upper bound
+is max(b_t, s0_t)); `maxmin` at z* minimises the same; `moves` then the fewest officers. The plan's objective_value is
 the objective recomputed from its tables. Pool shares are water-filled (`share_pools`).
 
     symbol   attribute                     meaning
@@ -105,7 +107,8 @@ POOL_COST_WEIGHT = 0.1            # officer-equivalents per pool officer (object
 KEEP_TOLERANCE = 1e-7             # relative slack when the primary objective is kept for the tie-break
 LEVEL_TOLERANCE = 1e-12           # relative width of the final bisection bracket on z
 EPS = 1e-9
-TIE_BREAK = {"maxmin": "moves", "shortfall": "moves", "moves": "officers", "expected": "moves"}
+TIE_BREAK = {"maxmin": "moves, then officers released", "shortfall": "moves, then officers released",
+             "moves": "officers", "expected": "moves, then officers released"}
 
 
 @dataclass(frozen=True)
@@ -283,15 +286,18 @@ def best_level(st: Staffing, options: EnforcementOptions) -> tuple[float, float]
 
 def _posting_range(st: Staffing, options: EnforcementOptions) -> tuple[np.ndarray, np.ndarray | None]:
     """Bounds on s_t that keep an optimal plan (see the module docstring)."""
-    if options.objective == "moves" or options.level is not None:
-        low, high, _ = postings_at(options.target_ratio if options.objective == "moves" else options.level, st)
+    if options.objective == "moves":
+        low, high, _ = postings_at(options.target_ratio, st)
         return low, high
+    if options.level is not None:
+        low, high, _ = postings_at(options.level, st)
+        return low, np.maximum(high, st.today)      # keeping today's officers costs no move
     floor = np.full(len(st.demand), float(st.min_team))
     if options.objective == "shortfall":
-        return floor, np.maximum(floor, np.ceil(st.demand - EPS))
+        return floor, np.maximum(np.maximum(floor, np.ceil(st.demand - EPS)), st.today)
     if options.objective == "expected":
         top = options.scenarios.multipliers.to_numpy(float).max(axis=1) if options.scenarios.names else 1.0
-        return floor, np.maximum(floor, np.ceil(st.demand * top - EPS))
+        return floor, np.maximum(np.maximum(floor, np.ceil(st.demand * top - EPS)), st.today)
     return floor, None
 
 
@@ -382,6 +388,10 @@ def _add_staff_variables(m, low: np.ndarray, high: np.ndarray | None) -> None:
     m.moved_out = pyo.Var(m.TOWNS, within=pyo.NonNegativeIntegers)
     m.total_staff = pyo.Expression(expr=pyo.quicksum(m.posted_staff[t] for t in m.TOWNS) + pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS))
     m.total_moves = pyo.Expression(expr=pyo.quicksum(m.moved_in[t] for t in m.TOWNS) + pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS))
+    # fewest moves first, then fewest officers leaving their posts: whole numbers, so the weight
+    # (more than all of today's officers) makes the order exact
+    weight = float(sum(pyo.value(m.staff_today[t]) for t in m.TOWNS) + 1)
+    m.moves_then_released = pyo.Expression(expr=weight * m.total_moves + pyo.quicksum(m.moved_out[t] for t in m.TOWNS))
 
 
 def _add_staff_balance(m) -> None:
@@ -519,13 +529,13 @@ def _add_coverage_target(m, target: float) -> None:
 
 def _add_objectives(m, options: EnforcementOptions) -> None:
     """The primary objective, active, and the tie-break objective, inactive until asked for."""
-    objective, tie = options.objective, m.total_moves
+    objective, tie = options.objective, m.moves_then_released
     if objective == "maxmin" and options.level is None:
         _add_min_ratio(m)
         m.primary = pyo.Objective(expr=m.min_ratio, sense=pyo.maximize)
     elif objective == "maxmin":            # the level found by bisection: fewest moves reaching it
         _add_coverage_target(m, options.level)
-        m.primary = pyo.Objective(expr=m.total_moves, sense=pyo.minimize)
+        m.primary = pyo.Objective(expr=m.moves_then_released, sense=pyo.minimize)
     elif objective == "shortfall":
         _add_shortfall(m)
         m.primary = pyo.Objective(expr=m.total_shortfall, sense=pyo.minimize)
@@ -567,7 +577,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     build_s = time.perf_counter() - t0
     if opts.level is not None:
         result = solve(model, solve_options)         # fewest moves at the level: the tie-break, in one solve
-        meta["tie_break_run"] = {"objective": "moves", "status": result.status, "value": result.objective, "gap": result.gap}
+        meta["tie_break_run"] = {"objective": TIE_BREAK["maxmin"], "status": result.status, "value": result.objective, "gap": result.gap}
         if bracket and result.has_solution:         # the objective is the level; its bound, the bracket's top
             low, high = bracket
             result = replace(result, objective=low, bound=high, gap=(high - low) / max(low, 1e-10))

@@ -512,3 +512,16 @@ def test_cli_impossible_headcount_exits_3_with_the_reason(tmp_path):
                                            "--out", str(tmp_path / "plan")])
     assert result.exit_code == 3
     assert "needs 15 officers but the headcount is 12" in result.output
+
+
+@pytest.mark.parametrize("objective", ["maxmin", "shortfall"])
+def test_no_officer_is_released_when_keeping_them_costs_nothing(tiny_dir, objective):
+    """Tiny city: 17 officers today, headcount 17. Max-min moves one officer from T1 to T2;
+    nobody need leave the service, so the plan keeps all 17 (moves out = moves in)."""
+    city = load_instance(tiny_dir)
+    plan = run(city, RunOptions(model="enforcement", objective=objective), SolveOptions(threads=1, gap=0.0))
+    towns = plan.tables["town_staff"]
+    pools = plan.tables["district_pool"]["pool_staff"].sum()
+    assert towns["enforcement_staff"].sum() + pools == towns["enforcement_now"].sum() == 17
+    assert towns["moves_out"].sum() == towns["moves_in"].sum() + pools
+    assert check_plan(plan, city).passed
