@@ -1,6 +1,7 @@
 """Load an instance (folder or workbook), validate it whole, return a typed `Instance`."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,15 +12,23 @@ from .config import check_config
 from .errors import InputError, Problem
 from .instance import CityConfig, Instance
 from .readers import read_source
-from .schema import LONLAT, TABLE_BY_NAME
+from .schema import LONLAT, TABLE_BY_NAME, TABLES
 from .validate import check_identities, check_references, type_table
 
 MAX_ROWS_DEFAULT = 5_000_000
+MAX_ROWS_ENV = "ALLOCATOR_MAX_ROWS"
+_RAISE_LIMIT = f"raise the limit (allocator --max-rows N, or {MAX_ROWS_ENV}) if the city is really so large"
 
 
-def load_instance(path: str | Path, basis: str | None = None, max_rows: int = MAX_ROWS_DEFAULT) -> Instance:
-    """Read, validate and type a city. Raises `InputError` listing every problem found."""
+def load_instance(path: str | Path, basis: str | None = None, max_rows: int | None = None) -> Instance:
+    """Read, validate and type a city. Raises `InputError` listing every problem found.
+
+    `max_rows` caps the rows of every table (default: $ALLOCATOR_MAX_ROWS, else 5,000,000);
+    it is checked on the files before they are read whole, so a huge instance is refused
+    before it fills memory. Files of a folder must lie inside it (a symlink out is refused)."""
     path = Path(path)
+    max_rows = max_rows_limit(max_rows)
+    _precheck(path, max_rows)
     raw, problems = read_source(path)
     _check_size(raw.tables, max_rows)
     config = check_config(raw.config, raw.config_file, problems, raw.config_rows) if raw.config is not None else None
@@ -40,10 +49,70 @@ def load_instance(path: str | Path, basis: str | None = None, max_rows: int = MA
     return instance.with_basis(basis)
 
 
+def max_rows_limit(max_rows: int | None = None) -> int:
+    if max_rows is not None:
+        return int(max_rows)
+    text = os.environ.get(MAX_ROWS_ENV, "").strip()
+    if not text:
+        return MAX_ROWS_DEFAULT
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(Problem(MAX_ROWS_ENV, "must be a whole number of rows ≥ 1", value=text, label="setting"))
+    return value
+
+
+def _precheck(path: Path, max_rows: int) -> None:
+    """Before reading: every file of a folder inside it, and no table longer than `max_rows`."""
+    if path.is_dir():
+        root = path.resolve()
+        for name in ["city.yaml", *(t.file for t in TABLES)]:
+            file = path / name
+            if file.is_symlink() or file.exists():
+                if not file.resolve().is_relative_to(root):
+                    raise InputError(Problem(name, f"points outside the instance folder (to {file.resolve()}); "
+                                                   "copy the file into the folder instead of linking to it"))
+                if name.endswith(".csv") and file.is_file():
+                    _check_lines(file, name, max_rows)
+    elif path.suffix.lower() in (".xlsx", ".xlsm") and path.is_file():
+        _check_sheets(path, max_rows)
+
+
+def _check_lines(file: Path, shown: str, max_rows: int, chunk: int = 1 << 20) -> None:
+    """Count line ends without keeping the text; stop as soon as the cap (+ header) is passed."""
+    lines = 0
+    with file.open("rb") as f:
+        while block := f.read(chunk):
+            lines += block.count(b"\n")
+            if lines > max_rows + 1:
+                raise InputError(Problem(shown, f"its rows exceed the limit of {max_rows:,} rows per table (counted before "
+                                                f"reading); {_RAISE_LIMIT}"))
+
+
+def _check_sheets(path: Path, max_rows: int) -> None:
+    """The row count each sheet declares (its dimension), read without loading the cells."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:   # read_source reports an unreadable workbook with the details
+        return
+    try:
+        for name in book.sheetnames:
+            rows = book[name].max_row or 0
+            if rows > max_rows + 1:
+                raise InputError(Problem(f"{path.name}[{name.strip()}]",
+                                         f"{rows - 1:,} rows exceed the limit of {max_rows:,} rows per table; {_RAISE_LIMIT}"))
+    finally:
+        book.close()
+
+
 def _check_size(tables, max_rows: int) -> None:
     for table in tables.values():
         if len(table.rows) > max_rows:
-            raise InputError(Problem(table.file, f"{len(table.rows):,} rows exceed the limit of {max_rows:,} rows per table (ALLOCATOR_MAX_ROWS)"))
+            raise InputError(Problem(table.file, f"{len(table.rows):,} rows exceed the limit of {max_rows:,} rows per table ({MAX_ROWS_ENV})"))
 
 
 def _check_coordinate_kinds(frames: dict[str, pd.DataFrame], problems: list[Problem]) -> None:

@@ -57,6 +57,7 @@ class ModelRun:
     extract_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
     explanation: str | None = None
+    model: Any = None     # the Pyomo model solved, if the model's run keeps it (used to explain infeasibility)
 
 
 def single_solve(build: Callable[[], pyo.ConcreteModel], extract: Callable[[pyo.ConcreteModel], dict[str, pd.DataFrame]],
@@ -69,7 +70,7 @@ def single_solve(build: Callable[[], pyo.ConcreteModel], extract: Callable[[pyo.
     t1 = time.perf_counter()
     tables = extract(model) if result.has_solution else {}
     extract_s = time.perf_counter() - t1
-    return ModelRun(result, objective, tables, result.objective, build_s, extract_s)
+    return ModelRun(result, objective, tables, result.objective, build_s, extract_s, model=model)
 
 
 def model_module(name: str):
@@ -83,8 +84,11 @@ def model_module(name: str):
         raise
 
 
-def run(instance: Instance, options: RunOptions, solve_options: SolveOptions) -> Plan:
-    """Solve `options.model` on `instance` and return the checked plan (not yet written)."""
+def run(instance: Instance, options: RunOptions, solve_options: SolveOptions, iis: bool = False) -> Plan:
+    """Solve `options.model` on `instance` and return the checked plan (not yet written).
+
+    An infeasible outcome is explained by an elastic re-solve (`allocator.explain`), added to
+    the model's own words; with `iis`, HiGHS's irreducible infeasible subset is recorded too."""
     from .checks import check_plan
 
     module = model_module(options.model)
@@ -94,6 +98,9 @@ def run(instance: Instance, options: RunOptions, solve_options: SolveOptions) ->
     instance = instance.with_basis(options.basis)
     t0 = time.perf_counter()
     outcome: ModelRun = module.run(instance, options, solve_options)
+    if outcome.result.status == "infeasible":
+        from .explain import explain_infeasible
+        explain_infeasible(instance, options, solve_options, outcome, iis=iis)
     total_s = time.perf_counter() - t0
     plan = Plan(_meta(instance, options, solve_options, outcome, total_s), outcome.tables)
     if outcome.tables:

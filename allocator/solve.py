@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -73,10 +74,15 @@ _STATUS = {
 
 
 class _Watch:
-    """HiGHS callback: progress line and the outer wall-clock guard."""
+    """HiGHS callback: progress line and the outer wall-clock guard.
+
+    Pyomo captures file descriptor 2 while HiGHS runs, so the progress line goes to a
+    duplicate of the terminal's stderr taken before the solve.
+    """
 
     def __init__(self, options: SolveOptions):
         self.options = options
+        self.stream = _terminal_stderr() if options.progress else None
         self.start = time.monotonic()
         self.deadline = None if options.time_limit is None else self.start + options.time_limit + GRACE_S
         self.guard_fired = False
@@ -94,17 +100,29 @@ class _Watch:
             gap = getattr(out, "mip_gap", math.nan)
             shown = "none yet" if not math.isfinite(inc) or abs(inc) >= 1e30 else f"{inc:.6g}"
             gap_text = f"{100 * gap:.2f}%" if math.isfinite(gap) and gap < 1e10 else "-"
-            sys.stderr.write(f"\r  solving: {now - self.start:6.1f} s   incumbent {shown}   bound {bnd:.6g}   gap {gap_text}   ")
-            sys.stderr.flush()
+            self.stream.write(f"\r  solving: {now - self.start:6.1f} s   incumbent {shown}   bound {bnd:.6g}   gap {gap_text}   ")
+            self.stream.flush()
 
     def finish(self) -> None:
-        if self.options.progress and self.last_print > self.start:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.stream is None:
+            return
+        if self.last_print > self.start:
+            self.stream.write("\n")
+            self.stream.flush()
+        if self.stream is not sys.stderr:
+            self.stream.close()
+
+
+def _terminal_stderr():
+    """A writable duplicate of file descriptor 2 (or sys.stderr itself when it has none)."""
+    try:
+        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+    except (OSError, ValueError, AttributeError):   # a stream without a file descriptor (tests, notebooks)
+        return sys.stderr
 
 
 def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = None,
-          persistent: Highs | None = None) -> SolveResult:
+          persistent: Highs | None = None, highs_options: dict | None = None) -> SolveResult:
     """Hand `model` to HiGHS, solve, load the best solution found; never raises on status.
 
     `start` optionally maps variables (VarData) to the values of a known feasible
@@ -114,7 +132,11 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
     `persistent` optionally passes a `Highs()` kept between calls: the first call hands
     `model` over; later calls with the same model only push its changed mutable
     parameters (a search over one parameter then pays the hand-over once).
+
+    `highs_options` are raw HiGHS options a model needs for its structure (e.g.
+    {"presolve": "off"} for an LP bound that HiGHS's presolve would make slow).
     """
+    _use_threads(options.threads)
     opt = persistent if persistent is not None else Highs()
     t0 = time.perf_counter()
     if persistent is not None and persistent._model is model:
@@ -129,7 +151,7 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
     watch = _Watch(options)
     for event in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
         event.subscribe(watch)
-    solver_options = {"random_seed": int(options.seed)}
+    solver_options = {"random_seed": int(options.seed), **(highs_options or {})}
     t1 = time.perf_counter()
     quiet = logging.getLogger("pyomo.contrib.solver")   # its "unhandled status" warning: we report statuses ourselves
     level = quiet.level
@@ -148,6 +170,18 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
             event.unsubscribe(watch)
     solve_s = time.perf_counter() - t1
     return _result(opt, results, watch, handover_s, solve_s)
+
+
+_threads_in_use: list = []
+
+
+def _use_threads(threads: int | None) -> None:
+    """HiGHS keeps one thread scheduler per process, sized by the first solve; resize it on change."""
+    import highspy
+
+    if _threads_in_use and _threads_in_use[-1] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _threads_in_use[:] = [threads]
 
 
 def _set_start(opt: Highs, start: dict) -> None:
