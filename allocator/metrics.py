@@ -115,6 +115,7 @@ def theil(x, w=None) -> float:
     a, w = _inputs(x, w)
     if _all_equal(a, w):
         return 0.0
+    a = a / a.max() if a.max() > 0 else a   # scale-free: keeps tiny levels from overflowing a / mean
     s = a / _mean(a, w)
     terms = np.where(s > 0, s * np.log(np.where(s > 0, s, 1.0)), 0.0)
     return float(w @ terms / w.sum())
@@ -129,6 +130,7 @@ def theil_decomposition(x, groups, w=None) -> tuple[float, float]:
         raise ValueError(f"{labels.size} group labels for {a.size} levels")
     if _all_equal(a, w):
         return 0.0, 0.0
+    a = a / a.max() if a.max() > 0 else a   # scale-free, as in theil()
     mu, total = _mean(a, w), w.sum()
     between = within = 0.0
     for label in pd.unique(labels):
