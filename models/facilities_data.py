@@ -1,0 +1,188 @@
+"""What the facilities model reads from a city: demand per grid and service, reachable pairs,
+walking minutes, site costs — as arrays for `models.location_solvers`.
+
+Conventions (documented once here, used by the model and by `allocator.checks.facilities`):
+
+- demand q_is: the target group of service s in grid i — children (0-14) for childcare and
+  education, the elderly (65+) for elderly care, working age (population − elderly −
+  children) for employment, everyone for health, housing and assistance. On a population
+  basis other than `actual` the grid's counts are scaled by its town's
+  basis population / actual population.
+- minutes: from travel.csv when the city has one (only listed pairs exist), otherwise the
+  straight-line distance between projected x/y divided by walk_speed_m_per_min.
+- reach: site j of service s reaches grid i when minutes_ij ≤ coverage_minutes[s] (norms),
+  with a relative tolerance of REACH_TOL; found with a k-d tree, so memory grows with pairs.
+- spend (10k CNY, the plan's first year): a new site costs open_cost + annual_cost, an
+  existing one annual_cost; existing sites that must stay open add a constant.
+- assignment models (p-median, p-center, CFLP) use every site of the service when the grid ×
+  site count is at most DENSE_PAIRS_MAX, otherwise each grid's NEAREST_SITES nearest sites
+  (and every pair listed in travel.csv when there is one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from allocator.instance import Instance
+
+from .location_data import Pairs, from_rows
+
+TARGET_GROUP = {
+    "childcare": "children", "education": "children", "elderly_care": "elderly", "employment": "working_age",
+    "health": "population", "housing": "population", "assistance": "population",
+}
+REACH_TOL = 1e-9
+DENSE_PAIRS_MAX = 2_000_000
+NEAREST_SITES = 50
+
+
+@dataclass
+class ServiceData:
+    """One service of one city, as arrays over the city's grids (rows) and the service's sites."""
+
+    service: str
+    coverage_minutes: float
+    site_rows: np.ndarray          # positions in city.sites
+    site_ids: np.ndarray
+    existing: np.ndarray           # bool per site
+    spend: np.ndarray              # 10k CNY per site if open (see module docstring)
+    capacity: np.ndarray           # persons per site
+    demand: np.ndarray             # q_is per grid
+    reach: Pairs                   # grids × sites within coverage_minutes (level 1)
+
+
+def walk_speed(city: Instance) -> float:
+    return float(city.config.norms["walk_speed_m_per_min"])
+
+
+def coverage_minutes(city: Instance, service: str) -> float:
+    return float(city.config.norms["coverage_minutes"][service])
+
+
+def grid_demand(city: Instance, service: str) -> np.ndarray:
+    """q_is per grid of `city.grids` (target group on the city's population basis)."""
+    g = city.grids
+    group = TARGET_GROUP[service]
+    if group == "working_age":
+        counts = (g["population"] - g["elderly"] - g["children"]).clip(lower=0)
+    else:
+        counts = g[group]
+    return counts.to_numpy(float) * basis_factor(city)
+
+
+def basis_factor(city: Instance) -> np.ndarray:
+    """Per grid: basis population / actual population of its town (1 on the actual basis)."""
+    if city.basis == "actual":
+        return np.ones(len(city.grids))
+    t = city.towns
+    actual = (t["pop_resident"] + t["pop_migrant"]).astype(float)
+    ratio = (city.town_population() / actual.where(actual > 0)).fillna(1.0)
+    return city.grids["town_id"].map(ratio).to_numpy(float)
+
+
+def migrant_share(city: Instance) -> np.ndarray:
+    """Per grid: its town's pop_migrant / (pop_resident + pop_migrant)."""
+    t = city.towns
+    actual = (t["pop_resident"] + t["pop_migrant"]).astype(float)
+    share = (t["pop_migrant"] / actual.where(actual > 0)).fillna(0.0)
+    return city.grids["town_id"].map(share).to_numpy(float)
+
+
+def service_sites(city: Instance, service: str) -> np.ndarray:
+    return np.flatnonzero(city.sites["service"].to_numpy() == service)
+
+
+def service_data(city: Instance, service: str) -> ServiceData:
+    rows = service_sites(city, service)
+    s = city.sites.iloc[rows]
+    existing = s["existing"].to_numpy(int) == 1
+    spend = s["annual_cost"].to_numpy(float) + np.where(existing, 0.0, s["open_cost"].to_numpy(float))
+    tau = coverage_minutes(city, service)
+    grid_idx, site_idx, minutes = reachable_pairs(city, rows, tau)
+    reach = from_rows(grid_idx, site_idx, np.ones(len(grid_idx)), len(city.grids), len(rows), descending=True)
+    return ServiceData(service, tau, rows, s["site_id"].to_numpy(str), existing, spend, s["capacity"].to_numpy(float),
+                       grid_demand(city, service), reach)
+
+
+def reachable_pairs(city: Instance, site_rows: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid index, site index within `site_rows`, minutes) for pairs within `tau` minutes."""
+    limit = tau * (1 + REACH_TOL)
+    if city.travel is not None:
+        g, j, minutes = travel_pairs(city, site_rows)
+        keep = minutes <= limit
+        return g[keep], j[keep], minutes[keep]
+    if len(site_rows) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    speed = walk_speed(city)
+    sites = cKDTree(city.sites[["x", "y"]].to_numpy(float)[site_rows])
+    grids = cKDTree(city.grids[["x", "y"]].to_numpy(float))
+    coo = grids.sparse_distance_matrix(sites, limit * speed, output_type="coo_matrix")
+    minutes = coo.data / speed
+    keep = minutes <= limit
+    return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), minutes[keep]
+
+
+def travel_pairs(city: Instance, site_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of travel.csv whose site is among `site_rows`."""
+    t = city.travel
+    grid_pos = pd.Series(np.arange(len(city.grids)), index=city.grids["grid_id"].astype(str))
+    site_pos = pd.Series(np.arange(len(site_rows)), index=city.sites["site_id"].astype(str).to_numpy()[site_rows])
+    j = t["site_id"].astype(str).map(site_pos)
+    g = t["from_id"].astype(str).map(grid_pos)
+    ok = j.notna() & g.notna()
+    return (g[ok].to_numpy(np.int64), j[ok].to_numpy(np.int64), t["minutes"].to_numpy(float)[ok.to_numpy()])
+
+
+def minutes_pairs(city: Instance, site_rows: np.ndarray) -> Pairs:
+    """Walking minutes for the assignment models (see module docstring), sorted within each grid."""
+    n, m = len(city.grids), len(site_rows)
+    if city.travel is not None:
+        g, j, minutes = travel_pairs(city, site_rows)
+        return from_rows(g, j, minutes, n, m)
+    if m == 0:
+        return from_rows(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), n, m)
+    speed = walk_speed(city)
+    gxy = city.grids[["x", "y"]].to_numpy(float)
+    sxy = city.sites[["x", "y"]].to_numpy(float)[site_rows]
+    if n * m <= DENSE_PAIRS_MAX:
+        d = np.hypot(gxy[:, None, 0] - sxy[None, :, 0], gxy[:, None, 1] - sxy[None, :, 1]) / speed
+        g, j = np.divmod(np.arange(n * m), m)
+        return from_rows(g, j, d.ravel(), n, m)
+    k = min(m, NEAREST_SITES)
+    dist, j = cKDTree(sxy).query(gxy, k=k)
+    dist, j = dist.reshape(n, k), j.reshape(n, k)
+    return from_rows(np.repeat(np.arange(n), k), j.ravel(), dist.ravel() / speed, n, m)
+
+
+def nearest_open_minutes(city: Instance, site_rows: np.ndarray, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid: minutes to the nearest open site of the service (NaN if none) and that site (-1)."""
+    n = len(city.grids)
+    open_idx = np.flatnonzero(is_open)
+    if len(open_idx) == 0:
+        return np.full(n, np.nan), np.full(n, -1)
+    if city.travel is not None:
+        g, j, minutes = travel_pairs(city, site_rows)
+        keep = is_open[j]
+        best = np.full(n, np.inf)
+        order = np.lexsort((j[keep], minutes[keep]))
+        gg, jj, mm = g[keep][order], j[keep][order], minutes[keep][order]
+        first = np.unique(gg, return_index=True)[1]
+        site = np.full(n, -1)
+        best[gg[first]] = mm[first]
+        site[gg[first]] = jj[first]
+        return np.where(np.isfinite(best), best, np.nan), site
+    sxy = city.sites[["x", "y"]].to_numpy(float)[site_rows][open_idx]
+    dist, k = cKDTree(sxy).query(city.grids[["x", "y"]].to_numpy(float), k=1)
+    return dist / walk_speed(city), open_idx[k]
+
+
+def site_frame(city: Instance) -> pd.DataFrame:
+    """sites with their district (for plan tables)."""
+    district = city.towns.set_index("town_id")["district_id"]
+    s = city.sites
+    return pd.DataFrame({"site_id": s["site_id"].astype(str), "service": s["service"].astype(str),
+                         "town_id": s["town_id"].astype(str),
+                         "district_id": s["town_id"].map(district).astype(str), "existing": s["existing"].astype(int)})

@@ -1,0 +1,438 @@
+"""Arrays for the location models: sparse node–site pairs, exact reductions, quick heuristics.
+
+Everything here is numpy/scipy (no Pyomo): it prepares what `models.location_blocks` turns
+into constraints, so that only pairs that can matter ever reach Pyomo.
+
+Pairs. A node × site relation is held in CSR form (`Pairs`): `indptr` (n + 1), `site` and
+`value` per pair. Distance pairs are sorted within each node by value, then site; coverage
+pairs by level, highest first. A dense matrix gives every finite entry as a pair; a scipy
+sparse matrix gives its stored entries (explicit zeros included: a stored 0 is a distance 0),
+non-finite values are dropped (unreachable).
+
+Exact reductions of a covering block (`reduce_cover`), each keeping at least one optimal
+plan of the original problem and its objective value:
+
+    R1  sites fixed open (existing, not closable) leave the model; each node keeps the best
+        level they give it as a constant floor f_i, and only pairs above the floor remain;
+    R2  nodes with nothing left (no demand, no site above the floor) become constants;
+    R3  nodes with identical (floor, site, level) rows merge into one row; weights add;
+    R4  a site is dropped when another serves every node at least as well and costs no more
+        (in budget and in count); ties keep the lowest index. Opening the other instead never
+        loses coverage, so some optimal plan avoids the dropped site. Sites that no budget
+        can pay for, or that reach no node, are dropped too;
+    R5  after R4, rows merge again, and a row left with a single site j becomes a bonus
+        w_i (a_ij − f_i) on y_j (coverage then equals y_j exactly).
+
+R4 and R5 hold for maximal covering and for the first stage of set covering; the backup
+stage of LSCP-B uses R1–R3 only (a second site over the same nodes is not useless there).
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+LEVEL_TOL = 1e-12
+MAX_DOMINANCE_COMBOS = 40_000_000     # Σ_i deg_i² above this: R4 is skipped (too costly to test)
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """A sparse node × site relation, CSR with rows sorted by value (see module docstring)."""
+
+    indptr: np.ndarray
+    site: np.ndarray
+    value: np.ndarray
+    n_sites: int
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def degree(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def rows(self) -> np.ndarray:
+        """Node index of every pair."""
+        return np.repeat(np.arange(self.n_nodes), self.degree)
+
+    def take(self, keep: np.ndarray) -> "Pairs":
+        """The pairs where `keep` (bool per pair) holds, row order kept."""
+        counts = np.bincount(self.rows()[keep], minlength=self.n_nodes)
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        return Pairs(indptr, self.site[keep], self.value[keep], self.n_sites)
+
+
+def from_rows(rows: np.ndarray, sites: np.ndarray, values: np.ndarray, n: int, m: int, descending: bool = False) -> Pairs:
+    """Pairs from coordinate arrays, sorted by node, then value (ascending or not), then site."""
+    key = -values if descending else values
+    order = np.lexsort((sites, key, rows))
+    counts = np.bincount(rows, minlength=n)
+    return Pairs(np.concatenate(([0], np.cumsum(counts))), sites[order].astype(np.int64),
+                 values[order].astype(np.float64), m)
+
+
+def distance_pairs(dist) -> Pairs:
+    """Pairs of a dense (n × m) or sparse distance/cost matrix; non-finite entries are unreachable."""
+    if sp.issparse(dist):
+        coo = sp.coo_matrix(dist)
+        rows, sites, values = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64)
+        n, m = coo.shape
+    else:
+        d = np.asarray(dist, dtype=np.float64)
+        if d.ndim != 2:
+            raise ValueError(f"a distance matrix must be 2-dimensional, not of shape {d.shape}")
+        n, m = d.shape
+        rows, sites = np.nonzero(np.isfinite(d))
+        values = d[rows, sites]
+    ok = np.isfinite(values)
+    return from_rows(rows[ok], sites[ok], values[ok], n, m)
+
+
+def level_pairs(reach, partial=None) -> Pairs:
+    """Coverage pairs: level 1 for every reachable pair, or the `partial` level a_ij ∈ (0, 1]."""
+    r = sp.csr_matrix(reach, dtype=bool) if sp.issparse(reach) else sp.csr_matrix(np.asarray(reach, dtype=bool))
+    r.eliminate_zeros()
+    coo = r.tocoo()
+    rows, sites = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    if partial is None:
+        values = np.ones(len(rows))
+    else:
+        a = sp.csr_matrix(partial, dtype=np.float64) if sp.issparse(partial) else np.asarray(partial, dtype=np.float64)
+        values = np.asarray(a[rows, sites]).ravel()
+        if np.any(values > 1 + LEVEL_TOL) or np.any(values < 0):
+            raise ValueError("partial coverage levels must lie in [0, 1]")
+        values = np.minimum(values, 1.0)
+    keep = values > LEVEL_TOL
+    return from_rows(rows[keep], sites[keep], values[keep], r.shape[0], r.shape[1], descending=True)
+
+
+def as_mask(value, m: int, name: str) -> np.ndarray:
+    """A bool per site from None, a bool array or a list of site indices."""
+    if value is None:
+        return np.zeros(m, dtype=bool)
+    a = np.asarray(value)
+    if a.dtype == bool:
+        if a.shape != (m,):
+            raise ValueError(f"{name} must hold one flag per site ({m}), not shape {a.shape}")
+        return a.copy()
+    mask = np.zeros(m, dtype=bool)
+    mask[a.astype(np.int64)] = True
+    return mask
+
+
+# --- covering blocks and their exact reductions ----------------------------------------------
+
+@dataclass
+class CoverBlock:
+    """One covering block after the reductions R1–R5 (see module docstring).
+
+    Rows are merged demand nodes; `pairs` relate rows to the block's kept sites (local index
+    into `sites`), value = coverage level. Every original node maps to a row, a folded site
+    or nothing (`node_row`, `node_site`), with its floor `node_floor`.
+    """
+
+    n_nodes: int
+    sites: np.ndarray              # original index of each kept (free) site
+    cost: np.ndarray               # per kept site
+    count: np.ndarray              # per kept site: weight in the count limit
+    bonus: np.ndarray              # per kept site: folded single-site rows (objective)
+    pairs: Pairs                   # rows × kept sites, value = level (descending)
+    row_weight: np.ndarray
+    row_floor: np.ndarray
+    node_row: np.ndarray           # per original node: row, or -1
+    node_site: np.ndarray          # per original node: local kept site it folded onto, or -1
+    node_floor: np.ndarray         # per original node: level given by fixed sites
+    node_level: np.ndarray         # per original node: level of its folded site (0 if none)
+    fixed: np.ndarray              # per original site: fixed open
+    constant: float                # Σ_i w_i f_i
+    stats: dict = field(default_factory=dict)
+
+
+def reduce_cover(weights: np.ndarray, pairs: Pairs, cost: np.ndarray, count: np.ndarray, fixed: np.ndarray,
+                 spend_room: float = np.inf, count_room: float = np.inf, dominance: bool = True,
+                 fold: bool = True) -> CoverBlock:
+    """Apply R1–R5 to one block (R4/R5 only when `dominance`/`fold`)."""
+    n, m = pairs.n_nodes, pairs.n_sites
+    rows = pairs.rows()
+    floor = np.zeros(n)
+    on_fixed = fixed[pairs.site]
+    np.maximum.at(floor, rows[on_fixed], pairs.value[on_fixed])                            # R1
+    usable = (~fixed) & (cost <= spend_room + 1e-9) & (count <= count_room + 1e-9)
+    keep = usable[pairs.site] & (pairs.value > floor[rows] + LEVEL_TOL) & (weights[rows] > 0)   # R2
+    live = pairs.take(keep)
+    stats = {"nodes": n, "sites": m, "pairs": len(pairs.site), "fixed_sites": int(fixed.sum()),
+             "pairs_after_fixed": int(keep.sum())}
+    row_of_node, merged, row_weight, row_floor = merge_rows(live, floor, weights)             # R3
+    if dominance:                                                                          # R4
+        drop = dominated_sites(merged, cost, count, row_weight)
+        drop |= np.bincount(merged.site, minlength=m) == 0
+        stats["dominated_sites"] = int((drop & usable).sum())
+        merged = merged.take(~drop[merged.site])
+        again, merged, row_weight, row_floor = merge_rows(merged, row_floor, row_weight)
+        if len(again):
+            row_of_node = np.where(row_of_node >= 0, again[np.maximum(row_of_node, 0)], -1)
+    kept = np.flatnonzero(usable & (np.bincount(merged.site, minlength=m) > 0))
+    local = np.full(m, -1)
+    local[kept] = np.arange(len(kept))
+    bonus = np.zeros(len(kept))
+    node_site = np.full(n, -1)
+    node_level = np.zeros(n)
+    if fold and len(row_weight):                                                           # R5
+        single = merged.degree == 1
+        first = merged.indptr[:-1][single]
+        gain = row_weight[single] * (merged.value[first] - row_floor[single])
+        np.add.at(bonus, local[merged.site[first]], gain)
+        folded_site = np.full(len(row_weight), -1)
+        folded_site[single] = local[merged.site[first]]
+        folded_level = np.zeros(len(row_weight))
+        folded_level[single] = merged.value[first]
+        has_row = row_of_node >= 0
+        node_site[has_row] = folded_site[row_of_node[has_row]]
+        node_level[has_row] = folded_level[row_of_node[has_row]]
+        renumber = np.cumsum(~single) - 1
+        row_of_node = np.where(has_row & ~single[np.maximum(row_of_node, 0)], renumber[np.maximum(row_of_node, 0)], -1)
+        merged = merged.take(~single[merged.rows()])
+        merged = Pairs(np.concatenate(([0], np.cumsum(merged.degree[~single]))), merged.site, merged.value, m)
+        row_weight, row_floor = row_weight[~single], row_floor[~single]
+    merged = Pairs(merged.indptr, local[merged.site], merged.value, len(kept))
+    stats.update(rows=len(row_weight), kept_sites=len(kept), model_pairs=len(merged.site),
+                 folded_rows=int((node_site >= 0).sum()))
+    return CoverBlock(n, kept, cost[kept], count[kept], bonus, merged, row_weight, row_floor, row_of_node,
+                      node_site, floor, node_level, fixed, float(weights @ floor), stats)
+
+
+def merge_rows(pairs: Pairs, floor: np.ndarray, weights: np.ndarray):
+    """R3: one row per distinct (floor, sites, levels) among non-empty rows.
+
+    Returns (row of each input row or -1 when empty, merged pairs, weights, floors). Rows are
+    grouped by a 128-bit hash and then compared exactly, so a collision never merges two
+    different rows.
+    """
+    n = pairs.n_nodes
+    deg = pairs.degree
+    nonempty = np.flatnonzero(deg > 0)
+    if len(nonempty) == 0:
+        return np.full(n, -1), Pairs(np.zeros(1, np.int64), pairs.site[:0], pairs.value[:0], pairs.n_sites), np.zeros(0), np.zeros(0)
+    order = np.lexsort((pairs.site, pairs.rows()))           # canonical order: by site within a row
+    site, value = pairs.site[order], pairs.value[order]
+    rng = np.random.default_rng(20240601)
+    h1, h2 = (rng.integers(1, 2**63, pairs.n_sites, dtype=np.uint64) for _ in range(2))
+    lv = np.round(value * 1e9).astype(np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        a = h1[site] * (lv + np.uint64(7))
+        b = h2[site] ^ (lv * np.uint64(0x9E3779B97F4A7C15))
+        key1 = np.add.reduceat(a, pairs.indptr[nonempty])
+        key2 = np.add.reduceat(b, pairs.indptr[nonempty])
+    fl = np.round(floor[nonempty] * 1e9).astype(np.int64).astype(np.uint64)
+    keys = np.stack([key1, key2, deg[nonempty].astype(np.uint64), fl], axis=1)
+    _, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    group = group.ravel()
+    rep = nonempty[first[group]]
+    same = _rows_equal(pairs.indptr, site, value, nonempty, rep)
+    if not same.all():                                      # a hash collision: keep those rows apart
+        group = group.copy()
+        group[~same] = group.max() + 1 + np.arange(int((~same).sum()))
+        _, group = np.unique(group, return_inverse=True)
+    n_groups = int(group.max()) + 1
+    row_of = np.full(n, -1)
+    row_of[nonempty] = group
+    reps = np.full(n_groups, n)
+    np.minimum.at(reps, group, nonempty)                    # first member of each group
+    weight = np.bincount(group, weights=weights[nonempty], minlength=n_groups)
+    keep = np.zeros(n, dtype=bool)
+    keep[reps] = True
+    kept = pairs.take(keep[pairs.rows()])
+    # rows of `kept` follow node order; renumber groups in that order
+    order_of_reps = np.argsort(reps)
+    renumber = np.empty(n_groups, dtype=np.int64)
+    renumber[order_of_reps] = np.arange(n_groups)
+    row_of[nonempty] = renumber[group]
+    indptr = np.concatenate(([0], np.cumsum(kept.degree[np.sort(reps)])))
+    return row_of, Pairs(indptr, kept.site, kept.value, pairs.n_sites), weight[order_of_reps], floor[np.sort(reps)]
+
+
+def _rows_equal(indptr: np.ndarray, site: np.ndarray, value: np.ndarray, rows: np.ndarray, reps: np.ndarray) -> np.ndarray:
+    """Whether each row has exactly the (site, level) list of its representative (same length given)."""
+    lengths = indptr[rows + 1] - indptr[rows]
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    mine = np.repeat(indptr[rows], lengths) + offsets
+    theirs = np.repeat(indptr[reps], lengths) + offsets
+    differs = (site[mine] != site[theirs]) | (np.abs(value[mine] - value[theirs]) > LEVEL_TOL)
+    which = np.repeat(np.arange(len(rows)), lengths)
+    return np.bincount(which, weights=differs, minlength=len(rows)) == 0
+
+
+def dominated_sites(pairs: Pairs, cost: np.ndarray, count: np.ndarray, row_weight: np.ndarray) -> np.ndarray:
+    """R4: sites j some k dominates (a_ij ≤ a_ik on every row of j, c_k ≤ c_j, k_k ≤ k_j, a strict tie-break)."""
+    m = pairs.n_sites
+    deg = pairs.degree
+    drop = np.zeros(m, dtype=bool)
+    if int((deg.astype(np.int64) ** 2).sum()) > MAX_DOMINANCE_COMBOS or len(pairs.site) == 0:
+        return drop
+    rows = pairs.rows()
+    reps = deg[rows]
+    p_idx = np.repeat(np.arange(len(rows)), reps)
+    offsets = np.arange(len(p_idx)) - np.repeat(np.cumsum(reps) - reps, reps)
+    q_idx = np.repeat(pairs.indptr[rows], reps) + offsets
+    j, k = pairs.site[p_idx], pairs.site[q_idx]
+    ok = (j != k) & (pairs.value[q_idx] >= pairs.value[p_idx] - LEVEL_TOL)
+    j, k = j[ok], k[ok]
+    counts = sp.coo_matrix((np.ones(len(j)), (j, k)), shape=(m, m)).tocsr()
+    counts.sum_duplicates()
+    coo = counts.tocoo()
+    j, k, c = coo.row, coo.col, coo.data
+    size = np.bincount(pairs.site, minlength=m)
+    level_sum = np.bincount(pairs.site, weights=pairs.value, minlength=m)
+    covers = c == size[j]
+    no_dearer = (cost[k] <= cost[j] + 1e-12) & (count[k] <= count[j] + 1e-12)
+    strictly = ((size[k] > size[j]) | (level_sum[k] > level_sum[j] + 1e-9) | (cost[k] < cost[j] - 1e-12)
+                | (count[k] < count[j] - 1e-12) | (k < j))
+    drop[j[covers & no_dearer & strictly]] = True
+    return drop
+
+
+# --- level structures ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Levels:
+    """Distinct values within each row of sorted pairs: one level per (row, value) group.
+
+    `start`/`end` delimit the level's pairs; `prev` is the previous level of the same row
+    (-1 for the first); `row` the row; `value` the group's value.
+    """
+
+    row: np.ndarray
+    value: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    prev: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+def levels_of(pairs: Pairs) -> Levels:
+    rows = pairs.rows()
+    new = np.ones(len(rows), dtype=bool)
+    new[1:] = (rows[1:] != rows[:-1]) | (np.abs(pairs.value[1:] - pairs.value[:-1]) > LEVEL_TOL * np.maximum(1, np.abs(pairs.value[1:])))
+    start = np.flatnonzero(new)
+    end = np.concatenate((start[1:], [len(rows)]))
+    row = rows[start]
+    first = np.ones(len(start), dtype=bool)
+    first[1:] = row[1:] != row[:-1]
+    prev = np.where(first, -1, np.arange(len(start)) - 1)
+    return Levels(row, pairs.value[start], start, end, prev)
+
+
+def level_bounds(pairs: Pairs) -> np.ndarray:
+    """Per pair: the index one past the last pair of its level (truncation points keep ties whole)."""
+    lv = levels_of(pairs)
+    return np.repeat(lv.end, lv.end - lv.start)
+
+
+# --- heuristics ----------------------------------------------------------------------------
+
+def greedy_cover(p: Pairs, weight: np.ndarray, floor: np.ndarray, bonus: np.ndarray, cost: np.ndarray,
+                 count: np.ndarray, block: np.ndarray, spend_room: float, count_room: np.ndarray) -> np.ndarray:
+    """Greedy by coverage gained per unit cost (by gain alone when spend is unlimited).
+
+    Rows × sites `p` with row weights and floors, per-site bonus, cost, count weight and
+    block; `count_room` per block. Returns the sites chosen (bool).
+    """
+    ns = p.n_sites
+    chosen = np.zeros(ns, dtype=bool)
+    if ns == 0:
+        return chosen
+    col_order = np.argsort(p.site, kind="stable")
+    col_ptr = np.concatenate(([0], np.cumsum(np.bincount(p.site, minlength=ns))))
+    rows = p.rows()
+    col_row, col_val = rows[col_order], p.value[col_order]
+    current = floor.copy()
+    price = np.maximum(cost, 1e-9) if np.isfinite(spend_room) else np.ones(ns)
+    gains = bonus + np.bincount(p.site, weights=weight[rows] * (p.value - current[rows]), minlength=ns)
+    heap = [(-g / price[j], j) for j, g in enumerate(gains.tolist()) if g > 0]
+    heapq.heapify(heap)
+    spend, used = 0.0, np.zeros(len(count_room))
+    while heap:
+        _, j = heapq.heappop(heap)
+        b = block[j]
+        if cost[j] > spend_room - spend + 1e-9 or count[j] > count_room[b] - used[b] + 1e-9:
+            continue
+        s, e = col_ptr[j], col_ptr[j + 1]
+        r = col_row[s:e]
+        g = bonus[j] + float(weight[r] @ np.maximum(0.0, col_val[s:e] - current[r]))
+        if g <= 1e-12:
+            continue
+        if heap and g / price[j] < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-g / price[j], j))
+            continue
+        chosen[j] = True
+        spend += cost[j]
+        used[b] += count[j]
+        current[r] = np.maximum(current[r], col_val[s:e])
+    return chosen
+
+
+def nearest_open(pairs: Pairs, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per node: the first open site in its sorted pairs and that pair's value (-1, inf if none)."""
+    n = pairs.n_nodes
+    hit = is_open[pairs.site]
+    rows = pairs.rows()
+    first = np.full(n, len(rows))
+    idx = np.flatnonzero(hit)
+    np.minimum.at(first, rows[idx], idx)
+    found = first < len(rows)
+    site = np.full(n, -1)
+    value = np.full(n, np.inf)
+    site[found] = pairs.site[first[found]]
+    value[found] = pairs.value[first[found]]
+    return site, value
+
+
+def greedy_median(pairs: Pairs, weights: np.ndarray, required: np.ndarray, n_new: float,
+                  cost: np.ndarray | None = None, spend_room: float = np.inf) -> np.ndarray:
+    """Greedy add for p-median: from the required sites, add the site saving most, `n_new` times
+    (or while savings remain), skipping sites the spend room cannot pay for."""
+    m = pairs.n_sites
+    is_open = required.copy()
+    cost = np.zeros(m) if cost is None else cost
+    rows = pairs.rows()
+    big = 2.0 * (float(pairs.value.max()) if len(pairs.value) else 1.0) + 1.0
+    _, current = nearest_open(pairs, is_open)
+    current = np.where(np.isfinite(current), current, big)
+    col_order = np.argsort(pairs.site, kind="stable")
+    col_ptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.site, minlength=m))))
+    wr = weights[rows]
+    added = 0
+    while added < min(n_new, m):
+        saving = np.bincount(pairs.site, weights=wr * np.maximum(0.0, current[rows] - pairs.value), minlength=m)
+        saving[is_open | (cost > spend_room + 1e-9)] = -1.0
+        j = int(np.argmax(saving))
+        if saving[j] <= 0:
+            break
+        is_open[j] = True
+        spend_room -= cost[j]
+        added += 1
+        sel = col_order[col_ptr[j]:col_ptr[j + 1]]
+        current[rows[sel]] = np.minimum(current[rows[sel]], pairs.value[sel])
+    return is_open
+
+
+def greedy_center(pairs: Pairs, required: np.ndarray, n_new: float) -> np.ndarray:
+    """Farthest-first for p-center: open the free site nearest to the worst-served node, `n_new` times."""
+    is_open = required.copy()
+    for _ in range(int(min(n_new, pairs.n_sites))):
+        _, current = nearest_open(pairs, is_open)
+        if not len(current) or current.max() <= 0:
+            break
+        worst = int(np.argmax(current))
+        s, e = pairs.indptr[worst], pairs.indptr[worst + 1]
+        free = [j for j in pairs.site[s:e].tolist() if not is_open[j]]
+        if not free:
+            break
+        is_open[free[0]] = True
+    return is_open

@@ -1,0 +1,281 @@
+"""p-median by the radius formulation on each node's nearest sites, widened where needed.
+
+A truncated model (formulation 3 of `models.location_blocks` on a prefix of every node's
+sorted sites) is a relaxation: its bound is valid for the whole problem. A plan whose every
+node is served within its kept prefix costs exactly what the model says. So:
+
+    1. start from the greedy plan's radii (every node keeps its sites up to the greedy
+       plan's nearest open one);
+    2. LP rounds: solve the truncated LP and double the prefix of every node whose boundary
+       level is used, until none is — then the truncated LP equals the full LP;
+    3. MIP rounds: solve; widen the nodes served beyond their prefix; stop once the best true
+       cost found is within the gap of the best bound (a proof), or no node needs widening.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from pyomo.common.collections import ComponentMap
+
+from allocator.solve import SolveOptions
+
+from .location_blocks import Limits, RadiusArrays, SiteArrays, build_radius_model
+from .location_data import Levels, Pairs, greedy_median, level_bounds, levels_of, nearest_open
+from .location_solvers import DEFAULT_GAP, Clock, Outcome, _values, relative_gap
+
+
+@dataclass
+class MedianInput:
+    """One p-median block: node weights, distance pairs (ascending), sites required open,
+    spend cost and count weight per site."""
+
+    weights: np.ndarray
+    pairs: Pairs
+    required: np.ndarray
+    cost: np.ndarray
+    count: np.ndarray
+    n_open: float                      # count room of the block (p)
+
+
+@dataclass
+class _Rows:
+    """Truncation state of one block: pairs kept per node (`keep`) and where rows end (`full`)."""
+
+    bounds: np.ndarray                 # per pair: end of its level (absolute index)
+    full: np.ndarray                   # per node: pairs that can matter (up to the first required site)
+    keep: np.ndarray                   # per node: pairs in the model (a level boundary)
+
+
+def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: SolveOptions, clock: Clock) -> Outcome:
+    t0 = time.perf_counter()
+    if any(np.any(b.pairs.degree[b.weights > 0] == 0) for b in inputs):
+        clock.build_s += time.perf_counter() - t0
+        return Outcome("infeasible", [], details={"reason": "node_without_site"})
+    states, best = [], []
+    room = spend - sum(float(b.cost[b.required].sum()) for b in inputs)
+    for b in inputs:
+        rows = _rows_state(b.pairs, b.required)
+        rows.full[b.weights <= 0] = 0          # nodes without demand need no levels
+        n_new = b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else b.pairs.n_sites
+        greedy = greedy_median(b.pairs, b.weights, b.required, n_new, b.cost, room)
+        room -= float(b.cost[greedy & ~b.required].sum())
+        _widen_to(rows, b.pairs, greedy, np.ones(b.pairs.n_nodes, bool), double=False)
+        states.append(rows)
+        best.append(greedy)
+    clock.build_s += time.perf_counter() - t0
+    target = options.gap if options.gap is not None else DEFAULT_GAP
+    upper, lower, best_open, status, rounds = math.inf, -math.inf, None, "error", 0
+    if _within_limits(inputs, best, spend, exact):
+        upper, best_open = _median_value(inputs, best), best
+    lower, lp_rounds = _widen_by_relaxation(inputs, states, spend, exact, options, clock)
+    while True:
+        rounds += 1
+        t1 = time.perf_counter()
+        sites, arrays, slices = _radius_arrays(inputs, states)
+        count = np.array([b.n_open for b in inputs], float)
+        model = build_radius_model(sites, arrays, Limits(spend, count, exact))
+        start = _radius_start(model, inputs, states, best_open) if best_open is not None else None
+        clock.build_s += time.perf_counter() - t1
+        result = clock.run(model, options, start)
+        status = result.status
+        if not result.has_solution:
+            break
+        picked = _values(model.site_open) > 0.5
+        opened = [picked[s] for s in slices]
+        value = _median_value(inputs, opened)
+        if value < upper - 1e-9:
+            upper, best_open = value, opened
+        if result.bound is not None:
+            lower = max(lower, result.bound)
+        outside = [_outside(st, b.pairs, o) for st, b, o in zip(states, inputs, opened)]
+        if relative_gap(upper, lower) is not None and relative_gap(upper, lower) <= target + 1e-12:
+            status = "optimal"
+            break
+        if not any(o.any() for o in outside):
+            break                       # exact model for this plan: HiGHS's own status stands
+        if status != "optimal" or clock.out_of_time():
+            status = "time_limit"
+            break
+        for st, b, o, out in zip(states, inputs, opened, outside):
+            _widen_to(st, b.pairs, o, out, double=True)
+    details = {"rounds": rounds, "lp_rounds": lp_rounds, "model_pairs": int(sum(st.keep.sum() for st in states)),
+               "all_pairs": int(sum(len(b.pairs.site) for b in inputs))}
+    if best_open is None:
+        return Outcome(status, [], None, None if not np.isfinite(lower) else lower, None, details)
+    bound = lower if np.isfinite(lower) else None
+    return Outcome(status, best_open, upper, bound, relative_gap(upper, bound), details)
+
+
+def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: float, exact: bool,
+                         options: SolveOptions, clock: Clock, max_rounds: int = 30) -> tuple[float, int]:
+    """Widen rows until the truncated LP relaxation uses no row's boundary level.
+
+    The truncated LP is a relaxation of the full LP; when its optimum leaves every
+    boundary z at 0 it is feasible for the full LP at the same value, so the two optima
+    agree. Returns that value (a lower bound) and the number of LP rounds.
+    """
+    lower, rounds = -math.inf, 0
+    lp_options = replace(options, gap=None)
+    while rounds < max_rounds and not clock.out_of_time():
+        rounds += 1
+        t0 = time.perf_counter()
+        sites, arrays, _ = _radius_arrays(inputs, states)
+        count = np.array([b.n_open for b in inputs], float)
+        model = build_radius_model(sites, arrays, Limits(spend, count, exact), relaxed=True)
+        clock.build_s += time.perf_counter() - t0
+        result = clock.run(model, lp_options)
+        if not result.has_solution:
+            break
+        lower = max(lower, result.objective)
+        z = _values(model.farther_than_level)
+        used = arrays.boundary & (z > 1e-7)
+        if not used.any():
+            break
+        for k, (b, st) in enumerate(zip(inputs, states)):
+            grow = np.zeros(b.pairs.n_nodes, bool)
+            grow[arrays.node[used & (arrays.block == k)]] = True
+            st.keep = np.where(grow, np.maximum(st.keep, _snap(st, b.pairs, 2 * st.keep)), st.keep)
+    return lower, rounds
+
+
+def _rows_state(pairs: Pairs, required: np.ndarray) -> _Rows:
+    bounds = level_bounds(pairs)
+    start = pairs.indptr[:-1]
+    full = pairs.degree.copy()
+    hit = required[pairs.site]
+    rows = pairs.rows()
+    first = np.full(pairs.n_nodes, len(pairs.site))
+    np.minimum.at(first, rows[hit], np.flatnonzero(hit))
+    has = first < len(pairs.site)
+    full[has] = bounds[first[has]] - start[has]
+    return _Rows(bounds, full, np.zeros(pairs.n_nodes, np.int64))
+
+
+def _first_open_pair(pairs: Pairs, opened: np.ndarray) -> np.ndarray:
+    """Per node: absolute index of its first (nearest) open pair, or len(pairs) when none."""
+    pos = np.full(pairs.n_nodes, len(pairs.site))
+    hit = np.flatnonzero(opened[pairs.site])
+    np.minimum.at(pos, pairs.rows()[hit], hit)
+    return pos
+
+
+def _snap(st: _Rows, pairs: Pairs, want: np.ndarray) -> np.ndarray:
+    """`want` pairs per node, raised to the end of the level it cuts and kept within `full`."""
+    start, deg = pairs.indptr[:-1], pairs.degree
+    want = np.minimum(np.maximum(want, np.minimum(1, st.full)), st.full)
+    idx = np.clip(start + want - 1, 0, max(len(pairs.site) - 1, 0))
+    snapped = np.where((deg > 0) & (want > 0), st.bounds[idx] - start, 0) if len(pairs.site) else np.zeros_like(want)
+    return np.minimum(snapped, st.full)
+
+
+def _widen_to(st: _Rows, pairs: Pairs, opened: np.ndarray, which: np.ndarray, double: bool) -> None:
+    """Keep, for the nodes in `which`, pairs up to their nearest open site (at least twice as many when `double`)."""
+    start = pairs.indptr[:-1]
+    pos = _first_open_pair(pairs, opened)
+    found = pos < len(pairs.site)
+    want = np.where(found, st.bounds[np.minimum(pos, max(len(pairs.site) - 1, 0))] - start, st.full)
+    if double:
+        want = np.maximum(want, 2 * st.keep)
+    st.keep = np.where(which, np.maximum(st.keep, _snap(st, pairs, want)), st.keep)
+
+
+def _outside(st: _Rows, pairs: Pairs, opened: np.ndarray) -> np.ndarray:
+    """Nodes whose nearest open site lies beyond their kept pairs."""
+    pos = _first_open_pair(pairs, opened)
+    return ((pos - pairs.indptr[:-1]) >= st.keep) & (st.keep < st.full)
+
+
+def _truncated(pairs: Pairs, keep: np.ndarray) -> Pairs:
+    local = np.arange(len(pairs.site)) - np.repeat(pairs.indptr[:-1], pairs.degree)
+    mask = local < np.repeat(keep, pairs.degree)
+    return pairs.take(mask)
+
+
+def _radius_arrays(inputs: list[MedianInput], states: list[_Rows]):
+    site_parts, lv_cost, lv_closed, constant, slices = [], [], [], 0.0, []
+    lv_boundary, lv_node, lv_block = [], [], []
+    all_pairs, off = [], 0
+    for k, (b, st) in enumerate(zip(inputs, states)):
+        tp = _truncated(b.pairs, st.keep)
+        lv = levels_of(tp)
+        last = np.r_[lv.row[1:] != lv.row[:-1], True]
+        beyond_idx = b.pairs.indptr[:-1] + st.keep
+        beyond = np.where(st.keep < b.pairs.degree, b.pairs.value[np.minimum(beyond_idx, len(b.pairs.value) - 1)], np.inf)
+        complete = st.keep >= st.full
+        nxt = np.where(last, beyond[lv.row], np.r_[lv.value[1:], 0.0])
+        closed = last & complete[lv.row]
+        w = b.weights[lv.row]
+        lv_cost.append(np.where(closed, 0.0, w * (nxt - lv.value)))
+        lv_closed.append(closed)
+        lv_boundary.append(last & ~complete[lv.row])
+        lv_node.append(lv.row)
+        lv_block.append(np.full(len(lv), k))
+        firsts = tp.indptr[:-1][tp.degree > 0]
+        constant += float(b.weights[tp.degree > 0] @ tp.value[firsts])
+        all_pairs.append((tp, lv, off))
+        site_parts.append(k)
+        slices.append(slice(off, off + b.pairs.n_sites))
+        off += b.pairs.n_sites
+    levels, pair_site = _stack_levels(all_pairs)
+    sites = SiteArrays(np.concatenate([np.full(b.pairs.n_sites, k) for k, b in enumerate(inputs)]).astype(np.int64),
+                       np.concatenate([b.cost for b in inputs]).astype(float), np.concatenate([b.count for b in inputs]).astype(float),
+                       np.concatenate([b.required for b in inputs]), np.zeros(off))
+    radius = RadiusArrays(levels, pair_site, np.concatenate(lv_cost), np.concatenate(lv_closed), constant)
+    radius.boundary = np.concatenate(lv_boundary)
+    radius.node = np.concatenate(lv_node).astype(np.int64)
+    radius.block = np.concatenate(lv_block).astype(np.int64)
+    return sites, radius, slices
+
+
+def _stack_levels(parts):
+    rows, values, starts, ends, prevs, sites = [], [], [], [], [], []
+    pair_off = row_off = lv_off = 0
+    for tp, lv, site_off in parts:
+        rows.append(lv.row + row_off)
+        values.append(lv.value)
+        starts.append(lv.start + pair_off)
+        ends.append(lv.end + pair_off)
+        prevs.append(np.where(lv.prev >= 0, lv.prev + lv_off, -1))
+        sites.append(tp.site + site_off)
+        pair_off += len(tp.site)
+        row_off += tp.n_nodes
+        lv_off += len(lv)
+    cat = lambda a, t: np.concatenate(a).astype(t) if a else np.zeros(0, t)   # noqa: E731
+    return (Levels(cat(rows, np.int64), cat(values, float), cat(starts, np.int64), cat(ends, np.int64), cat(prevs, np.int64)),
+            cat(sites, np.int64))
+
+
+def _radius_start(model, inputs: list[MedianInput], states: list[_Rows], opened: list[np.ndarray]) -> dict:
+    start, y_off, lv_off = ComponentMap(), 0, 0
+    for b, st, o in zip(inputs, states, opened):
+        for j in range(b.pairs.n_sites):
+            start[model.site_open[y_off + j]] = float(o[j])
+        tp = _truncated(b.pairs, st.keep)
+        lv = levels_of(tp)
+        _, dist = nearest_open(b.pairs, o)
+        far = dist[lv.row] > lv.value + 1e-12
+        for k, f in enumerate(far.tolist()):
+            start[model.farther_than_level[lv_off + k]] = float(f)
+        y_off += b.pairs.n_sites
+        lv_off += len(lv)
+    return start
+
+
+def _median_value(inputs: list[MedianInput], opened: list[np.ndarray]) -> float:
+    total = 0.0
+    for b, o in zip(inputs, opened):
+        _, dist = nearest_open(b.pairs, o)
+        used = b.weights > 0
+        total += float(b.weights[used] @ dist[used]) if used.any() else 0.0
+    return total
+
+
+def _within_limits(inputs: list[MedianInput], opened: list[np.ndarray], spend: float, exact: bool) -> bool:
+    cost = sum(float(b.cost[o].sum()) for b, o in zip(inputs, opened))
+    counts_ok = all((abs(float(b.count[o].sum()) - b.n_open) < 1e-9) if exact else float(b.count[o].sum()) <= b.n_open + 1e-9
+                    for b, o in zip(inputs, opened) if np.isfinite(b.n_open))
+    reach_ok = all(np.all(np.isfinite(nearest_open(b.pairs, o)[1][b.weights > 0])) for b, o in zip(inputs, opened))
+    return cost <= spend + 1e-9 and counts_ok and reach_ok
