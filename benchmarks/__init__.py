@@ -1,0 +1,1 @@
+"""Benchmarks: OR-Library optima and comparison with PySAL spopt (not timed tests)."""
