@@ -1,0 +1,382 @@
+"""The city budget model (市级统筹), DESIGN §4.4: grid workers, enforcement staff and new service
+facilities as blocks under one municipal budget, districts balanced by transfers and by an
+equity measure of their service index.
+
+Budget (10k CNY a year; d ∈ DISTRICTS):
+
+    S_d = S^G_d + S^E_d + S^F_d                      ∀ d   district_spend_is_sum_of_blocks   (1)
+    S_d ≤ O_d + T_d                                  ∀ d   district_spend_within_own_budget_and_transfer (2)
+    0 ≤ T_d ≤ K_d                                    ∀ d   (bounds of the transfer)           (3)
+    Σ_d T_d ≤ P                                            transfers_within_city_pool         (4)
+    Σ_d S_d ≤ B                                            city_spend_within_budget           (5)
+
+Service index of district d, with weights a = (a_G, a_E, a_F) ≥ 0, Σ a = 1 (`index_weights`;
+default (0.25, 0.25, 0.5): staff coverage and service coverage weigh half each, grid workers
+and enforcement officers a quarter each):
+
+    I_d = a_G·G_d + a_E·E_d + a_F·F_d                        (6)
+
+    G_d  share of d's grid work covered, 1 − unmet hours / workload   (grid block)
+    E_d  officers counted over officers the standard asks, Σ(s_t + q_t)/Σ D_t, a town
+         counted at most at its standard (or its minimum team)        (enforcement block)
+    F_d  share of d's service demand (target groups, all services) within coverage minutes
+         of an open site                                               (facilities block)
+
+Objective (`--objective`, any measure of models.equity over the levels I_d, population
+weights w_d = p_d / Σ p): `maxmin` (default: raise the worst-served district), `utilitarian`
+(max Σ_d w_d I_d, efficiency), `leximin`, `range`, `mad`, `gini`, `owa`, `alpha`
+(proportional fairness, α = 1), `hoover` (spend S_d against population). The solve
+sequences, tie-breaks (the most efficient plan among the fairest; the fairest among the most
+efficient) and the exact Gini/Hoover minimisation are those of `models.city_equity`.
+
+The blocks (`models.city_blocks`, which states their rows): grid staffing per grid with the
+reductions of `models.grid` and unmet hours held exact by indicator rows; enforcement per
+town with the headcount, team minimum and move limit of `models.enforcement`; maximal
+covering of every service with the exact reductions R1–R3 and R5 and coverage held exact.
+Every level is a function of the plan's decisions, so the plan's index (recomputed from its
+tables) is the modelled one, and no objective can gain by pretending service away.
+Stated simplifications:
+- facility spend in the budget is the first year of NEW sites (open_cost + annual_cost);
+  existing sites stay open and their running cost lies outside this budget (in the bundled
+  Chongqing data it exceeds the whole staff budget four-fold);
+- enforcement officers above a town's standard do not count (E_d ≤ 1 except minimum teams);
+- the move limit of models.enforcement holds; officers leaving a town are not limited.
+
+Defaults: B = --budget, else city.yaml budget; P = city.yaml city_pool, else
+max(0, B − Σ_d O_d); the enforcement headcount and move limit as in models.enforcement.
+The plan's transfers are the least its spend needs, T_d = max(0, S_d − O_d).
+
+    symbol    attribute                          meaning
+    S_d       m.district_spend_10k_cny[d]        spend of district d
+    T_d       m.transfer_10k_cny[d]              transfer from the city to d (财政转移支付)
+    O_d, K_d  m.own_budget_10k_cny[d], m.transfer_cap_10k_cny[d]
+    P, B      m.city_pool_10k_cny, m.budget_10k_cny
+    I_d       m.service_index[d]                 district service index (a variable defined by (6))
+    blocks    m.grid, m.enforcement, m.facilities   models.city_blocks
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from allocator.errors import InputError, Problem
+from allocator.instance import Instance
+from allocator.run import ModelRun, RunOptions
+from allocator.solve import SolveOptions, SolveResult
+
+from . import equity as eq
+from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
+from .city_equity import EquityProblem, PlanLevels, solve_measure
+
+OBJECTIVES = eq.MEASURES
+DEFAULT_OBJECTIVE = "maxmin"
+DEFAULT_INDEX_WEIGHTS = (0.25, 0.25, 0.5)       # grid workers, enforcement, facilities
+INDEX_PARTS = ("grid", "enforcement", "facilities")
+ALPHA_LOWEST_LEVEL = 1e-3
+
+
+@dataclass(frozen=True)
+class CityOptions:
+    """The limits and weights of one city run."""
+
+    objective: str = DEFAULT_OBJECTIVE
+    index_weights: tuple[float, float, float] = DEFAULT_INDEX_WEIGHTS
+    budget_10k_cny: float = math.inf
+    city_pool_10k_cny: float = math.inf
+
+    @classmethod
+    def resolve(cls, city: Instance, run: RunOptions, index_weights=None) -> "CityOptions":
+        budget = float(run.budget if run.budget is not None else city.config.budget)
+        pool = city.config.city_pool
+        if pool is None:
+            pool = max(0.0, budget - float(city.districts["own_budget"].sum()))
+        return cls(run.objective or DEFAULT_OBJECTIVE, check_index_weights(index_weights), budget, float(pool))
+
+    def as_meta(self) -> dict:
+        return {"objective": self.objective, "index_weights": dict(zip(INDEX_PARTS, self.index_weights)),
+                "budget": self.budget_10k_cny, "city_pool": self.city_pool_10k_cny}
+
+
+def check_index_weights(weights) -> tuple[float, float, float]:
+    """Three weights ≥ 0 (grid, enforcement, facilities), scaled to sum 1; None: the default."""
+    if weights is None:
+        return DEFAULT_INDEX_WEIGHTS
+    w = np.asarray(weights, dtype=float).ravel()
+    if w.size != 3 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise InputError(Problem("--index-weights", "give three weights ≥ 0, not all 0: grid workers, enforcement, "
+                                                    "facilities (e.g. 0.25,0.25,0.5)", value=weights))
+    return tuple(float(x) for x in w / w.sum())
+
+
+@dataclass(eq=False)
+class CityModel:
+    """The city model and its blocks."""
+
+    model: pyo.ConcreteModel
+    grid: GridBlock
+    enforcement: EnforcementBlock
+    facilities: FacilitiesBlock
+    options: CityOptions
+
+
+# --- the model ---------------------------------------------------------------------------
+
+def build_model(city: Instance, options: CityOptions, run: RunOptions | None = None) -> CityModel:
+    run = run or RunOptions(model="city")
+    m = pyo.ConcreteModel("city")
+    _add_sets_and_budgets(m, city, options)
+    grid, enforcement, facilities = _add_blocks(m, city, run)
+    _add_district_spend(m, grid, enforcement, facilities)
+    _add_transfers(m)
+    _add_city_limits(m)
+    _add_service_index(m, grid, enforcement, facilities, options)
+    return CityModel(m, grid, enforcement, facilities, options)
+
+
+def _add_sets_and_budgets(m, city: Instance, options: CityOptions) -> None:
+    d = city.districts
+    m.DISTRICTS = pyo.Set(initialize=district_ids(city), ordered=True)
+    m.own_budget_10k_cny = pyo.Param(m.DISTRICTS, initialize=dict(zip(m.DISTRICTS, d["own_budget"].astype(float))))
+    m.transfer_cap_10k_cny = pyo.Param(m.DISTRICTS, initialize=dict(zip(m.DISTRICTS, d["transfer_cap"].astype(float))))
+    m.city_pool_10k_cny = pyo.Param(initialize=options.city_pool_10k_cny, mutable=True)
+    m.budget_10k_cny = pyo.Param(initialize=options.budget_10k_cny, mutable=True)
+
+
+def _add_blocks(m, city: Instance, run: RunOptions):
+    grid, enforcement, facilities = GridBlock.build(city), EnforcementBlock.build(city, run), FacilitiesBlock.build(city, run)
+    m.grid, m.enforcement, m.facilities = grid.model, enforcement.model, facilities.model
+    return grid, enforcement, facilities
+
+
+def _add_district_spend(m, grid: GridBlock, enforcement: EnforcementBlock, facilities: FacilitiesBlock) -> None:
+    m.district_spend_10k_cny = pyo.Var(m.DISTRICTS, within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.DISTRICTS)
+    def district_spend_is_sum_of_blocks(m, d):
+        """(1) S_d = S^G_d + S^E_d + S^F_d"""
+        return m.district_spend_10k_cny[d] == grid.spend(d) + enforcement.spend(d) + facilities.spend(d)
+
+
+def _add_transfers(m) -> None:
+    m.transfer_10k_cny = pyo.Var(m.DISTRICTS, bounds=lambda m, d: (0.0, m.transfer_cap_10k_cny[d]))
+
+    @m.Constraint(m.DISTRICTS)
+    def district_spend_within_own_budget_and_transfer(m, d):
+        """(2) S_d ≤ O_d + T_d"""
+        return m.district_spend_10k_cny[d] - m.transfer_10k_cny[d] <= m.own_budget_10k_cny[d]
+
+    @m.Constraint()
+    def transfers_within_city_pool(m):
+        """(4) Σ_d T_d ≤ P"""
+        return pyo.quicksum(m.transfer_10k_cny.values()) <= m.city_pool_10k_cny
+
+
+def _add_city_limits(m) -> None:
+    @m.Constraint()
+    def city_spend_within_budget(m):
+        """(5) Σ_d S_d ≤ B"""
+        return pyo.quicksum(m.district_spend_10k_cny.values()) <= m.budget_10k_cny
+
+
+def _add_service_index(m, grid: GridBlock, enforcement: EnforcementBlock, facilities: FacilitiesBlock, options: CityOptions) -> None:
+    """I_d is a variable defined by one row, so that the equity measure's rows (pairs for Gini,
+    ranks for OWA) hold one term per district instead of its every site and town."""
+    a_g, a_e, a_f = options.index_weights
+    m.service_index = pyo.Var(m.DISTRICTS)
+
+    @m.Constraint(m.DISTRICTS)
+    def service_index_is_weighted_coverage(m, d):
+        """(6) I_d = a_G·G_d + a_E·E_d + a_F·F_d"""
+        return m.service_index[d] == a_g * grid.level(d) + a_e * enforcement.district_level(d) + a_f * facilities.level(d)
+
+
+# --- the equity problem of a city --------------------------------------------------------
+
+def equity_problem(city: Instance, run: RunOptions, options: CityOptions) -> EquityProblem:
+    """The districts' service indices as levels, population weights, spend as Hoover's resources."""
+    return problem_of(build_model(city, options, run), city)
+
+
+def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
+    m, ids, options = cm.model, district_ids(city), cm.options
+    population = district_population(city)
+    a = options.index_weights
+    top = a[0] + a[1] * cm.enforcement.level_cap("district") + a[2]
+    return EquityProblem(
+        model=m, levels={d: m.service_index[d] for d in ids}, weights=(population / population.sum()).to_dict(),
+        population=population.to_dict(), resources={d: m.district_spend_10k_cny[d] for d in ids},
+        level_range=(lowest_level(cm, city), float(top)), tables=lambda: extract(cm, city),
+        plan_levels=lambda tables: plan_levels(tables, city), group="district",
+        meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
+              "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}})
+
+
+def lowest_level(cm: CityModel, city: Instance) -> float:
+    """Half the lowest index any plan reaches in some district (alpha's tangents start there):
+    required grid staff, minimum enforcement teams and existing sites alone."""
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+    from .grid import mandatory_staffing
+
+    ids, a = district_ids(city), cm.options.index_weights
+    plan, data = mandatory_staffing(cm.grid.data), cm.grid.data
+    grid_district = data.town_district[data.grid_town]
+    unmet = pd.Series(plan.unmet, index=grid_district).groupby(level=0).sum().reindex(ids).fillna(0.0)
+    grid = 1.0 - unmet / cm.grid.workload.where(cm.grid.workload > 0, 1.0)
+    low = []
+    for d in ids:
+        e_low = compute_bounds_on_expr(cm.enforcement.district_level(d))[0] or 0.0
+        f = cm.facilities.level(d)
+        f_low = f if isinstance(f, float) else (compute_bounds_on_expr(f)[0] or 0.0)
+        low.append(a[0] * float(grid[d]) + a[1] * e_low + a[2] * f_low)
+    lowest = 0.5 * min(low)
+    return lowest if lowest > 0 else ALPHA_LOWEST_LEVEL
+
+
+def district_population(city: Instance) -> pd.Series:
+    towns = city.towns
+    pop = pd.Series(city.town_population().to_numpy(float), index=towns["district_id"].astype(str).to_numpy())
+    return pop.groupby(level=0).sum().reindex(district_ids(city)).astype(float)
+
+
+def plan_levels(tables: dict[str, pd.DataFrame], city: Instance) -> PlanLevels:
+    d = tables["districts"].set_index(tables["districts"]["district_id"].astype(str))
+    population = district_population(city)
+    return PlanLevels(d["service_index"].astype(float).reindex(population.index), population / population.sum(),
+                      population, d["spend"].astype(float).reindex(population.index))
+
+
+# --- from the solved model to plan tables ---------------------------------------------------
+
+def extract(cm: CityModel, city: Instance) -> dict[str, pd.DataFrame]:
+    """Every block's plan tables (read off its decisions), one town table, and districts.csv."""
+    grid = cm.grid.tables(city)
+    enforcement = cm.enforcement.tables(city)
+    facilities = cm.facilities.tables(city)
+    towns = enforcement["town_staff"].copy()
+    grid_towns = grid["town_staff"].set_index(grid["town_staff"]["town_id"].astype(str))
+    towns["professionals"] = grid_towns["professionals"].reindex(towns["town_id"].astype(str)).to_numpy()
+    towns["grid_coverage_ratio"] = grid_towns["coverage_ratio"].reindex(towns["town_id"].astype(str)).to_numpy()
+    tables = {"grid_staff": grid["grid_staff"], "town_staff": towns, "district_pool": enforcement["district_pool"],
+              "facilities": facilities["facilities"], "coverage": facilities["coverage"]}
+    tables["districts"] = district_table(city, cm.options, grid["districts"], enforcement["districts"], tables)
+    return tables
+
+
+def district_table(city: Instance, options: CityOptions, grid: pd.DataFrame, enforcement: pd.DataFrame,
+                   tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    ids = district_ids(city)
+    g = grid.set_index(grid["district_id"].astype(str)).reindex(ids)
+    e = enforcement.set_index(enforcement["district_id"].astype(str)).reindex(ids)
+    fac = tables["facilities"]
+    new_open = (fac["existing"].astype(int) == 0) & (fac["open"].astype(int) == 1)
+    sites = city.sites.set_index(city.sites["site_id"].astype(str))
+    cost = (sites["open_cost"] + sites["annual_cost"]).reindex(fac["site_id"].astype(str)).to_numpy(float)
+    by = fac["district_id"].astype(str)
+    f_spend = pd.Series(np.where(new_open, cost, 0.0)).groupby(by.to_numpy()).sum().reindex(ids).fillna(0.0)
+    new_sites = pd.Series(new_open.astype(int).to_numpy()).groupby(by.to_numpy()).sum().reindex(ids).fillna(0).astype(int)
+    levels = component_levels(city, tables)
+    spend = g["spend"].to_numpy(float) + e["spend"].to_numpy(float) + f_spend.to_numpy()
+    own = city.districts["own_budget"].to_numpy(float)
+    a = np.asarray(options.index_weights)
+    return pd.DataFrame({
+        "district_id": ids, "name": city.districts["name"].astype(str).to_numpy(), "spend": spend,
+        "own_budget": own, "transfer": np.maximum(spend - own, 0.0),
+        "service_index": levels.to_numpy() @ a, "transfer_cap": city.districts["transfer_cap"].to_numpy(float),
+        "population": district_population(city).to_numpy(), "grid_spend": g["spend"].to_numpy(float),
+        "enforcement_spend": e["spend"].to_numpy(float), "facilities_spend": f_spend.to_numpy(),
+        "grid_coverage": levels["grid"].to_numpy(), "enforcement_coverage": levels["enforcement"].to_numpy(),
+        "facilities_coverage": levels["facilities"].to_numpy(), "fulltime": g["fulltime"].to_numpy(),
+        "parttime": g["parttime"].to_numpy(), "professionals": g["professionals"].to_numpy(),
+        "enforcement_staff": e["enforcement_staff"].to_numpy(), "pool_staff": e["pool_staff"].to_numpy(),
+        "new_sites": new_sites.to_numpy()})
+
+
+def component_levels(city: Instance, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """G_d, E_d, F_d from the plan tables (a district without service demand counts as covered)."""
+    from .facilities_tables import group_rates
+
+    ids = district_ids(city)
+    g = tables["grid_staff"]
+    sums = g.groupby(g["district_id"].astype(str))[["unmet_hours", "workload_hours"]].sum().reindex(ids)
+    grid = 1.0 - (sums["unmet_hours"] / sums["workload_hours"].where(sums["workload_hours"] > 0)).fillna(0.0)
+    t = tables["town_staff"]
+    covered = (t["enforcement_staff"] + t["pool_share"]).groupby(t["district_id"].astype(str)).sum().reindex(ids)
+    enforcement = covered / t["enforcement_demand"].groupby(t["district_id"].astype(str)).sum().reindex(ids)
+    facilities = pd.Series(group_rates(city, tables["coverage"], "district").get("all", {}), dtype=float).reindex(ids).fillna(1.0)
+    return pd.DataFrame({"grid": grid.to_numpy(float), "enforcement": enforcement.to_numpy(float),
+                         "facilities": facilities.to_numpy(float)}, index=ids)
+
+
+# --- run -------------------------------------------------------------------------------------
+
+def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_weights=None) -> ModelRun:
+    opts = CityOptions.resolve(city, options, index_weights)
+    t0 = time.perf_counter()
+    cm = build_model(city, opts, options)
+    problem = problem_of(cm, city)
+    build_s = time.perf_counter() - t0
+    why = mandatory_shortfall(city, cm)
+    if why:
+        result = SolveResult("infeasible", None, None, None, "decided from the data")
+        return ModelRun(result, opts.objective, build_s=build_s, explanation=why, meta=problem.meta)
+    outcome = solve_measure(problem, opts.objective, solve_options)
+    meta = {**problem.meta, "equity": outcome.as_meta()}
+    done = ModelRun(outcome.result, opts.objective, build_s=build_s, meta=meta, model=problem.model)
+    if outcome.has_solution:
+        t1 = time.perf_counter()
+        done.tables = problem.tables()
+        levels = problem.plan_levels(done.tables)
+        done.objective_value = plan_objective(levels, opts.objective)
+        meta["city"]["efficiency"] = levels.efficiency()
+        meta["city"]["min_service_index"] = float(levels.levels.min())
+        done.extract_s = time.perf_counter() - t1
+    elif outcome.status == "infeasible":
+        done.explanation = "no plan meets the district budgets, transfer caps, city pool and staffing rules together"
+    return done
+
+
+def plan_objective(levels: PlanLevels, objective: str) -> float:
+    """The objective recomputed from the plan's tables (as allocator.checks.city does)."""
+    if objective == "leximin":
+        return float(levels.levels.min())
+    return levels.measure(objective)
+
+
+def mandatory_spend(city: Instance, cm: CityModel) -> pd.Series:
+    """Per district: one full-time worker per grid, the required professionals, a minimum team per town."""
+    data, ids = cm.grid.data, district_ids(city)
+    grid = (pd.Series(data.salary["fulltime"], index=data.town_district[data.grid_town]).groupby(level=0).sum()
+            .add(pd.Series(data.salary["professional"] * data.professionals_min, index=data.town_district)
+                 .groupby(level=0).sum(), fill_value=0.0))
+    e = cm.enforcement.options
+    teams = cm.enforcement.town_district.value_counts() * e.min_team * e.salary_10k_cny
+    return grid.reindex(ids).fillna(0.0) + teams.reindex(ids).fillna(0.0)
+
+
+def mandatory_shortfall(city: Instance, cm: CityModel) -> str | None:
+    """The budget conflicts the data settle before any solve, in the planner's words."""
+    need = mandatory_spend(city, cm)
+    own = pd.Series(city.districts["own_budget"].to_numpy(float), index=need.index)
+    cap = pd.Series(city.districts["transfer_cap"].to_numpy(float), index=need.index)
+    names = pd.Series(city.districts["name"].astype(str).to_numpy(), index=need.index)
+    what = "one full-time worker per grid, the required professionals and a minimum enforcement team per town"
+    short = need > own + cap + 1e-9
+    if short.any():
+        d = need.index[short][0]
+        return (f"district {names[d]} ({d}) must spend at least {need[d]:,.1f} (10k CNY/yr) on {what}, but its own budget "
+                f"{own[d]:,.1f} plus its transfer cap {cap[d]:,.1f} allow {own[d] + cap[d]:,.1f}"
+                + (f" ({int(short.sum())} districts in all)" if short.sum() > 1 else ""))
+    b, p = cm.options.budget_10k_cny, cm.options.city_pool_10k_cny
+    if need.sum() > b + 1e-9:
+        return f"{what} cost {need.sum():,.1f} (10k CNY/yr), more than the city budget {b:,.1f}"
+    transfers = (need - own).clip(lower=0).sum()
+    if transfers > p + 1e-9:
+        return (f"districts need transfers of at least {transfers:,.1f} (10k CNY/yr) to pay for {what}, "
+                f"more than the city pool {p:,.1f}")
+    return None

@@ -1,0 +1,431 @@
+"""The three blocks of the city budget model (models.city).
+
+The enforcement and facilities blocks are their families' own Pyomo models, attached to the
+city model as sub-blocks with their objectives switched off; the grid block is built here
+from `models.grid`'s data, rules and reductions. Each exposes per district d (and, for
+enforcement, per town t) the linear expressions the city model needs: spend (10k CNY/yr)
+and coverage level. Every level is exact — a function of the plan's decisions, which the
+plan tables repeat — so an objective that rewards equal levels cannot pretend service away.
+
+Grid workers (the staffing rules, workloads and reductions of `models.grid`: grids one
+full-time worker covers, and towns whose required professionals cover every grid's excess,
+are constants F_d). For the other grids and towns, with whole x_g ≥ 1, 0 ≤ z_g ≤ z_max,
+y_t ≥ ⌈|G_t|/m_pro⌉ and binaries δ_g, γ_t, unmet hours are held EXACT — no plan can claim
+work undone that its staff would do (which an objective that rewards equal levels would
+otherwise exploit):
+
+    d_g = (W_g − H_full x_g − H_part z_g)⁺      deficit_at_least_gap, deficit_at_most_gap_when_short,
+                                                 deficit_zero_unless_short (big-M with δ_g)
+    U_t = (Σ_{g∈t} d_g − H_pro y_t)⁺            unmet_at_least_gap, unmet_at_most_gap_when_short,
+                                                 unmet_zero_unless_short (big-M with γ_t)
+    spend^G_d = F_d + Σ_{t∈d} (c_full Σ x_g + c_part Σ z_g + c_pro y_t)
+    G_d       = 1 − Σ_{t∈d} U_t / W_d
+
+The plan shares a town's professional hours in proportion to its grids' deficits, which
+leaves exactly U_t undone; idle staff a plan pays for are kept in it.
+
+Enforcement (`models.enforcement`, objective `shortfall`: its posting range, headcount and
+move limit, pool shares Σ_{t∈d} q_t ≤ r_d), plus one row that keeps the level exact:
+
+    s_t + q_t ≤ max(D_t, s_min)              ∀ t   town_counted_at_most_standard
+    ρ_t       = (s_t + q_t) / D_t                     (town level)
+    E_d       = Σ_{t∈d} (s_t + q_t) / Σ_{t∈d} D_t     (district level)
+    spend^E_d = c_enf · (Σ_{t∈d} s_t + r_d)
+
+Without the row, officers above a town's standard would count as service; with it a town's
+ratio exceeds 1 only where the minimum team alone exceeds the standard.
+
+Facilities (`models.facilities`' maximal covering block, every service side by side):
+existing sites stay open and their running cost is NOT part of the city budget; a new site
+costs c_j = open_cost + annual_cost (its first year). The reductions R1–R3 and R5 of
+`models.location_data` are applied; R4 (drop a site another site dominates) is not: it
+would move spend between districts, whose budgets are separate rows here. Coverage is held
+exact, so that no plan can claim less coverage than its open sites give:
+
+    v_ℓ ≥ y_j   ∀ j ∈ S_ℓ,   v_ℓ ≥ v_prev(ℓ)           level_reached_when_site_open
+    spend^F_d = Σ_{j∈d new} c_j y_j
+    F_d       = Σ_{i∈d,s} q_is z_is / Σ_{i∈d,s} q_is    (`coverage_expressions`)
+
+    symbol         attribute                                   meaning
+    x_g, z_g, y_t  grid.fulltime_workers[g], .parttime_helpers[g], .professionals[t]
+    d_g, U_t       grid.deficit_hours[g], .town_unmet_hours[t]  hours short before / after professionals
+    δ_g, γ_t       grid.grid_short[g], .town_short[t]
+    s_t, r_d, q_t  enforcement.posted_staff[t], .pool_staff[d], .pool_share[t]
+    y_j, v_ℓ       facilities.site_open[j], .level_reached[ℓ]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from allocator.instance import Instance
+from allocator.run import RunOptions
+
+from . import enforcement as enf
+from . import grid as grd
+from .facilities import CoverageModel, FacilitiesOptions, cover_inputs, coverage_expressions
+from .facilities_data import ServiceData, service_data
+from .facilities_tables import plan_tables as facilities_tables
+from .location_blocks import Limits, build_coverage_model, linear
+from .location_data import reduce_cover
+from .location_solvers import PreparedCover, _flatten_cover
+
+EPS = 1e-9
+
+
+def district_ids(city: Instance) -> list[str]:
+    return [str(d) for d in city.districts.index]
+
+
+# --- grid workers ----------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class GridBlock:
+    """Grid staffing of the whole city with exact unmet hours (see the module docstring)."""
+
+    data: grd.GridData
+    model: pyo.ConcreteModel
+    fixed_spend: pd.Series          # F_d, 10k CNY/yr
+    workload: pd.Series             # W_d, hours/yr
+    towns_in: dict                  # district → its modelled towns
+
+    @classmethod
+    def build(cls, city: Instance) -> "GridBlock":
+        data = grd.grid_data(city)
+        model = _grid_model(data)
+        towns_in: dict[str, list[str]] = {}
+        for t in np.flatnonzero(data.modelled_towns):
+            towns_in.setdefault(str(data.town_district[t]), []).append(str(data.town_ids[t]))
+        grid_district = data.town_district[data.grid_town]
+        fixed = (pd.Series(data.salary["fulltime"] * ~data.modelled_grids, index=grid_district).groupby(level=0).sum()
+                 .add(pd.Series(data.salary["professional"] * data.professionals_min * ~data.modelled_towns,
+                                index=data.town_district).groupby(level=0).sum(), fill_value=0.0))
+        ids = district_ids(city)
+        workload = pd.Series(data.workload, index=grid_district).groupby(level=0).sum()
+        return cls(data, model, fixed.reindex(ids).fillna(0.0), workload.reindex(ids).fillna(0.0), towns_in)
+
+    def _towns_of(self, d: str) -> list[str]:
+        return self.towns_in.get(d, [])
+
+    def spend(self, d: str):
+        return float(self.fixed_spend[d]) + pyo.quicksum(self.model.town_spend_10k_cny[t] for t in self._towns_of(d))
+
+    def level(self, d: str):
+        w = float(self.workload[d])
+        if w <= 0:
+            return 1.0
+        return 1.0 - pyo.quicksum(self.model.town_unmet_hours[t] for t in self._towns_of(d)) / w
+
+    def staffing(self) -> grd.Staffing:
+        """The plan exactly as decided (idle staff are kept: they are paid for in the model's spend)."""
+        m, data = self.model, self.data
+        x, z = np.ones(len(data.grid_ids)), np.zeros(len(data.grid_ids))
+        y = data.professionals_min.astype(float)
+        grids, towns = data.modelled_grids, data.modelled_towns
+        x[grids] = [v.value for v in m.fulltime_workers.values()]
+        z[grids] = [v.value for v in m.parttime_helpers.values()]
+        y[towns] = [v.value for v in m.professionals.values()]
+        return staffing_as_decided(data, np.rint(x).astype(int), np.rint(z).astype(int), np.rint(y).astype(int))
+
+    def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
+        return grd.plan_tables(city, self.data, self.staffing())
+
+
+def staffing_as_decided(data: grd.GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> grd.Staffing:
+    """Hours of the decisions x, z, y: d_g = (W_g − H_full x_g − H_part z_g)⁺, professional hours shared
+    in proportion to the d_g, u_g = d_g − a_g; so Σ_{g∈t} u_g = (Σ_{g∈t} d_g − H_pro y_t)⁺."""
+    h, w, town = data.hours, data.workload, data.grid_town
+    deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
+    town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
+    share = np.divide(h["professional"] * y, town_deficit, out=np.ones_like(town_deficit), where=town_deficit > 0)
+    pro_hours = deficit * np.minimum(share, 1.0)[town]
+    unmet = deficit - pro_hours
+    unmet[unmet < 1e-6] = 0.0
+    town_unmet = np.bincount(town, weights=unmet, minlength=len(data.town_ids))
+    ratio = 1.0 - np.divide(town_unmet, data.town_workload, out=np.zeros_like(town_unmet), where=data.town_workload > 0)
+    s = data.salary
+    cost = float(s["fulltime"] * x.sum() + s["parttime"] * z.sum() + s["professional"] * y.sum())
+    return grd.Staffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
+
+
+def _grid_model(data: grd.GridData) -> pyo.ConcreteModel:
+    m = pyo.ConcreteModel("grid")
+    _add_grid_sets(m, data)
+    _add_grid_staff(m, data)
+    _add_grid_deficits(m)
+    _add_town_unmet(m)
+    _add_town_spend(m)
+    return m
+
+
+def _add_grid_sets(m, data: grd.GridData) -> None:
+    grids, towns = np.flatnonzero(data.modelled_grids), np.flatnonzero(data.modelled_towns)
+    h = data.hours
+    m.GRIDS = pyo.Set(initialize=data.grid_ids[grids].tolist(), ordered=True)
+    m.TOWNS = pyo.Set(initialize=data.town_ids[towns].tolist(), ordered=True)
+    members = {data.town_ids[t]: [] for t in towns}
+    for g in grids:
+        members[data.town_ids[data.grid_town[g]]].append(data.grid_ids[g])
+    m.GRIDS_OF_TOWN = pyo.Set(m.TOWNS, initialize=members, ordered=True)
+    m.workload_hours = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], data.workload[grids])))
+    m.largest_deficit_hours = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], data.workload[grids] - h["fulltime"])))
+    x_max, z_max = data.fulltime_max[grids], data.parttime_max
+    m.largest_surplus_hours = pyo.Param(m.GRIDS, initialize=dict(zip(
+        data.grid_ids[grids], np.maximum(h["fulltime"] * x_max + h["parttime"] * z_max - data.workload[grids], 0.0))))
+    for kind in ("fulltime", "parttime", "professional"):
+        setattr(m, f"hours_{kind}_per_year", pyo.Param(initialize=h[kind]))
+        setattr(m, f"salary_{kind}_10k_cny", pyo.Param(initialize=data.salary[kind]))
+
+
+def _add_grid_staff(m, data: grd.GridData) -> None:
+    """x_g ∈ [1, ⌈W_g/H_full⌉], z_g ∈ [0, z_max], y_t ∈ [y_min_t, ⌈Σ_g (W_g − H_full)/H_pro⌉] (whole numbers)."""
+    grids, towns = data.modelled_grids, data.modelled_towns
+    x_max = dict(zip(data.grid_ids[grids], data.fulltime_max[grids].tolist()))
+    excess = np.bincount(data.grid_town[grids], weights=data.workload[grids] - data.hours["fulltime"], minlength=len(data.town_ids))
+    y_min = data.professionals_min[towns]
+    y_max = np.maximum(y_min, np.ceil(excess[towns] / data.hours["professional"] - 1e-9)).astype(int)
+    y_bounds = dict(zip(data.town_ids[towns], zip(y_min.tolist(), y_max.tolist())))
+    m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=lambda m, g: (1, x_max[g]), initialize=1)
+    m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, data.parttime_max), initialize=0)
+    m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers, bounds=lambda m, t: y_bounds[t])
+    m.largest_pro_surplus_hours = pyo.Param(m.TOWNS, initialize={t: data.hours["professional"] * b[1] for t, b in y_bounds.items()})
+
+
+def _add_grid_deficits(m) -> None:
+    """d_g = (W_g − H_full x_g − H_part z_g)⁺ exactly, with δ_g = 1 when the grid's own staff fall short."""
+    m.deficit_hours = pyo.Var(m.GRIDS, within=pyo.NonNegativeReals)
+    m.grid_short = pyo.Var(m.GRIDS, within=pyo.Binary)
+
+    def gap(m, g):
+        return m.workload_hours[g] - m.hours_fulltime_per_year * m.fulltime_workers[g] - m.hours_parttime_per_year * m.parttime_helpers[g]
+
+    @m.Constraint(m.GRIDS)
+    def deficit_at_least_gap(m, g):
+        """d_g ≥ W_g − H_full x_g − H_part z_g"""
+        return m.deficit_hours[g] >= gap(m, g)
+
+    @m.Constraint(m.GRIDS)
+    def deficit_at_most_gap_when_short(m, g):
+        """d_g ≤ W_g − H_full x_g − H_part z_g + M_g (1 − δ_g)"""
+        return m.deficit_hours[g] <= gap(m, g) + m.largest_surplus_hours[g] * (1 - m.grid_short[g])
+
+    @m.Constraint(m.GRIDS)
+    def deficit_zero_unless_short(m, g):
+        """d_g ≤ (W_g − H_full) δ_g"""
+        return m.deficit_hours[g] <= m.largest_deficit_hours[g] * m.grid_short[g]
+
+
+def _add_town_unmet(m) -> None:
+    """U_t = (Σ_{g∈t} d_g − H_pro y_t)⁺ exactly, with γ_t = 1 when the professionals fall short."""
+    m.town_unmet_hours = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
+    m.town_short = pyo.Var(m.TOWNS, within=pyo.Binary)
+
+    def gap(m, t):
+        return pyo.quicksum(m.deficit_hours[g] for g in m.GRIDS_OF_TOWN[t]) - m.hours_professional_per_year * m.professionals[t]
+
+    @m.Constraint(m.TOWNS)
+    def unmet_at_least_gap(m, t):
+        """U_t ≥ Σ_{g∈t} d_g − H_pro y_t"""
+        return m.town_unmet_hours[t] >= gap(m, t)
+
+    @m.Constraint(m.TOWNS)
+    def unmet_at_most_gap_when_short(m, t):
+        """U_t ≤ Σ_{g∈t} d_g − H_pro y_t + H_pro y_max (1 − γ_t)"""
+        return m.town_unmet_hours[t] <= gap(m, t) + m.largest_pro_surplus_hours[t] * (1 - m.town_short[t])
+
+    @m.Constraint(m.TOWNS)
+    def unmet_zero_unless_short(m, t):
+        """U_t ≤ Σ_{g∈t} (W_g − H_full) γ_t"""
+        return m.town_unmet_hours[t] <= sum(m.largest_deficit_hours[g] for g in m.GRIDS_OF_TOWN[t]) * m.town_short[t]
+
+
+def _add_town_spend(m) -> None:
+    m.town_spend_10k_cny = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
+
+    @m.Constraint(m.TOWNS)
+    def town_spend_is_salaries(m, t):
+        """s_t = c_full Σ x_g + c_part Σ z_g + c_pro y_t"""
+        grids = m.GRIDS_OF_TOWN[t]
+        return m.town_spend_10k_cny[t] == (m.salary_fulltime_10k_cny * pyo.quicksum(m.fulltime_workers[g] for g in grids)
+                                           + m.salary_parttime_10k_cny * pyo.quicksum(m.parttime_helpers[g] for g in grids)
+                                           + m.salary_professional_10k_cny * m.professionals[t])
+
+
+# --- enforcement -----------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class EnforcementBlock:
+    """Enforcement staffing (models.enforcement) with exact coverage levels."""
+
+    options: enf.EnforcementOptions
+    model: pyo.ConcreteModel
+    demand: pd.Series               # D_t by town
+    cap: pd.Series                  # max(D_t, s_min) by town
+    town_district: pd.Series
+
+    @classmethod
+    def build(cls, city: Instance, run: RunOptions) -> "EnforcementBlock":
+        asked = RunOptions(model="enforcement", objective="shortfall", headcount=run.headcount, max_moves=run.max_moves)
+        options = enf.EnforcementOptions.resolve(city, asked, tie_break=False)
+        model = enf.build_model(city, options)
+        for objective in model.component_objects(pyo.Objective):
+            objective.deactivate()
+        demand = enf.demand_officers(city)
+        demand.index = demand.index.astype(str)
+        cap = np.maximum(demand, float(options.min_team))
+        _add_town_cap(model, cap)
+        town_district = pd.Series(city.towns["district_id"].astype(str).to_numpy(), index=demand.index)
+        return cls(options, model, demand, cap, town_district)
+
+    def town_level(self, t: str):
+        m = self.model
+        return (m.posted_staff[t] + m.pool_share[t]) / float(self.demand[t])
+
+    def district_level(self, d: str):
+        m = self.model
+        towns = list(m.TOWNS_IN[d])
+        return pyo.quicksum(m.posted_staff[t] + m.pool_share[t] for t in towns) / float(self.demand[towns].sum())
+
+    def officers(self, d: str):
+        m = self.model
+        return pyo.quicksum(m.posted_staff[t] for t in m.TOWNS_IN[d]) + m.pool_staff[d]
+
+    def spend(self, d: str):
+        return self.options.salary_10k_cny * self.officers(d)
+
+    def level_cap(self, by: str) -> float:
+        """The highest level a town (or district) can reach: its cap over its standard."""
+        if by == "town":
+            return float((self.cap / self.demand).max())
+        return float((self.cap.groupby(self.town_district).sum() / self.demand.groupby(self.town_district).sum()).max())
+
+    def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
+        """Plan tables with the model's own pool shares (cleaned of solver noise) and ratios."""
+        m = self.model
+        tables = enf.extract(m, city, self.options)
+        towns = tables["town_staff"]
+        staff = towns["enforcement_staff"].to_numpy(float)
+        share = np.array([max(0.0, m.pool_share[t].value or 0.0) for t in towns["town_id"]])
+        share = np.minimum(share, np.maximum(self.cap.reindex(towns["town_id"]).to_numpy() - staff, 0.0))
+        pools = tables["district_pool"].set_index("district_id")["pool_staff"].astype(float)
+        district = towns["district_id"].astype(str).to_numpy()
+        used = pd.Series(share).groupby(district).sum()
+        room = pools.reindex(used.index).to_numpy()
+        scale = pd.Series(np.where(used.to_numpy() > room, room / np.maximum(used.to_numpy(), EPS), 1.0), index=used.index)
+        share = share * scale.reindex(district).to_numpy()
+        towns["pool_share"] = share
+        towns["coverage_ratio"] = (staff + share) / towns["enforcement_demand"].to_numpy(float)
+        tables["districts"] = enforcement_districts(city, towns, pools, self.options.salary_10k_cny)
+        return tables
+
+
+def enforcement_districts(city: Instance, towns: pd.DataFrame, pools: pd.Series, salary: float) -> pd.DataFrame:
+    """districts.csv of an enforcement plan (the columns `allocator.checks.enforcement` recomputes)."""
+    ids = district_ids(city)
+    by = towns.groupby(towns["district_id"].astype(str))
+    posted = by["enforcement_staff"].sum().reindex(ids).fillna(0).astype(int)
+    pool = pools.reindex(ids).fillna(0).astype(int)
+    return pd.DataFrame({"district_id": ids, "name": city.districts["name"].astype(str).to_numpy(),
+                         "spend": salary * (posted + pool).to_numpy(), "enforcement_staff": posted.to_numpy(),
+                         "pool_staff": pool.to_numpy(), "mean_coverage": by["coverage_ratio"].mean().reindex(ids).to_numpy(),
+                         "min_coverage": by["coverage_ratio"].min().reindex(ids).to_numpy()})
+
+
+def _add_town_cap(m, cap: pd.Series) -> None:
+    @m.Constraint(m.TOWNS)
+    def town_counted_at_most_standard(m, t):
+        """s_t + q_t ≤ max(D_t, s_min)"""
+        return m.posted_staff[t] + m.pool_share[t] <= float(cap[t])
+
+
+# --- facilities ------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class FacilitiesBlock:
+    """Maximal covering of every service, new sites paid by their district."""
+
+    options: FacilitiesOptions
+    cover: CoverageModel
+    site_district: np.ndarray       # district of every model site
+    levels: dict                    # district → F_d expression (districts with demand)
+
+    @classmethod
+    def build(cls, city: Instance, run: RunOptions) -> "FacilitiesBlock":
+        asked = replace(run, model="facilities", objective="mclp", budget=None, p=None)
+        options = FacilitiesOptions.resolve(city, asked)
+        data = [service_data(city, s) for s in options.services]
+        prepared = prepare_cover(cover_inputs(data, options))
+        model = build_coverage_model(prepared.flat["sites"], prepared.flat["coverage"], Limits(math.inf, None))
+        for objective in model.component_objects(pyo.Objective):
+            objective.deactivate()
+        _add_exact_levels(model, prepared.flat)
+        cover = CoverageModel(city, data, prepared, model)
+        return cls(options, cover, _site_districts(city, data, prepared), coverage_expressions(cover, "district"))
+
+    @property
+    def model(self) -> pyo.ConcreteModel:
+        return self.cover.model
+
+    def spend(self, d: str):
+        cost = self.cover.prepared.flat["sites"].cost
+        js = np.flatnonzero((self.site_district == d) & (cost != 0)).tolist()
+        if not js:
+            return 0.0
+        return linear(cost[js].tolist(), [self.model.site_open[j] for j in js])
+
+    def level(self, d: str):
+        return self.levels.get(d, 1.0)
+
+    def opened(self) -> list[np.ndarray]:
+        """Open sites per service (original order), from the solved model."""
+        picked = np.array([(v.value or 0.0) > 0.5 for v in self.model.site_open.values()], dtype=bool)
+        out, off = [], 0
+        for inp, b in zip(self.cover.prepared.inputs, self.cover.prepared.blocks):
+            is_open = inp.fixed.copy()
+            is_open[b.sites[picked[off:off + len(b.sites)]]] = True
+            out.append(is_open)
+            off += len(b.sites)
+        return out
+
+    def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
+        tables = facilities_tables(city, self.cover.data, self.opened(), None, self.options)
+        tables.pop("districts")
+        return tables
+
+
+def prepare_cover(inputs) -> PreparedCover:
+    """The facilities model's preparation with R1–R3 and R5 only (see the module docstring)."""
+    blocks = [reduce_cover(b.weights, b.pairs, b.cost, b.count, b.fixed, dominance=False) for b in inputs]
+    flat = _flatten_cover(blocks)
+    return PreparedCover(inputs, blocks, flat, np.zeros(len(flat["sites"].cost), bool), math.inf,
+                         np.full(len(inputs), math.inf))
+
+
+def _site_districts(city: Instance, data: list[ServiceData], prepared: PreparedCover) -> np.ndarray:
+    town_district = city.towns.set_index(city.towns["town_id"].astype(str))["district_id"].astype(str)
+    site_town = city.sites["town_id"].astype(str).to_numpy()
+    parts = [town_district.reindex(site_town[d.site_rows[b.sites]]).to_numpy(str) for d, b in zip(data, prepared.blocks)]
+    return np.concatenate(parts) if parts else np.zeros(0, str)
+
+
+def _add_exact_levels(m, flat: dict) -> None:
+    levels, site = flat["coverage"].levels, flat["coverage"].pair_site
+    pairs = [(k, int(site[p])) for k in range(len(levels)) for p in range(levels.start[k], levels.end[k])]
+    chained = [k for k in range(len(levels)) if levels.prev[k] >= 0]
+    m.LEVEL_SITES = pyo.Set(initialize=pairs, dimen=2, ordered=True)
+
+    @m.Constraint(m.LEVEL_SITES)
+    def level_reached_when_site_open(m, k, j):
+        """v_ℓ ≥ y_j for j ∈ S_ℓ"""
+        return m.level_reached[k] - m.site_open[j] >= 0
+
+    m.CHAINED_LEVELS = pyo.Set(initialize=chained, ordered=True)
+
+    @m.Constraint(m.CHAINED_LEVELS)
+    def level_reached_when_higher_reached(m, k):
+        """v_ℓ ≥ v_prev(ℓ)"""
+        return m.level_reached[k] - m.level_reached[int(levels.prev[k])] >= 0

@@ -1,0 +1,349 @@
+"""Equity objectives and ε-constraints over a model's group levels: the solve sequences behind
+`allocator solve --model city`, `allocator frontier` and `allocator equity-bench`.
+
+A model offers an `EquityProblem`: its Pyomo model, group levels L_g (Pyomo expressions),
+weights w_g (Σ_g w_g = 1), populations p_g and resources r_g (spend, for Hoover). Efficiency
+is the utilitarian level U = Σ_g w_g L_g (the weighted mean level). Measures are those of
+`models.equity`; every solve goes through `allocator.solve.solve`.
+
+Objective `m` (`solve_measure`), then a tie-break among the plans optimal for it:
+
+    utilitarian   max U;                           then hold U ≥ U* − δ and optimise the tie measure
+                                                   (default maxmin: the fairest efficient plan)
+    maxmin, range, mad, owa, alpha
+                  optimise m (models.equity.attach); then hold m at m* (± δ) and max U
+    leximin       models.equity.solve_leximin; its floors stay, then max U
+    gini, hoover  the ratios N/D are minimised exactly by Dinkelbach's method: with λ_0 the
+                  ratio of a first feasible plan (the utilitarian one),
+                      x_k = argmin N(x) − λ_k D(x),   λ_{k+1} = N(x_k)/D(x_k)
+                  until N(x_k) − λ_k D(x_k) ≥ −δ·D(x_k); λ falls monotonically to the least
+                  ratio. gini: N = Σ_{g<h} w_g w_h d_gh, D = W Σ_g w_g L_g (levels);
+                  hoover: N = ½ Σ_g e_g, D = P·R (resources r_g against populations p_g).
+                  Then hold the ratio ≤ λ* (1 + δ) and max U.
+
+ε-constraint point (`solve_bounded`): the measure as a constraint with bound β
+(models.equity's bound forms: t ≥ β, u − ℓ ≤ β, MAD ≤ β, Gini ≤ β, OWA ≥ β, α-welfare ≥ β,
+Hoover ≤ β) and max U. Tightening β shrinks the feasible set, so U* never rises.
+
+δ = HOLD_TOLERANCE·max(1, |m*|). A solve that ends without proof (time limit) still gives
+a plan; the sequence goes on from it and the outcome's status says `time_limit`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
+
+from allocator.errors import InputError, Problem
+from allocator.solve import SolveOptions, SolveResult, solve
+
+from . import equity as eq
+
+HOLD_TOLERANCE = 1e-5           # above HiGHS's feasibility tolerance (1e-6): a tighter hold can be refused by presolve
+DINKELBACH_TOLERANCE = 1e-6
+DINKELBACH_MAX_STEPS = 25
+MAX_PAIR_GROUPS = 300            # gini's pairwise rows: at most n(n−1)/2 ≈ 45,000
+RATIO_MEASURES = ("gini", "hoover")
+BOUNDABLE = tuple(m for m in eq.MEASURES if m not in ("leximin", "utilitarian"))
+STATUS_RANK = {"optimal": 0, "time_limit": 1}
+
+
+@dataclass(frozen=True)
+class PlanLevels:
+    """What a plan's tables say per group: levels, weights, populations, resources."""
+
+    levels: pd.Series
+    weights: pd.Series
+    population: pd.Series
+    resources: pd.Series
+
+    def efficiency(self) -> float:
+        return float((self.weights * self.levels).sum() / self.weights.sum())
+
+    def measure(self, measure: str, params: dict | None = None) -> float:
+        """The value of `measure` on these levels (models.equity.measure_value; hoover on resources)."""
+        params = dict(params or {})
+        if measure == "owa" and "owa_weights" not in params:
+            from allocator.metrics import gini_welfare_weights
+            params["owa_weights"] = gini_welfare_weights(len(self.levels))
+        if measure == "alpha":
+            params.setdefault("alpha", 1.0)
+        if measure == "hoover":
+            return eq.measure_value("hoover", self.resources.to_numpy(float), self.population.to_numpy(float))
+        w = self.weights.to_numpy(float)
+        return eq.measure_value(measure, np.clip(self.levels.to_numpy(float), 0.0, None), w / w.sum(), params)
+
+
+@dataclass(eq=False)
+class EquityProblem:
+    """A model with group levels, ready for any measure of models.equity."""
+
+    model: pyo.ConcreteModel
+    levels: dict                                  # group → level expression
+    weights: dict                                 # group → weight, summing to 1
+    population: dict                              # group → persons (Hoover's reference)
+    resources: dict                               # group → resource expression (Hoover)
+    level_range: tuple[float, float]              # bounds every level keeps (alpha's tangents)
+    tables: Callable[[], dict[str, pd.DataFrame]]            # plan tables of the solved model
+    plan_levels: Callable[[dict[str, pd.DataFrame]], PlanLevels]   # the same, recomputed from tables
+    group: str = "district"
+    meta: dict = field(default_factory=dict)
+
+    def efficiency(self):
+        return pyo.quicksum(float(self.weights[g]) * self.levels[g] for g in self.levels)
+
+
+@dataclass
+class EquityOutcome:
+    """The end of a solve sequence: the loaded plan and how it was reached."""
+
+    status: str
+    result: SolveResult | None
+    measure: str
+    role: str                                      # "objective" | "constraint"
+    bound: float | None = None
+    modelled: float | None = None                  # the measure as the model computes it
+    steps: list[dict] = field(default_factory=list)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.result is not None and self.result.has_solution
+
+    def as_meta(self) -> dict:
+        return {"measure": self.measure, "role": self.role, "bound": self.bound, "modelled_value": self.modelled,
+                "status": self.status, "steps": self.steps}
+
+
+def defined_variables(model: pyo.Block, name: str, exprs: dict) -> dict:
+    """One variable per group held equal to its expression (`<name>_defined`): a level that sums many
+    terms then enters each of a measure's rows as one term."""
+    groups = list(exprs)
+    var = pyo.Var(groups)
+    model.add_component(name, var)
+    model.add_component(f"{name}_defined", pyo.Constraint(groups, rule=lambda m, g: var[g] == exprs[g]))
+    return {g: var[g] for g in groups}
+
+
+def check_measure(measure: str, role: str = "objective", n_groups: int = 0) -> None:
+    """InputError (exit 2) for a measure this role cannot use."""
+    allowed = eq.MEASURES if role == "objective" else BOUNDABLE
+    if measure not in allowed:
+        why = "" if measure not in eq.MEASURES else (
+            " (leximin has no bound form; use maxmin)" if measure == "leximin" else " (utilitarian is the efficiency axis)")
+        raise InputError(Problem("--equity" if role == "constraint" else "--objective",
+                                 f"use one of {', '.join(allowed)}{why}", value=measure))
+    if measure == "gini" and n_groups > MAX_PAIR_GROUPS:
+        raise InputError(Problem("--equity" if role == "constraint" else "--objective",
+                                 f"the Gini index over {n_groups:,} groups needs {n_groups * (n_groups - 1) // 2:,} pair rows; "
+                                 f"compare at most {MAX_PAIR_GROUPS} groups (e.g. --by district)", value=measure))
+
+
+# --- the solve sequences ---------------------------------------------------------------------
+
+class _Sequence:
+    """Solves of one sequence: combined timings, a start from the previous plan, the worst status."""
+
+    def __init__(self, problem: EquityProblem, options: SolveOptions):
+        self.problem, self.options = problem, options
+        self.steps: list[dict] = []
+        self.results: list[SolveResult] = []
+        self.deadline = None if options.time_limit is None else time.monotonic() + options.time_limit
+
+    def run(self, purpose: str) -> SolveResult:
+        start = self._incumbent()
+        options = self.options
+        if self.deadline is not None:
+            options = replace(options, time_limit=max(1.0, self.deadline - time.monotonic()))
+        r = solve(self.problem.model, options, start=start)
+        self.results.append(r)
+        self.steps.append({"purpose": purpose, "status": r.status, "objective": r.objective, "gap": r.gap,
+                           "solve_s": r.solve_s})
+        return r
+
+    def _incumbent(self) -> ComponentMap | None:
+        if not self.results or not self.results[-1].has_solution:
+            return None
+        return ComponentMap((v, v.value) for v in self.problem.model.component_data_objects(pyo.Var, active=True)
+                            if v.value is not None)
+
+    def combined(self, last: SolveResult) -> SolveResult:
+        status = max((r.status for r in self.results if r.has_solution), key=lambda s: STATUS_RANK.get(s, 9),
+                     default=last.status)
+        return replace(last, status=status if last.has_solution else last.status,
+                       handover_s=sum(r.handover_s for r in self.results), solve_s=sum(r.solve_s for r in self.results))
+
+
+def _params(problem: EquityProblem, measure: str) -> dict:
+    if measure == "alpha":
+        lo, hi = problem.level_range
+        return {"alpha": 1.0, "lo": lo, "hi": hi}
+    return {}
+
+
+def _attach(problem: EquityProblem, measure: str, as_: str, bound: float | None = None) -> eq.EquityTerm:
+    if measure == "hoover":
+        return eq.attach(problem.model, problem.resources, "hoover", problem.population, as_=as_, bound=bound)
+    weights = problem.weights if measure in eq.USES_WEIGHTS else None
+    return eq.attach(problem.model, problem.levels, measure, weights, as_=as_, bound=bound, **_params(problem, measure))
+
+
+def _hold(term: eq.EquityTerm, value: float) -> None:
+    """Keep the measure at its optimum (within δ) from now on."""
+    slack = HOLD_TOLERANCE * max(1.0, abs(value))
+    b = term.block
+    if term.role == "objective":
+        b.objective.deactivate()
+    if term.sense == "maximize":
+        b.value_held = pyo.Constraint(expr=term.value >= value - slack)
+    else:
+        b.value_held = pyo.Constraint(expr=term.value <= value + slack)
+
+
+def _maximise_efficiency(problem: EquityProblem) -> eq.EquityTerm:
+    return eq.attach(problem.model, problem.levels, "utilitarian", problem.weights)
+
+
+def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None) -> EquityOutcome:
+    """Optimise `measure`, then break ties (see the module docstring); the plan is left loaded."""
+    check_measure(measure, "objective", len(problem.levels))
+    seq = _Sequence(problem, options)
+    if measure == "utilitarian":
+        return _utilitarian(problem, seq, tie_break or "maxmin")
+    if measure == "leximin":
+        return _leximin(problem, seq)
+    if measure in RATIO_MEASURES:
+        first = _utilitarian_start(problem, seq)
+        if not first.has_solution:
+            return _outcome(seq, first, measure, "objective")
+        term, ratio = _minimise_ratio(problem, measure, seq)
+        return _then_efficiency(problem, seq, term, ratio, measure)
+    term = _attach(problem, measure, "objective")
+    r = seq.run(f"optimise {measure}")
+    if not r.has_solution:
+        return _outcome(seq, r, measure, "objective")
+    return _then_efficiency(problem, seq, term, term.modelled(), measure)
+
+
+def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: SolveOptions) -> EquityOutcome:
+    """Max U with `measure` bounded by `bound` (an ε-constraint point of the frontier)."""
+    check_measure(measure, "constraint", len(problem.levels))
+    seq = _Sequence(problem, options)
+    term = _attach(problem, measure, "constraint", bound)
+    _maximise_efficiency(problem)
+    r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}")
+    out = _outcome(seq, r, measure, "constraint", bound)
+    out.modelled = term.modelled() if r.has_solution else None
+    return out
+
+
+def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
+    term = _maximise_efficiency(problem)
+    r = seq.run("max efficiency")
+    if not r.has_solution:
+        return _outcome(seq, r, "utilitarian", "objective")
+    value = term.modelled()
+    _hold(term, value)
+    if tie_break in RATIO_MEASURES:
+        _minimise_ratio(problem, tie_break, seq)
+    elif tie_break == "leximin":
+        eq.solve_leximin(problem.model, problem.levels, seq.options, tolerance=HOLD_TOLERANCE)
+    else:
+        _attach(problem, tie_break, "objective")
+        seq.run(f"tie-break: {tie_break}")
+    last = seq.results[-1] if seq.results[-1].has_solution else r
+    out = _outcome(seq, last, "utilitarian", "objective")
+    out.modelled = value
+    return out
+
+
+def _utilitarian_start(problem: EquityProblem, seq: _Sequence) -> SolveResult:
+    """A first feasible plan for Dinkelbach's λ_0: max U (its objective is then switched off)."""
+    term = _maximise_efficiency(problem)
+    r = seq.run("first plan (max efficiency)")
+    term.block.objective.deactivate()
+    return r
+
+
+def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
+    result = eq.solve_leximin(problem.model, problem.levels, seq.options, tolerance=HOLD_TOLERANCE)
+    if result.result is not None:
+        seq.results.append(result.result)
+    seq.steps.append({"purpose": "leximin", "status": result.status, "solves": result.solves, "rounds": len(result.rounds)})
+    if result.result is None or not result.result.has_solution:
+        return _outcome(seq, result.result, "leximin", "objective")
+    floor = min(result.levels.values())
+    _maximise_efficiency(problem)
+    r = seq.run("tie-break: max efficiency")
+    out = _outcome(seq, r if r.has_solution else result.result, "leximin", "objective")
+    out.modelled = floor
+    if result.status != "optimal":
+        out.status = result.status
+    return out
+
+
+def _then_efficiency(problem: EquityProblem, seq: _Sequence, term: eq.EquityTerm, value: float, measure: str) -> EquityOutcome:
+    if measure not in RATIO_MEASURES:
+        _hold(term, value)
+    _maximise_efficiency(problem)
+    r = seq.run("tie-break: max efficiency")
+    last = r if r.has_solution else seq.results[-2]
+    out = _outcome(seq, last, measure, "objective")
+    out.modelled = value
+    return out
+
+
+def _minimise_ratio(problem: EquityProblem, measure: str, seq: _Sequence) -> tuple[eq.EquityTerm, float]:
+    """Dinkelbach's method on the loaded plan; leaves the ratio bounded by its least value."""
+    term = _attach(problem, measure, "constraint", 1.0)
+    numerator, denominator = _ratio_parts(problem, term)
+    b = term.block
+    b.ratio_weight = pyo.Param(initialize=_loaded_ratio(problem, measure), mutable=True)
+    b.ratio_gap = pyo.Objective(expr=numerator - b.ratio_weight * denominator, sense=pyo.minimize)
+    for other in problem.model.component_data_objects(pyo.Objective, active=True):
+        if other is not b.ratio_gap:
+            other.deactivate()
+    best = float(pyo.value(b.ratio_weight))
+    for step in range(DINKELBACH_MAX_STEPS):
+        r = seq.run(f"min {measure}: Dinkelbach step {step + 1}, λ = {best:.6g}")
+        if not r.has_solution:
+            break
+        n, d = float(pyo.value(numerator)), float(pyo.value(denominator))
+        if n - best * d >= -DINKELBACH_TOLERANCE * max(d, 1e-12):
+            break
+        best = n / d
+        b.ratio_weight.set_value(best)
+    b.ratio_gap.deactivate()
+    term.set_bound(best * (1 + HOLD_TOLERANCE) + 1e-12)
+    return term, best
+
+
+def _loaded_ratio(problem: EquityProblem, measure: str) -> float:
+    """The measure of the plan loaded in the model (Dinkelbach's λ_0)."""
+    if measure == "hoover":
+        r = np.array([max(0.0, float(pyo.value(e))) for e in problem.resources.values()])
+        return eq.measure_value("hoover", r, np.array(list(problem.population.values()), dtype=float)) if r.sum() > 0 else 0.0
+    x = np.array([max(0.0, float(pyo.value(e))) for e in problem.levels.values()])
+    return eq.measure_value("gini", x, np.array(list(problem.weights.values()), dtype=float))
+
+
+def _ratio_parts(problem: EquityProblem, term: eq.EquityTerm):
+    b = term.block
+    if term.measure == "gini":
+        w = np.array([problem.weights[g] for g in problem.levels])
+        numerator = pyo.quicksum(float(w[g] * w[h]) * b.pair_gap[g, h] for g, h in b.PAIRS)
+        denominator = float(w.sum()) * pyo.quicksum(float(w[g]) * e for g, e in enumerate(problem.levels.values()))
+        return numerator, denominator
+    population = float(sum(problem.population.values()))
+    return 0.5 * pyo.quicksum(b.deviation[g] for g in b.GROUPS), population * pyo.quicksum(problem.resources.values())
+
+
+def _outcome(seq: _Sequence, last: SolveResult | None, measure: str, role: str, bound: float | None = None) -> EquityOutcome:
+    if last is None:
+        return EquityOutcome("error", None, measure, role, bound, steps=seq.steps)
+    result = seq.combined(last)
+    return EquityOutcome(result.status, result, measure, role, bound, steps=seq.steps)
