@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -46,9 +47,13 @@ def friendly(command):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
+@click.option("--max-rows", type=click.IntRange(min=1), help="Refuse instances with more rows per table (default $ALLOCATOR_MAX_ROWS or 5,000,000).")
 @click.version_option(package_name="allocator")
-def main(debug: bool) -> None:
+def main(debug: bool, max_rows: int | None) -> None:
     """Allocate grid workers, enforcement staff and service facilities across a city."""
+    if max_rows is not None:   # read by every load, also in sweep worker processes started from here
+        import os
+        os.environ["ALLOCATOR_MAX_ROWS"] = str(max_rows)
 
 
 instance_argument = click.argument("instance", type=click.Path(path_type=Path))
@@ -81,8 +86,14 @@ def template(out: Path) -> None:
 
 
 def _positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"must be positive, not {value}")
+    if value is not None and not (math.isfinite(value) and value > 0):   # nan and inf are no budget either
+        raise click.BadParameter(f"must be positive, not {value}" if math.isfinite(value) else f"must be a finite number, not {value}")
+    return value
+
+
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, not {value}")
     return value
 
 
@@ -94,21 +105,22 @@ def _positive(ctx, param, value):
 @click.option("--headcount", type=int, callback=_positive, help="Total headcount limit.")
 @click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis for this run.")
 @click.option("--scenarios", help="Enforcement surge scenarios: a CSV file or a named pattern.")
-@click.option("--cvar", "cvar_alpha", type=click.FloatRange(0, 1, max_open=True), help="Add CVaR of unmet demand at this level (e.g. 0.9).")
-@click.option("--cvar-weight", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Weight of CVaR beside expected unmet demand.")
-@click.option("--target", "target_ratio", type=click.FloatRange(min=0, min_open=True), help="Coverage ratio the `moves` objective must reach.")
+@click.option("--cvar", "cvar_alpha", type=click.FloatRange(0, 1, max_open=True), callback=_finite, help="Add CVaR of unmet demand at this level (e.g. 0.9).")
+@click.option("--cvar-weight", type=click.FloatRange(min=0), default=1.0, show_default=True, callback=_finite, help="Weight of CVaR beside expected unmet demand.")
+@click.option("--target", "target_ratio", type=click.FloatRange(min=0, min_open=True), callback=_finite, help="Coverage ratio the `moves` objective must reach.")
 @click.option("--max-moves", type=click.IntRange(min=0), help="Most officers reassigned between towns.")
 @click.option("--services", help="Comma-separated services (facilities model).")
 @click.option("--p", "p", type=click.IntRange(min=1), help="Number of facilities to open (facilities model).")
 @click.option("--time-limit", type=float, callback=_positive, help="Seconds for HiGHS; the best plan found is kept.")
-@click.option("--gap", type=click.FloatRange(0, 1), help="Relative MIP gap at which HiGHS stops (default 1e-4).")
+@click.option("--gap", type=click.FloatRange(0, 1), callback=_finite, help="Relative MIP gap at which HiGHS stops (default 1e-4).")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for HiGHS (1 for reproducible runs).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed.")
 @click.option("--out", type=click.Path(path_type=Path), help="Plan folder (default results/<instance>-<model>-<time>).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, objective, gap, plan_dir).")
+@click.option("--iis", is_flag=True, help="When infeasible, also name HiGHS's irreducible infeasible subset (LP relaxation).")
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
-          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json) -> None:
+          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json, iis) -> None:
     """Solve a model on INSTANCE and write the plan (exit 0 done, 2 bad input, 3 infeasible)."""
     import json as json_lib
 
@@ -123,7 +135,7 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
                          max_moves=max_moves, p=p,
                          services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None)
     solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json)
-    plan = run(city, options, solve_options)
+    plan = run(city, options, solve_options, iis=iis)
     out = out or _default_out(city.name, model_name)
     folder = write_plan(plan, out)
     m = plan.meta
@@ -137,6 +149,10 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     if m["status"] == "infeasible":
         if not as_json:
             click.echo(f"infeasible: {m.get('explanation') or 'no plan satisfies every requirement'}", err=True)
+        if iis:
+            from allocator.iis import iis_lines
+            for line in iis_lines((m.get("infeasibility") or {}).get("iis") or {"note": "no IIS was computed"}):
+                click.echo(line, err=True)
         click.get_current_context().exit(EXIT_INFEASIBLE)
     if m["status"] in ("error", "unbounded"):
         click.get_current_context().exit(EXIT_FAILED)
@@ -245,7 +261,7 @@ class _SweepProgress:
 @click.option("--out", type=click.Path(path_type=Path), help="Sweep folder (default results/<instance>-sweep-<model>-<time>).")
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out: skip scenarios it already finished.")
 @click.option("--time-limit", type=float, callback=_positive, help="Seconds for HiGHS per scenario.")
-@click.option("--gap", type=click.FloatRange(0, 1), help="Relative MIP gap at which HiGHS stops (default 1e-4).")
+@click.option("--gap", type=click.FloatRange(0, 1), callback=_finite, help="Relative MIP gap at which HiGHS stops (default 1e-4).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed (HiGHS runs on one thread).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (counts by status, paths).")
 @friendly
@@ -282,6 +298,251 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
                    + (f", {skipped} finished earlier" if skipped else ""))
         click.echo(f"wrote {out / SWEEP_CSV}")
     if failed:
+        click.get_current_context().exit(EXIT_FAILED)
+
+
+# ---------------------------------------------------------------- plans for people: compare, chart, report, export
+
+plans_argument = click.argument("plans", nargs=-1, required=True, type=click.Path(path_type=Path))
+force_option = click.option("--force", is_flag=True, help="Go on even when the plans (or --instance) belong to different instances.")
+instance_option = click.option("--instance", "instance_path", type=click.Path(path_type=Path),
+                               help="The instance the plans were solved on (default: plan.json's instance_source).")
+lang_option = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels and words.")
+by_option = click.option("--by", type=click.Choice(["district", "town"]), default="district", show_default=True, help="Compare districts or streets/towns.")
+
+
+def _progress(message: str) -> None:
+    click.echo(f"... {message}", err=True)
+
+
+def _note_city(planset) -> None:
+    if planset.instance is None:
+        source = planset.plans[0].meta.get("instance_source")
+        click.echo(f"note: the plans' instance ({source}) was not found: equity uses equal weights and towns show ids; "
+                   "pass --instance DIR", err=True)
+
+
+class _Warnings:
+    """Python warnings (a missing CJK font) as one plain 'warning:' line each on stderr."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self.caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+        for message in dict.fromkeys(str(w.message) for w in self.caught if "font" in str(w.message).lower()):
+            click.echo(f"warning: {message}", err=True)
+
+
+@main.command("compare")
+@plans_argument
+@by_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "xlsx", "json"]), help="Default: from --out's suffix, else table.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write to this file (.csv, .xlsx, .json or .txt) instead of the terminal.")
+@force_option
+@instance_option
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of the table's labels.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@friendly
+def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) -> None:
+    """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
+    from allocator.compare import compare, load_plans
+    from allocator.compare_text import render_text, to_json
+    from allocator.export import check_out, export_comparison, write_atomic
+
+    fmt = "json" if as_json else fmt or {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}.get(out.suffix.lower() if out else "", "table")
+    if fmt == "xlsx" and out is None:
+        raise InputError("--format xlsx writes a workbook: name it with --out FILE.xlsx", file="--out")
+    if out is not None:
+        check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}")
+    planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress)
+    _note_city(planset)
+    result = compare(planset, by)
+    if fmt == "xlsx":
+        click.echo(f"wrote {export_comparison(result, out)}")
+        return
+    text = {"table": lambda: render_text(result, lang), "json": lambda: to_json(result),
+            "csv": lambda: result.wide().to_csv(index=False, lineterminator="\n")}[fmt]()
+    if out is None:
+        click.echo(text.rstrip("\n"))
+    else:
+        click.echo(f"wrote {write_atomic(out, lambda tmp: tmp.write_text(text if text.endswith(chr(10)) else text + chr(10), encoding='utf-8'))}")
+
+
+@main.command("chart")
+@plans_argument
+@click.option("--kind", required=True, type=click.Choice(["bars", "lorenz", "map", "coverage", "tradeoff"]), help="Which chart.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Image file: .png or .svg.")
+@instance_option
+@by_option
+@click.option("--metric", help="Metric of bars (and of map --color change), e.g. enforcement_total, grid_workers, sites_open.")
+@click.option("--color", "colour", type=click.Choice(["coverage", "change"]), default="coverage", show_default=True, help="What colours the towns of a map.")
+@lang_option
+@force_option
+@friendly
+def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force) -> None:
+    """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage or the tradeoff."""
+    from allocator.chart_data import ChartOptions, build_chart, needs_instance
+    from allocator.charts import save
+    from allocator.compare import load_plans
+    from allocator.export import check_out, write_atomic
+
+    check_out(out, (".png", ".svg"), "a chart")
+    planset = load_plans(list(plans), force=force, instance=instance_path,
+                         city="required" if needs_instance(kind) else "optional", progress=_progress)
+    with _Warnings():
+        _progress(f"drawing {kind}")
+        figure = build_chart(kind, planset, ChartOptions(by=by, lang=lang, metric=metric, colour=colour))
+        path = write_atomic(out, lambda tmp: save(figure, tmp))
+    click.echo(f"wrote {path}")
+
+
+@main.command("report")
+@plans_argument
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The HTML file to write (one self-contained file).")
+@lang_option
+@instance_option
+@force_option
+@friendly
+def report_command(plans, out, lang, instance_path, force) -> None:
+    """One self-contained HTML report of PLAN(s) for district leaders: changes, charts, equity, solver status."""
+    from allocator.compare import load_plans
+    from allocator.export import check_out, write_atomic
+    from allocator.report import render_report
+
+    check_out(out, (".html", ".htm"), "the report")
+    planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress)
+    _note_city(planset)
+    with _Warnings():
+        html = render_report(planset, lang=lang, progress=_progress)
+    click.echo(f"wrote {write_atomic(out, lambda tmp: tmp.write_text(html, encoding='utf-8'))}")
+
+
+@main.command("export")
+@click.argument("plan", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@instance_option
+@friendly
+def export_command(plan: Path, out: Path, instance_path: Path | None) -> None:
+    """Write PLAN as one Excel workbook OUT.xlsx: a summary sheet and a sheet per table (headers EN / 中文)."""
+    from allocator.export import export_plan
+
+    click.echo(f"wrote {export_plan(plan, out, instance_path, progress=_progress)}")
+
+
+# ---------------------------------------------------------------- equity: frontier (engine: allocator/frontier.py)
+
+def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis):
+    """The problem of `frontier` and `equity-bench`: model, grouping, index weights, run limits."""
+    from allocator.frontier import ProblemSpec, check_spec
+    from allocator.run import RunOptions
+
+    weights = None
+    if index_weights:
+        try:
+            weights = tuple(float(x) for x in index_weights.split(","))
+        except ValueError:
+            raise InputError("give three numbers separated by commas, e.g. 0.25,0.25,0.5", file="--index-weights") from None
+        from models.city import check_index_weights
+
+        weights = check_index_weights(weights)
+    spec = ProblemSpec(model_name, by, weights, RunOptions(model=model_name, budget=budget, headcount=headcount,
+                                                           max_moves=max_moves, basis=basis))
+    check_spec(spec)
+    return spec
+
+
+def equity_options(command):
+    """Options `frontier` and `equity-bench` share."""
+    for decorator in reversed([
+        click.option("--model", "model_name", default="city", show_default=True,
+                     type=click.Choice(["grid", "enforcement", "facilities", "city"]), help="Whose group levels (city or enforcement)."),
+        click.option("--by", type=click.Choice(["district", "town"]), default="district", show_default=True,
+                     help="Groups compared (enforcement: towns or districts; city: districts)."),
+        click.option("--index-weights", help="City service index weights: grid workers, enforcement, facilities (default 0.25,0.25,0.5)."),
+        click.option("--budget", type=float, callback=_positive, help="City budget, 10k CNY/yr (city model)."),
+        click.option("--headcount", type=int, callback=_positive, help="Enforcement headcount."),
+        click.option("--max-moves", type=click.IntRange(min=0), help="Most officers reassigned."),
+        click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis."),
+        click.option("--time-limit", type=float, callback=_positive, help="Seconds for each solve sequence."),
+        click.option("--gap", type=click.FloatRange(0, 1), help="Relative MIP gap of each solve (default 1e-4)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed (one thread)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+@main.command("frontier")
+@instance_argument
+@click.option("--equity", "measure", required=True, help="Equity measure bounded: maxmin, range, mad, gini, owa, alpha or hoover.")
+@click.option("--points", type=int, default=6, show_default=True, help="ε-constraint points between the two ends.")
+@click.option("--workers", type=click.IntRange(min=0), help="Local worker processes (default: one per core; 0: in this process).")
+@click.option("--scheduler", metavar="ADDRESS", help="A running Dask scheduler instead of local workers.")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder (default results/<instance>-frontier-<model>-<time>).")
+@click.option("--resume", is_flag=True, help="Finish the frontier in --out.")
+@equity_options
+@friendly
+def frontier_command(instance: Path, measure, points, workers, scheduler, out, resume, model_name, by, index_weights, budget,
+                     headcount, max_moves, basis, time_limit, gap, seed, as_json) -> None:
+    """Efficiency against an equity measure: both ends, then --points ε-constraint points; frontier.csv + chart."""
+    import json as json_lib
+
+    from allocator.frontier import FRONTIER_CSV, run_frontier
+    from allocator.solve import SolveOptions
+
+    spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis)
+    if resume and out is None:
+        raise InputError("--resume finishes the frontier in --out: name that folder", file="--resume")
+    out = out or _default_out(f"{instance.name}-frontier", model_name)
+    with _SweepProgress(points + 2) as advance:
+        frame = run_frontier(instance, spec, measure, points, out, workers=workers, scheduler=scheduler, resume=resume,
+                             solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed), progress=advance)
+    if as_json:
+        click.echo(json_lib.dumps({"out": str(out), "frontier_csv": str(out / FRONTIER_CSV),
+                                   "points": json_lib.loads(frame.to_json(orient="records"))}))
+    else:
+        shown = frame[["point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status"]]
+        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        click.echo(f"wrote {out / FRONTIER_CSV}, {out / 'frontier.png'}, {out / 'frontier.svg'}")
+    if (frame["status"] == "error").any():
+        click.get_current_context().exit(EXIT_FAILED)
+
+
+@main.command("equity-bench")
+@instance_argument
+@click.option("--objectives", help="Comma-separated measures (default: all of models/equity.MEASURES; utilitarian is always solved).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Local worker processes (0: in this process).")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder (default results/<instance>-bench-<model>-<time>).")
+@equity_options
+@friendly
+def equity_bench_command(instance: Path, objectives, workers, out, model_name, by, index_weights, budget, headcount,
+                         max_moves, basis, time_limit, gap, seed, as_json) -> None:
+    """Solve INSTANCE under each equity objective; one table of efficiency, inequality and price of fairness."""
+    import json as json_lib
+
+    from allocator.equity_bench import BENCH_CSV, json_rows, parse_objectives, run_bench
+    from allocator.solve import SolveOptions
+
+    spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis)
+    names = parse_objectives(objectives)
+    out = out or _default_out(f"{instance.name}-bench", model_name)
+    with _SweepProgress(len(names)) as advance:
+        frame = run_bench(instance, spec, names, out, workers=workers, progress=advance,
+                          solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed))
+    if as_json:
+        click.echo(json_lib.dumps(json_rows(frame)))
+    else:
+        shown = frame[["objective", "status", "efficiency", "min_level", "gini", "theil", "hoover", "cv", "jain",
+                       "price_of_fairness", "solve_s"]]
+        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        click.echo(f"wrote {out / BENCH_CSV}, {out / 'bench.json'}, {out / 'bench.png'}, {out / 'bench.svg'}")
+    if (frame["status"] == "error").any():
         click.get_current_context().exit(EXIT_FAILED)
 
 
