@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cli import main
-from tests.conftest import ROOT, TINY
+from conftest import ROOT, TINY
 
 EXAMPLES = int(os.environ.get("ALLOCATOR_FUZZ_EXAMPLES", "60"))      # raise it for a deeper run
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
