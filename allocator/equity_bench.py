@@ -166,7 +166,7 @@ def frontier_figure(frame: pd.DataFrame, measure: str, city_name: str, spec: Pro
         style = "steps-pre" if NATURAL_SENSE.get(measure) == "maximize" else "steps-post"
         ax.plot(ok["equity"], ok["efficiency"], ls="--", lw=1, color="#8c8c8c", drawstyle=style, zorder=1)
         ax.plot(ok["equity"], ok["efficiency"], "o", color="#4c72b0", zorder=2, label="ε-constraint points")
-        ax.margins(x=0.25, y=0.2)
+        ax.margins(x=0.4, y=0.2)
         middle = float(ok["equity"].mean()) if len(ok) else 0.0
         for role, colour, words in (("utilitarian", "#55a868", "utilitarian end (most efficient)"),
                                     ("fairest", "#c44e52", f"fairest end ({measure})")):
@@ -195,9 +195,9 @@ def _mark_price(ax, ok: pd.DataFrame, measure: str) -> None:
     u_fair, price = float(fair["efficiency"].iloc[0]), float(fair["price_of_fairness"].iloc[0])
     ax.axhline(u_star, color="#55a868", lw=0.8, ls="--")
     ax.annotate("", xy=(x, u_fair), xytext=(x, u_star), arrowprops={"arrowstyle": "<->", "color": "#c44e52"})
-    right = x <= float(ok["equity"].mean())
+    outside = x >= float(ok["equity"].mean())          # write on the side away from the other points
     ax.annotate(f"price of fairness\n(U* − U)/U* = {100 * price:.2f}%", (x, (u_star + u_fair) / 2),
-                textcoords="offset points", xytext=(8 if right else -8, 0), ha="left" if right else "right",
+                textcoords="offset points", xytext=(8 if outside else -8, 0), ha="left" if outside else "right",
                 va="center", fontsize=9, color="#c44e52")
 
 

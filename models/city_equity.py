@@ -25,14 +25,17 @@ Objective `m` (`solve_measure`), then a tie-break among the plans optimal for it
 (models.equity's bound forms: t ≥ β, u − ℓ ≤ β, MAD ≤ β, Gini ≤ β, OWA ≥ β, α-welfare ≥ β,
 Hoover ≤ β) and max U. Tightening β shrinks the feasible set, so U* never rises.
 
-δ = HOLD_TOLERANCE·max(1, |m*|). A solve that ends without proof (time limit) still gives
-a plan; the sequence goes on from it and the outcome's status says `time_limit`.
+δ = HOLD_TOLERANCE·max(1, |m*|) (1e-5: a tighter hold, below HiGHS's feasibility tolerance,
+was refused by its presolve). Every solve starts from the plan before it. Under a time limit
+(for the whole sequence) a Dinkelbach step gets half the time left; a solve that ends without
+proof still gives a plan (each Dinkelbach step's plan lowers λ), the sequence goes on from it
+and the outcome's status says `time_limit`.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -47,6 +50,8 @@ from . import equity as eq
 HOLD_TOLERANCE = 1e-5           # above HiGHS's feasibility tolerance (1e-6): a tighter hold can be refused by presolve
 DINKELBACH_TOLERANCE = 1e-6
 DINKELBACH_MAX_STEPS = 25
+PRIMARY_TIME_SHARE = 0.75       # under a time limit the objective's solve leaves a quarter for the tie-break
+DINKELBACH_TIME_SHARE = 0.5      # under a time limit a step gets half the time left: later steps and the tie-break need some
 MAX_PAIR_GROUPS = 300            # gini's pairwise rows: at most n(n−1)/2 ≈ 45,000
 RATIO_MEASURES = ("gini", "hoover")
 BOUNDABLE = tuple(m for m in eq.MEASURES if m not in ("leximin", "utilitarian"))
@@ -154,11 +159,12 @@ class _Sequence:
         self.results: list[SolveResult] = []
         self.deadline = None if options.time_limit is None else time.monotonic() + options.time_limit
 
-    def run(self, purpose: str) -> SolveResult:
+    def run(self, purpose: str, share: float = 1.0) -> SolveResult:
+        """Solve from the loaded plan; with a time limit, within `share` of the time left."""
         start = self._incumbent()
         options = self.options
         if self.deadline is not None:
-            options = replace(options, time_limit=max(1.0, self.deadline - time.monotonic()))
+            options = replace(options, time_limit=max(1.0, share * (self.deadline - time.monotonic())))
         r = solve(self.problem.model, options, start=start)
         self.results.append(r)
         self.steps.append({"purpose": purpose, "status": r.status, "objective": r.objective, "gap": r.gap,
@@ -223,7 +229,7 @@ def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, t
         term, ratio = _minimise_ratio(problem, measure, seq)
         return _then_efficiency(problem, seq, term, ratio, measure)
     term = _attach(problem, measure, "objective")
-    r = seq.run(f"optimise {measure}")
+    r = seq.run(f"optimise {measure}", share=PRIMARY_TIME_SHARE)
     if not r.has_solution:
         return _outcome(seq, r, measure, "objective")
     return _then_efficiency(problem, seq, term, term.modelled(), measure)
@@ -243,17 +249,15 @@ def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: S
 
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = _maximise_efficiency(problem)
-    r = seq.run("max efficiency")
+    r = seq.run("max efficiency", share=PRIMARY_TIME_SHARE)
     if not r.has_solution:
         return _outcome(seq, r, "utilitarian", "objective")
     value = term.modelled()
     _hold(term, value)
     if tie_break in RATIO_MEASURES:
         _minimise_ratio(problem, tie_break, seq)
-    elif tie_break == "leximin":
-        eq.solve_leximin(problem.model, problem.levels, seq.options, tolerance=HOLD_TOLERANCE)
-    else:
-        _attach(problem, tie_break, "objective")
+    else:                                   # leximin's first round is max-min: ties go to maxmin
+        _attach(problem, "maxmin" if tie_break == "leximin" else tie_break, "objective")
         seq.run(f"tie-break: {tie_break}")
     last = seq.results[-1] if seq.results[-1].has_solution else r
     out = _outcome(seq, last, "utilitarian", "objective")
@@ -264,7 +268,7 @@ def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> Equi
 def _utilitarian_start(problem: EquityProblem, seq: _Sequence) -> SolveResult:
     """A first feasible plan for Dinkelbach's λ_0: max U (its objective is then switched off)."""
     term = _maximise_efficiency(problem)
-    r = seq.run("first plan (max efficiency)")
+    r = seq.run("first plan (max efficiency)", share=1 - PRIMARY_TIME_SHARE)
     term.block.objective.deactivate()
     return r
 
@@ -309,7 +313,7 @@ def _minimise_ratio(problem: EquityProblem, measure: str, seq: _Sequence) -> tup
             other.deactivate()
     best = float(pyo.value(b.ratio_weight))
     for step in range(DINKELBACH_MAX_STEPS):
-        r = seq.run(f"min {measure}: Dinkelbach step {step + 1}, λ = {best:.6g}")
+        r = seq.run(f"min {measure}: Dinkelbach step {step + 1}, λ = {best:.6g}", share=DINKELBACH_TIME_SHARE)
         if not r.has_solution:
             break
         n, d = float(pyo.value(numerator)), float(pyo.value(denominator))
