@@ -179,6 +179,7 @@ def jain(x) -> float:
     a = _levels(x)
     if _all_equal(a):
         return 1.0
+    a = a / a.max()                    # scale-free: squares of tiny levels would underflow to 0
     return float(a.sum() ** 2 / (a.size * (a ** 2).sum()))
 
 

@@ -16,7 +16,7 @@ from allocator.plan import Plan
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
 
-levels = st.lists(st.floats(0.0, 100.0, allow_nan=False), min_size=1, max_size=12)
+levels = st.lists(st.floats(0.0, 100.0, allow_nan=False, allow_subnormal=False), min_size=1, max_size=12)
 positive_levels = st.lists(st.floats(0.01, 100.0, allow_nan=False), min_size=1, max_size=12)
 
 
@@ -106,7 +106,7 @@ def _replicated(x, w):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(0.0, 50.0, allow_nan=False), st.integers(1, 5)), min_size=1, max_size=8))
+@given(st.lists(st.tuples(st.floats(0.0, 50.0, allow_nan=False, allow_subnormal=False), st.integers(1, 5)), min_size=1, max_size=8))
 def test_weighted_equals_replicated(pairs):
     x = [p[0] for p in pairs]
     w = [p[1] for p in pairs]
@@ -128,7 +128,7 @@ def test_scale_invariance(x, k):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(0.0, 50.0, allow_nan=False), st.sampled_from("abc"), st.floats(0.1, 5.0)),
+@given(st.lists(st.tuples(st.floats(0.0, 50.0, allow_nan=False, allow_subnormal=False), st.sampled_from("abc"), st.floats(0.1, 5.0)),
                 min_size=1, max_size=10))
 def test_theil_decomposes_exactly(rows):
     x, g, w = zip(*rows)
