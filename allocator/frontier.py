@@ -123,8 +123,10 @@ def enforcement_problem(city: Instance, run: RunOptions, by: str):
         teams = block.town_district.value_counts().reindex(groups) * block.options.min_team
         floor = float((teams / standard).min())
     weights = (standard / standard.sum()).to_dict()
+    scale = salary * block.options.headcount           # Hoover is scale-free; HiGHS wants numbers near 1
     return EquityProblem(
-        model=m, levels=levels, weights=weights, population=people.to_dict(), resources=resources,
+        model=m, levels=levels, weights=weights, population=(people / people.sum()).to_dict(),
+        resources={g: r / scale for g, r in resources.items()},
         level_range=(0.5 * floor, block.level_cap(by)), tables=lambda: block.tables(city),
         plan_levels=lambda tables: enforcement_levels(tables, city, by), group=by,
         meta={"enforcement": block.options.as_meta()})

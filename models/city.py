@@ -209,7 +209,8 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
     top = a[0] + a[1] * cm.enforcement.level_cap("district") + a[2]
     return EquityProblem(
         model=m, levels={d: m.service_index[d] for d in ids}, weights=(population / population.sum()).to_dict(),
-        population=population.to_dict(), resources={d: m.district_spend_10k_cny[d] for d in ids},
+        population=(population / population.sum()).to_dict(),          # shares and spend/B: Hoover is scale-free,
+        resources={d: m.district_spend_10k_cny[d] / options.budget_10k_cny for d in ids},   # HiGHS is not
         level_range=(lowest_level(cm, city), float(top)), tables=lambda: extract(cm, city),
         plan_levels=lambda tables: plan_levels(tables, city), group="district",
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),

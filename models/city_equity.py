@@ -91,8 +91,8 @@ class EquityProblem:
     model: pyo.ConcreteModel
     levels: dict                                  # group → level expression
     weights: dict                                 # group → weight, summing to 1
-    population: dict                              # group → persons (Hoover's reference)
-    resources: dict                               # group → resource expression (Hoover)
+    population: dict                              # group → population share (Hoover's reference)
+    resources: dict                               # group → resource expression (Hoover; any scale: scaled near 1)
     level_range: tuple[float, float]              # bounds every level keeps (alpha's tangents)
     tables: Callable[[], dict[str, pd.DataFrame]]            # plan tables of the solved model
     plan_levels: Callable[[dict[str, pd.DataFrame]], PlanLevels]   # the same, recomputed from tables
@@ -172,16 +172,23 @@ class _Sequence:
         return r
 
     def _incumbent(self) -> ComponentMap | None:
-        if not self.results or not self.results[-1].has_solution:
+        """The plan loaded last (a failed solve loads nothing, so the variables still hold it)."""
+        if not any(r.has_solution for r in self.results):
             return None
         return ComponentMap((v, v.value) for v in self.problem.model.component_data_objects(pyo.Var, active=True)
                             if v.value is not None)
 
-    def combined(self, last: SolveResult) -> SolveResult:
-        status = max((r.status for r in self.results if r.has_solution), key=lambda s: STATUS_RANK.get(s, 9),
-                     default=last.status)
-        return replace(last, status=status if last.has_solution else last.status,
-                       handover_s=sum(r.handover_s for r in self.results), solve_s=sum(r.solve_s for r in self.results))
+    def combined(self) -> SolveResult | None:
+        """The last solve that loaded a plan (the plan the model holds), with the sequence's timings and
+        its worst status: `optimal` only when every solve was; a later solve that failed to improve it
+        (out of time) makes it `time_limit`."""
+        loaded = [r for r in self.results if r.has_solution]
+        if not loaded:
+            return self.results[-1] if self.results else None
+        worst = max((r.status for r in self.results), key=lambda s: STATUS_RANK.get(s, 9))
+        status = worst if worst in STATUS_RANK else "time_limit"
+        return replace(loaded[-1], status=status, handover_s=sum(r.handover_s for r in self.results),
+                       solve_s=sum(r.solve_s for r in self.results))
 
 
 def _params(problem: EquityProblem, measure: str) -> dict:
@@ -193,9 +200,48 @@ def _params(problem: EquityProblem, measure: str) -> dict:
 
 def _attach(problem: EquityProblem, measure: str, as_: str, bound: float | None = None) -> eq.EquityTerm:
     if measure == "hoover":
-        return eq.attach(problem.model, problem.resources, "hoover", problem.population, as_=as_, bound=bound)
-    weights = problem.weights if measure in eq.USES_WEIGHTS else None
-    return eq.attach(problem.model, problem.levels, measure, weights, as_=as_, bound=bound, **_params(problem, measure))
+        term = eq.attach(problem.model, problem.resources, "hoover", problem.population, as_=as_, bound=bound)
+    else:
+        weights = problem.weights if measure in eq.USES_WEIGHTS else None
+        term = eq.attach(problem.model, problem.levels, measure, weights, as_=as_, bound=bound, **_params(problem, measure))
+    _initialise(term)
+    return term
+
+
+def _initialise(term: eq.EquityTerm) -> None:
+    """Give a new measure block's variables the values the loaded plan implies, so that the next solve
+    starts from a complete plan (HiGHS found none within its time when a start left them out)."""
+    L = [pyo.value(e, exception=False) for e in term.levels.values()]
+    if any(x is None for x in L):
+        return                                      # nothing solved yet
+    L, b = np.asarray(L, dtype=float), term.block
+    w = np.ones(len(L)) if term.weights is None else np.array(list(term.weights.values()), dtype=float)
+    if term.measure in ("maxmin", "range"):
+        b.floor_level.set_value(float(L.min()))
+        if term.measure == "range":
+            b.ceiling_level.set_value(float(L.max()))
+    elif term.measure == "gini":
+        for g, h in b.PAIRS:
+            b.pair_gap[g, h].set_value(abs(float(L[g] - L[h])))
+    elif term.measure == "mad":
+        for g in b.GROUPS:
+            b.deviation[g].set_value(abs(float(L[g] - w @ L / w.sum())))
+    elif term.measure == "hoover":           # bound form: levels are resources r, weights populations p
+        for g in b.GROUPS:
+            b.deviation[g].set_value(abs(float(w.sum() * L[g] - w[g] * L.sum())))
+    elif term.measure == "owa":
+        ranked = np.sort(L)
+        for k in b.RANKS:
+            b.rank_threshold[k].set_value(float(ranked[k - 1]))
+            for g in b.GROUPS:
+                b.shortfall[g, k].set_value(max(0.0, float(ranked[k - 1] - L[g])))
+    elif term.measure == "alpha" and hasattr(b, "utility"):
+        from allocator.metrics import alpha_utility
+
+        z, alpha = np.asarray(term.report["tangent_points"]), term.report["alpha"]
+        cuts = alpha_utility(z, alpha)[None, :] + z[None, :] ** -alpha * (L[:, None] - z[None, :])
+        for g in b.GROUPS:
+            b.utility[g].set_value(float(cuts[g].min()))
 
 
 def _hold(term: eq.EquityTerm, value: float) -> None:
@@ -223,16 +269,15 @@ def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, t
     if measure == "leximin":
         return _leximin(problem, seq)
     if measure in RATIO_MEASURES:
-        first = _utilitarian_start(problem, seq)
-        if not first.has_solution:
-            return _outcome(seq, first, measure, "objective")
+        if not _utilitarian_start(problem, seq).has_solution:
+            return _outcome(seq, measure, "objective")
         term, ratio = _minimise_ratio(problem, measure, seq)
-        return _then_efficiency(problem, seq, term, ratio, measure)
+        return _then_efficiency(problem, seq, term, ratio)
     term = _attach(problem, measure, "objective")
-    r = seq.run(f"optimise {measure}", share=PRIMARY_TIME_SHARE)
-    if not r.has_solution:
-        return _outcome(seq, r, measure, "objective")
-    return _then_efficiency(problem, seq, term, term.modelled(), measure)
+    if not seq.run(f"optimise {measure}", share=PRIMARY_TIME_SHARE).has_solution:
+        return _outcome(seq, measure, "objective")
+    _hold(term, term.modelled())
+    return _then_efficiency(problem, seq, term, term.modelled())
 
 
 def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: SolveOptions) -> EquityOutcome:
@@ -242,16 +287,15 @@ def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: S
     term = _attach(problem, measure, "constraint", bound)
     _maximise_efficiency(problem)
     r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}")
-    out = _outcome(seq, r, measure, "constraint", bound)
+    out = _outcome(seq, measure, "constraint", bound)
     out.modelled = term.modelled() if r.has_solution else None
     return out
 
 
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = _maximise_efficiency(problem)
-    r = seq.run("max efficiency", share=PRIMARY_TIME_SHARE)
-    if not r.has_solution:
-        return _outcome(seq, r, "utilitarian", "objective")
+    if not seq.run("max efficiency", share=PRIMARY_TIME_SHARE).has_solution:
+        return _outcome(seq, "utilitarian", "objective")
     value = term.modelled()
     _hold(term, value)
     if tie_break in RATIO_MEASURES:
@@ -259,8 +303,7 @@ def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> Equi
     else:                                   # leximin's first round is max-min: ties go to maxmin
         _attach(problem, "maxmin" if tie_break == "leximin" else tie_break, "objective")
         seq.run(f"tie-break: {tie_break}")
-    last = seq.results[-1] if seq.results[-1].has_solution else r
-    out = _outcome(seq, last, "utilitarian", "objective")
+    out = _outcome(seq, "utilitarian", "objective")
     out.modelled = value
     return out
 
@@ -279,24 +322,21 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
         seq.results.append(result.result)
     seq.steps.append({"purpose": "leximin", "status": result.status, "solves": result.solves, "rounds": len(result.rounds)})
     if result.result is None or not result.result.has_solution:
-        return _outcome(seq, result.result, "leximin", "objective")
-    floor = min(result.levels.values())
+        return _outcome(seq, "leximin", "objective")
     _maximise_efficiency(problem)
-    r = seq.run("tie-break: max efficiency")
-    out = _outcome(seq, r if r.has_solution else result.result, "leximin", "objective")
-    out.modelled = floor
-    if result.status != "optimal":
+    seq.run("tie-break: max efficiency")
+    out = _outcome(seq, "leximin", "objective")
+    out.modelled = min(result.levels.values())
+    if result.status != "optimal" and out.status == "optimal":
         out.status = result.status
     return out
 
 
-def _then_efficiency(problem: EquityProblem, seq: _Sequence, term: eq.EquityTerm, value: float, measure: str) -> EquityOutcome:
-    if measure not in RATIO_MEASURES:
-        _hold(term, value)
+def _then_efficiency(problem: EquityProblem, seq: _Sequence, term: eq.EquityTerm, value: float) -> EquityOutcome:
+    """The measure is held (a bound); the most efficient of its optimal plans."""
     _maximise_efficiency(problem)
-    r = seq.run("tie-break: max efficiency")
-    last = r if r.has_solution else seq.results[-2]
-    out = _outcome(seq, last, measure, "objective")
+    seq.run("tie-break: max efficiency")
+    out = _outcome(seq, term.measure, "objective")
     out.modelled = value
     return out
 
@@ -346,8 +386,8 @@ def _ratio_parts(problem: EquityProblem, term: eq.EquityTerm):
     return 0.5 * pyo.quicksum(b.deviation[g] for g in b.GROUPS), population * pyo.quicksum(problem.resources.values())
 
 
-def _outcome(seq: _Sequence, last: SolveResult | None, measure: str, role: str, bound: float | None = None) -> EquityOutcome:
-    if last is None:
+def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None) -> EquityOutcome:
+    result = seq.combined()
+    if result is None:
         return EquityOutcome("error", None, measure, role, bound, steps=seq.steps)
-    result = seq.combined(last)
     return EquityOutcome(result.status, result, measure, role, bound, steps=seq.steps)
