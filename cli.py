@@ -242,7 +242,8 @@ class _SweepProgress:
             self.bar.length = total
             self.bar.update(1)
         else:
-            click.echo(f"[{done}/{total}] {row['scenario']}: {row['status']}", err=True)
+            why = f" ({row['message']})" if row.get("message") and row["status"] == "error" else ""
+            click.echo(f"[{done}/{total}] {row['scenario']}: {row['status']}{why}", err=True)
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
@@ -461,9 +462,9 @@ def equity_options(command):
     """Options `frontier` and `equity-bench` share."""
     for decorator in reversed([
         click.option("--model", "model_name", default="city", show_default=True,
-                     type=click.Choice(["grid", "enforcement", "facilities", "city"]), help="Whose group levels (city or enforcement)."),
+                     type=click.Choice(["grid", "enforcement", "facilities", "city"]), help="Whose group levels: the city model, or one model alone."),
         click.option("--by", type=click.Choice(["district", "town"]), default="district", show_default=True,
-                     help="Groups compared (enforcement: towns or districts; city: districts)."),
+                     help="Groups compared (enforcement: towns or districts; the others: districts)."),
         click.option("--index-weights", help="City service index weights: grid workers, enforcement, facilities (default 0.25,0.25,0.5)."),
         click.option("--budget", type=float, callback=_positive, help="City budget, 10k CNY/yr (city model)."),
         click.option("--headcount", type=int, callback=_positive, help="Enforcement headcount."),

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 
 from . import fonts, metrics
 from .errors import InputError, Problem
-from .frontier import (Job, ProblemSpec, Task, _now, check_spec, comment_header, plan_levels, solve_job, versions)
+from .frontier import (Job, ProblemSpec, Task, _now, check_limits, check_spec, comment_header, plan_levels, solve_job, versions)
 from .plan import read_plan
 from .solve import SolveOptions
 from .sweep import PLANS_DIR, Scenario, _atomic_write, run_sweep
@@ -68,6 +68,7 @@ def run_bench(instance_path: str | Path, spec: ProblemSpec, objectives: list[str
 
     check_spec(spec)
     city = load_instance(instance_path).with_basis(spec.options().basis)
+    check_limits(city, spec)
     groups = len(city.towns) if spec.by == "town" else len(city.districts)
     for name in objectives:
         check_measure(name, "objective", groups)
@@ -149,6 +150,10 @@ def save_both(fig: Figure, stem: Path) -> list[Path]:
 def _level_words(spec: ProblemSpec) -> str:
     if spec.model == "city":
         return "districts' service index"
+    if spec.model == "grid":
+        return "districts' share of grid workload met"
+    if spec.model == "facilities":
+        return "districts' share of target groups within reach"
     return f"{spec.by}s' enforcement coverage ratio"
 
 

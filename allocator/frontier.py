@@ -54,7 +54,7 @@ from .run import RunOptions
 from .solve import SolveOptions
 from .sweep import PLANS_DIR, Scenario, _load_cached, _worker_name, run_sweep
 
-MODELS = ("city", "enforcement")
+MODELS = ("city", "enforcement", "grid", "facilities")
 GROUPINGS = ("district", "town")
 FRONTIER_CSV, FRONTIER_JSON = "frontier.csv", "frontier.json"
 FRONTIER_COLUMNS = ("point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status", "gap",
@@ -79,13 +79,21 @@ class ProblemSpec:
                 "options": self.options().as_dict()}
 
 
+def check_limits(city: Instance, spec: ProblemSpec) -> None:
+    """Refuse (exit 2, nothing written) a grid or facilities budget no plan can keep, before any solve."""
+    if spec.model in ("grid", "facilities"):
+        from models.block_equity import check_limits as alone
+
+        alone(city, spec.options(), spec.model)
+
+
 def check_spec(spec: ProblemSpec) -> None:
     if spec.model not in MODELS:
         raise InputError(Problem("--model", f"equity frontiers and benchmarks work on the models {', '.join(MODELS)}",
                                  value=spec.model))
-    if spec.by not in GROUPINGS or (spec.model == "city" and spec.by != "district"):
-        raise InputError(Problem("--by", "the city model balances districts (--by district); enforcement compares "
-                                         "towns or districts", value=spec.by))
+    if spec.by not in GROUPINGS or (spec.model != "enforcement" and spec.by != "district"):
+        raise InputError(Problem("--by", f"the {spec.model} model balances districts (--by district); enforcement "
+                                         "compares towns or districts", value=spec.by))
 
 
 # --- problems --------------------------------------------------------------------------------
@@ -97,6 +105,10 @@ def equity_problem(city: Instance, spec: ProblemSpec):
         from models.city import CityOptions, equity_problem as city_problem
 
         return city_problem(city, run, CityOptions.resolve(city, run, spec.index_weights))
+    if spec.model in ("grid", "facilities"):
+        from models.block_equity import equity_problem as alone
+
+        return alone(city, run, spec.model)
     return enforcement_problem(city, run, spec.by)
 
 
@@ -157,7 +169,20 @@ def plan_levels(plan: Plan, city: Instance, spec: ProblemSpec):
         from models.city import plan_levels as city_levels
 
         return city_levels(plan.tables, city)
+    if spec.model == "grid":
+        from models.block_equity import grid_levels
+
+        return grid_levels(plan.tables, city, _level_groups(plan))
+    if spec.model == "facilities":
+        from models.block_equity import facilities_levels
+
+        return facilities_levels(plan.tables, city, _level_groups(plan))
     return enforcement_levels(plan.tables, city, spec.by)
+
+
+def _level_groups(plan: Plan) -> list[str]:
+    """The districts a grid or facilities plan was balanced over (those with workload or demand)."""
+    return list((plan.meta.get("equity") or {}).get("groups") or plan.tables["districts"]["district_id"].astype(str))
 
 
 # --- one solve, as a sweep task --------------------------------------------------------------
@@ -234,7 +259,7 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
     r = outcome.result
     name = _objective_name(spec, job)
     value = None
-    equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem.group}
+    equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem.group, "groups": [str(g) for g in problem.levels]}
     if tables:
         levels = problem.plan_levels(tables)
         equity.update(efficiency=levels.efficiency(), measured=levels.measure(job.measure), min_level=float(levels.levels.min()))
@@ -280,6 +305,7 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
     out = Path(out)
     city = load_instance(instance_path).with_basis(spec.options().basis)
     check_measure(measure, "constraint", _group_count(city, spec))
+    check_limits(city, spec)
     settings = _settings(city, spec, measure, points, solve_options)
     _check_settings(out, settings, resume)
     ends = (("end=utilitarian", Job("objective", "utilitarian", tie_break=measure, role="utilitarian", point=0)),

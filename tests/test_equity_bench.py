@@ -84,7 +84,7 @@ def test_cli_json_keys_exact(small_city, tmp_path):
 @pytest.mark.parametrize("args", [
     ["--objectives", "maxmin,envy"],
     ["--objectives", ","],
-    ["--model", "facilities"],
+    ["--model", "facilities", "--budget", "1"],
     ["--index-weights", "0,0,0"],
 ])
 def test_cli_bad_input_exits_2(tiny_dir, tmp_path, args):

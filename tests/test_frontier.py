@@ -110,7 +110,7 @@ def test_cli_frontier(small_city, tmp_path):
     ["--equity", "fairness"],                        # unknown measure
     ["--equity", "leximin"],                         # no bound form
     ["--equity", "utilitarian"],                     # the efficiency axis itself
-    ["--equity", "maxmin", "--model", "grid"],       # a model without group levels here
+    ["--equity", "maxmin", "--model", "grid", "--headcount", "5"],   # grid is balanced under a budget
     ["--equity", "maxmin", "--points", "0"],
     ["--equity", "maxmin", "--index-weights", "1,2"],
     ["--equity", "maxmin", "--by", "town"],          # the city balances districts

@@ -121,7 +121,8 @@ def _figure(plan: Plan, key: str, default):
 
 
 def _check_limits_and_objective(report: CheckReport, plan: Plan, grids, towns, city: Instance, workload: np.ndarray) -> None:
-    """Budget B: --budget when given, else the city's budget for unmet and maxmin; headcount: --headcount."""
+    """Budget B: --budget when given, else the city's budget for unmet, maxmin and equity objectives;
+    headcount: --headcount."""
     options, objective = plan.meta.get("options") or {}, plan.meta.get("objective")
     salary = {k: city.config.salary(k) for k in ("fulltime", "parttime", "professional")}
     x, z, y = (grids["fulltime"].to_numpy(float), grids["parttime"].to_numpy(float), towns["professionals"].to_numpy(float))
@@ -129,7 +130,7 @@ def _check_limits_and_objective(report: CheckReport, plan: Plan, grids, towns, c
     unmet = float(grids["unmet_hours"].to_numpy(float).sum())
     ratio = _town_ratios(grids, towns, workload)
     budget = options.get("budget")
-    if budget is None and objective in ("unmet", "maxmin"):
+    if budget is None and (objective in ("unmet", "maxmin") or str(objective).startswith("equity-")):
         budget = city.config.budget
     if budget is not None:
         at_most(report, "spend (10k CNY/yr)", cost, float(budget))

@@ -1,0 +1,193 @@
+"""Equity problems of the grid model and the facilities model alone (DESIGN §5).
+
+`allocator frontier` and `allocator equity-bench` compare districts d under one budget B
+(--budget, else the city's budget). Each problem gives `models.city_equity` group levels
+L_d, weights w_d (Σ w_d = 1, so efficiency U = Σ_d w_d L_d), population shares p_d and
+resources r_d (Hoover's index compares r_d / Σ r with p_d):
+
+grid        L_d = G_d = 1 − Σ_{t∈d} U_t / W_d      share of district d's grid workload met
+            w_d = W_d / Σ_e W_e                    so U is the city's met share of workload
+            F + Σ_t s_t ≤ B                         grid_spend_within_budget
+            (models.city_blocks.GridBlock: exact unmet hours U_t, town spend s_t, fixed spend F)
+
+facilities  L_d = F_d = Σ_{i∈d,s} a_is c_is / Σ_{i∈d,s} a_is   target-group demand a within reach,
+                                                               pooled over the services
+            w_d = Σ_{i∈d,s} a_is / Σ a                         so U is the city's covered share
+            Σ_d (K_d + Σ_{j∈d} c_j y_j) ≤ B          facilities_spend_within_budget
+            (models.city_blocks.FacilitiesBlock: maximal covering of every service, existing
+            sites kept open at their running cost K_d, new sites j at open + running cost c_j)
+
+Both:       r_d = district spend / B, p_d = population share; a district with no workload
+            (grid) or no target-group demand (facilities) has no level and is left out.
+The plan tables are the model's own (grid_staff/town_staff/districts, or facilities/coverage/
+districts), so `allocator check` verifies them with the model's checker; `plan_levels`
+recomputes every L_d, w_d and r_d from those tables alone.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.core.expr.numvalue import is_constant
+
+from allocator.errors import InputError, Problem
+from allocator.instance import Instance
+from allocator.run import RunOptions
+
+from .city_blocks import FacilitiesBlock, GridBlock, district_ids
+from .city_equity import EquityProblem, PlanLevels, defined_variables
+
+ALONE = ("grid", "facilities")
+
+
+def equity_problem(city: Instance, run: RunOptions, model: str) -> EquityProblem:
+    """The EquityProblem of `model` ("grid" or "facilities") alone on `city`."""
+    budget = check_limits(city, run, model)
+    return grid_problem(city, budget) if model == "grid" else facilities_problem(city, run, budget)
+
+
+def check_limits(city: Instance, run: RunOptions, model: str) -> float:
+    """The budget B of the run; InputError (exit 2) when no plan can keep it, before any model is built."""
+    if run.headcount is not None:
+        raise InputError(Problem("--headcount", f"the {model} model is balanced under a budget only "
+                                              "(use --budget; headcount limits enforcement and city)", value=run.headcount))
+    budget = float(run.budget if run.budget is not None else city.config.budget)
+    if model == "grid":
+        from .grid import grid_data
+
+        least, what = grid_data(city).mandatory_cost, "one full-time worker per grid and the required professionals"
+    else:
+        from .facilities import FacilitiesOptions
+
+        services = FacilitiesOptions.resolve(city, replace(run, model="facilities", objective="mclp")).services
+        sites = city.sites[city.sites["service"].isin(services) & (city.sites["existing"] == 1)]
+        least, what = float(sites["annual_cost"].sum()), "the running cost of the existing sites, which stay open"
+    if least > budget * (1 + 1e-9):
+        source = "--budget" if run.budget is not None else "budget (city.yaml)"
+        raise InputError(Problem(source, f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {least:,.1f} "
+                                         f"needed for {what}; raise it to at least {least:,.1f}", value=budget))
+    return budget
+
+
+def district_population(city: Instance) -> pd.Series:
+    towns = city.towns
+    people = pd.Series(city.town_population().to_numpy(float), index=towns["district_id"].astype(str).to_numpy())
+    return people.groupby(level=0).sum().reindex(district_ids(city)).fillna(0.0).astype(float)
+
+
+def _problem(m: pyo.ConcreteModel, city: Instance, levels: dict, weights: pd.Series, spend: dict, budget: float,
+             lowest: float, tables, plan_levels, meta: dict) -> EquityProblem:
+    groups = list(weights.index)
+    people = district_population(city).reindex(groups)
+    return EquityProblem(
+        model=m, levels=defined_variables(m, "district_level", {d: levels[d] for d in groups}),
+        weights=(weights / weights.sum()).to_dict(), population=(people / people.sum()).to_dict(),
+        resources={d: spend[d] / budget for d in groups}, level_range=(max(0.5 * lowest, 1e-3), 1.0),
+        tables=tables, plan_levels=plan_levels, group="district", meta=meta)
+
+
+def _within_budget(m: pyo.ConcreteModel, name: str, spend, budget: float) -> None:
+    """spend ≤ B as a row (no row when nothing is left to decide: spend is then a checked constant)."""
+    if not is_constant(spend):
+        m.add_component(name, pyo.Constraint(expr=spend <= budget))
+
+
+# --- grid ------------------------------------------------------------------------------------
+
+def grid_problem(city: Instance, budget: float) -> EquityProblem:
+    from .grid import mandatory_staffing
+
+    block = GridBlock.build(city)
+    m, data = block.model, block.data
+    weights = block.workload[block.workload > 0]
+    spend = {d: block.spend(d) for d in district_ids(city)}
+    _within_budget(m, "grid_spend_within_budget", pyo.quicksum(spend.values()), budget)
+    least = mandatory_staffing(data)
+    unmet = pd.Series(least.unmet, index=data.town_district[data.grid_town]).groupby(level=0).sum()
+    lowest = float((1.0 - unmet.reindex(weights.index).fillna(0.0) / weights).min())
+    return _problem(m, city, {d: block.level(d) for d in weights.index}, weights, spend, budget, lowest,
+                    lambda: block.tables(city), lambda tables: grid_levels(tables, city, list(weights.index)),
+                    {})
+
+
+def grid_levels(tables: dict[str, pd.DataFrame], city: Instance, groups: list[str]) -> PlanLevels:
+    """G_d, W_d and spend of a grid plan, from its tables."""
+    g = tables["grid_staff"]
+    by = g.groupby(g["district_id"].astype(str).to_numpy())
+    workload, unmet = by["workload_hours"].sum().reindex(groups), by["unmet_hours"].sum().reindex(groups)
+    spend = tables["districts"].set_index(tables["districts"]["district_id"].astype(str))["spend"].reindex(groups)
+    return PlanLevels(1.0 - unmet / workload, workload / workload.sum(), district_population(city).reindex(groups),
+                      spend.astype(float))
+
+
+# --- facilities ------------------------------------------------------------------------------
+
+def facilities_problem(city: Instance, run: RunOptions, budget: float) -> EquityProblem:
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+    from .facilities_tables import plan_tables
+
+    block = FacilitiesBlock.build(city, run)
+    kept = _kept_spend(city, block)
+    demand = _district_demand(city, block)
+    weights = demand[demand > 0]
+    spend = {d: float(kept[d]) + block.spend(d) for d in district_ids(city)}
+    m = block.model
+    _within_budget(m, "facilities_spend_within_budget", pyo.quicksum(spend.values()), budget)
+    lows = [block.level(d) if isinstance(block.level(d), float) else (compute_bounds_on_expr(block.level(d))[0] or 0.0)
+            for d in weights.index]
+
+    def tables() -> dict[str, pd.DataFrame]:
+        return plan_tables(city, block.cover.data, block.opened(), None, block.options)
+
+    services = list(block.options.services)
+    return _problem(m, city, {d: block.level(d) for d in weights.index}, weights, spend, budget, min(lows),
+                    tables, lambda t: facilities_levels(t, city, list(weights.index)),
+                    {"facilities": {"services": services, "allow_closing": False}})
+
+
+def _kept_spend(city: Instance, block: FacilitiesBlock) -> pd.Series:
+    """K_d: the running cost of the existing sites of each district (they stay open)."""
+    sites = city.sites[city.sites["service"].isin(block.options.services) & (city.sites["existing"] == 1)]
+    town_district = city.towns.set_index(city.towns["town_id"].astype(str))["district_id"].astype(str)
+    by = town_district.reindex(sites["town_id"].astype(str)).to_numpy()
+    return (pd.Series(sites["annual_cost"].to_numpy(float), index=by).groupby(level=0).sum()
+            .reindex(district_ids(city)).fillna(0.0))
+
+
+def _district_demand(city: Instance, block: FacilitiesBlock) -> pd.Series:
+    """Σ_{i∈d,s} a_is: the target-group demand of each district's grids, pooled over the services."""
+    district_of = _grid_districts(city)
+    total = sum(pd.Series(d.demand, index=district_of).groupby(level=0).sum() for d in block.cover.data)
+    return total.reindex(district_ids(city)).fillna(0.0).astype(float)
+
+
+def _grid_districts(city: Instance) -> np.ndarray:
+    town_district = city.towns.set_index(city.towns["town_id"].astype(str))["district_id"].astype(str)
+    return town_district.reindex(city.grids["town_id"].astype(str)).to_numpy()
+
+
+def facilities_levels(tables: dict[str, pd.DataFrame], city: Instance, groups: list[str]) -> PlanLevels:
+    """F_d, demand shares and spend of a facilities plan, recomputed from coverage.csv and facilities.csv."""
+    c = tables["coverage"]
+    district_of = pd.Series(_grid_districts(city), index=city.grids["grid_id"].astype(str))
+    d = district_of.reindex(c["node_id"].astype(str)).to_numpy()
+    a = c["demand"].to_numpy(float)
+    demand = pd.Series(a, index=d).groupby(level=0).sum().reindex(groups)
+    covered = pd.Series(a * c["covered"].to_numpy(float), index=d).groupby(level=0).sum().reindex(groups)
+    f = tables["facilities"]
+    sites = city.sites.set_index(city.sites["site_id"].astype(str))
+    cost = _site_cost(sites.reindex(f["site_id"].astype(str)), f)
+    spend = pd.Series(cost, index=f["district_id"].astype(str).to_numpy()).groupby(level=0).sum()
+    return PlanLevels(covered / demand, demand / demand.sum(), district_population(city).reindex(groups),
+                      spend.reindex(groups).fillna(0.0).astype(float))
+
+
+def _site_cost(sites: pd.DataFrame, f: pd.DataFrame) -> np.ndarray:
+    """Spend of each open site: its running cost, plus its opening cost when new."""
+    is_open = f["open"].to_numpy(int) == 1
+    new = f["existing"].to_numpy(int) == 0
+    running = sites["annual_cost"].to_numpy(float)
+    return is_open * (running + new * sites["open_cost"].to_numpy(float))

@@ -1,0 +1,110 @@
+"""Equity objectives on the grid model and the facilities model alone (models/block_equity.py):
+the theory's orderings across objectives, the model's level equal to the one recomputed from the
+plan's tables, every plan passing its model's checker, and budgets no plan can keep refused."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from allocator.equity_bench import run_bench
+from allocator.frontier import ProblemSpec, run_frontier
+from allocator.generate import generate_city, write_city
+from allocator.loader import load_instance
+from allocator.plan import read_plan
+from allocator.run import RunOptions, run
+from allocator.solve import SolveOptions
+from cli import main
+from models.grid import grid_data
+
+EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
+TOL = 2e-5
+OBJECTIVES = ["utilitarian", "maxmin", "gini", "hoover"]
+
+
+@pytest.fixture(scope="module")
+def busy_city(tmp_path_factory):
+    """8 towns, 163 grids; 6 h per household a year, so most grids need more than one full-time worker."""
+    path = write_city(generate_city(8, 3), tmp_path_factory.mktemp("busy") / "city", "folder")
+    yaml = path / "city.yaml"
+    yaml.write_text(yaml.read_text() + "norms:\n  grid_hours_per_household: 6.0\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def budgets(busy_city) -> tuple[float, float]:
+    """The cheapest grid plan and the cost of covering every hour."""
+    city = load_instance(busy_city)
+    full = run(city, RunOptions(model="grid", objective="cost"), EXACT).meta["objective_value"]
+    return grid_data(city).mandatory_cost, float(full)
+
+
+def _orderings(frame) -> None:
+    """Each objective is best in its own measure."""
+    assert frame["status"].eq("optimal").all() and frame["check_passed"].all(), frame
+    table = frame.set_index("objective")
+    assert (table.loc["utilitarian", "efficiency"] >= table["efficiency"] - TOL).all()
+    assert (table.loc["maxmin", "min_level"] >= table["min_level"] - TOL).all()
+    assert (table.loc["gini", "gini"] <= table["gini"] + TOL).all()
+    if "hoover" in table.index:
+        assert (table.loc["hoover", "hoover"] <= table["hoover"] + TOL).all()
+
+
+def _modelled_equals_recomputed(out, measure: str) -> dict:
+    meta = read_plan(out / "plans" / f"objective={measure}").meta
+    assert meta["equity"]["modelled_value"] == pytest.approx(meta["equity"]["measured"], abs=1e-6)
+    return meta
+
+
+def test_grid_bench_under_a_binding_budget(busy_city, budgets, tmp_path):
+    least, full = budgets
+    assert least < full                                  # the budget leaves choices to make
+    budget = least + 0.4 * (full - least)
+    spec = ProblemSpec("grid", run=RunOptions(model="grid", budget=budget))
+    frame = run_bench(busy_city, spec, ["utilitarian", "maxmin", "gini"], tmp_path / "g", solve_options=EXACT)
+    _orderings(frame)
+    table = frame.set_index("objective")
+    assert table.loc["utilitarian", "efficiency"] < 1.0 - 1e-6       # the budget binds
+    meta = _modelled_equals_recomputed(tmp_path / "g", "maxmin")
+    assert meta["model"] == "grid"
+    tables = read_plan(tmp_path / "g" / "plans" / "objective=maxmin").tables
+    assert float(tables["districts"]["spend"].sum()) <= budget + 1e-6
+
+
+def test_facilities_bench_and_frontier(busy_city, tmp_path):
+    city = load_instance(busy_city)
+    kept = float(city.sites.loc[city.sites["existing"] == 1, "annual_cost"].sum())
+    spec = ProblemSpec("facilities", run=RunOptions(model="facilities", budget=kept + 400.0))
+    frame = run_bench(busy_city, spec, OBJECTIVES, tmp_path / "f", solve_options=EXACT)
+    _orderings(frame)
+    _modelled_equals_recomputed(tmp_path / "f", "maxmin")
+    front = run_frontier(busy_city, spec, "maxmin", 2, tmp_path / "fr", workers=0, solve_options=EXACT)
+    assert front["status"].eq("optimal").all() and front["check_passed"].all()
+    u = front.sort_values("point")["efficiency"].to_numpy()
+    assert all(a >= b - TOL for a, b in zip(u, u[1:]))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "grid", "--budget", "10"], "one full-time worker per grid"),
+    (["--model", "facilities", "--budget", "1"], "existing sites"),
+    (["--model", "grid", "--headcount", "5"], "budget only"),
+    (["--model", "facilities", "--by", "town"], "districts"),
+])
+def test_limits_no_plan_can_keep_exit_2_before_any_solve(busy_city, tmp_path, args, words):
+    for command in (["equity-bench"], ["frontier", "--equity", "maxmin"]):
+        out = tmp_path / command[0]
+        r = CliRunner().invoke(main, [*command, str(busy_city), "--out", str(out), *args])
+        assert r.exit_code == 2, r.output
+        assert words in r.output and "Traceback" not in r.output
+        assert not out.exists()
+
+
+def test_cli_grid_bench_json(busy_city, budgets, tmp_path):
+    least, full = budgets
+    r = CliRunner().invoke(main, ["equity-bench", str(busy_city), "--model", "grid", "--budget", str(least + 50),
+                                  "--objectives", "maxmin", "--out", str(tmp_path / "j"), "--json", "--gap", "0"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output.splitlines()[-1])
+    assert [row["objective"] for row in rows] == ["utilitarian", "maxmin"]
+    assert rows[1]["min_level"] >= rows[0]["min_level"] - TOL
