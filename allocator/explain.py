@@ -20,17 +20,20 @@ are named as what the relaxed limit pays for ("… short of paying for one full-
 per grid in 4,120 grids"). Elastic solves share ELASTIC_TOTAL_S seconds (at most the run's
 --time-limit, 5 s at least); a relaxation not proven least in time is marked so.
 
-The registry `FAMILIES` is keyed by model and by the constraint component's name (or
-"<variable>.lower"/".upper" for a bound family) with the unit, the phrase of a shortfall and
-the remedy; `DEFINITIONS` lists rows that define quantities and are never relaxed. A row the
-registry does not know is relaxed as a last resort and named as it is in the model.
-
-The model explained is, in order: one `EXPLAIN_MODELS[model]` builds from the instance and
-the run's options (without the exact reductions of the solving model, so counts and ids are
-the city's), else the Pyomo model a model's run left in `ModelRun.model`.
+Each model registers its requirement families in its own module, `allocator.explain_<model>`
+(`MODULES`, found by `registry`): `FAMILIES`, keyed by the constraint component's name (or
+"<variable>.lower"/".upper" for a bound family), with the unit, the phrase of a shortfall and
+the remedy (`allocator.explain_words.Family`); `DEFINITIONS`, rows that define quantities and
+are never relaxed; and `build(instance, options)`, the model to relax (without the exact
+reductions of the solving model, so counts and ids are the city's). A row the registry does
+not know is relaxed as a last resort and named as it is in the model. A model without a
+module is explained from the Pyomo model its run left in `ModelRun.model`. A builder may
+instead settle the conflict from the data before any model ("no site is listed for grids
+…"): its words are the explanation and no IIS is computed.
 """
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from contextlib import contextmanager
@@ -38,126 +41,18 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import SumExpression
 
+from .explain_words import MONEY, Family, amount_text, count, ids_text, key_text, money, of_held, plain, target_text, unregistered
 from .solve import SolveOptions, solve
+
+__all__ = ["Family", "MONEY", "money", "elastic", "explain_infeasible", "requirement_groups", "registry", "ElasticReport",
+           "Relaxation"]
 
 ELASTIC_SOLVE_S = 20.0        # seconds HiGHS gets for one elastic solve
 ELASTIC_TOTAL_S = 60.0        # seconds for every elastic solve of one explanation (at most --time-limit, but 5 s at least)
 TIER_WEIGHT = {1: 1.0, 2: 2.0, 3: 4.0, 9: 16.0}
 TOL = 1e-6
-MONEY = "money"               # 10k CNY a year, the unit of budgets throughout (DESIGN §3)
-
-
-@dataclass(frozen=True)
-class Family:
-    """A requirement family: how its shortfall is said and what to change.
-
-    Templates may use {limit} (the row's bound), {amount} (the relaxation, with unit),
-    {target} (the limit after relaxation, "at least …"), {members} ("3 towns"), {ids},
-    {where} (" in 3 rows (a, b, c)", empty for a single row) and {of_held} (what the
-    relaxed limit pays for, " of paying for …").
-    """
-
-    requirement: str
-    unit: str
-    tier: int
-    short: str
-    remedy: str
-    member: str = ""              # noun of one member ("town", "grid"); "" for a single row
-    held: str = ""                # phrase when members hold at their limit: "… in {members}"
-    verb: str = ""                # a limit's verb for what it pays for: "paying for", "staffing"
-
-
-_BUDGET = "raise the budget (--budget) to {target}"
-FAMILIES: dict[str, dict[str, Family]] = {
-    "grid": {
-        "spend_within_budget": Family(
-            "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}",
-            _BUDGET + ", or allow part-time cover instead of a full-time worker in rural grids", verb="paying for"),
-        "headcount_within_limit": Family(
-            "the headcount", "posts", 1, "the headcount of {limit} falls {amount} short{of_held}",
-            "raise the headcount (--headcount) to {target}", verb="covering"),
-        "town_coverage_reaches_level": Family(
-            "covering all grid work", "hours", 2, "{amount} of grid work a year would stay uncovered in {members} ({ids})",
-            "accept less than full coverage (--objective unmet or maxmin), or raise the budget", member="town",
-            held="all grid work in {members}"),
-        "fulltime_workers.lower": Family(
-            "one full-time worker per grid (一格一员)", "full-time workers", 3,
-            "one full-time worker per grid cannot be kept in {members} ({ids})",
-            "cover those grids with part-time helpers or a professional", member="grid",
-            held="one full-time worker per grid in {members}"),
-        "professionals.lower": Family(
-            "professional cover (一员多格)", "professionals", 3,
-            "the required professionals are {amount} short in {members} ({ids})",
-            "let one professional cover more grids (professional_max_grids in the norms)", member="town",
-            held="the required professionals in {members}"),
-        "parttime_helpers.upper": Family(
-            "the part-time helpers allowed per grid", "part-time helpers", 3,
-            "{amount} beyond the limit per grid would be needed in {members} ({ids})",
-            "raise parttime_max_per_grid in the norms", member="grid", held="the most part-time helpers in {members}"),
-    },
-    "enforcement": {
-        "headcount_not_exceeded": Family(
-            "the headcount", "officers", 1, "the headcount of {limit} falls {amount} short{of_held}",
-            "raise the headcount (--headcount or headcount in city.yaml) to {target}", verb="covering"),
-        "budget_not_exceeded": Family(
-            "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}", _BUDGET, verb="paying for"),
-        "moves_within_limit": Family(
-            "the move limit", "moves", 1, "the move limit of {limit} falls {amount} short{of_held}",
-            "allow {target} moves (--max-moves)", verb="reaching"),
-        "coverage_meets_target": Family(
-            "the coverage target", "officers", 2, "{members} ({ids}) stay {amount} short of the target ratio",
-            "lower the target (--target) or raise the headcount", member="town", held="the target ratio in {members}"),
-        "posted_staff.lower": Family(
-            "a viable team in every town", "officers", 3,
-            "a team of {bound} officers cannot be posted in {members} ({ids}): {amount} short",
-            "lower enforcement_min_team in the norms, or let the district pool serve those towns", member="town",
-            held="a team of {bound} in {members}"),
-    },
-    "facilities": {
-        "spend_within_budget": Family(
-            "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}", _BUDGET, verb="paying for"),
-        "sites_within_count": Family(
-            "the number of new sites (--p)", "sites", 1, "the limit on new sites falls {amount} short in {members} ({ids})",
-            "allow more new sites (--p)", member="service block"),
-        "node_is_covered": Family(
-            "covering every coverable grid", "grids", 2, "{members} ({ids}) would stay without a site in reach",
-            "raise the budget or use --objective mclp", member="demand row", held="cover in {members}"),
-        "capacity_not_exceeded": Family(
-            "site capacities", "persons", 3, "capacity falls {amount} short at {members} ({ids})",
-            "raise those sites' capacity or allow more sites", member="site", held="full capacity at {members}"),
-        "open_capacity_meets_demand": Family(
-            "capacity for all demand", "persons", 3, "open capacity falls {amount} short in {members} ({ids})",
-            "raise capacities or the budget", member="service block"),
-        "site_open.lower": Family(
-            "keeping existing sites open", "sites", 3, "{members} ({ids}) would have to close",
-            "allow closing existing sites, or raise the budget", member="existing site",
-            held="the running cost of {members} kept open"),
-    },
-}
-DEFINITIONS: dict[str, set[str]] = {
-    "grid": {"town_spend_is_salaries", "town_unmet_is_sum", "professional_hours_within_town", "grid_work_is_covered"},
-    "enforcement": {"posted_staff_is_today_plus_moves", "pool_shares_within_pool", "coverage_at_least_min_ratio",
-                    "shortfall_covers_gap", "deployment_within_pool", "unmet_covers_surge_gap", "gap_covers_demand",
-                    "normal_gap_adds_up", "district_unmet_covers_gaps", "cvar_excess_over_threshold", "primary_value_kept"},
-    "facilities": {"group_spend_adds_up", "level_reached_through_open_site", "assigned_only_to_open_site",
-                   "farther_unless_open_within_level", "farther_level_raises_radius", "radius_levels_nest", "node_is_assigned"},
-}
-_KEYWORDS = (("budget", "the budget", MONEY, 1), ("spend", "the budget", MONEY, 1), ("headcount", "the headcount", "posts", 1),
-             ("transfer", "the transfer cap", MONEY, 1), ("move", "the move limit", "moves", 1),
-             ("gini", "the equity bound", "units", 2), ("equity", "the equity bound", "units", 2),
-             ("hoover", "the equity bound", "units", 2), ("coverage", "the coverage floor", "units", 2))
-INTEGER_UNITS = {"posts", "officers", "moves", "full-time workers", "professionals", "part-time helpers", "sites", "grids"}
-
-
-def unregistered(name: str) -> Family:
-    """A row the registry does not know: named as in the model, guessed from its name where possible."""
-    for word, requirement, unit, tier in _KEYWORDS:
-        if word in name.lower():
-            return Family(f"{requirement} ({name})", unit, tier, f"{name} needs {{amount}} of slack{{where}}",
-                          f"review {requirement} behind {name}", member="row")
-    return Family(name, "units", 9, f"{name} needs {{amount}} of slack{{where}}", f"review the requirement behind {name}",
-                  member="row")
 
 
 # --- the elastic model ------------------------------------------------------------------
@@ -265,14 +160,23 @@ def _add_slack(block, m: _Member) -> Callable[[], None]:
             block.rows.add(v - m.raise_up <= m.upper)
         return lambda: (v.setlb(old[0]), v.setub(old[1]), _forget(m))
     if m.row.equality:
-        block.rows.add(m.expr + m.raise_lo - m.raise_up == m.lower)
+        block.rows.add(_fresh(m.expr) + m.raise_lo - m.raise_up == m.lower)
     else:
         if m.lower is not None:
-            block.rows.add(m.expr + m.raise_lo >= m.lower)
+            block.rows.add(_fresh(m.expr) + m.raise_lo >= m.lower)
         if m.upper is not None:
-            block.rows.add(m.expr - m.raise_up <= m.upper)
+            block.rows.add(_fresh(m.expr) - m.raise_up <= m.upper)
     m.row.deactivate()
     return lambda: (m.row.activate(), _forget(m))
+
+
+def _fresh(expr):
+    """A new node over the same terms. Pyomo extends a sum in place (`body - s` appends to the
+    argument list the row's body shares, counting its own terms by nargs); the elastic row gets a
+    list of its own, so the row restored after the solve reads exactly as before."""
+    if isinstance(expr, SumExpression):
+        return expr.create_node_with_local_data(list(expr.args))
+    return expr
 
 
 def _forget(m: _Member) -> None:
@@ -305,6 +209,7 @@ class Relaxation:
     tier: int
     amount: float                     # total slack, in the family's unit
     ids: list[str]                    # members that need slack
+    amounts: list[float]              # the slack of each of `ids`, same order and unit
     limit: float | None               # the bound of a single-row family
     target: float | None              # the bound after relaxation
     alone: bool                       # this relaxation alone makes a plan possible
@@ -337,10 +242,18 @@ class ElasticReport:
             head += ("this change makes a plan possible: " if len(self.alone) == 1
                      else "each of these changes makes a plan possible: ")
             parts.append(head + "; or ".join(r.text for r in self.alone))
-        if self.status == "none":
+        if self.status == "none" and self.out_of_time:
+            parts.append(f"no relaxation was found in the {self.seconds:,.0f} s the explanation may take: the elastic "
+                         "solves ran out of time on a model this size")
+        elif self.status == "none":
             parts.append("even relaxing every requirement the model holds leaves it infeasible: the conflict lies in how "
                          "quantities are defined or in the data")
         return ". ".join(p[:1].upper() + p[1:] for p in parts)
+
+    @property
+    def out_of_time(self) -> bool:
+        """Some elastic solve stopped at its time limit or was skipped for want of time."""
+        return any(str(x["status"]).startswith(("time_limit", "skipped")) for x in self.solves)
 
     def as_dict(self) -> dict:
         return {"status": self.status, "text": self.text, "alone": [r.as_dict() for r in self.alone],
@@ -400,24 +313,34 @@ def _read(g: _Group, status: str, groups: list[_Group], alone: bool, context: di
     if not needing:
         return []
     total = sum(a for _, a in needing)
-    limit = target = None
-    if len(g.members) == 1:
-        m0 = g.members[0]
-        up = m0.raise_up is not None and float(m0.raise_up.value or 0.0) > TOL
-        limit = m0.upper if up else m0.lower
-        target = None if limit is None else (limit + total if up else limit - total)
-    held = _held(groups, {g.key}) if alone else []
-    r = Relaxation(g.name, g.family.requirement, g.family.unit, g.family.tier, total, [_id(m.key) for m, _ in needing],
-                   limit, target, alone, status == "optimal")
+    limit, target = _limit_and_target(g, needing)
+    held = _held(groups, {g.key}, g.family.held_from) if alone else []
+    r = Relaxation(g.name, g.family.requirement, g.family.unit, g.family.tier, total, [key_text(m.key) for m, _ in needing],
+                   [a for _, a in needing], limit, target, alone, status == "optimal")
     r.text = _phrase(g.family, r, needing, held, context)
     return [r]
 
 
-def _held(groups: list[_Group], relaxed: set[str]) -> list[dict]:
-    """Registered families not relaxed whose members sit at their limit in the current solution."""
+def _limit_and_target(g: _Group, needing: list) -> tuple[float | None, float | None]:
+    """A single row's bound and that bound moved by its slack; for a `shared` family the common
+    bound moved by the largest member slack; otherwise (None, None)."""
+    if len(g.members) != 1 and not g.family.shared:
+        return None, None
+    m0, most = max(needing, key=lambda pair: pair[1])
+    up = m0.raise_up is not None and float(m0.raise_up.value or 0.0) > TOL
+    limit = m0.upper if up else m0.lower
+    if g.family.shared and len({(m.lower, m.upper) for m in g.members}) > 1:
+        return None, None
+    amount = most if g.family.shared else sum(a for _, a in needing)
+    return (None, None) if limit is None else (limit, limit + amount if up else limit - amount)
+
+
+def _held(groups: list[_Group], relaxed: set[str], only: tuple[str, ...] = ()) -> list[dict]:
+    """Registered families not relaxed (of `only`, when given) whose members sit at their limit
+    in the current solution."""
     out = []
     for g in groups:
-        if g.key in relaxed or g.family.tier >= 9 or not g.family.held:
+        if g.key in relaxed or g.family.tier >= 9 or not g.family.held or (only and g.key not in only):
             continue
         at = [m for m in g.members if _at_limit(m)]
         if at:
@@ -437,15 +360,19 @@ def _at_limit(m: _Member) -> bool:
 
 def _phrase(family: Family, r: Relaxation, needing, held: list[dict], context: dict) -> str:
     bounds = {b for m, _ in needing for b in (m.lower, m.upper) if b is not None}
+    up = r.limit is None or r.target is None or r.target >= r.limit
     words = {
-        "limit": _amount(family.unit, r.limit) if r.limit is not None else "",
-        "amount": _amount(family.unit, r.amount),
-        "target": _target(family.unit, r.target, r.proven and r.alone),
-        "members": _count(len(r.ids), family.member or "row"),
-        "ids": _ids(r.ids),
-        "where": "" if r.ids == ["-"] else f" in {_count(len(r.ids), family.member or 'row')} ({_ids(r.ids)})",
-        "bound": _plain(bounds.pop()) if len(bounds) == 1 else "the required",
-        "of_held": _of_held(family, held),
+        "limit": amount_text(family.unit, r.limit) if r.limit is not None else "",
+        "amount": amount_text(family.unit, r.amount),
+        "target": target_text(family.unit, r.target, r.proven and r.alone, up),
+        "target_plain": plain(r.target, up) if r.target is not None else "-",
+        "members": count(len(r.ids), family.member or "row"),
+        "ids": ids_text(r.ids),
+        "where": "" if r.ids == ["-"] else f" in {count(len(r.ids), family.member or 'row')} ({ids_text(r.ids)})",
+        "each": ids_text([f"{key_text(m.key)}: {amount_text(family.unit, a)}" for m, a in needing]),
+        "raised": ids_text([f"{key_text(m.key)} to {plain(_moved(m, a), _moved(m, a) >= _moved(m, 0.0))}" for m, a in needing]),
+        "bound": plain(bounds.pop()) if len(bounds) == 1 else "the required",
+        "of_held": of_held(family, held),
         **context,
     }
     text = f"{family.short.format(**words)}; {family.remedy.format(**words)}"
@@ -454,115 +381,31 @@ def _phrase(family: Family, r: Relaxation, needing, held: list[dict], context: d
     return text
 
 
-def _of_held(family: Family, held: list[dict]) -> str:
-    if not family.verb or not held:
-        return ""
-    parts = []
-    for h in sorted(held, key=lambda h: -h["count"])[:3]:
-        f = h["family"]
-        bound = _plain(h["bound"]) if h["bound"] is not None else "the required"
-        parts.append(f.held.format(members=_count(h["count"], f.member or "row"), bound=bound))
-    return f" of {family.verb} {_join(parts)}" if parts else ""
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _amount(unit: str, x: float | None) -> str:
-    if x is None:
-        return "-"
-    if unit == MONEY:
-        return money(x)
-    if unit in INTEGER_UNITS:
-        n = int(math.ceil(x - 1e-6))
-        return _count(n, unit[:-1])
-    if unit == "hours":
-        return f"{x:,.0f} hours"
-    return f"{x:,.6g} {unit}"
-
-
-def _target(unit: str, x: float | None, proven: bool) -> str:
-    if x is None:
-        return "what the figures above need"
-    if unit in INTEGER_UNITS:
-        text = f"{int(math.ceil(x - 1e-6)):,}"
-    elif unit == MONEY:
-        text = f"{money(x)} ({_plain(x)} in the 10k CNY of --budget)"
-    else:
-        text = _amount(unit, x)
-    return f"at least {text}" if proven else text
-
-
-def money(x_10k_cny: float) -> str:
-    """10k CNY a year in words: '3.2 million CNY', '48,000 CNY'."""
-    cny = x_10k_cny * 10_000
-    if abs(cny) >= 1e6:
-        return f"{cny / 1e6:,.4g} million CNY"
-    return f"{cny:,.0f} CNY"
-
-
-def _plain(x: float) -> str:
-    return f"{x:,.6g}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
-def _id(key: Any) -> str:
-    if key is None:
-        return "-"
-    return "(" + ", ".join(map(str, key)) + ")" if isinstance(key, tuple) else str(key)
-
-
-def _ids(ids: list[str], shown: int = 5) -> str:
-    head = ", ".join(ids[:shown])
-    return head + (f" and {len(ids) - shown:,} more" if len(ids) > shown else "")
+def _moved(m: _Member, amount: float) -> float:
+    """A member's bound after its relaxation (an upper bound raised, a lower one lowered)."""
+    if m.raise_up is not None and float(m.raise_up.value or 0.0) > TOL:
+        return float(m.upper) + amount
+    return float(m.lower if m.lower is not None else m.upper) - amount
 
 
 # --- the models explained, and the hook used by allocator.run ------------------------------
 
-def _grid_model(instance, options) -> tuple[pyo.ConcreteModel, dict]:
-    """The grid model of the run without its reductions: every grid and town modelled, budget row present."""
-    import numpy as np
-    from models import grid
-
-    class EveryGrid(grid.GridData):
-        @property
-        def modelled_towns(self):
-            return np.ones(len(self.town_ids), dtype=bool)
-
-        @property
-        def modelled_grids(self):
-            return np.ones(len(self.grid_ids), dtype=bool)
-
-    objective = options.objective or grid.DEFAULT_OBJECTIVE
-    budget = options.budget if options.budget is not None or objective == "cost" else instance.config.budget
-    data = grid.grid_data(instance)
-    every = EveryGrid(**{f.name: getattr(data, f.name) for f in fields(data)})
-    kept = grid.GridOptions("cost" if objective == "cost" else "unmet", budget, options.headcount)
-    return grid.build_model(instance, kept, every), {}
+MODULES = {model: f"allocator.explain_{model}" for model in ("grid", "enforcement", "facilities", "city")}
 
 
-def _enforcement_model(instance, options) -> tuple[pyo.ConcreteModel, dict]:
-    """The enforcement model of the run with plain bounds s_t ≥ s_min (the solving model narrows them)."""
-    from models import enforcement
-
-    opts = enforcement.EnforcementOptions.resolve(instance, options, level_search=False, tie_break=False)
-    m = enforcement.build_model(instance, opts)
-    for v in m.posted_staff.values():
-        v.setlb(opts.min_team)
-        v.setub(None)
-    return m, {}
+def registry(model: str) -> tuple[dict[str, Family], set[str], Callable | None]:
+    """The families, definitions and explanation builder of `model`, from its module in MODULES
+    (FAMILIES, DEFINITIONS, build); none for a model without one."""
+    if model not in MODULES:
+        return {}, set(), None
+    module = importlib.import_module(MODULES[model])
+    return module.FAMILIES, module.DEFINITIONS, module.build
 
 
-EXPLAIN_MODELS: dict[str, Callable[[Any, Any], tuple[pyo.ConcreteModel, dict]]] = {
-    "grid": _grid_model, "enforcement": _enforcement_model}
-
-
-def explanation_model(instance, options, outcome) -> tuple[pyo.ConcreteModel, dict] | None:
-    builder = EXPLAIN_MODELS.get(options.model)
+def explanation_model(instance, options, outcome) -> tuple[pyo.ConcreteModel | None, dict] | None:
+    """(model, context) to relax; (None, {"settled": text}) when the data settle the conflict
+    before any model; None when there is nothing to relax."""
+    builder = registry(options.model)[2]
     if builder is not None:
         return builder(instance, options)
     model = getattr(outcome, "model", None)
@@ -596,12 +439,19 @@ def explain_infeasible(instance, options, solve_options: SolveOptions, outcome, 
             info["elastic"] = {"status": "unavailable", "text": "", "reason": f"no Pyomo model of {options.model} to relax"}
             if iis:
                 info["iis"] = {"status": "unavailable", "rows": [], "bounds": [], "note": "no Pyomo model to compute an IIS on"}
+        elif built[0] is None:
+            text = built[1]["settled"][:1].upper() + built[1]["settled"][1:]
+            info["elastic"] = {"status": "settled", "text": text, "alone": [], "together": [],
+                               "findings": built[1].get("findings", [])}
+            if iis:
+                info["iis"] = {"status": "unavailable", "rows": [], "bounds": [],
+                               "note": "the data settle the conflict before any model is built: no IIS to compute"}
         else:
             model, context = built
             if iis:
                 info["iis"] = _safely(compute_iis, model)
-            families = FAMILIES.get(options.model, {})
-            report = elastic(model, families, solve_options, DEFINITIONS.get(options.model, set()), context)
+            families, definitions, _ = registry(options.model)
+            report = elastic(model, families, solve_options, definitions, context)
             info["elastic"] = report.as_dict()
             text = report.text
     except KeyboardInterrupt:

@@ -70,6 +70,8 @@ from allocator.run import ModelRun, RunOptions
 from allocator.solve import SolveOptions, SolveResult
 
 from . import equity as eq
+from .enforcement import EnforcementOptions
+from .grid import GridData
 from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
 from .city_equity import EquityProblem, PlanLevels, solve_measure
 
@@ -126,11 +128,12 @@ class CityModel:
 
 # --- the model ---------------------------------------------------------------------------
 
-def build_model(city: Instance, options: CityOptions, run: RunOptions | None = None) -> CityModel:
+def build_model(city: Instance, options: CityOptions, run: RunOptions | None = None, every_grid: bool = False) -> CityModel:
+    """The city model; with `every_grid` the grid block keeps every grid (see `GridBlock.build`)."""
     run = run or RunOptions(model="city")
     m = pyo.ConcreteModel("city")
     _add_sets_and_budgets(m, city, options)
-    grid, enforcement, facilities = _add_blocks(m, city, run)
+    grid, enforcement, facilities = _add_blocks(m, city, run, every_grid)
     _add_district_spend(m, grid, enforcement, facilities)
     _add_transfers(m)
     _add_city_limits(m)
@@ -147,8 +150,9 @@ def _add_sets_and_budgets(m, city: Instance, options: CityOptions) -> None:
     m.budget_10k_cny = pyo.Param(initialize=options.budget_10k_cny, mutable=True)
 
 
-def _add_blocks(m, city: Instance, run: RunOptions):
-    grid, enforcement, facilities = GridBlock.build(city), EnforcementBlock.build(city, run), FacilitiesBlock.build(city, run)
+def _add_blocks(m, city: Instance, run: RunOptions, every_grid: bool = False):
+    grid = GridBlock.build(city, every_grid)
+    enforcement, facilities = EnforcementBlock.build(city, run), FacilitiesBlock.build(city, run)
     m.grid, m.enforcement, m.facilities = grid.model, enforcement.model, facilities.model
     return grid, enforcement, facilities
 
@@ -351,12 +355,17 @@ def plan_objective(levels: PlanLevels, objective: str) -> float:
 
 def mandatory_spend(city: Instance, cm: CityModel) -> pd.Series:
     """Per district: one full-time worker per grid, the required professionals, a minimum team per town."""
-    data, ids = cm.grid.data, district_ids(city)
+    return mandatory_spend_of(city, cm.grid.data, cm.enforcement.options)
+
+
+def mandatory_spend_of(city: Instance, data: GridData, e: EnforcementOptions) -> pd.Series:
+    """mandatory_spend from the grid data (models.grid.GridData) and enforcement options, no model:
+    c_full·|G_d| + c_pro·Σ_{t∈d} y_min_t + c_enf·s_min·|T_d| (10k CNY/yr)."""
+    ids = district_ids(city)
     grid = (pd.Series(data.salary["fulltime"], index=data.town_district[data.grid_town]).groupby(level=0).sum()
             .add(pd.Series(data.salary["professional"] * data.professionals_min, index=data.town_district)
                  .groupby(level=0).sum(), fill_value=0.0))
-    e = cm.enforcement.options
-    teams = cm.enforcement.town_district.value_counts() * e.min_team * e.salary_10k_cny
+    teams = city.towns["district_id"].astype(str).value_counts() * e.min_team * e.salary_10k_cny
     return grid.reindex(ids).fillna(0.0) + teams.reindex(ids).fillna(0.0)
 
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.explain import FAMILIES, Family, elastic, explain_infeasible, money, requirement_groups
+from allocator.explain import Family, elastic, explain_infeasible, money, requirement_groups
+from allocator.explain_grid import FAMILIES as GRID_FAMILIES
 from allocator.iis import compute_iis, iis_lines
 from allocator.loader import load_instance
 from allocator.run import RunOptions, run
@@ -46,7 +47,7 @@ def _staffing(n_items: int = 3, cost: float = 7.0, budget: float = 15.0) -> pyo.
     return m
 
 
-FAMS = {"spend_within_budget": FAMILIES["grid"]["spend_within_budget"],
+FAMS = {"spend_within_budget": GRID_FAMILIES["spend_within_budget"],
         "workers.lower": Family("one worker per item", "full-time workers", 3, "one worker is missing in {members} ({ids})",
                                 "drop the rule there", member="item",
                                 held="one worker per item in {members}")}
@@ -166,7 +167,7 @@ def test_any_budget_below_the_mandatory_cost_is_raised_to_exactly_it(tiny, budge
 def test_a_model_without_a_builder_is_explained_from_the_model_it_kept():
     m = _staffing()
     outcome = SimpleNamespace(model=m, explanation=None, meta={})
-    info = explain_infeasible(None, SimpleNamespace(model="city"), FAST, outcome)
+    info = explain_infeasible(None, SimpleNamespace(model="a model without a builder"), FAST, outcome)
     assert info["elastic"]["status"] == "found"
     assert outcome.explanation == ("This change makes a plan possible: spend_within_budget needs 60,000 CNY of slack; "
                                    "review the budget behind spend_within_budget.")
@@ -174,7 +175,7 @@ def test_a_model_without_a_builder_is_explained_from_the_model_it_kept():
 
 def test_no_model_at_all_keeps_the_own_words():
     outcome = SimpleNamespace(model=None, explanation="own words", meta={})
-    info = explain_infeasible(None, SimpleNamespace(model="city"), FAST, outcome, iis=True)
+    info = explain_infeasible(None, SimpleNamespace(model="a model without a builder"), FAST, outcome, iis=True)
     assert outcome.explanation == "own words"
     assert info["elastic"]["status"] == "unavailable" and info["iis"]["status"] == "unavailable"
 
@@ -220,3 +221,13 @@ def test_solve_without_iis_records_no_iis(tiny_dir, tmp_path):
     assert "raise the budget (--budget) to at least 720,000 CNY" in payload["explanation"]
     meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     assert "iis" not in meta["infeasibility"] and meta["infeasibility"]["elastic"]["status"] == "found"
+
+
+def test_a_search_out_of_time_says_so_not_that_nothing_helps():
+    from allocator.explain import ElasticReport
+
+    report = ElasticReport("none", solves=[{"families": ["a"], "status": "time_limit"}], seconds=60.2)
+    assert report.text == ("No relaxation was found in the 60 s the explanation may take: the elastic solves ran out of "
+                           "time on a model this size")
+    assert "the conflict lies in how quantities are defined" in ElasticReport("none", solves=[
+        {"families": ["a"], "status": "infeasible"}]).text
