@@ -185,9 +185,24 @@ class Ctx:
     def pick(self, options):
         return self.draw(st.sampled_from(list(options)))
 
-    def row(self, table: str) -> list[str] | None:
+    written: set = field(default_factory=set)
+
+    def row(self, table: str, *columns: str) -> list[str] | None:
+        """A row whose `columns` no earlier corruption wrote (a later write would hide it), now marked written."""
         data = self.city.data(table)
-        return data[self.draw(st.integers(0, len(data) - 1))] if data else None
+        rows = [i for i in range(len(data)) if not any((table, i, c) in self.written for c in columns)]
+        if not rows:
+            return None
+        i = self.pick(rows)
+        self.written.update((table, i, c) for c in columns)
+        return data[i]
+
+    def write(self, table: str, column: str, value: str) -> bool:
+        """Corrupt one cell no earlier corruption wrote; False if none is left."""
+        row = self.row(table, column)
+        if row is not None:
+            row[self.city.header(table).index(column)] = value
+        return row is not None
 
     def tables_with_rows(self, minimum: int = 1) -> list[str]:
         return [t for t in TABLE_NAMES if len(self.city.data(t)) >= minimum]
@@ -203,8 +218,7 @@ def set_cell(ctx: Ctx, test: Callable[[Column], bool], values: list[str]) -> Hit
     if not choices:
         return None
     table, column = ctx.pick(choices)
-    ctx.row(table)[ctx.city.header(table).index(column)] = ctx.pick(values)
-    return hit(table)
+    return hit(table) if ctx.write(table, column, ctx.pick(values)) else None
 
 
 def numeric(c: Column) -> bool:
@@ -255,7 +269,8 @@ def dangling(ctx: Ctx) -> Hit | None:
     if not choices:
         return None
     table, column = ctx.pick(choices)
-    ctx.row(table)[ctx.city.header(table).index(column)] = ctx.pick(["ZZ1", "T99", "D0", "nowhere"])
+    if not ctx.write(table, column, ctx.pick(["ZZ1", "T99", "D0", "nowhere"])):
+        return None
     return hit(table, needs=(spec(table, column).refers_to.split(".")[0],))
 
 
@@ -324,7 +339,9 @@ def grid_total_off(ctx: Ctx) -> Hit | None:
     grids = ctx.city.tables["grids"]
     if "population" not in grids[0] or len(grids) < 2:
         return None
-    row = ctx.row("grids")
+    row = ctx.row("grids", "population")
+    if row is None:
+        return None
     i = grids[0].index("population")
     row[i] = str(int((num(row[i]) or 0) + 50_000))
     return hit("towns", touched=("grids",), needs=("towns", "grids"))
@@ -334,7 +351,9 @@ def too_many_old_and_young(ctx: Ctx) -> Hit | None:
     header = ctx.city.header("grids")
     if not {"elderly", "population"} <= set(header) or not ctx.city.data("grids"):
         return None
-    row = ctx.row("grids")
+    row = ctx.row("grids", "population", "elderly")
+    if row is None:
+        return None
     row[header.index("population")] = "100"
     row[header.index("elderly")] = "101"
     return hit("grids")
@@ -344,7 +363,9 @@ def resident_above_registered(ctx: Ctx) -> Hit | None:
     header = ctx.city.header("towns")
     if not {"pop_resident", "pop_registered"} <= set(header) or not ctx.city.data("towns"):
         return None
-    row = ctx.row("towns")
+    row = ctx.row("towns", "pop_resident", "pop_registered")
+    if row is None:
+        return None
     resident = num(row[header.index("pop_resident")].strip())
     row[header.index("pop_registered")] = str(int(resident) - 1) if resident and resident >= 1 else "0"
     if not resident or resident < 1:
