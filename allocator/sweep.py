@@ -7,9 +7,11 @@ A scenario is one combination of values of `RunOptions` fields (`allocator.sweep
 parses `--param` texts and expands the grid; re-exported here). Each scenario runs as one
 task: the worker loads the instance from its path (cached per worker process, checked
 against the instance hash the sweep started from), solves with `allocator.run.run`,
-writes the plan with `write_plan` and returns a small dict. HiGHS gets one thread per
-task and every worker one thread, so a scenario gives the same plan in a sweep as in
-`allocator solve --threads 1` with the same seed.
+writes the plan with `write_plan` and returns a small dict. Before the first task every
+worker is prepared at once (`prepare_worker`: imports, instance loaded and hashed), so
+only paths and options travel through the scheduler and a scenario pays for its own
+solve. HiGHS gets one thread per task and every worker one thread, so a scenario gives
+the same plan in a sweep as in `allocator solve --threads 1` with the same seed.
 
 Layout of OUT:
     sweep.json            instance and its sha256, model, options, the parameter grid,
@@ -51,7 +53,7 @@ from .solve import SolveOptions
 from .sweep_grid import PARAMETER_KINDS, Scenario, check_scenarios, expand_grid, format_value, parse_param, parse_params
 
 __all__ = ["FINAL_STATUSES", "PARAMETER_KINDS", "SWEEP_CSV", "SWEEP_JSON", "Scenario", "expand_grid", "parse_param",
-           "parse_params", "read_sweep", "run_sweep", "solve_scenario"]
+           "parse_params", "prepare_worker", "read_sweep", "run_sweep", "solve_scenario"]
 
 SWEEP_CSV, SWEEP_JSON, PLANS_DIR = "sweep.csv", "sweep.json", "plans"
 FINAL_STATUSES = ("optimal", "time_limit", "infeasible", "unbounded")
@@ -90,6 +92,26 @@ def solve_scenario(instance_path: str, instance_sha256: str, options: RunOptions
         row["message"] = f"{type(err).__name__}: {err}"
     row["wall_s"] = time.perf_counter() - t0
     return row
+
+
+def prepare_worker(instance_path: str, models: Sequence[str]) -> float:
+    """Run once on each worker before its first scenario: import the solver stack and the
+    models, load and hash the instance into the worker's cache; return the seconds it took.
+
+    Scenarios then pay only for their own solve; a worker that joins later (or replaces a
+    lost one) does the same work lazily in its first scenario."""
+    t0 = time.perf_counter()
+    import highspy  # noqa: F401
+    import pyomo.environ  # noqa: F401
+
+    from .checks import check_plan  # noqa: F401
+    from .plan import write_plan  # noqa: F401
+    from .run import model_module
+
+    for model in models:
+        model_module(model)
+    _load_cached(instance_path)
+    return time.perf_counter() - t0
 
 
 def _load_cached(instance_path: str) -> tuple[Any, str]:
@@ -399,6 +421,21 @@ class _InProcess:
         pass
 
 
+def local_cluster(n: int):
+    """A Dask LocalCluster of `n` single-threaded worker processes, as a sweep starts it."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    # One task at a time per worker (saturation 1.0): a worker that dies takes down only the
+    # task it was running, so a crashing scenario cannot use up the retries of its neighbours.
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                          "distributed.scheduler.worker-saturation": 1.0}):
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=logging.ERROR)
+
+
 class _Dask:
     """A Dask client on a LocalCluster of worker processes or on a named scheduler."""
 
@@ -407,10 +444,7 @@ class _Dask:
 
     @classmethod
     def start(cls, workers: int | None, scheduler: str | None, n_tasks: int) -> "_Dask":
-        import logging
-
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if scheduler is not None:
             try:
@@ -424,12 +458,7 @@ class _Dask:
                 raise InputError(Problem("--scheduler", f"the scheduler at {scheduler} has no worker")) from None
             return cls(client, None, f"scheduler {scheduler}")
         n = max(1, min(workers or os.cpu_count() or 1, n_tasks))
-        # One task at a time per worker (saturation 1.0): a worker that dies takes down only the
-        # task it was running, so a crashing scenario cannot use up the retries of its neighbours.
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                              "distributed.scheduler.worker-saturation": 1.0}):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = local_cluster(n)
         return cls(Client(cluster, set_as_default=False), cluster, f"local cluster of {n} worker process{'es' if n != 1 else ''}")
 
     def describe(self) -> str:
@@ -439,6 +468,8 @@ class _Dask:
         from distributed import as_completed
 
         jobs = _jobs(todo, instance_path, digest, base, solve_options, out)
+        models = sorted({s.options(base).model for s in todo})
+        self.client.run(prepare_worker, str(instance_path), models, on_error="ignore")   # all workers at once
         futures = self.client.map(task, *zip(*jobs), pure=False)
         scenario_of = {f.key: s for f, s in zip(futures, todo)}
         try:
