@@ -118,9 +118,12 @@ def _finite(ctx, param, value):
 @click.option("--out", type=click.Path(path_type=Path), help="Plan folder (default results/<instance>-<model>-<time>).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, objective, gap, plan_dir).")
 @click.option("--iis", is_flag=True, help="When infeasible, also name HiGHS's irreducible infeasible subset (LP relaxation).")
+@click.option("--equity-bound", "equity_bounds", multiple=True, metavar="MEASURE=VALUE",
+              help="City model: hold an equity measure of the districts next to the objective, e.g. gini=0.05 "
+                   "(at most) or maxmin=0.6 (at least); repeatable.")
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
-          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json, iis) -> None:
+          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json, iis, equity_bounds) -> None:
     """Solve a model on INSTANCE and write the plan (exit 0 done, 2 bad input, 3 infeasible)."""
     import json as json_lib
 
@@ -132,7 +135,7 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     city = load_instance(instance)
     options = RunOptions(model=model_name, objective=objective, budget=budget, headcount=headcount, basis=basis,
                          scenarios=scenarios, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight, target_ratio=target_ratio,
-                         max_moves=max_moves, p=p,
+                         max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
                          services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None)
     solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json)
     plan = run(city, options, solve_options, iis=iis)
@@ -437,6 +440,33 @@ def export_command(plan: Path, out: Path, instance_path: Path | None) -> None:
 
 
 # ---------------------------------------------------------------- equity: frontier (engine: allocator/frontier.py)
+
+EQUITY_BOUNDS = {"maxmin": "at least", "owa": "at least", "range": "at most", "mad": "at most", "gini": "at most",
+                 "hoover": "at most"}
+
+
+def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, float], ...]:
+    """--equity-bound MEASURE=VALUE, each once; the city model only (the others: `allocator frontier`)."""
+    if given and model_name != "city":
+        raise InputError(f"equity bounds are held by the city model; for --model {model_name} use "
+                         "`allocator frontier --model ... --equity MEASURE`", file="--equity-bound")
+    bounds: dict[str, float] = {}
+    for text in given:
+        name, _, value = text.partition("=")
+        name = name.strip()
+        if name not in EQUITY_BOUNDS:
+            raise InputError(f"'{text}': the measure must be one of {', '.join(EQUITY_BOUNDS)} "
+                             "(alpha is approximated piecewise and cannot be held exactly)", file="--equity-bound")
+        try:
+            number = float(value)
+        except ValueError:
+            raise InputError(f"'{text}': give MEASURE=VALUE with a number, e.g. gini=0.05", file="--equity-bound") from None
+        if not math.isfinite(number) or number < 0 or name in bounds:
+            why = "appears twice" if name in bounds else "must be a finite number ≥ 0"
+            raise InputError(f"'{text}': the value {why}", file="--equity-bound")
+        bounds[name] = number
+    return tuple(bounds.items())
+
 
 def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis):
     """The problem of `frontier` and `equity-bench`: model, grouping, index weights, run limits."""

@@ -59,6 +59,28 @@ FAMILIES: dict[str, Family] = {
     "fulltime_workers.lower": _GRID["fulltime_workers.lower"],
     "professionals.lower": _GRID["professionals.lower"],
 }
+def _equity_family(measure: str, words: str, direction: str, exact: bool) -> Family:
+    """An --equity-bound row: exact in the index's units for maxmin, range and mad; named only for the
+    measures held as a scaled row (gini, owa, hoover), whose slack is not in the measure's units."""
+    if exact:
+        return Family(f"the equity bound ({measure})", "index points", 2,
+                      f"{words} cannot be held at {{limit}} together with the budgets; it misses by {{amount}}",
+                      f"{direction} --equity-bound {measure} to {{target_plain}}")
+    return Family(f"the equity bound ({measure})", "units", 2,
+                  f"{words} cannot be held at the bound asked together with the budgets",
+                  f"{direction} --equity-bound {measure}, or raise the budgets")
+
+
+EQUITY_BOUNDS: dict[str, Family] = {
+    "floor_at_least_bound": _equity_family("maxmin", "the lowest district service index", "lower", True),
+    "band_within_bound": _equity_family("range", "the range of the districts' service index", "raise", True),
+    "mad_within_bound": _equity_family("mad", "the mean absolute deviation of the districts' service index", "raise", True),
+    "gini_within_bound": _equity_family("gini", "the Gini index of the districts' service index", "raise", False),
+    "owa_within_bound": _equity_family("owa", "the ordered weighted average of the districts' service index", "lower", False),
+    "hoover_within_bound": _equity_family("hoover", "the Hoover index of district spend against population", "raise", False),
+}
+FAMILIES.update(EQUITY_BOUNDS)
+
 DEFINITIONS: set[str] = {
     "district_spend_is_sum_of_blocks", "service_index_is_weighted_coverage", "city_spend_within_granted_budget",
     "transfers_within_granted_pool", "granted_pool_is_budget_beyond_own", "granted_pool_zero_unless_open",
@@ -80,6 +102,7 @@ def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
         if settled:
             return None, settled
     cm = city.build_model(instance, opts, options, every_grid=True)
+    _hold_equity_bounds(cm, instance, options)
     e = cm.enforcement.options
     for v in cm.enforcement.model.posted_staff.values():
         v.setlb(e.min_team)
@@ -88,6 +111,18 @@ def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
     caps = float(instance.districts["transfer_cap"].sum())
     _granted_budget(cm.model, opts.budget_10k_cny, own, caps, default_pool=instance.config.city_pool is None)
     return cm.model, {}
+
+
+def _hold_equity_bounds(cm, instance, options) -> None:
+    """The run's --equity-bound rows, as the solving model holds them (families `EQUITY_BOUNDS`)."""
+    if not options.equity_bounds:
+        return
+    from models.city import problem_of
+    from models.city_equity import hold_bound
+
+    problem = problem_of(cm, instance)
+    for measure, bound in options.equity_bounds:
+        hold_bound(problem, measure, bound)
 
 
 def _granted_budget(m, budget: float, own: float, caps: float, default_pool: bool) -> None:

@@ -40,9 +40,11 @@ class RunOptions:
     max_moves: int | None = None         # enforcement reassignment limit
     services: tuple[str, ...] | None = None
     p: int | None = None
+    equity_bounds: tuple[tuple[str, float], ...] = ()   # city: (measure, bound) rows held next to the objective
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        return {k: ([list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
 
 
 @dataclass

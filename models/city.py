@@ -73,7 +73,7 @@ from . import equity as eq
 from .enforcement import EnforcementOptions
 from .grid import GridData
 from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
-from .city_equity import EquityProblem, PlanLevels, solve_measure
+from .city_equity import EquityProblem, PlanLevels, hold_bound, solve_measure
 
 OBJECTIVES = eq.MEASURES
 DEFAULT_OBJECTIVE = "maxmin"
@@ -330,8 +330,10 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
     if why:
         result = SolveResult("infeasible", None, None, None, "decided from the data")
         return ModelRun(result, opts.objective, build_s=build_s, explanation=why, meta=problem.meta)
+    for measure, bound in options.equity_bounds:
+        hold_bound(problem, measure, bound)
     outcome = solve_measure(problem, opts.objective, solve_options)
-    meta = {**problem.meta, "equity": outcome.as_meta()}
+    meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds]}}
     done = ModelRun(outcome.result, opts.objective, build_s=build_s, meta=meta, model=problem.model)
     if outcome.has_solution:
         t1 = time.perf_counter()
@@ -342,7 +344,8 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         meta["city"]["min_service_index"] = float(levels.levels.min())
         done.extract_s = time.perf_counter() - t1
     elif outcome.status == "infeasible":
-        done.explanation = "no plan meets the district budgets, transfer caps, city pool and staffing rules together"
+        bounds = " and the equity bounds" if options.equity_bounds else ""
+        done.explanation = f"no plan meets the district budgets, transfer caps, city pool, staffing rules{bounds} together"
     return done
 
 

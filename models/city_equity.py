@@ -208,6 +208,13 @@ def _attach(problem: EquityProblem, measure: str, as_: str, bound: float | None 
     return term
 
 
+def hold_bound(problem: EquityProblem, measure: str, bound: float) -> eq.EquityTerm:
+    """Keep `measure` within `bound` in every later solve: E ≥ b for a welfare measure or the minimum
+    (maxmin, owa, alpha), E ≤ b for an inequality measure (range, mad, gini, hoover)."""
+    check_measure(measure, "constraint", len(problem.levels))
+    return _attach(problem, measure, "constraint", bound)
+
+
 def _initialise(term: eq.EquityTerm) -> None:
     """Give a new measure block's variables the values the loaded plan implies, so that the next solve
     starts from a complete plan (HiGHS found none within its time when a start left them out)."""

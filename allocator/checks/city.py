@@ -56,6 +56,7 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     index = _check_index(report, plan, city, districts)
     population = _population(city)
     report.objective = objective(plan.meta.get("objective"), index, population, spend["spend"])
+    _check_bounds(report, plan, index, population, spend["spend"])
     report.figures.update({"city_spend": float(spend["spend"].sum()), "transfers": float(districts["transfer"].sum()),
                            "min_service_index": float(index.min())})
     return report
@@ -224,6 +225,19 @@ def _check_index(report: CheckReport, plan: Plan, city: Instance, districts: pd.
         report.fail(f"districts.service_index: {int(off.sum())} districts differ from a_G·G + a_E·E + a_F·F "
                     f"(e.g. {districts.index[off][0]}: {claimed[off][0]:.6g}, recomputed {index[off].iloc[0]:.6g})")
     return index
+
+
+def _check_bounds(report: CheckReport, plan: Plan, index: pd.Series, population: pd.Series, spend: pd.Series) -> None:
+    """Every --equity-bound the run held: E ≥ b for maxmin and owa, E ≤ b for range, mad, gini and hoover."""
+    for measure, bound in (plan.meta.get("options") or {}).get("equity_bounds") or []:
+        value = objective(measure, index, population, spend)
+        what = f"{measure} of the districts (--equity-bound {measure}={bound:g})"
+        if value is None:
+            report.fail(f"{what}: not a measure this checker knows")
+        elif measure in ("maxmin", "owa"):
+            at_most(report, what.replace("(", "(negated, "), -value, -float(bound))
+        else:
+            at_most(report, what, value, float(bound))
 
 
 def objective(name: str | None, index: pd.Series, population: pd.Series, spend: pd.Series) -> float | None:
