@@ -2,10 +2,13 @@
 
     solve(model, options) -> SolveResult
 
-Uses Pyomo's in-memory persistent HiGHS interface (`pyomo.contrib.solver`, no files).
-It never raises for a non-optimal outcome: the result's `status` says what happened
-(`optimal`, `time_limit`, `infeasible`, `unbounded`, `error`, `interrupted`) and the
-best solution found, if any, is loaded into the model's variables.
+The model is compiled by Pyomo's linear standard-form compiler into one in-memory highspy
+model (`allocator.highs_model`: sparse matrices handed over in one call, no files, no
+per-constraint Python objects) and the solution is written back column by column from one
+array. It never raises for a non-optimal outcome: the result's `status` says what happened
+(`optimal`, `time_limit`, `infeasible`, `unbounded`, `error`) and the best solution found,
+if any, is loaded into the model's variables. Ctrl-C stops HiGHS and raises
+KeyboardInterrupt.
 
 HiGHS can overrun its own time limit several-fold, so a callback also interrupts it
 once the wall clock passes the limit plus a grace period; such a run is reported as
@@ -14,17 +17,18 @@ once the wall clock passes the limit plus a grace period; such a run is reported
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
+from pyomo.common.gc_manager import PauseGC
+
+from .highs_model import CompiledModel, compile_model
 
 GRACE_S = 5.0          # extra seconds HiGHS gets past --time-limit before it is interrupted
 PROGRESS_EVERY_S = 2.0
@@ -60,24 +64,28 @@ class SolveResult:
     highs_info: dict = field(default_factory=dict)
 
 
+_S = highspy.HighsModelStatus
 _STATUS = {
-    TerminationCondition.convergenceCriteriaSatisfied: "optimal",
-    TerminationCondition.maxTimeLimit: "time_limit",
-    TerminationCondition.iterationLimit: "time_limit",
-    TerminationCondition.objectiveLimit: "time_limit",
-    TerminationCondition.provenInfeasible: "infeasible",
-    TerminationCondition.locallyInfeasible: "infeasible",
-    TerminationCondition.infeasibleOrUnbounded: "infeasible",
-    TerminationCondition.unbounded: "unbounded",
-    TerminationCondition.interrupted: "interrupted",
+    _S.kOptimal: "optimal",
+    _S.kModelEmpty: "optimal",
+    _S.kTimeLimit: "time_limit",
+    _S.kIterationLimit: "time_limit",
+    _S.kSolutionLimit: "time_limit",
+    _S.kObjectiveBound: "time_limit",
+    _S.kObjectiveTarget: "time_limit",
+    _S.kInfeasible: "infeasible",
+    _S.kUnboundedOrInfeasible: "infeasible",
+    _S.kUnbounded: "unbounded",
+    _S.kInterrupt: "interrupted",
+    _S.kHighsInterrupt: "interrupted",
 }
 
 
 class _Watch:
     """HiGHS callback: progress line and the outer wall-clock guard.
 
-    Pyomo captures file descriptor 2 while HiGHS runs, so the progress line goes to a
-    duplicate of the terminal's stderr taken before the solve.
+    The progress line goes to a duplicate of the terminal's stderr (file descriptor 2), so
+    that it reaches the terminal even when sys.stderr is redirected.
     """
 
     def __init__(self, options: SolveOptions):
@@ -121,55 +129,86 @@ def _terminal_stderr():
         return sys.stderr
 
 
+class Persistent:
+    """A HiGHS model kept between solves of one Pyomo model (pass it as `solve(..., persistent=)`).
+
+    The first solve compiles the model; later solves of the same model, with the same active
+    objective, push only the changed bounds of rows that hold mutable parameters
+    (`CompiledModel.refresh`), so a search over one parameter pays the hand-over once. A
+    `compiled` model placed here by its caller (e.g. after giving HiGHS a basis) is solved as
+    it is; the model's structure must not change between solves (a changed objective is
+    noticed and compiled again)."""
+
+    def __init__(self) -> None:
+        self.compiled: CompiledModel | None = None
+
+    def prepare(self, model: pyo.ConcreteModel) -> CompiledModel:
+        c = self.compiled
+        if c is not None and c.model is model and c.objective is _active_objective(model) and c.refresh():
+            c.highs.resetOptions()     # options left None must not keep the previous call's values
+            c.highs.setOptionValue("output_flag", False)
+            return c
+        self.compiled = compile_model(model, track_parameters=True)
+        return self.compiled
+
+
+def _active_objective(model: pyo.ConcreteModel):
+    return next(model.component_data_objects(pyo.Objective, active=True), None)
+
+
 def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = None,
-          persistent: Highs | None = None, highs_options: dict | None = None) -> SolveResult:
+          persistent: Persistent | None = None, highs_options: dict | None = None) -> SolveResult:
     """Hand `model` to HiGHS, solve, load the best solution found; never raises on status.
 
     `start` optionally maps variables (VarData) to the values of a known feasible
     solution, given to HiGHS as its first incumbent (HiGHS checks it and completes
     or drops it; unlisted variables are left to HiGHS).
 
-    `persistent` optionally passes a `Highs()` kept between calls: the first call hands
-    `model` over; later calls with the same model only push its changed mutable
-    parameters (a search over one parameter then pays the hand-over once).
+    `persistent` optionally passes a `Persistent()` kept between calls: the first call hands
+    `model` over; later calls with the same model only push its changed mutable parameters.
 
     `highs_options` are raw HiGHS options a model needs for its structure (e.g.
     {"presolve": "off"} for an LP bound that HiGHS's presolve would make slow).
     """
     _use_threads(options.threads)
-    opt = persistent if persistent is not None else Highs()
     t0 = time.perf_counter()
-    if persistent is not None and persistent._model is model:
-        opt.update_parameters()
-        opt._solver_model.resetOptions()   # options left None must not keep the previous call's values
-    else:
-        opt.set_instance(model)
+    compiled = persistent.prepare(model) if persistent is not None else compile_model(model)
+    highs = compiled.highs
+    _set_options(highs, options, highs_options)
     if start:
-        _set_start(opt, start)
+        _set_start(compiled, start)
     handover_s = time.perf_counter() - t0
-    highs = opt._solver_model  # the highspy.Highs object the interface filled
     watch = _Watch(options)
-    for event in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+    events = (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt)
+    for event in events:
         event.subscribe(watch)
-    solver_options = {"random_seed": int(options.seed), **(highs_options or {})}
     t1 = time.perf_counter()
-    quiet = logging.getLogger("pyomo.contrib.solver")   # its "unhandled status" warning: we report statuses ourselves
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
     try:
-        results = opt.solve(
-            model, tee=options.tee, time_limit=options.time_limit, rel_gap=options.gap,
-            threads=options.threads, solver_options=solver_options,
-            load_solutions=False, raise_exception_on_nonoptimal_result=False,
-            auto_updates=_NO_UPDATES,
-        )
+        highs.run()
     finally:
-        quiet.setLevel(level)
         watch.finish()
-        for event in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+        for event in events:
             event.unsubscribe(watch)
     solve_s = time.perf_counter() - t1
-    return _result(opt, results, watch, handover_s, solve_s)
+    t2 = time.perf_counter()
+    result = _result(compiled, watch)
+    result.handover_s = handover_s + time.perf_counter() - t2
+    result.solve_s = solve_s
+    return result
+
+
+def _set_options(highs: highspy.Highs, options: SolveOptions, highs_options: dict | None) -> None:
+    """The run's options: output, time limit, MIP gap, threads, seed, then the model's raw options."""
+    values = {"output_flag": bool(options.tee), "log_to_console": bool(options.tee), "random_seed": int(options.seed)}
+    if options.time_limit is not None:
+        values["time_limit"] = float(options.time_limit)
+    if options.gap is not None:
+        values["mip_rel_gap"] = float(options.gap)
+    if options.threads is not None:
+        values["threads"] = int(options.threads)
+    for key, option in {**values, **(highs_options or {})}.items():
+        if highs.setOptionValue(key, option) == highspy.HighsStatus.kError:
+            raise ValueError(f"HiGHS refused option {key}={option!r}")
 
 
 _threads_in_use: list = []
@@ -177,72 +216,53 @@ _threads_in_use: list = []
 
 def _use_threads(threads: int | None) -> None:
     """HiGHS keeps one thread scheduler per process, sized by the first solve; resize it on change."""
-    import highspy
-
     if _threads_in_use and _threads_in_use[-1] != threads:
         highspy.Highs.resetGlobalScheduler(True)
     _threads_in_use[:] = [threads]
 
 
-def _set_start(opt: Highs, start: dict) -> None:
+def _set_start(compiled: CompiledModel, start: dict) -> None:
     """Give HiGHS a starting solution for the variables it knows (the others are left free)."""
-    columns = opt._pyomo_var_to_solver_var_map
-    known = [(columns[id(v)], float(x)) for v, x in start.items() if id(v) in columns and x is not None]
+    with PauseGC():
+        known = [(compiled.column_of(v), float(x)) for v, x in start.items() if x is not None]
+        known = [(j, x) for j, x in known if j is not None]
     if known:
         index, value = zip(*known)
-        opt._solver_model.setSolution(len(index), np.asarray(index, dtype=np.int32), np.asarray(value, dtype=np.float64))
+        compiled.highs.setSolution(len(index), np.asarray(index, dtype=np.int32), np.asarray(value, dtype=np.float64))
 
 
-_NO_UPDATES = {
-    "check_for_new_or_removed_constraints": False, "check_for_new_or_removed_vars": False,
-    "check_for_new_or_removed_params": False, "check_for_new_objective": False,
-    "update_constraints": False, "update_vars": False, "update_parameters": False,
-    "update_named_expressions": False, "update_objective": False,
-}
-
-
-def _result(opt: Highs, results, watch: _Watch, handover_s: float, solve_s: float) -> SolveResult:
-    status = _STATUS.get(results.termination_condition, "error")
-    if watch.guard_fired and status in ("interrupted", "error"):
-        # Pyomo does not know HiGHS's "interrupt" status: read the incumbent from HiGHS itself.
-        return _guarded_result(opt, handover_s, solve_s)
-    has_solution = (status in ("optimal", "time_limit")
-                    and results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal))
+def _result(compiled: CompiledModel, watch: _Watch) -> SolveResult:
+    """Status, objective, bound and gap of HiGHS's run; the best solution found loaded into the model."""
+    highs = compiled.highs
+    model_status = highs.getModelStatus()
+    status = _STATUS.get(model_status, "error")
+    if status == "interrupted":
+        if not watch.guard_fired:
+            raise KeyboardInterrupt
+        status = "time_limit"          # the wall-clock guard stopped HiGHS: keep its incumbent
+    info = highs.getInfo()
+    empty = model_status == highspy.HighsModelStatus.kModelEmpty
+    has_solution = status in ("optimal", "time_limit") and (
+        empty or model_status == highspy.HighsModelStatus.kOptimal or int(info.primal_solution_status) == 2)
+    if has_solution and compiled.columns:
+        compiled.load(highs.getSolution().col_value)
+    objective = bound = None
     if has_solution:
-        results.solution_loader.load_vars()
-    objective = _finite(results.incumbent_objective) if has_solution else None
-    bound = _finite(results.objective_bound)
+        objective = compiled.offset if empty else _finite(info.objective_function_value)
+    if empty:
+        bound = objective
+    elif int(info.mip_node_count) == -1:       # an LP: the bound is the optimum
+        bound = objective if status == "optimal" else None
+    else:
+        bound = _finite(info.mip_dual_bound)
     gap = None
     if objective is not None and bound is not None:
         gap = abs(objective - bound) / max(abs(objective), 1e-10)
         if status == "optimal" and gap < 1e-9:
             gap = 0.0
-    if status == "interrupted":
-        raise KeyboardInterrupt
-    version = ".".join(str(v) for v in opt.version())
-    info = _highs_info(opt)
-    return SolveResult(status, objective, bound, gap, str(results.termination_condition.name),
-                       solver_version=version, handover_s=handover_s, solve_s=solve_s,
-                       has_solution=has_solution, highs_info=info)
-
-
-def _guarded_result(opt: Highs, handover_s: float, solve_s: float) -> SolveResult:
-    """A run the wall-clock guard stopped: status time_limit, with HiGHS's incumbent if it has one."""
-    highs = opt._solver_model
-    info = highs.getInfo()
-    has_solution = int(info.primal_solution_status) == 2          # kSolutionStatusFeasible
-    objective = bound = gap = None
-    if has_solution:
-        values = highs.getSolution().col_value
-        for var_id, column in opt._pyomo_var_to_solver_var_map.items():
-            opt._vars[var_id][0].set_value(values[column], skip_validation=True)
-        objective = _finite(info.objective_function_value)
-        bound = _finite(info.mip_dual_bound)
-        if objective is not None and bound is not None:
-            gap = abs(objective - bound) / max(abs(objective), 1e-10)
-    version = ".".join(str(v) for v in opt.version())
-    return SolveResult("time_limit", objective, bound, gap, "wall_clock_guard", solver_version=version,
-                       handover_s=handover_s, solve_s=solve_s, has_solution=has_solution, highs_info=_highs_info(opt))
+    termination = "wall_clock_guard" if watch.guard_fired and model_status in (_S.kInterrupt, _S.kHighsInterrupt) else model_status.name
+    return SolveResult(status, objective, bound, gap, termination, solver_version=highs.version(),
+                       has_solution=has_solution, highs_info=_highs_info(info))
 
 
 def _finite(value) -> float | None:
@@ -252,9 +272,8 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) and abs(value) < 1e30 else None
 
 
-def _highs_info(opt: Highs) -> dict:
+def _highs_info(info) -> dict:
     try:
-        info = opt._solver_model.getInfo()
         return {"mip_node_count": int(info.mip_node_count), "simplex_iterations": int(info.simplex_iteration_count)}
     except Exception:  # information only: older highspy builds lack some fields
         return {}

@@ -91,12 +91,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 from pyomo.common.collections import ComponentMap
 
 from allocator.errors import InputError, Problem
 from allocator.instance import Instance
 from allocator.run import ModelRun, RunOptions
 from allocator.solve import SolveOptions, SolveResult, solve
+
+from . import linear as lin
 
 from .scenarios import Scenarios, load_scenarios
 
@@ -224,22 +227,30 @@ def postings_at(level: float, st: Staffing) -> tuple[np.ndarray, np.ndarray, np.
 
 def _district_choices(level: float, st: Staffing) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per district, its undominated (moves, officers) at `level`: posting one more officer in the
-    j surplus towns with the largest fractions leaves a pool of ⌈Σ fractions − their sum⌉."""
+    j surplus towns with the largest fractions leaves a pool of ⌈Σ fractions − their sum⌉.
+    All districts at once: row d of `kept` holds 0 and the running sums of d's surplus fractions."""
     low, high, frac = postings_at(level, st)
-    officers = np.bincount(st.district, low, st.n_districts)
-    moves = np.bincount(st.district, np.maximum(low - st.today, 0), st.n_districts)
-    fractions = np.bincount(st.district, frac, st.n_districts)
+    n = st.n_districts
+    officers = np.bincount(st.district, low, n)
+    moves = np.bincount(st.district, np.maximum(low - st.today, 0), n)
+    fractions = np.bincount(st.district, frac, n)
     spare = high > low
     order = np.lexsort((-frac[spare], st.district[spare]))
     spare_district, spare_frac = st.district[spare][order], frac[spare][order]
-    bounds = np.searchsorted(spare_district, np.arange(st.n_districts + 1))
+    counts = np.bincount(spare_district, minlength=n)
+    slot = np.arange(len(spare_district)) - (np.cumsum(counts) - counts)[spare_district]
+    table = np.zeros((n, int(counts.max(initial=0)) + 1))
+    table[spare_district, slot + 1] = spare_frac
+    kept = np.cumsum(table, axis=1)
+    pool = np.maximum(np.ceil(fractions[:, None] - kept - EPS), 0.0)
+    first = np.ones(pool.shape, dtype=bool)
+    first[:, 1:] = pool[:, 1:] < pool[:, :-1]
+    first &= np.arange(pool.shape[1])[None, :] <= counts[:, None]
     choices = []
-    for d in range(st.n_districts):
-        kept = np.concatenate(([0.0], np.cumsum(spare_frac[bounds[d]:bounds[d + 1]])))
-        pool = np.maximum(np.ceil(fractions[d] - kept - EPS), 0.0)
-        first = np.concatenate(([True], pool[1:] < pool[:-1]))
-        j = np.flatnonzero(first)
-        choices.append((moves[d] + pool[first], officers[d] + j + pool[first]))
+    for d in range(n):
+        j = np.flatnonzero(first[d])
+        chosen = pool[d, j]
+        choices.append((moves[d] + chosen, officers[d] + j + chosen))
     return choices
 
 
@@ -304,6 +315,12 @@ def _posting_range(st: Staffing, options: EnforcementOptions) -> tuple[np.ndarra
 # --- the model ---------------------------------------------------------------------------
 
 def build_model(city: Instance, options: EnforcementOptions) -> pyo.ConcreteModel:
+    """The model of the module docstring; the garbage collector is paused while Pyomo builds it."""
+    with PauseGC():
+        return _build(city, options)
+
+
+def _build(city: Instance, options: EnforcementOptions) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel("enforcement")
     _add_sets(m, city, options)
     _add_parameters(m, city, options)
@@ -395,10 +412,10 @@ def _add_staff_variables(m, low: np.ndarray, high: np.ndarray | None) -> None:
 
 
 def _add_staff_balance(m) -> None:
-    @m.Constraint(m.TOWNS)
-    def posted_staff_is_today_plus_moves(m, t):
-        """(1) s_t = s0_t + m⁺_t − m⁻_t"""
-        return m.posted_staff[t] == m.staff_today[t] + m.moved_in[t] - m.moved_out[t]
+    """(1) s_t = s0_t + m⁺_t − m⁻_t, as s_t − m⁺_t + m⁻_t = s0_t     posted_staff_is_today_plus_moves"""
+    columns = zip(m.posted_staff.values(), m.moved_in.values(), m.moved_out.values(), m.staff_today.values())
+    m.posted_staff_is_today_plus_moves = lin.rows(m.TOWNS, [
+        lin.equal(lin.linear([1.0, -1.0, 1.0], [s, arrive, leave]), float(today)) for s, arrive, leave, today in columns])
 
 
 def _add_move_limit(m, options: EnforcementOptions) -> None:
@@ -429,58 +446,55 @@ def _add_budget_limit(m, options: EnforcementOptions) -> None:
 
 
 def _add_pool_shares(m) -> None:
+    """(5) Σ_{t∈d} q_t ≤ r_d, as Σ_{t∈d} q_t − r_d ≤ 0     pool_shares_within_pool"""
     m.pool_share = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
-
-    @m.Constraint(m.DISTRICTS)
-    def pool_shares_within_pool(m, d):
-        """(5) Σ_{t∈d} q_t ≤ r_d"""
-        return pyo.quicksum(m.pool_share[t] for t in m.TOWNS_IN[d]) <= m.pool_staff[d]
+    shares = [[m.pool_share[t] for t in m.TOWNS_IN[d]] for d in m.DISTRICTS]
+    m.pool_shares_within_pool = lin.rows(m.DISTRICTS, [
+        lin.at_most(lin.linear([1.0] * len(q) + [-1.0], [*q, r]), 0.0) for q, r in zip(shares, m.pool_staff.values())])
 
 
 def _add_town_deployment(m) -> None:
+    """(9) Σ_{t∈d} p_tω − r_d ≤ 0          deployment_within_pool (districts with towns at risk in ω)
+       (9) u_tω + s_t + p_tω ≥ D_t·μ_tω     unmet_covers_surge_gap"""
     m.deployed = pyo.Var(m.AT_RISK, within=pyo.NonNegativeReals)
     m.unmet_officers = pyo.Var(m.AT_RISK, within=pyo.NonNegativeReals)
-
-    @m.Constraint(m.DISTRICTS, m.SCENARIOS)
-    def deployment_within_pool(m, d, w):
-        """(9) Σ_{t∈d} p_tω ≤ r_d"""
-        if not m.AT_RISK_IN[d, w]:
-            return pyo.Constraint.Skip
-        return pyo.quicksum(m.deployed[k] for k in m.AT_RISK_IN[d, w]) <= m.pool_staff[d]
-
-    @m.Constraint(m.AT_RISK)
-    def unmet_covers_surge_gap(m, t, w):
-        """(9) u_tω ≥ D_t·μ_tω − s_t − p_tω"""
-        return m.unmet_officers[t, w] >= m.demand_officers[t] * m.surge_multiplier[t, w] - m.posted_staff[t] - m.deployed[t, w]
-
+    m.deployment_within_pool = lin.rows(m.DISTRICTS * m.SCENARIOS, {
+        (d, w): lin.at_most(lin.linear([1.0] * len(keys) + [-1.0], [*(m.deployed[k] for k in keys), m.pool_staff[d]]), 0.0)
+        for (d, w), keys in ((key, m.AT_RISK_IN[key]) for key in m.DISTRICTS * m.SCENARIOS) if len(keys)})
+    m.unmet_covers_surge_gap = lin.rows(m.AT_RISK, {
+        (t, w): lin.at_least(lin.linear([1.0, 1.0, 1.0], [m.unmet_officers[t, w], m.posted_staff[t], m.deployed[t, w]]),
+                             m.demand_officers[t] * m.surge_multiplier[t, w])
+        for t, w in m.AT_RISK})
     m.scenario_unmet = pyo.Expression(m.SCENARIOS, rule=lambda m, w: pyo.quicksum(
         m.unmet_officers[k] for d in m.DISTRICTS for k in m.AT_RISK_IN[d, w]))
 
 
 def _add_district_deployment(m) -> None:
+    """(9') g_tω + s_t ≥ D_t·μ_tω  (ω = "*": normal demand, μ = 1)                    gap_covers_demand
+       (9') G_d − Σ_{t∈d} g_t = 0 at normal demand                                   normal_gap_adds_up
+       (9') U_dω − G_d + Σ_{t surging} g_t − Σ_{t surging} g_tω + r_d ≥ 0             district_unmet_covers_gaps
+       (rows of district_unmet_covers_gaps only where d has normal gaps or surges in ω)"""
     m.gap_officers = pyo.Var(m.GAP_KEYS, within=pyo.NonNegativeReals)
     m.normal_gap = pyo.Var(m.DISTRICTS, within=pyo.NonNegativeReals)
     m.district_unmet = pyo.Var(m.DISTRICTS, m.SCENARIOS, within=pyo.NonNegativeReals)
-
-    @m.Constraint(m.GAP_KEYS)
-    def gap_covers_demand(m, t, w):
-        """(9') g_tω ≥ D_t·μ_tω − s_t  (w = "*": normal demand, μ = 1)"""
-        return m.gap_officers[t, w] >= m.demand_officers[t] * m.surge_multiplier[t, w] - m.posted_staff[t]
-
-    @m.Constraint(m.DISTRICTS)
-    def normal_gap_adds_up(m, d):
-        """(9') G_d = Σ_{t∈d} g_t at normal demand"""
-        return m.normal_gap[d] == pyo.quicksum(m.gap_officers[k] for k in m.NORMAL_IN[d])
-
-    @m.Constraint(m.DISTRICTS, m.SCENARIOS)
-    def district_unmet_covers_gaps(m, d, w):
-        """(9') U_dω ≥ G_d − Σ_{t surging} g_t + Σ_{t surging} g_tω − r_d"""
-        if not (m.NORMAL_IN[d] or m.SURGES_IN[d, w]):
-            return pyo.Constraint.Skip
-        return (m.district_unmet[d, w] >= m.normal_gap[d] - pyo.quicksum(m.gap_officers[k] for k in m.CALM_IN[d, w])
-                + pyo.quicksum(m.gap_officers[k] for k in m.SURGES_IN[d, w]) - m.pool_staff[d])
-
+    g = m.gap_officers
+    m.gap_covers_demand = lin.rows(m.GAP_KEYS, [
+        lin.at_least(lin.linear([1.0, 1.0], [g[t, w], m.posted_staff[t]]), m.demand_officers[t] * m.surge_multiplier[t, w])
+        for t, w in m.GAP_KEYS])
+    m.normal_gap_adds_up = lin.rows(m.DISTRICTS, [
+        lin.equal(lin.linear([1.0] + [-1.0] * len(m.NORMAL_IN[d]), [m.normal_gap[d], *(g[k] for k in m.NORMAL_IN[d])]), 0.0)
+        for d in m.DISTRICTS])
+    m.district_unmet_covers_gaps = lin.rows(m.DISTRICTS * m.SCENARIOS, {
+        (d, w): _district_unmet_row(m, d, w) for d in m.DISTRICTS for w in m.SCENARIOS if m.NORMAL_IN[d] or m.SURGES_IN[d, w]})
     m.scenario_unmet = pyo.Expression(m.SCENARIOS, rule=lambda m, w: pyo.quicksum(m.district_unmet[d, w] for d in m.DISTRICTS))
+
+
+def _district_unmet_row(m, d, w):
+    calm, surges = m.CALM_IN[d, w], m.SURGES_IN[d, w]
+    coefs = [1.0, -1.0] + [1.0] * len(calm) + [-1.0] * len(surges) + [1.0]
+    variables = [m.district_unmet[d, w], m.normal_gap[d], *(m.gap_officers[k] for k in calm),
+                 *(m.gap_officers[k] for k in surges), m.pool_staff[d]]
+    return lin.at_least(lin.linear(coefs, variables), 0.0)
 
 
 def _add_cvar(m, options: EnforcementOptions) -> None:
@@ -501,30 +515,28 @@ def _add_cvar(m, options: EnforcementOptions) -> None:
 
 
 def _add_min_ratio(m) -> None:
+    """(6) ρ·D_t ≤ s_t + q_t, as D_t·ρ − s_t − q_t ≤ 0     coverage_at_least_min_ratio"""
     m.min_ratio = pyo.Var(within=pyo.NonNegativeReals)
-
-    @m.Constraint(m.TOWNS)
-    def coverage_at_least_min_ratio(m, t):
-        """(6) ρ·D_t ≤ s_t + q_t"""
-        return m.min_ratio * m.demand_officers[t] <= m.posted_staff[t] + m.pool_share[t]
+    columns = zip(m.posted_staff.values(), m.pool_share.values(), m.demand_officers.values())
+    m.coverage_at_least_min_ratio = lin.rows(m.TOWNS, [
+        lin.at_most(lin.linear([float(d), -1.0, -1.0], [m.min_ratio, s, q]), 0.0) for s, q, d in columns])
 
 
 def _add_shortfall(m) -> None:
+    """(7) e_t ≥ D_t − s_t − q_t, as e_t + s_t + q_t ≥ D_t     shortfall_covers_gap"""
     m.shortfall_officers = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
-
-    @m.Constraint(m.TOWNS)
-    def shortfall_covers_gap(m, t):
-        """(7) e_t ≥ D_t − s_t − q_t"""
-        return m.shortfall_officers[t] >= m.demand_officers[t] - m.posted_staff[t] - m.pool_share[t]
+    columns = zip(m.shortfall_officers.values(), m.posted_staff.values(), m.pool_share.values(), m.demand_officers.values())
+    m.shortfall_covers_gap = lin.rows(m.TOWNS, [
+        lin.at_least(lin.linear([1.0, 1.0, 1.0], [e, s, q]), float(d)) for e, s, q, d in columns])
 
     m.total_shortfall = pyo.Expression(expr=pyo.quicksum(m.shortfall_officers[t] for t in m.TOWNS))
 
 
 def _add_coverage_target(m, target: float) -> None:
-    @m.Constraint(m.TOWNS)
-    def coverage_meets_target(m, t):
-        """(8) s_t + q_t ≥ τ·D_t"""
-        return m.posted_staff[t] + m.pool_share[t] >= target * m.demand_officers[t]
+    """(8) s_t + q_t ≥ τ·D_t     coverage_meets_target"""
+    columns = zip(m.posted_staff.values(), m.pool_share.values(), m.demand_officers.values())
+    m.coverage_meets_target = lin.rows(m.TOWNS, [
+        lin.at_least(lin.linear([1.0, 1.0], [s, q]), target * d) for s, q, d in columns])
 
 
 def _add_objectives(m, options: EnforcementOptions) -> None:
@@ -596,10 +608,26 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     return outcome
 
 
+def posting_start(m) -> ComponentMap:
+    """A first plan for HiGHS, so that a time-limited run always has one: today's posting raised to
+    each town's lower bound (the minimum team) within its upper bound, no pool. HiGHS completes the
+    other variables, or drops the start when the headcount or the move limit forbids it."""
+    start = ComponentMap()
+    for t, v in m.posted_staff.items():
+        s = max(float(pyo.value(m.staff_today[t])), v.lb or 0.0)
+        s = min(s, v.ub) if v.ub is not None else s
+        start[v] = s
+        start[m.moved_in[t]] = max(0.0, s - float(pyo.value(m.staff_today[t])))
+        start[m.moved_out[t]] = max(0.0, float(pyo.value(m.staff_today[t])) - s)
+    for v in m.pool_staff.values():
+        start[v] = 0.0
+    return start
+
+
 def _solve_with_tie_break(m, options: EnforcementOptions, solve_options: SolveOptions) -> tuple[SolveResult, dict]:
     """Solve the primary objective; if optimal, keep it and solve again for the tie-break, from the first plan."""
     start = time.monotonic()
-    first = solve(m, solve_options)
+    first = solve(m, solve_options, start=posting_start(m))
     if not options.tie_break or first.status != "optimal" or first.objective is None:
         return first, {"objective": None, "status": "skipped"}
     limit = solve_options.time_limit

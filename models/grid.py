@@ -47,6 +47,9 @@ How the model is kept small and friendly to HiGHS (none of it changes the optimu
   cap "at most the cost of covering town t with full-time workers alone" (no optimal plan
   spends more in a town, when no headcount limit applies), which keeps the row over the
   towns' s_t. The cap is left out elsewhere: it costs HiGHS its primal heuristics;
+- `cost` (ρ = 1) is solved without u, U and (5): there (5) reads U_t ≤ 0, so every u_g is 0
+  and (1) loses its u_g (`GridOptions.full_cover_only`; `allocator.explain` keeps them, to
+  relax the coverage);
 - `cost` with --budget is solved without (6) and its least cost compared with B; (6) is
   added only when HiGHS leaves that comparison undecided.
 
@@ -77,11 +80,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
-from pyomo.contrib.solver.solvers.highs import Highs
+from pyomo.common.gc_manager import PauseGC
 
 from allocator.instance import Instance
 from allocator.run import ModelRun, RunOptions
-from allocator.solve import SolveOptions, SolveResult, solve
+from allocator.solve import Persistent, SolveOptions, SolveResult, solve
+
+from . import linear as lin
 
 OBJECTIVES = ("cost", "unmet", "maxmin")
 DEFAULT_OBJECTIVE = "cost"
@@ -100,6 +105,12 @@ class GridOptions:
     headcount_max: int | None = None
     coverage_level: float = 1.0              # ρ of (5), cost and maxmin
     professional_cover_required: bool = True
+    full_cover_only: bool = False            # cost at ρ = 1 without u, U and (5) (see the module docstring)
+
+    @property
+    def unmet_accounts(self) -> bool:
+        """Whether the model holds u_g, U_t and (5): all but `full_cover_only` at ρ = 1."""
+        return not (self.full_cover_only and self.objective == "cost" and self.coverage_level >= 1.0)
 
 
 @dataclass(frozen=True)
@@ -174,14 +185,20 @@ def grid_data(city: Instance, professional_cover_required: bool = True) -> GridD
 # --- the model ---------------------------------------------------------------------------
 
 def build_model(city: Instance, options: GridOptions, data: GridData | None = None) -> pyo.ConcreteModel:
+    """The model of the module docstring; the garbage collector is paused while Pyomo builds it."""
     data = data or grid_data(city, options.professional_cover_required)
+    with PauseGC():
+        return _build(data, options)
+
+
+def _build(data: GridData, options: GridOptions) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel("grid")
     _add_sets(m, data)
     _add_parameters(m, data, options)
     _add_staff_variables(m, data, options)
-    _add_town_accounts(m)
+    _add_town_accounts(m, options.unmet_accounts)
     _add_professional_sharing(m)
-    if options.objective in ("cost", "maxmin"):
+    if options.objective in ("cost", "maxmin") and options.unmet_accounts:
         _add_town_coverage_level(m)
     _add_grid_cover(m)
     _add_budget_limit(m, options)
@@ -219,42 +236,64 @@ def _add_staff_variables(m, data: GridData, options: GridOptions) -> None:
     x_max, w = data.fulltime_max[grids], data.workload[grids]
     y_min = data.professionals_min[towns]
     y_max = np.maximum(y_min, np.ceil(data.town_workload[towns] / data.hours["professional"] - 1e-9)).astype(int)
-    m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=dict(zip(grid_ids, zip([1] * len(grid_ids), x_max.tolist()))), initialize=1)
-    m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, data.parttime_max), initialize=0)
-    m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers, bounds=dict(zip(town_ids, zip(y_min.tolist(), y_max.tolist()))))
-    hour_bounds = dict(zip(grid_ids, zip([0.0] * len(grid_ids), w.tolist())))
-    m.professional_hours = pyo.Var(m.GRIDS, bounds=hour_bounds)
-    m.unmet_hours = pyo.Var(m.GRIDS, bounds=hour_bounds)
+    m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=_bounds(grid_ids, 1, x_max))
+    m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, data.parttime_max))
+    for start, var in ((1, m.fulltime_workers), (0, m.parttime_helpers)):   # the mandatory plan: one worker per grid
+        for v in var.values():
+            v.set_value(start, skip_validation=True)
+    m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers, bounds=_bounds(town_ids, y_min, y_max))
+    m.professional_hours = pyo.Var(m.GRIDS, bounds=_bounds(grid_ids, 0.0, w))
+    if options.unmet_accounts:
+        m.unmet_hours = pyo.Var(m.GRIDS, bounds=_bounds(grid_ids, 0.0, w))
+        m.town_unmet_hours = pyo.Var(m.TOWNS, bounds=(0, None))
     full_cover = (np.bincount(data.grid_town[grids], weights=x_max * data.salary["fulltime"], minlength=len(data.town_ids))[towns]
                   + y_min * data.salary["professional"])
     capped = _has_budget_row(options) and options.headcount_max is None
-    cap = full_cover.tolist() if capped else [None] * len(town_ids)
-    m.town_spend_10k_cny = pyo.Var(m.TOWNS, bounds=dict(zip(town_ids, zip([0.0] * len(town_ids), cap))))
-    m.town_unmet_hours = pyo.Var(m.TOWNS, bounds=(0, None))
+    m.town_spend_10k_cny = pyo.Var(m.TOWNS, bounds=_bounds(town_ids, 0.0, full_cover) if capped else (0.0, None))
 
 
-def _add_town_accounts(m) -> None:
-    @m.Constraint(m.TOWNS)
-    def town_spend_is_salaries(m, t):
-        """(6) s_t = c_full Σ_{g∈G_t} x_g + c_part Σ_{g∈G_t} z_g + c_pro y_t"""
-        grids = m.GRIDS_OF_TOWN[t]
-        return m.town_spend_10k_cny[t] == (
-            m.salary_fulltime_10k_cny * pyo.quicksum(m.fulltime_workers[g] for g in grids)
-            + m.salary_parttime_10k_cny * pyo.quicksum(m.parttime_helpers[g] for g in grids)
-            + m.salary_professional_10k_cny * m.professionals[t])
+def _bounds(ids: list, lower, upper):
+    """A bounds rule from arrays (or scalars) in the order of `ids`."""
+    n = len(ids)
+    lo = np.broadcast_to(np.asarray(lower), (n,)).tolist()
+    hi = np.broadcast_to(np.asarray(upper), (n,)).tolist()
+    table = dict(zip(ids, zip(lo, hi)))
+    return lambda m, key: table[key]
 
-    @m.Constraint(m.TOWNS)
-    def town_unmet_is_sum(m, t):
-        """(5) U_t = Σ_{g∈G_t} u_g"""
-        return m.town_unmet_hours[t] == pyo.quicksum(m.unmet_hours[g] for g in m.GRIDS_OF_TOWN[t])
+
+def _grid_vars(var) -> list:
+    """The variables var[g] in the order of GRIDS."""
+    return list(var.values())
+
+
+def _town_members(m, var) -> list[list]:
+    """The variables var[g] of each town's grids, in the order of TOWNS."""
+    return [[var[g] for g in m.GRIDS_OF_TOWN[t]] for t in m.TOWNS]
+
+
+def _add_town_accounts(m, unmet_accounts: bool) -> None:
+    """(6) s_t = c_full Σ_{g∈G_t} x_g + c_part Σ_{g∈G_t} z_g + c_pro y_t     town_spend_is_salaries
+       (5) U_t = Σ_{g∈G_t} u_g                                            town_unmet_is_sum"""
+    c_full, c_part, c_pro = (pyo.value(m.salary_fulltime_10k_cny), pyo.value(m.salary_parttime_10k_cny),
+                             pyo.value(m.salary_professional_10k_cny))
+    x, z = _town_members(m, m.fulltime_workers), _town_members(m, m.parttime_helpers)
+    s, y = list(m.town_spend_10k_cny.values()), list(m.professionals.values())
+    m.town_spend_is_salaries = lin.rows(m.TOWNS, [
+        lin.equal(lin.linear([1.0] + [-c_full] * len(xt) + [-c_part] * len(zt) + [-c_pro], [st, *xt, *zt, yt]), 0)
+        for st, xt, zt, yt in zip(s, x, z, y)])
+    if not unmet_accounts:
+        return
+    u, unmet = _town_members(m, m.unmet_hours), list(m.town_unmet_hours.values())
+    m.town_unmet_is_sum = lin.rows(m.TOWNS, [
+        lin.equal(lin.linear([1.0] + [-1.0] * len(ut), [ut_sum, *ut]), 0) for ut_sum, ut in zip(unmet, u)])
 
 
 def _add_professional_sharing(m) -> None:
-    @m.Constraint(m.TOWNS)
-    def professional_hours_within_town(m, t):
-        """(2) Σ_{g∈G_t} a_g ≤ H_pro · y_t"""
-        given = pyo.quicksum(m.professional_hours[g] for g in m.GRIDS_OF_TOWN[t])
-        return given - m.hours_professional_per_year * m.professionals[t] <= 0
+    """(2) Σ_{g∈G_t} a_g ≤ H_pro · y_t     professional_hours_within_town"""
+    h_pro = pyo.value(m.hours_professional_per_year)
+    a, y = _town_members(m, m.professional_hours), list(m.professionals.values())
+    m.professional_hours_within_town = lin.rows(m.TOWNS, [
+        lin.at_most(lin.linear([1.0] * len(at) + [-h_pro], [*at, yt]), 0) for at, yt in zip(a, y)])
 
 
 def _add_town_coverage_level(m) -> None:
@@ -265,11 +304,17 @@ def _add_town_coverage_level(m) -> None:
 
 
 def _add_grid_cover(m) -> None:
-    @m.Constraint(m.GRIDS)
-    def grid_work_is_covered(m, g):
-        """(1) H_full·x_g + a_g + H_part·z_g + u_g ≥ W_g"""
-        return (m.hours_fulltime_per_year * m.fulltime_workers[g] + m.professional_hours[g]
-                + m.hours_parttime_per_year * m.parttime_helpers[g] + m.unmet_hours[g] >= m.workload_hours[g])
+    """(1) H_full·x_g + a_g + H_part·z_g + u_g ≥ W_g     grid_work_is_covered (without u_g when the
+    model has no unmet-hour accounts)"""
+    h_full, h_part = pyo.value(m.hours_fulltime_per_year), pyo.value(m.hours_parttime_per_year)
+    x, a, z = _grid_vars(m.fulltime_workers), _grid_vars(m.professional_hours), _grid_vars(m.parttime_helpers)
+    if hasattr(m, "unmet_hours"):
+        m.grid_work_is_covered = lin.rows(m.GRIDS, [
+            lin.at_least(lin.linear([h_full, 1.0, h_part, 1.0], terms), w)
+            for *terms, w in zip(x, a, z, _grid_vars(m.unmet_hours), m.workload_hours.values())])
+    else:                         # full cover: u_g = 0
+        m.grid_work_is_covered = lin.rows(m.GRIDS, [
+            lin.at_least(lin.linear([h_full, 1.0, h_part], terms), w) for *terms, w in zip(x, a, z, m.workload_hours.values())])
 
 
 def _total_spend(m):
@@ -479,6 +524,7 @@ def _outcome(city: Instance, data: GridData, options: GridOptions, result: Solve
 
 def _run_single(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
     unbudgeted = options.objective == "cost" and options.budget_10k_cny is not None
+    options = replace(options, full_cover_only=True)     # no unmet-hour accounts under cost (ρ = 1)
     m = build_model(city, replace(options, budget_10k_cny=None) if unbudgeted else options, data)
     build_s = time.perf_counter() - t0
     result = solve(m, solve_options)
@@ -628,7 +674,7 @@ def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_opti
     tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
     search = _Search(mandatory_staffing(data), options.budget_10k_cny, tolerance)
     deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
-    steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Highs()
+    steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
     while not search.converged() and len(steps) < MAX_PROBES:
         remaining = PROBE_LIMIT_S if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
