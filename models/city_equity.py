@@ -324,7 +324,10 @@ def _utilitarian_start(problem: EquityProblem, seq: _Sequence) -> SolveResult:
 
 
 def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
-    result = eq.solve_leximin(problem.model, problem.levels, seq.options, tolerance=HOLD_TOLERANCE)
+    options = seq.options
+    if seq.deadline is not None:                  # leave the tie-break its share of the time
+        options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.monotonic())))
+    result = eq.solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
     if result.result is not None:
         seq.results.append(result.result)
     seq.steps.append({"purpose": "leximin", "status": result.status, "solves": result.solves, "rounds": len(result.rounds)})

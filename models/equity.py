@@ -69,11 +69,13 @@ Lexicographic max-min (`solve_leximin`), every solve through allocator.solve.sol
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Hashable, Mapping
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
 from allocator import metrics
@@ -468,7 +470,7 @@ class LeximinResult:
     floors: dict                      # group → the level it was fixed at (saturation rounds)
     rounds: list[dict]                # per round: level, groups fixed, method, solves
     solves: int
-    result: SolveResult | None        # the last solve
+    result: SolveResult | None        # the last solve that loaded a plan (else the last solve)
     replaced_objectives: list[str] = field(default_factory=list)
 
     @property
@@ -483,18 +485,40 @@ class _Stop(Exception):
 
 @dataclass
 class _Solves:
-    """The solves of one leximin sequence; `step` stops the sequence on anything but optimal."""
+    """The solves of one leximin sequence, within one time limit for them all, each started from the
+    plan loaded last (it meets every row the sequence has added); `step` stops the sequence on
+    anything but optimal (`_Stop(None)`: no time left)."""
 
     model: pyo.Block
     options: SolveOptions
     count: int = 0
     last: SolveResult | None = None
+    best: SolveResult | None = None           # the last solve that loaded a plan
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.options.time_limit is not None:
+            self.deadline = time.monotonic() + self.options.time_limit
 
     def step(self) -> None:
-        self.last = solve(self.model, self.options)
+        options = self.options
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise _Stop(None)
+            options = replace(options, time_limit=left)
+        self.last = solve(self.model, options, start=self._plan())
         self.count += 1
+        if self.last.has_solution:
+            self.best = self.last
         if self.last.status != "optimal":
             raise _Stop(self.last)
+
+    def _plan(self) -> ComponentMap | None:
+        if self.best is None:
+            return None
+        return ComponentMap((v, v.value) for v in self.model.component_data_objects(pyo.Var, active=True)
+                            if v.value is not None and not v.fixed)
 
 
 def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_options: SolveOptions,
@@ -527,14 +551,16 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
             rounds.append({"level": t, "fixed": [groups[g] for g in blocked], "method": "saturation", "solves": used})
         status = "optimal"
     except _Stop as stop:
-        status = stop.result.status
+        status = "time_limit" if stop.result is None else stop.result.status
     finally:
         b.raise_floor.deactivate()
         b.raise_one.deactivate()
         if b.floor_level.fixed:
             b.floor_level.unfix()
-    values = {groups[g]: float(pyo.value(L[g])) for g in range(len(L))} if solves.last and solves.last.has_solution else {}
-    return LeximinResult(status, values, {groups[g]: v for g, v in floors.items()}, rounds, solves.count, solves.last, replaced)
+    # A solve that stopped without a plan loaded nothing: the model still holds the best one's plan.
+    values = {groups[g]: float(pyo.value(L[g])) for g in range(len(L))} if solves.best else {}
+    last = solves.last if solves.last is not None and solves.last.has_solution else (solves.best or solves.last)
+    return LeximinResult(status, values, {groups[g]: v for g, v in floors.items()}, rounds, solves.count, last, replaced)
 
 
 def _slack(t: float, tolerance: float) -> float:

@@ -171,6 +171,45 @@ def test_leximin_by_hand_water_filling():
     assert result.floors == pytest.approx({0: 1.0, 1: 2.0, 2: 3.0}, abs=1e-5)
 
 
+def test_leximin_out_of_time_keeps_the_last_plan_found(monkeypatch):
+    """A later solve that stops without a plan (out of time) loads nothing: the sequence reports
+    time_limit with the plan of the last solve that found one, and every solve after the first
+    starts from that plan."""
+    from dataclasses import replace as with_
+
+    from allocator import solve as seam
+
+    m = pyo.ConcreteModel()
+    cap = [1.0, 2.0, 10.0]
+    m.x = pyo.Var(range(3), bounds=lambda m, g: (0, cap[g]))
+    m.budget_not_exceeded = pyo.Constraint(expr=sum(m.x.values()) <= 6)
+    calls = []
+
+    def second_runs_out(model, options, start=None, **kw):
+        calls.append(start)
+        r = seam.solve(model, options, start=start, **kw)
+        if len(calls) == 2:             # as if HiGHS had stopped with no incumbent: nothing is loaded
+            for v, x in zip(m.x.values(), kept):
+                v.set_value(x)
+            return with_(r, status="time_limit", objective=None, has_solution=False)
+        kept[:] = [v.value for v in m.x.values()]
+        return r
+
+    kept: list = []
+    monkeypatch.setattr(eq, "solve", second_runs_out)
+    result = eq.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
+    assert result.status == "time_limit" and result.result is not None and result.result.has_solution
+    assert min(result.levels.values()) == pytest.approx(1.0, abs=1e-6)        # the first round's max-min plan
+    assert calls[0] is None and calls[1] is not None and len(calls[1]) > 0
+
+
+def test_leximin_shares_one_time_limit():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3), bounds=(0, 1))
+    result = eq.solve_leximin(m, {g: m.x[g] for g in range(3)}, SolveOptions(time_limit=1e-9, threads=1))
+    assert result.status == "time_limit" and result.solves <= 1
+
+
 def test_leximin_picks_the_efficient_maxmin_plan():
     # u ∈ [0,1]³, u_1 + u_2 ≤ 1: every (½, ½, u_3) with u_3 ∈ [½, 1] is max-min; leximin is (½, ½, 1)
     m = pyo.ConcreteModel()
