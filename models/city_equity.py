@@ -329,7 +329,7 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
         options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.monotonic())))
     result = eq.solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
     if result.result is not None:
-        seq.results.append(result.result)
+        seq.results.append(replace(result.result, handover_s=result.handover_s, solve_s=result.solve_s))
     seq.steps.append({"purpose": "leximin", "status": result.status, "solves": result.solves, "rounds": len(result.rounds)})
     if result.result is None or not result.result.has_solution:
         return _outcome(seq, "leximin", "objective")

@@ -472,6 +472,8 @@ class LeximinResult:
     solves: int
     result: SolveResult | None        # the last solve that loaded a plan (else the last solve)
     replaced_objectives: list[str] = field(default_factory=list)
+    handover_s: float = 0.0           # over every solve of the sequence
+    solve_s: float = 0.0
 
     @property
     def sorted_levels(self) -> np.ndarray:
@@ -495,6 +497,8 @@ class _Solves:
     last: SolveResult | None = None
     best: SolveResult | None = None           # the last solve that loaded a plan
     deadline: float | None = None
+    handover_s: float = 0.0                   # over every solve of the sequence
+    solve_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.options.time_limit is not None:
@@ -509,6 +513,8 @@ class _Solves:
             options = replace(options, time_limit=left)
         self.last = solve(self.model, options, start=self._plan())
         self.count += 1
+        self.handover_s += self.last.handover_s
+        self.solve_s += self.last.solve_s
         if self.last.has_solution:
             self.best = self.last
         if self.last.status != "optimal":
@@ -534,9 +540,10 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
     rounds: list[dict] = []
     floors: dict[int, float] = {}
     free = list(range(len(L)))
+    held = [None]                     # the floor the free groups have reached (kept when the sequence stops)
     try:
         while free:
-            t, blocked, used = _leximin_round(b, L, free, tolerance, solves)
+            t, blocked, used = _leximin_round(b, L, free, tolerance, solves, held)
             if not blocked:
                 used += _ordered_steps(b, L, free, t, tolerance, solves)
                 rounds.append({"level": t, "fixed": [groups[g] for g in free], "method": "ordered", "solves": used})
@@ -555,12 +562,22 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
     finally:
         b.raise_floor.deactivate()
         b.raise_one.deactivate()
-        if b.floor_level.fixed:
-            b.floor_level.unfix()
+        _hold_floor(b, held[0], tolerance)
     # A solve that stopped without a plan loaded nothing: the model still holds the best one's plan.
     values = {groups[g]: float(pyo.value(L[g])) for g in range(len(L))} if solves.best else {}
     last = solves.last if solves.last is not None and solves.last.has_solution else (solves.best or solves.last)
-    return LeximinResult(status, values, {groups[g]: v for g, v in floors.items()}, rounds, solves.count, last, replaced)
+    return LeximinResult(status, values, {groups[g]: v for g, v in floors.items()}, rounds, solves.count, last, replaced,
+                         solves.handover_s, solves.solve_s)
+
+
+def _hold_floor(b, t: float | None, tolerance: float) -> None:
+    """Leave the model holding what the sequence reached, for any solve after it (a tie-break): the
+    groups fixed in rounds keep their floors (`level_at_least_fixed`), the others the last floor t."""
+    if t is None:
+        b.floor_level.unfix()
+        b.level_at_least_floor.deactivate()
+    else:
+        b.floor_level.fix(t - _slack(t, tolerance))
 
 
 def _slack(t: float, tolerance: float) -> float:
@@ -590,12 +607,17 @@ def _leximin_block(model: pyo.Block, L: list) -> pyo.Block:
     return b
 
 
-def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solves) -> tuple[float, list[int], int]:
-    """Max t over the free groups, then the saturation test of the groups at t."""
+def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solves,
+                   held: list) -> tuple[float, list[int], int]:
+    """Max t over the free groups, then the saturation test of the groups at t (held[0] = t)."""
     b.raise_one.deactivate()
     b.raise_floor.activate()
+    if b.floor_level.fixed:
+        b.floor_level.unfix()
+    if held[0] is not None:               # free groups stay at the last round's floor, whatever the solve finds
+        b.floor_level.setlb(held[0] - _slack(held[0], tolerance))
     solves.step()
-    t = float(b.floor_level.value)
+    t = held[0] = float(b.floor_level.value)
     if len(free) == 1:
         return t, list(free), 1
     above = t + BLOCKED_FACTOR * _slack(t, tolerance)

@@ -203,6 +203,33 @@ def test_leximin_out_of_time_keeps_the_last_plan_found(monkeypatch):
     assert calls[0] is None and calls[1] is not None and len(calls[1]) > 0
 
 
+def test_a_leximin_stopped_in_a_round_holds_its_floors_for_the_next_solve(monkeypatch):
+    """Caps 1, 2, 10, budget 6: round 1 fixes group 0 at 1. Round 2 stops; a tie-break that favours
+    group 2 may not take group 1 below the floor 1 the free groups had reached."""
+    from dataclasses import replace as with_
+
+    from allocator import solve as seam
+
+    m = pyo.ConcreteModel()
+    cap = [1.0, 2.0, 10.0]
+    m.x = pyo.Var(range(3), bounds=lambda m, g: (0, cap[g]))
+    m.budget_not_exceeded = pyo.Constraint(expr=sum(m.x.values()) <= 6)
+
+    def round_two_stops(model, options, start=None, **kw):
+        b = model.equity_leximin
+        if b.level_at_least_fixed[0].active and b.raise_floor.active:
+            return with_(seam.solve(model, options, start=start, **kw), status="time_limit", has_solution=False)
+        return seam.solve(model, options, start=start, **kw)
+
+    monkeypatch.setattr(eq, "solve", round_two_stops)
+    result = eq.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
+    assert result.status == "time_limit" and result.floors == pytest.approx({0: 1.0}, abs=1e-5)
+    m.favour_group_2 = pyo.Objective(expr=m.x[2], sense=pyo.maximize)
+    assert seam.solve(m, EXACT).status == "optimal"
+    assert min(pyo.value(v) for v in m.x.values()) >= 1.0 - 1e-5
+    assert pyo.value(m.x[2]) == pytest.approx(4.0, abs=1e-5)
+
+
 def test_leximin_shares_one_time_limit():
     m = pyo.ConcreteModel()
     m.x = pyo.Var(range(3), bounds=(0, 1))
