@@ -441,31 +441,13 @@ def export_command(plan: Path, out: Path, instance_path: Path | None) -> None:
 
 # ---------------------------------------------------------------- equity: frontier (engine: allocator/frontier.py)
 
-EQUITY_BOUNDS = {"maxmin": "at least", "owa": "at least", "range": "at most", "mad": "at most", "gini": "at most",
-                 "hoover": "at most"}
-
-
 def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, float], ...]:
-    """--equity-bound MEASURE=VALUE, each once; the city model only (the others: `allocator frontier`)."""
-    if given and model_name != "city":
-        raise InputError(f"equity bounds are held by the city model; for --model {model_name} use "
-                         "`allocator frontier --model ... --equity MEASURE`", file="--equity-bound")
-    bounds: dict[str, float] = {}
-    for text in given:
-        name, _, value = text.partition("=")
-        name = name.strip()
-        if name not in EQUITY_BOUNDS:
-            raise InputError(f"'{text}': the measure must be one of {', '.join(EQUITY_BOUNDS)} "
-                             "(alpha is approximated piecewise and cannot be held exactly)", file="--equity-bound")
-        try:
-            number = float(value)
-        except ValueError:
-            raise InputError(f"'{text}': give MEASURE=VALUE with a number, e.g. gini=0.05", file="--equity-bound") from None
-        if not math.isfinite(number) or number < 0 or name in bounds:
-            why = "appears twice" if name in bounds else "must be a finite number ≥ 0"
-            raise InputError(f"'{text}': the value {why}", file="--equity-bound")
-        bounds[name] = number
-    return tuple(bounds.items())
+    """--equity-bound MEASURE=VALUE, each measure once; the city model only (the others: `allocator frontier`)."""
+    from allocator.run import RunOptions, check_equity_bounds, parse_equity_bounds
+
+    bounds = parse_equity_bounds(given)
+    check_equity_bounds(RunOptions(model=model_name, equity_bounds=bounds))
+    return bounds
 
 
 def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis):

@@ -7,6 +7,8 @@ lexicographic steps) writes its own loop around `allocator.solve.solve`.
 """
 from __future__ import annotations
 
+import math
+
 import importlib
 import time
 from dataclasses import asdict, dataclass, field
@@ -86,6 +88,37 @@ def model_module(name: str):
         raise
 
 
+# Measures `--equity-bound` can hold (city model), and the side of the bound.
+EQUITY_BOUNDS = {"maxmin": "at least", "owa": "at least", "range": "at most", "mad": "at most", "gini": "at most",
+                 "hoover": "at most"}
+
+
+def parse_equity_bounds(texts, where: str = "--equity-bound", sep: str = "=") -> tuple[tuple[str, float], ...]:
+    """["gini=0.05", "maxmin=0.6"] -> (("gini", 0.05), ("maxmin", 0.6)); InputError (exit 2) on a bad one."""
+    bounds: dict[str, float] = {}
+    for text in texts:
+        name, _, value = text.partition(sep)
+        name = name.strip()
+        if name not in EQUITY_BOUNDS:
+            raise InputError(Problem(where, f"the measure must be one of {', '.join(EQUITY_BOUNDS)} (alpha is "
+                                            "approximated piecewise and cannot be held exactly)", value=text))
+        try:
+            number = float(value)
+        except ValueError:
+            raise InputError(Problem(where, f"give MEASURE{sep}VALUE with a number, e.g. gini{sep}0.05", value=text)) from None
+        if not math.isfinite(number) or number < 0 or name in bounds:
+            raise InputError(Problem(where, "names a measure twice" if name in bounds else "needs a finite number ≥ 0",
+                                     value=text))
+        bounds[name] = number
+    return tuple(bounds.items())
+
+
+def check_equity_bounds(options: RunOptions) -> None:
+    if options.equity_bounds and options.model != "city":
+        raise InputError(Problem("--equity-bound", f"equity bounds are held by the city model; for --model "
+                                                   f"{options.model} use `allocator frontier --model ... --equity MEASURE`"))
+
+
 def run(instance: Instance, options: RunOptions, solve_options: SolveOptions, iis: bool = False) -> Plan:
     """Solve `options.model` on `instance` and return the checked plan (not yet written).
 
@@ -97,6 +130,7 @@ def run(instance: Instance, options: RunOptions, solve_options: SolveOptions, ii
     objective = options.objective or module.DEFAULT_OBJECTIVE
     if objective not in module.OBJECTIVES:
         raise InputError(Problem("--objective", f"model {options.model} has objectives {', '.join(module.OBJECTIVES)}; not {objective!r}"))
+    check_equity_bounds(options)
     instance = instance.with_basis(options.basis)
     t0 = time.perf_counter()
     outcome: ModelRun = module.run(instance, options, solve_options)

@@ -6,7 +6,8 @@
 
 Any `RunOptions` field can be swept (PARAMETER_KINDS says how each is written). Values are
 separated by commas; numbers may also be given as LO:HI:STEP ranges, computed in decimal
-arithmetic and including HI when it falls on the grid; services are joined by '+'. The
+arithmetic and including HI when it falls on the grid; services are joined by '+', and so are
+equity bounds written MEASURE:VALUE (`equity_bounds=gini:0.05+maxmin:0.6,gini:0.03`). The
 grid is the Cartesian product, the first parameter varying slowest. A scenario's name
 is made of its values (`budget=6000,basis=actual`), safe as a folder name; values that
 print alike get a short digest.
@@ -22,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import InputError, Problem
-from .run import MODELS, RunOptions, model_module
+from .run import MODELS, RunOptions, model_module, parse_equity_bounds
 from .schema import POPULATION_BASES, SERVICES
 
 MAX_SCENARIOS = 100_000
@@ -32,7 +33,7 @@ MAX_NAME_CHARS = 120
 PARAMETER_KINDS: dict[str, str] = {
     "model": "text", "objective": "text", "budget": "float", "headcount": "int", "basis": "text",
     "scenarios": "text", "cvar_alpha": "float", "cvar_weight": "float", "target_ratio": "float",
-    "max_moves": "int", "services": "services", "p": "int",
+    "max_moves": "int", "services": "services", "p": "int", "equity_bounds": "bounds",
 }
 
 
@@ -178,6 +179,8 @@ def _parse_value(name: str, kind: str, item: str) -> Any:
         return float(_decimal(name, item))
     if kind == "services":
         return tuple(s.strip() for s in item.split("+") if s.strip())
+    if kind == "bounds":              # gini:0.05+maxmin:0.6 (':' as '=' is the --param separator)
+        return parse_equity_bounds([b for b in item.split("+") if b.strip()], f"--param {name}", sep=":")
     return item
 
 
@@ -199,6 +202,9 @@ def _check_value(name: str, value: Any) -> None:
         ok_type = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok_type or not math.isfinite(value):
             raise InputError(Problem(where, f"takes {'whole numbers' if kind == 'int' else 'numbers'}", value=value))
+    elif kind == "bounds":
+        if not isinstance(value, tuple):
+            raise InputError(Problem(where, "takes MEASURE:VALUE bounds joined by '+', e.g. gini:0.05+maxmin:0.6", value=value))
     elif kind == "services":
         unknown = [s for s in value if s not in SERVICES] if isinstance(value, tuple) and value else ["(none)"]
         if unknown:
@@ -219,7 +225,7 @@ def format_value(value: Any) -> str:
         text = repr(value)
         return text[:-2] if text.endswith(".0") else text
     if isinstance(value, tuple):
-        return "+".join(value)
+        return "+".join(f"{v[0]}:{format_value(v[1])}" if isinstance(v, tuple) else v for v in value)
     return str(value)
 
 

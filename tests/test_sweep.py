@@ -46,6 +46,7 @@ def test_every_run_option_can_be_swept():
     ("basis=actual,registered", ["actual", "registered"]),
     ("scenarios=surge:20", ["surge:20"]),               # ':' is no range for a text option
     ("services=health+education,health", [("health", "education"), ("health",)]),
+    ("equity_bounds=gini:0.05+maxmin:0.6,gini:0.03", [(("gini", 0.05), ("maxmin", 0.6)), (("gini", 0.03),)]),
 ])
 def test_parse_param_values(text, values):
     name, parsed = parse_param(text)
@@ -69,6 +70,9 @@ def test_parse_param_values(text, values):
     ("basis=nightly", "actual, resident, registered"),
     ("cvar_alpha=1", "below 1"),
     ("services=health+parks", "services"),
+    ("equity_bounds=alpha:0.5", "alpha"),
+    ("equity_bounds=gini:-1", "≥ 0"),
+    ("equity_bounds=gini:0.1+gini:0.2", "twice"),
 ])
 def test_parse_param_refuses_with_a_message(text, says):
     with pytest.raises(InputError, match=says):
