@@ -2,6 +2,9 @@
 
     python benchmarks/facilities_bench.py                    # 2,000 towns, seed 1, 1 % gap
     python benchmarks/facilities_bench.py --towns 500 --variant greenfield
+    python benchmarks/facilities_bench.py --towns 2000 --candidates 5000 --time-limit 120
+        # the city scale of issue 4: 50,587 grids, 5,000 candidate sites (and the 20,859
+        # existing ones) over seven services, MCLP under a budget to a 1 % gap within 120 s
 
 Variants:
     city        the instance path (`allocator solve --model facilities --objective mclp`):

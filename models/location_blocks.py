@@ -76,7 +76,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from .location_data import Levels
 
@@ -105,7 +105,8 @@ SPEND_GROUP = 64       # sites per partial sum of the spend row (S)
 
 
 def linear(coefs: list[float], variables: list) -> LinearExpression:
-    return LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=variables)
+    """Σ_k coefs[k]·variables[k], built as its final terms at once (a coefficient 1 keeps the bare variable)."""
+    return LinearExpression([v if c == 1 else MonomialTermExpression((c, v)) for c, v in zip(coefs, variables)])
 
 
 # --- shared parts ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
-from allocator.solve import SolveOptions, SolveResult, solve
+from allocator.solve import Persistent, SolveOptions, SolveResult, solve
 
 from .location_blocks import CoverageArrays, Limits, SetCoverArrays, SiteArrays, build_coverage_model, build_set_cover_model
 from .location_data import CoverBlock, Pairs, greedy_cover, levels_of, merge_rows, reduce_cover
@@ -44,9 +44,11 @@ class Clock:
     version: str = ""
     info: dict = field(default_factory=dict)
 
-    def run(self, model, options: SolveOptions, start: dict | None = None, highs_options: dict | None = None) -> SolveResult:
+    def run(self, model, options: SolveOptions, start: dict | None = None, highs_options: dict | None = None,
+            persistent: Persistent | None = None) -> SolveResult:
         remaining = self.remaining()
-        result = solve(model, replace(options, time_limit=remaining), start, highs_options=highs_options)
+        result = solve(model, replace(options, time_limit=remaining), start, persistent=persistent,
+                       highs_options=highs_options)
         self.handover_s += result.handover_s
         self.solve_s += result.solve_s
         self.version = result.solver_version
