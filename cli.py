@@ -478,7 +478,7 @@ def equity_options(command):
         click.option("--by", type=click.Choice(["district", "town"]), default="district", show_default=True,
                      help="Groups compared (enforcement: towns or districts; the others: districts)."),
         click.option("--index-weights", help="City service index weights: grid workers, enforcement, facilities (default 0.25,0.25,0.5)."),
-        click.option("--budget", type=float, callback=_positive, help="City budget, 10k CNY/yr (city model)."),
+        click.option("--budget", type=float, callback=_positive, help="Budget, 10k CNY/yr (city, grid and facilities models; default: city.yaml)."),
         click.option("--headcount", type=int, callback=_positive, help="Enforcement headcount."),
         click.option("--max-moves", type=click.IntRange(min=0), help="Most officers reassigned."),
         click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis."),

@@ -39,8 +39,6 @@ from allocator.run import RunOptions
 from .city_blocks import FacilitiesBlock, GridBlock, district_ids
 from .city_equity import EquityProblem, PlanLevels, defined_variables
 
-ALONE = ("grid", "facilities")
-
 
 def equity_problem(city: Instance, run: RunOptions, model: str) -> EquityProblem:
     """The EquityProblem of `model` ("grid" or "facilities") alone on `city`."""
