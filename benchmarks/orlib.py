@@ -183,3 +183,24 @@ def _number(value: float) -> str:
 def progress(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def run_family(data_dir: Path, instances: str, load, solve, describe, tolerance: float) -> int:
+    """The command-line run of one family: the CSV on stdout, a line per instance on stderr;
+    `load(data_dir, name, optima)` reads an instance, `solve(instance)` returns (result, seconds),
+    `describe(instance, result)` words the progress line. Returns the exit code (1 if any missed)."""
+    optima = read_optima(data_dir)
+    names = select(optima, instances)
+    print(HEADER, flush=True)
+    missed, total = [], 0.0
+    for name in names:
+        inst = load(data_dir, name, optima)
+        result, seconds = solve(inst)
+        total += seconds
+        print(csv_line(name, inst.optimum, result.objective, seconds), flush=True)
+        if relative_gap(result.objective, inst.optimum) > tolerance:
+            missed.append(name)
+        progress(f"{name}: {describe(inst, result)}")
+    progress(f"{len(names) - len(missed)}/{len(names)} optima reproduced in {total:.1f} s"
+             + (f"; missed: {', '.join(missed)}" if missed else ""))
+    return 1 if missed else 0

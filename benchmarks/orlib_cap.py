@@ -47,26 +47,18 @@ def solve_instance(inst: orlib.CapInstance, options: SolveOptions):
 @click.option("--gap", type=float, default=TOLERANCE, show_default=True,
               help="relative MIP gap asked of the solver (the match tolerance, so a miss is a real miss)")
 def main(data_dir: Path, instances: str, time_limit: float | None, threads: int | None, gap: float) -> None:
-    optima = orlib.read_optima(data_dir)
+    options = SolveOptions(time_limit=time_limit, threads=threads, gap=gap)
     try:
-        names = orlib.select(optima, instances)
+        code = orlib.run_family(data_dir, instances, orlib.load_cap, lambda inst: solve_instance(inst, options), describe,
+                                TOLERANCE)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    options = SolveOptions(time_limit=time_limit, threads=threads, gap=gap)
-    print(orlib.HEADER, flush=True)
-    missed, total = [], 0.0
-    for name in names:
-        inst = orlib.load_cap(data_dir, name, optima)
-        result, seconds = solve_instance(inst, options)
-        total += seconds
-        print(orlib.csv_line(name, inst.optimum, result.objective, seconds), flush=True)
-        if orlib.relative_gap(result.objective, inst.optimum) > TOLERANCE:
-            missed.append(name)
-        orlib.progress(f"{name}: {len(inst.capacity)} sites × {len(inst.demand)} customers, "
-                       f"status={result.status} objective={result.objective} optimum={inst.optimum}")
-    orlib.progress(f"{len(names) - len(missed)}/{len(names)} optima reproduced in {total:.1f} s"
-                   + (f"; missed: {', '.join(missed)}" if missed else ""))
-    sys.exit(1 if missed else 0)
+    sys.exit(code)
+
+
+def describe(inst: orlib.CapInstance, result) -> str:
+    return (f"{len(inst.capacity)} sites × {len(inst.demand)} customers, "
+            f"status={result.status} objective={result.objective} optimum={inst.optimum}")
 
 
 if __name__ == "__main__":

@@ -47,29 +47,21 @@ def solve_instance(inst: orlib.PMedianInstance, options: SolveOptions):
 @click.option("--gap", type=float, default=TOLERANCE, show_default=True,
               help="relative MIP gap asked of the solver (the match tolerance, so a miss is a real miss)")
 def main(data_dir: Path, instances: str, time_limit: float | None, threads: int | None, gap: float) -> None:
-    optima = orlib.read_optima(data_dir)
+    options = SolveOptions(time_limit=time_limit, threads=threads, gap=gap)
     try:
-        names = orlib.select(optima, instances)
+        code = orlib.run_family(data_dir, instances, orlib.load_pmed, lambda inst: solve_instance(inst, options), describe,
+                                TOLERANCE)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    options = SolveOptions(time_limit=time_limit, threads=threads, gap=gap)
-    print(orlib.HEADER, flush=True)
-    missed, total = [], 0.0
-    for name in names:
-        inst = orlib.load_pmed(data_dir, name, optima)
-        result, seconds = solve_instance(inst, options)
-        total += seconds
-        print(orlib.csv_line(name, inst.optimum, result.objective, seconds), flush=True)
-        if orlib.relative_gap(result.objective, inst.optimum) > TOLERANCE:
-            missed.append(name)
-        t = result.timings
-        orlib.progress(f"{name}: n={inst.n} p={inst.p} status={result.status} objective={result.objective} "
-                       f"optimum={inst.optimum:g}  build {t.get('build_s', 0):.2f} s, hand-over "
-                       f"{t.get('handover_s', 0):.2f} s, HiGHS {t.get('solve_s', 0):.2f} s, "
-                       f"extract {t.get('extract_s', 0):.2f} s")
-    orlib.progress(f"{len(names) - len(missed)}/{len(names)} optima reproduced in {total:.1f} s"
-                   + (f"; missed: {', '.join(missed)}" if missed else ""))
-    sys.exit(1 if missed else 0)
+    sys.exit(code)
+
+
+def describe(inst: orlib.PMedianInstance, result) -> str:
+    t = result.timings
+    return (f"n={inst.n} p={inst.p} status={result.status} objective={result.objective} "
+            f"optimum={inst.optimum:g}  build {t.get('build_s', 0):.2f} s, hand-over "
+            f"{t.get('handover_s', 0):.2f} s, HiGHS {t.get('solve_s', 0):.2f} s, "
+            f"extract {t.get('extract_s', 0):.2f} s")
 
 
 if __name__ == "__main__":
