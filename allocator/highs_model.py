@@ -18,6 +18,9 @@ into numbers. A row that is not linear is refused (ValueError). The same numbers
 HiGHS either way: coefficients of a variable met twice in a row are summed, constants of
 the body move to the bounds.
 
+The LP relaxation of a compiled model (`relax(True)`) drops the integrality in HiGHS alone;
+`relax(False)` restores it, so one hand-over serves an LP bound and the MIP after it.
+
 Re-solves of the same model (`refresh`): with `track_parameters`, rows whose lower or upper
 bound is an expression in mutable parameters are noted with the body's constant (only rows
 read by the walker or with non-numeric bounds are inspected: the others hold numbers only); a refresh
@@ -67,6 +70,8 @@ class CompiledModel:
     offset: float
     parametric: _ParametricRows | None = None
     recompile: bool = False                          # a mutable parameter outside the row bounds
+    integer: np.ndarray | None = None                # integrality of each column as compiled (1: integer)
+    relaxed: bool = False                            # integrality currently dropped in HiGHS (`relax`)
 
     def column_of(self, var) -> int | None:
         """HiGHS column of a Pyomo variable (None if it is in no row and not in the objective)."""
@@ -77,6 +82,16 @@ class CompiledModel:
         with PauseGC():
             for v, x in zip(self.columns, np.asarray(values, dtype=float).tolist()):
                 v.set_value(x, skip_validation=True)
+
+    def relax(self, relaxed: bool) -> None:
+        """Drop (True) or restore (False) the integrality of every integer column in HiGHS only:
+        the LP relaxation of the same rows, with no change to the Pyomo model and no new hand-over."""
+        if relaxed == self.relaxed or self.integer is None or not self.integer.any():
+            return
+        cols = np.flatnonzero(self.integer).astype(np.int32)
+        kind = np.zeros(len(cols), np.uint8) if relaxed else self.integer[cols].astype(np.uint8)
+        self.highs.changeColsIntegrality(len(cols), cols, kind)
+        self.relaxed = relaxed
 
     def refresh(self) -> bool:
         """Push changed mutable parameters to HiGHS; False when the model must be assembled again."""
@@ -263,7 +278,8 @@ def compile_model(model: pyo.ConcreteModel, track_parameters: bool = False) -> C
     if status == highspy.HighsStatus.kError:
         raise ValueError(f"HiGHS refused model {model.name!r}")
     highs.HandleKeyboardInterrupt = True       # Ctrl-C stops HiGHS, which then reports "interrupted"
-    compiled = CompiledModel(model, objectives[0] if objectives else None, highs, columns, rows.constraints, rows.index, offset)
+    compiled = CompiledModel(model, objectives[0] if objectives else None, highs, columns, rows.constraints, rows.index, offset,
+                             integer=integer)
     if track_parameters:
         _track_parameters(compiled, rows)
     return compiled

@@ -157,7 +157,7 @@ def _active_objective(model: pyo.ConcreteModel):
 
 
 def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = None,
-          persistent: Persistent | None = None, highs_options: dict | None = None) -> SolveResult:
+          persistent: Persistent | None = None, highs_options: dict | None = None, relax: bool = False) -> SolveResult:
     """Hand `model` to HiGHS, solve, load the best solution found; never raises on status.
 
     `start` optionally maps variables (VarData) to the values of a known feasible
@@ -169,11 +169,15 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
 
     `highs_options` are raw HiGHS options a model needs for its structure (e.g.
     {"presolve": "off"} for an LP bound that HiGHS's presolve would make slow).
+
+    `relax` solves the LP relaxation: integrality is dropped in HiGHS alone (the Pyomo model
+    keeps its domains), and a later solve through the same `persistent` restores it.
     """
     _use_threads(options.threads)
     t0 = time.perf_counter()
     compiled = persistent.prepare(model) if persistent is not None else compile_model(model)
     highs = compiled.highs
+    compiled.relax(relax)
     _set_options(highs, options, highs_options)
     if start:
         _set_start(compiled, start)

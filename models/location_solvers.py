@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from allocator.solve import Persistent, SolveOptions, SolveResult, solve
@@ -45,10 +44,10 @@ class Clock:
     info: dict = field(default_factory=dict)
 
     def run(self, model, options: SolveOptions, start: dict | None = None, highs_options: dict | None = None,
-            persistent: Persistent | None = None) -> SolveResult:
+            persistent: Persistent | None = None, relax: bool = False) -> SolveResult:
         remaining = self.remaining()
         result = solve(model, replace(options, time_limit=remaining), start, persistent=persistent,
-                       highs_options=highs_options)
+                       highs_options=highs_options, relax=relax)
         self.handover_s += result.handover_s
         self.solve_s += result.solve_s
         self.version = result.solver_version
@@ -157,10 +156,11 @@ def maximal_cover(inputs: list[CoverInput], spend: float, counts: list[float], o
     model = prep.model()
     start = _coverage_start(model, flat, prep.chosen)
     clock.build_s += time.perf_counter() - t0
-    proof = _greedy_within_gap(model, prep, details, options, clock)
+    persistent = Persistent()             # one hand-over for the LP bound and the MIP after it
+    proof = _greedy_within_gap(model, prep, details, options, clock, persistent)
     if proof is not None:
         return proof, prep
-    result = clock.run(model, options, start)
+    result = clock.run(model, options, start, persistent=persistent)
     t1 = time.perf_counter()
     if result.has_solution:
         opened = _unflatten_open(inputs, blocks, _values(model.site_open) > 0.5)
@@ -176,7 +176,8 @@ def maximal_cover(inputs: list[CoverInput], spend: float, counts: list[float], o
     return outcome, prep
 
 
-def _greedy_within_gap(model, prep: PreparedCover, details: dict, options: SolveOptions, clock: Clock) -> Outcome | None:
+def _greedy_within_gap(model, prep: PreparedCover, details: dict, options: SolveOptions, clock: Clock,
+                       persistent: Persistent) -> Outcome | None:
     """The LP relaxation's optimum bounds the plan's coverage from above; when the greedy
     plan is within the requested gap of it, that is a proof and no branch and bound is needed.
 
@@ -184,13 +185,7 @@ def _greedy_within_gap(model, prep: PreparedCover, details: dict, options: Solve
     its aggregator and singleton-column stuffing took minutes, the simplex under a second.
     """
     target = options.gap if options.gap is not None else DEFAULT_GAP
-    for v in model.site_open.values():
-        v.domain = pyo.UnitInterval
-    try:
-        lp = clock.run(model, replace(options, gap=None), highs_options={"presolve": "off"})
-    finally:
-        for v in model.site_open.values():
-            v.domain = pyo.Binary
+    lp = clock.run(model, replace(options, gap=None), highs_options={"presolve": "off"}, persistent=persistent, relax=True)
     if lp.status != "optimal" or lp.objective is None:
         return None
     details["lp_bound"] = lp.objective

@@ -146,3 +146,21 @@ def test_a_row_reads_only_its_own_terms_when_its_sum_is_reused():
     assert result.status == "optimal"
     assert pyo.value(m.x[1] + m.x[2]) == pytest.approx(5.0 / 3.0)
     assert 3 * pyo.value(m.x[1] + m.x[2]) <= 5.0 + 1e-9
+
+
+def test_relaxed_solve_gives_the_lp_bound_and_the_next_solve_the_integer_optimum_on_one_hand_over():
+    """max 5a + 4b + 3c s.t. 2a + 3b + c ≤ 4.5 (binary): the LP takes a = c = 1 and b = 1/2 (10),
+    the MIP a = c = 1 (8); the Pyomo domains stay binary throughout."""
+    m = pyo.ConcreteModel()
+    m.pick = pyo.Var(range(3), domain=pyo.Binary)
+    m.weight = pyo.Constraint(expr=2 * m.pick[0] + 3 * m.pick[1] + m.pick[2] <= 4.5)
+    m.value = pyo.Objective(expr=5 * m.pick[0] + 4 * m.pick[1] + 3 * m.pick[2], sense=pyo.maximize)
+    handle = Persistent()
+    lp = solve(m, EXACT, persistent=handle, relax=True)
+    assert lp.objective == pytest.approx(10.0) and m.pick[1].value == pytest.approx(0.5)
+    compiled = handle.compiled
+    mip = solve(m, EXACT, persistent=handle)
+    assert handle.compiled is compiled                       # no second hand-over
+    assert mip.objective == pytest.approx(8.0) and [round(m.pick[j].value) for j in range(3)] == [1, 0, 1]
+    assert all(v.domain is pyo.Binary for v in m.pick.values())
+    assert solve(m, EXACT, persistent=handle, relax=True).objective == pytest.approx(10.0)
