@@ -2,6 +2,7 @@
 
     python benchmarks/spopt_compare.py [--pmed-data DIR] [--pmed pmed1,...] [--sizes 1000,5000,10000]
                                        [--models mclp,lscp,pmedian] [--pmedian-sizes 1000] [--peer-time-limit 600]
+                                       [--peers cbc,highs]
 
 Cases
     OR-Library p-median (every node a unit-weight demand point and a site; spopt's dense
@@ -213,8 +214,10 @@ HEADER = ("case,model,n,m,p,objective,agree,project_s,outside_highs,spopt_build_
 @click.option("--models", "model_names", default="mclp,lscp,pmedian", show_default=True)
 @click.option("--pmedian-sizes", default="1000", show_default=True, help="n of the random p-median cases (m = 100)")
 @click.option("--peer-time-limit", type=float, default=600.0, show_default=True, help="seconds per spopt solve")
+@click.option("--peers", default="cbc,highs", show_default=True,
+              help="spopt's solvers to run: cbc, highs or both (CBC needs minutes from n = 200)")
 def main(pmed_data: Path, pmed_names: str, sizes: str, model_names: str, pmedian_sizes: str,
-         peer_time_limit: float) -> None:
+         peer_time_limit: float, peers: str) -> None:
     models = [m.strip() for m in model_names.split(",") if m.strip()]
     cases = []
     if pmed_names and pmed_data.is_dir():
@@ -222,7 +225,8 @@ def main(pmed_data: Path, pmed_names: str, sizes: str, model_names: str, pmedian
     elif pmed_names:
         orlib.progress(f"{pmed_data} not found: OR-Library cases skipped")
     cases += random_cases(_ints(sizes), models, _ints(pmedian_sizes))
-    solvers = peer_solvers(peer_time_limit)
+    wanted = {f"spopt-{name.strip()}" for name in peers.split(",") if name.strip()}
+    solvers = {label: solver for label, solver in peer_solvers(peer_time_limit).items() if label in wanted}
     _warm_up(solvers)
     print(HEADER, flush=True)
     for case in cases:

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,20 @@ def test_san_francisco_pmedian(san_francisco):
     assert ours.status == "optimal" and ours.open.sum() == 4
     assert ours.objective / population.sum() == pytest.approx(2982.1268579890657, rel=1e-9)
     assert population @ dist[:, ours.open].min(axis=1) / population.sum() == pytest.approx(2982.1268579890657, rel=1e-9)
+
+
+def test_the_comparison_script_runs_only_the_peers_asked_for():
+    """`benchmarks/spopt_compare.py --peers highs` times spopt with HiGHS alone: no CBC column."""
+    from click.testing import CliRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import spopt_compare
+
+    result = CliRunner().invoke(spopt_compare.main, ["--pmed", "", "--sizes", "200", "--models", "lscp",
+                                                     "--pmedian-sizes", "", "--peers", "highs"])
+    assert result.exit_code == 0, result.output
+    header = spopt_compare.HEADER.split(",")
+    rows = [line.split(",") for line in result.output.splitlines() if len(line.split(",")) == len(header)]
+    assert len(rows) == 2 and rows[0] == header            # the header and one case (progress lines aside)
+    row = dict(zip(header, rows[1]))
+    assert row["agree"] == "yes" and row["spopt_cbc_s"] == "-" and row["spopt_highs_s"] != "-"
