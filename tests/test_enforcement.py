@@ -393,8 +393,11 @@ def test_inconsistent_options_are_bad_input(options, fragment):
 # --- the independent checker -----------------------------------------------------------------
 
 def tampered(plan, table, change):
+    """The plan with one table changed: in place, or replaced when `change` returns a new frame."""
     tables = {k: v.copy() for k, v in plan.tables.items()}
-    change(tables[table])
+    changed = change(tables[table])
+    if isinstance(changed, pd.DataFrame):
+        tables[table] = changed
     return type(plan)(dict(plan.meta), tables)
 
 
@@ -428,7 +431,7 @@ def test_checker_fails_tampered_plans():
         "not whole numbers": ("town_staff", set_cell(0, "enforcement_staff", lambda v: v + 0.5)),
         "enforcement_demand differs": ("town_staff", set_cell(1, "enforcement_demand", 5.0)),
         "coverage_ratio is not": ("town_staff", set_cell(1, "coverage_ratio", lambda v: v + 0.1)),
-        "missing town_id": ("town_staff", lambda t: t.drop(index=t.index[2], inplace=True)),
+        "missing town_id": ("town_staff", lambda t: t.drop(index=t.index[2])),
         "moves (arrivals in towns + pool officers)": ("district_pool", set_cell(1, "pool_staff", 3)),
         "districts.spend": ("districts", set_cell(0, "spend", lambda v: v - 12)),
     }
