@@ -48,6 +48,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 
 from .instance import Instance
 from .plan import Plan
@@ -160,8 +161,10 @@ def atkinson(x, epsilon: float, w=None) -> float:
     if epsilon == 1:
         equivalent = math.exp(float(w @ np.log(a) / w.sum()))
     else:
-        p = 1.0 - epsilon
-        equivalent = float(w @ a ** p / w.sum()) ** (1.0 / p)
+        p = 1.0 - epsilon          # the power mean through log-sum-exp: a**p overflows for tiny a when ε > 1
+        with np.errstate(divide="ignore"):
+            log_mean = float(logsumexp(p * np.log(a), b=w)) - math.log(float(w.sum()))
+        equivalent = math.exp(log_mean / p)
     return 1.0 - equivalent / mu
 
 
