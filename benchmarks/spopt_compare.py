@@ -226,6 +226,8 @@ def main(pmed_data: Path, pmed_names: str, sizes: str, model_names: str, pmedian
         orlib.progress(f"{pmed_data} not found: OR-Library cases skipped")
     cases += random_cases(_ints(sizes), models, _ints(pmedian_sizes))
     wanted = {f"spopt-{name.strip()}" for name in peers.split(",") if name.strip()}
+    if not wanted <= {"spopt-cbc", "spopt-highs"}:
+        raise click.BadParameter(f"use cbc, highs or both, not {peers!r}", param_hint="--peers")
     solvers = {label: solver for label, solver in peer_solvers(peer_time_limit).items() if label in wanted}
     _warm_up(solvers)
     print(HEADER, flush=True)

@@ -148,3 +148,5 @@ def test_the_comparison_script_runs_only_the_peers_asked_for():
     assert len(rows) == 2 and rows[0] == header            # the header and one case (progress lines aside)
     row = dict(zip(header, rows[1]))
     assert row["agree"] == "yes" and row["spopt_cbc_s"] == "-" and row["spopt_highs_s"] != "-"
+    refused = CliRunner().invoke(spopt_compare.main, ["--pmed", "", "--sizes", "", "--pmedian-sizes", "", "--peers", "gurobi"])
+    assert refused.exit_code == 2 and "--peers" in refused.output
