@@ -32,7 +32,8 @@ Objectives (the town coverage ratio is ρ_t = 1 − U_t / W_t):
             of reach (or 1). --gap is the search's tolerance (default 1 %); each step's MIP gap
             follows from how far its estimated least cost lies from B. Levels are aimed where
             the cost curve through the steps so far meets B: just below it to raise ρ_lo, or
-            just above ρ_lo to prove ρ_hi; halving when four steps in a row land on one side.
+            just above ρ_lo to prove ρ_hi; halving when four steps in a row land on one side
+            (`models.grid_search`).
 
 How the model is kept small and friendly to HiGHS (none of it changes the optimum):
 - a grid one full-time worker covers (W_g ≤ H_full) gets exactly that worker and leaves
@@ -73,9 +74,8 @@ cost, the unmet hours or the headcount of the solver's answer.
 """
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -87,12 +87,12 @@ from allocator.run import ModelRun, RunOptions
 from allocator.solve import Persistent, SolveOptions, SolveResult, solve
 
 from . import linear as lin
+from .grid_search import LevelSearch
 
 OBJECTIVES = ("cost", "unmet", "maxmin")
 DEFAULT_OBJECTIVE = "cost"
 DEFAULT_LEVEL_GAP = 0.01     # maxmin search tolerance when no --gap is given
 MAX_PROBES = 30
-LEVEL_RESOLUTION = 1e-6      # levels closer than this are not told apart (HiGHS's integrality tolerance)
 PROBE_LIMIT_S = 120.0        # longest single step of the maxmin search when no --time-limit is given
 
 
@@ -574,105 +574,13 @@ def _explain_infeasible(data: GridData, options: GridOptions) -> str:
             f"grid work (part-time helpers are limited to {data.parttime_max} per grid)")
 
 
-# --- maxmin: search on the common coverage level -----------------------------------------
-
-@dataclass
-class _Search:
-    """State of the level search: `best` reaches ρ_lo within budget; ρ_hi is proven out of reach."""
-
-    best: Staffing
-    budget: float
-    tolerance: float
-    hi: float = 1.0
-    costs: list = field(default_factory=list)   # (level, estimate of its least cost) from each step
-    verdicts: list = field(default_factory=list)
-
-    @property
-    def lo(self) -> float:
-        return self.best.min_ratio
-
-    @property
-    def gap(self) -> float | None:
-        if self.hi <= self.lo:
-            return 0.0
-        return (self.hi - self.lo) / self.lo if self.lo > 0 else None
-
-    def converged(self) -> bool:
-        """Within the tolerance, or closer than the solver's feasibility tolerance can tell apart."""
-        return self.gap is not None and (self.gap <= self.tolerance or self.hi - self.lo <= LEVEL_RESOLUTION)
-
-    def _known(self) -> list[tuple[float, float]]:
-        """(level, least-cost estimate) of the best plan and of the steps above it, costs made monotone."""
-        known = sorted([(self.lo, self.best.cost)] + [c for c in self.costs if c[0] > self.lo])
-        costs = np.maximum.accumulate([c for _, c in known])
-        return [(level, float(c)) for (level, _), c in zip(known, costs)]
-
-    def least_cost(self, level: float) -> float:
-        known = self._known()
-        if len(known) < 2:
-            return math.nan
-        return float(np.interp(level, [k[0] for k in known], [k[1] for k in known], right=math.nan))
-
-    def optimum_estimate(self) -> float:
-        """Where the least cost meets the budget: a parabola through the last two points below the
-        budget and the first above it (the cost curve is convex), else the straight line between."""
-        known = self._known()
-        below = [k for k in known if k[1] <= self.budget]
-        above = [k for k in known if k[1] > self.budget]
-        if not above:
-            return (self.lo + self.hi) / 2
-        (l1, c1), (l2, c2) = below[-1], above[0]
-        estimate = l1 + (self.budget - c1) / (c2 - c1) * (l2 - l1)
-        if len(below) >= 2:
-            curve = np.polyfit([below[-2][0], l1, l2], [below[-2][1], c1, c2], 2)
-            roots = [r.real for r in np.roots(curve - np.array([0.0, 0.0, self.budget])) if abs(r.imag) < 1e-12]
-            inside = [r for r in roots if l1 < r < l2]
-            if curve[0] > 0 and inside:
-                estimate = min(inside)
-        return estimate
-
-    def next_level(self) -> float:
-        """Aim just below the estimated optimum to raise ρ_lo, or just above ρ_lo to prove ρ_hi."""
-        lo, hi, tol = self.lo, self.hi, self.tolerance
-        if len(self.verdicts) >= 4 and len(set(self.verdicts[-4:])) == 1:
-            return (lo + hi) / 2            # the estimates keep missing on one side: halve instead
-        estimate = self.optimum_estimate()
-        back = 0.5 if self.verdicts[-1] == "undecided" else 0.1     # undecided: the budget is within HiGHS's gap
-        level = estimate * (1 - back * tol) if lo < estimate * (1 - 0.5 * tol) else lo * (1 + 0.8 * tol)
-        return min(max(level, lo + 0.01 * (hi - lo)), hi - 0.01 * (hi - lo))
-
-    def probe_gap(self, level: float) -> float:
-        """A MIP gap that lets HiGHS stop once the step's least cost is told from the budget: half the
-        estimated margin (2 % while nothing is known), at least min(0.2 %, tolerance / 4): a smaller
-        gap gains little, as HiGHS's lower bound comes almost wholly from its root relaxation."""
-        estimate = self.least_cost(level)
-        margin = abs(estimate - self.budget) / self.budget if math.isfinite(estimate) else 1.0
-        return float(np.clip(0.5 * margin, min(0.002, 0.25 * self.tolerance), 0.02))
-
-    def record(self, level: float, r: SolveResult, read_plan) -> str:
-        """Reached (a plan within budget), out of reach (cost bound above budget, or no plan), or undecided."""
-        within = self.budget * (1 + 1e-9)
-        if r.bound is not None and r.objective is not None:
-            self.costs.append((level, (r.bound + r.objective) / 2))
-        if r.has_solution and r.objective is not None and r.objective <= within:
-            plan = read_plan()
-            if plan.cost <= within and plan.min_ratio > self.lo:
-                self.best = plan
-            verdict = "reached"
-        elif r.status == "infeasible" or (r.bound is not None and r.bound > within):
-            self.hi = min(self.hi, level)
-            verdict = "out of reach"
-        else:
-            verdict = "undecided"
-        self.verdicts.append(verdict)
-        return verdict
-
+# --- maxmin: search on the common coverage level (models.grid_search) ---------------------
 
 def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
     m = build_model(city, replace(options, coverage_level=1.0), data)
     build_s = time.perf_counter() - t0
     tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
-    search = _Search(mandatory_staffing(data), options.budget_10k_cny, tolerance)
+    search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
     deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
     steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
     while not search.converged() and len(steps) < MAX_PROBES:
