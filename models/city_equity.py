@@ -12,7 +12,7 @@ Objective `m` (`solve_measure`), then a tie-break among the plans optimal for it
                                                    (default maxmin: the fairest efficient plan)
     maxmin, range, mad, owa, alpha
                   optimise m (models.equity.attach); then hold m at m* (± δ) and max U
-    leximin       models.equity.solve_leximin; its floors stay, then max U
+    leximin       models.leximin.solve_leximin; its floors stay, then max U
     gini, hoover  the ratios N/D are minimised exactly by Dinkelbach's method: with λ_0 the
                   ratio of a first feasible plan (the utilitarian one),
                       x_k = argmin N(x) − λ_k D(x),   λ_{k+1} = N(x_k)/D(x_k)
@@ -46,6 +46,7 @@ from allocator.errors import InputError, Problem
 from allocator.solve import SolveOptions, SolveResult, solve
 
 from . import equity as eq
+from .leximin import solve_leximin
 
 HOLD_TOLERANCE = 1e-5           # above HiGHS's feasibility tolerance (1e-6): a tighter hold can be refused by presolve
 DINKELBACH_TOLERANCE = 1e-6
@@ -327,7 +328,7 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
     options = seq.options
     if seq.deadline is not None:                  # leave the tie-break its share of the time
         options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.monotonic())))
-    result = eq.solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
+    result = solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
     if result.result is not None:
         seq.results.append(replace(result.result, handover_s=result.handover_s, solve_s=result.solve_s))
     seq.steps.append({"purpose": "leximin", "status": result.status, "solves": result.solves, "rounds": len(result.rounds)})

@@ -9,7 +9,7 @@ approximation error is computed and returned.
 
     utilitarian  U = Σ_g w_g L_g                       max U         | U ≥ β
     maxmin       L_g ≥ t  ∀g                            max t         | t ≥ β
-    leximin      `solve_leximin`: a sequence of max-min solves (below)
+    leximin      `models.leximin.solve_leximin`: a sequence of max-min solves
     range        ℓ ≤ L_g ≤ u  ∀g                        min u − ℓ     | u − ℓ ≤ β
     mad          e_g ≥ ±(L_g − μ), μ = Σ_h w_h L_h / W  min Σ w_g e_g / W  | ≤ β
     gini         d_gh ≥ ±(L_g − L_h)  ∀ g < h,  N = Σ_{g<h} w_g w_h d_gh
@@ -43,43 +43,26 @@ report `EquityTerm.measured()` (numpy, allocator.metrics, on the solution's leve
 `modelled()` is the value of the model's own expression (equal to it at an optimum when the
 measure is the objective).
 
-Lexicographic max-min (`solve_leximin`), every solve through allocator.solve.solve:
-    round: max t s.t. L_g ≥ t (g free), L_g ≥ f_g − δ (g fixed)           → t*
-           a free g is blocked when max L_g s.t. L_h ≥ t* − δ (h free), fixed floors,
-           stays ≤ t* + 10δ; any solve showing L_h > t* + 10δ proves h not blocked
-           blocked groups get f_g = t* and leave the free set
-    In a convex model some group is always blocked. With integer variables none may be
-    (each group can rise alone, not all together); then the remaining free groups F are
-    finished by the ordered-outcome method, exact for any feasible set:
-           for k = 2..|F|: max Θ_k(L_F) s.t. Θ_j(L_F) ≥ Θ_j* − kδ (j < k)
-    δ = tolerance·max(1, |t*|). With integer variables each solve is exact only to
-    solve_options.gap (give gap=0). The model keeps the floors and its objectives stay
-    deactivated: re-activate one and solve again to choose among leximin plans.
-
     symbol        attribute (in the measure's block b)     meaning
-    t             b.floor_level                           lowest level (maxmin, leximin)
+    t             b.floor_level                           lowest level (maxmin)
     u, ℓ          b.ceiling_level, b.floor_level          band of the levels (range)
     e_g           b.deviation[g]                           |L_g − μ| (mad) / share gap (hoover)
     d_gh          b.pair_gap[p], p ∈ b.PAIRS               |L_g − L_h| (gini)
     r_k, s_gk     b.rank_threshold[k], b.shortfall[g, k]   OWA's ordered sums
     y_g           b.utility[g]                             tangent-cut utility (alpha)
     β             b.bound_value                            the bound (mutable: `set_bound`)
-    f_g           b.fixed_level[g]                         floors of fixed groups (leximin)
 """
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.common.collections import ComponentMap
 from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
 from allocator import metrics
-from allocator.solve import SolveOptions, SolveResult, solve
 
 MEASURES = ("utilitarian", "maxmin", "leximin", "range", "mad", "gini", "owa", "alpha", "hoover")
 NATURAL_SENSE = {"utilitarian": "maximize", "maxmin": "maximize", "range": "minimize", "mad": "minimize",
@@ -88,7 +71,6 @@ PARAMETERS = {"utilitarian": (), "maxmin": (), "range": (), "mad": (), "gini": (
               "alpha": ("alpha", "lo", "hi", "pieces"), "hoover": ("total_resources",)}
 USES_WEIGHTS = {"utilitarian", "mad", "gini", "alpha", "hoover"}
 DEFAULT_PIECES = 32
-BLOCKED_FACTOR = 10.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,14 +147,14 @@ def attach(model: pyo.Block, levels: Mapping[Hashable, Any], measure: str, weigh
     groups, w = _check_inputs(levels, measure, weights, as_, bound, params)
     sense = _check_sense(measure, sense)
     block = pyo.Block()
-    model.add_component(_free_name(model, f"equity_{measure}"), block)
+    model.add_component(free_name(model, f"equity_{measure}"), block)
     block.GROUPS = pyo.Set(initialize=range(len(groups)), ordered=True)
     if as_ == "constraint":
         block.bound_value = pyo.Param(initialize=float(bound), mutable=True)
     exprs = [levels[g] for g in groups]
     value, report = _BUILDERS[measure](block, exprs, w, as_, sense, dict(params))
     if as_ == "objective":
-        report["replaced_objectives"] = _deactivate_objectives(model)
+        report["replaced_objectives"] = deactivate_objectives(model)
         block.objective = pyo.Objective(expr=value, sense=pyo.maximize if sense == "maximize" else pyo.minimize)
     report.setdefault("weights", "used" if measure in USES_WEIGHTS else "not used")
     kept = None if w is None or measure not in USES_WEIGHTS else dict(zip(groups, w.tolist()))
@@ -181,7 +163,7 @@ def attach(model: pyo.Block, levels: Mapping[Hashable, Any], measure: str, weigh
 
 def _check_inputs(levels, measure, weights, as_, bound, params) -> tuple[list, np.ndarray | None]:
     if measure == "leximin":
-        raise ValueError("leximin is a sequence of solves: call solve_leximin(model, levels, solve_options)")
+        raise ValueError("leximin is a sequence of solves: call models.leximin.solve_leximin(model, levels, solve_options)")
     if measure not in NATURAL_SENSE:
         raise ValueError(f"unknown equity measure {measure!r}; use one of {', '.join(MEASURES)}")
     unknown = sorted(set(params) - set(PARAMETERS[measure]))
@@ -218,14 +200,14 @@ def _check_sense(measure: str, sense: str | None) -> str:
     return sense
 
 
-def _free_name(model: pyo.Block, name: str) -> str:
+def free_name(model: pyo.Block, name: str) -> str:
     candidate, k = name, 2
     while model.component(candidate) is not None:
         candidate, k = f"{name}_{k}", k + 1
     return candidate
 
 
-def _deactivate_objectives(model: pyo.Block) -> list[str]:
+def deactivate_objectives(model: pyo.Block) -> list[str]:
     names = []
     for obj in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
         obj.deactivate()
@@ -457,199 +439,3 @@ def _hoover(b, L, w, as_, sense, params):
 
 _BUILDERS = {"utilitarian": _utilitarian, "maxmin": _maxmin, "range": _range, "mad": _mad, "gini": _gini,
              "owa": _owa, "alpha": _alpha, "hoover": _hoover}
-
-
-# --- leximin ---------------------------------------------------------------------------------
-
-@dataclass
-class LeximinResult:
-    """The outcome of `solve_leximin`: levels of the final plan and how they were reached."""
-
-    status: str                       # "optimal", or the status of the solve that stopped the sequence
-    levels: dict                      # group → level in the loaded solution
-    floors: dict                      # group → the level it was fixed at (saturation rounds)
-    rounds: list[dict]                # per round: level, groups fixed, method, solves
-    solves: int
-    result: SolveResult | None        # the last solve that loaded a plan (else the last solve)
-    replaced_objectives: list[str] = field(default_factory=list)
-    handover_s: float = 0.0           # over every solve of the sequence
-    solve_s: float = 0.0
-
-    @property
-    def sorted_levels(self) -> np.ndarray:
-        return np.sort(np.array(list(self.levels.values()), dtype=float))
-
-
-class _Stop(Exception):
-    def __init__(self, result: SolveResult):
-        self.result = result
-
-
-@dataclass
-class _Solves:
-    """The solves of one leximin sequence, within one time limit for them all, each started from the
-    plan loaded last (it meets every row the sequence has added); `step` stops the sequence on
-    anything but optimal (`_Stop(None)`: no time left)."""
-
-    model: pyo.Block
-    options: SolveOptions
-    count: int = 0
-    last: SolveResult | None = None
-    best: SolveResult | None = None           # the last solve that loaded a plan
-    deadline: float | None = None
-    handover_s: float = 0.0                   # over every solve of the sequence
-    solve_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.options.time_limit is not None:
-            self.deadline = time.monotonic() + self.options.time_limit
-
-    def step(self) -> None:
-        options = self.options
-        if self.deadline is not None:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise _Stop(None)
-            options = replace(options, time_limit=left)
-        self.last = solve(self.model, options, start=self._plan())
-        self.count += 1
-        self.handover_s += self.last.handover_s
-        self.solve_s += self.last.solve_s
-        if self.last.has_solution:
-            self.best = self.last
-        if self.last.status != "optimal":
-            raise _Stop(self.last)
-
-    def _plan(self) -> ComponentMap | None:
-        if self.best is None:
-            return None
-        return ComponentMap((v, v.value) for v in self.model.component_data_objects(pyo.Var, active=True)
-                            if v.value is not None and not v.fixed)
-
-
-def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_options: SolveOptions,
-                  tolerance: float = 1e-6) -> LeximinResult:
-    """Lexicographic max-min of `levels` by a sequence of solves (see the module docstring)."""
-    groups = list(levels)
-    if not groups:
-        raise ValueError("no group levels given")
-    L = [levels[g] for g in groups]
-    b = _leximin_block(model, L)
-    solves = _Solves(model, solve_options)
-    replaced = _deactivate_objectives(model)
-    rounds: list[dict] = []
-    floors: dict[int, float] = {}
-    free = list(range(len(L)))
-    held = [None]                     # the floor the free groups have reached (kept when the sequence stops)
-    try:
-        while free:
-            t, blocked, used = _leximin_round(b, L, free, tolerance, solves, held)
-            if not blocked:
-                used += _ordered_steps(b, L, free, t, tolerance, solves)
-                rounds.append({"level": t, "fixed": [groups[g] for g in free], "method": "ordered", "solves": used})
-                free = []
-                break
-            for g in blocked:
-                floors[g] = t
-                b.level_at_least_floor[g].deactivate()
-                b.fixed_level[g] = t - _slack(t, tolerance)
-                b.level_at_least_fixed[g].activate()
-            free = [g for g in free if g not in blocked]
-            rounds.append({"level": t, "fixed": [groups[g] for g in blocked], "method": "saturation", "solves": used})
-        status = "optimal"
-    except _Stop as stop:
-        status = "time_limit" if stop.result is None else stop.result.status
-    finally:
-        b.raise_floor.deactivate()
-        b.raise_one.deactivate()
-        _hold_floor(b, held[0], tolerance)
-    # A solve that stopped without a plan loaded nothing: the model still holds the best one's plan.
-    values = {groups[g]: float(pyo.value(L[g])) for g in range(len(L))} if solves.best else {}
-    last = solves.last if solves.last is not None and solves.last.has_solution else (solves.best or solves.last)
-    return LeximinResult(status, values, {groups[g]: v for g, v in floors.items()}, rounds, solves.count, last, replaced,
-                         solves.handover_s, solves.solve_s)
-
-
-def _hold_floor(b, t: float | None, tolerance: float) -> None:
-    """Leave the model holding what the sequence reached, for any solve after it (a tie-break): the
-    groups fixed in rounds keep their floors (`level_at_least_fixed`), the others the last floor t."""
-    if t is None:
-        b.floor_level.unfix()
-        b.level_at_least_floor.deactivate()
-    else:
-        b.floor_level.fix(t - _slack(t, tolerance))
-
-
-def _slack(t: float, tolerance: float) -> float:
-    return tolerance * max(1.0, abs(t))
-
-
-def _leximin_block(model: pyo.Block, L: list) -> pyo.Block:
-    b = pyo.Block()
-    model.add_component(_free_name(model, "equity_leximin"), b)
-    b.GROUPS = pyo.Set(initialize=range(len(L)), ordered=True)
-    b.floor_level = pyo.Var()
-    b.fixed_level = pyo.Param(b.GROUPS, mutable=True, initialize=0.0)
-    b.pick = pyo.Param(b.GROUPS, mutable=True, initialize=0.0)
-
-    @b.Constraint(b.GROUPS)
-    def level_at_least_floor(b, g):
-        return L[g] >= b.floor_level
-
-    @b.Constraint(b.GROUPS)
-    def level_at_least_fixed(b, g):
-        return L[g] >= b.fixed_level[g]
-
-    b.level_at_least_fixed.deactivate()
-    b.raise_floor = pyo.Objective(expr=b.floor_level, sense=pyo.maximize)
-    b.raise_one = pyo.Objective(expr=pyo.quicksum(b.pick[g] * L[g] for g in b.GROUPS), sense=pyo.maximize)
-    b.raise_one.deactivate()
-    return b
-
-
-def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solves,
-                   held: list) -> tuple[float, list[int], int]:
-    """Max t over the free groups, then the saturation test of the groups at t (held[0] = t)."""
-    b.raise_one.deactivate()
-    b.raise_floor.activate()
-    if b.floor_level.fixed:
-        b.floor_level.unfix()
-    if held[0] is not None:               # free groups stay at the last round's floor, whatever the solve finds
-        b.floor_level.setlb(held[0] - _slack(held[0], tolerance))
-    solves.step()
-    t = held[0] = float(b.floor_level.value)
-    if len(free) == 1:
-        return t, list(free), 1
-    above = t + BLOCKED_FACTOR * _slack(t, tolerance)
-    unblocked = {g for g in free if pyo.value(L[g]) > above}
-    blocked, used = [], 1
-    b.floor_level.fix(t - _slack(t, tolerance))
-    b.raise_floor.deactivate()
-    b.raise_one.activate()
-    for g in free:
-        if g in unblocked:
-            continue
-        for h in b.GROUPS:
-            b.pick[h] = 1.0 if h == g else 0.0
-        solves.step()
-        used += 1
-        if pyo.value(L[g]) <= above:
-            blocked.append(g)
-        unblocked |= {h for h in free if pyo.value(L[h]) > above}
-    b.floor_level.unfix()
-    b.raise_one.deactivate()
-    return t, blocked, used
-
-
-def _ordered_steps(b, L: list, free: list[int], t: float, tolerance: float, solves: _Solves) -> int:
-    """Lexicographic max of Θ_2 … Θ_|F| of the free levels (Θ_1 ≥ t is held by the floor);
-    Θ_k is the OWA with weights (1, …, 1, 0, …, 0), k ones."""
-    b.floor_level.fix(t - _slack(t, tolerance))
-    levels = {g: L[g] for g in free}
-    for k in range(2, len(free) + 1):
-        term = attach(b, levels, "owa", owa_weights=[1.0] * k + [0.0] * (len(free) - k))
-        solves.step()
-        best = term.modelled()
-        term.block.objective.deactivate()
-        term.block.ordered_sum_held = pyo.Constraint(expr=term.value >= best - k * _slack(best / k, tolerance))
-    return len(free) - 1

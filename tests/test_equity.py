@@ -19,6 +19,7 @@ import pytest
 from allocator import metrics as mx
 from allocator.solve import SolveOptions, solve
 from models import equity as eq
+from models import leximin as lx
 
 EXACT = SolveOptions(threads=1, seed=0)
 SIZES = (2, 3, 5, 8)
@@ -75,7 +76,7 @@ def solved(build, seed: int, n: int, measure: str, **kw):
     """Build a fresh instance, attach `measure` as the objective, solve; the term and level values."""
     m, levels, info = build(np.random.default_rng(seed), n)
     if measure == "leximin":
-        result = eq.solve_leximin(m, levels, EXACT)
+        result = lx.solve_leximin(m, levels, EXACT)
         assert result.status == "optimal"
         return None, np.array(list(result.levels.values())), info
     term = eq.attach(m, levels, measure, **kw)
@@ -164,7 +165,7 @@ def test_leximin_by_hand_water_filling():
     cap = [1.0, 2.0, 10.0]
     m.x = pyo.Var(range(3), bounds=lambda m, g: (0, cap[g]))
     m.budget_not_exceeded = pyo.Constraint(expr=sum(m.x.values()) <= 6)
-    result = eq.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
+    result = lx.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
     assert result.status == "optimal"
     assert [result.levels[g] for g in range(3)] == pytest.approx([1, 2, 3], abs=1e-5)
     assert [r["method"] for r in result.rounds] == ["saturation"] * 3
@@ -196,8 +197,8 @@ def test_leximin_out_of_time_keeps_the_last_plan_found(monkeypatch):
         return r
 
     kept: list = []
-    monkeypatch.setattr(eq, "solve", second_runs_out)
-    result = eq.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
+    monkeypatch.setattr(lx, "solve", second_runs_out)
+    result = lx.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
     assert result.status == "time_limit" and result.result is not None and result.result.has_solution
     assert min(result.levels.values()) == pytest.approx(1.0, abs=1e-6)        # the first round's max-min plan
     assert calls[0] is None and calls[1] is not None and len(calls[1]) > 0
@@ -221,8 +222,8 @@ def test_a_leximin_stopped_in_a_round_holds_its_floors_for_the_next_solve(monkey
             return with_(seam.solve(model, options, start=start, **kw), status="time_limit", has_solution=False)
         return seam.solve(model, options, start=start, **kw)
 
-    monkeypatch.setattr(eq, "solve", round_two_stops)
-    result = eq.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
+    monkeypatch.setattr(lx, "solve", round_two_stops)
+    result = lx.solve_leximin(m, {g: m.x[g] for g in range(3)}, EXACT)
     assert result.status == "time_limit" and result.floors == pytest.approx({0: 1.0}, abs=1e-5)
     m.favour_group_2 = pyo.Objective(expr=m.x[2], sense=pyo.maximize)
     assert seam.solve(m, EXACT).status == "optimal"
@@ -233,7 +234,7 @@ def test_a_leximin_stopped_in_a_round_holds_its_floors_for_the_next_solve(monkey
 def test_leximin_shares_one_time_limit():
     m = pyo.ConcreteModel()
     m.x = pyo.Var(range(3), bounds=(0, 1))
-    result = eq.solve_leximin(m, {g: m.x[g] for g in range(3)}, SolveOptions(time_limit=1e-9, threads=1))
+    result = lx.solve_leximin(m, {g: m.x[g] for g in range(3)}, SolveOptions(time_limit=1e-9, threads=1))
     assert result.status == "time_limit" and result.solves <= 1
 
 
@@ -242,7 +243,7 @@ def test_leximin_picks_the_efficient_maxmin_plan():
     m = pyo.ConcreteModel()
     m.u = pyo.Var(range(3), bounds=(0, 1))
     m.first_two_share_one = pyo.Constraint(expr=m.u[0] + m.u[1] <= 1)
-    result = eq.solve_leximin(m, {g: m.u[g] for g in range(3)}, EXACT)
+    result = lx.solve_leximin(m, {g: m.u[g] for g in range(3)}, EXACT)
     assert [result.levels[g] for g in range(3)] == pytest.approx([0.5, 0.5, 1.0], abs=1e-5)
 
 
@@ -251,7 +252,7 @@ def test_leximin_with_integers_where_no_group_is_blocked_alone():
     m = pyo.ConcreteModel()
     m.y = pyo.Var(within=pyo.Binary)
     m.z = pyo.Var(bounds=(0, 5))
-    result = eq.solve_leximin(m, {"A": 2 * m.y, "B": 2 * (1 - m.y), "C": m.z}, EXACT)
+    result = lx.solve_leximin(m, {"A": 2 * m.y, "B": 2 * (1 - m.y), "C": m.z}, EXACT)
     assert result.status == "optimal"
     assert result.sorted_levels == pytest.approx([0, 2, 5], abs=1e-5)
     assert result.rounds[-1]["method"] == "ordered"
@@ -499,7 +500,7 @@ def test_on_the_enforcement_model_of_the_tiny_city():
         return {t: (m.posted_staff[t] + m.pool_share[t]) / pyo.value(m.demand_officers[t]) for t in m.TOWNS}
 
     m = en.build_model(city, options)
-    result = eq.solve_leximin(m, ratios(m), exact)
+    result = lx.solve_leximin(m, ratios(m), exact)
     assert result.status == "optimal"
     assert result.sorted_levels[0] == pytest.approx(floor, abs=1e-6)
     m = en.build_model(city, options)
