@@ -4,7 +4,7 @@ modelled, so that x_g ≥ 1 is a bound per grid and the budget row holds every s
 """
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import replace
 
 import pyomo.environ as pyo
 
@@ -42,21 +42,11 @@ DEFINITIONS: set[str] = {"town_spend_is_salaries", "town_unmet_is_sum", "profess
 
 def build(instance, options) -> tuple[pyo.ConcreteModel, dict]:
     """The grid model of the run without its reductions: every grid and town modelled, budget row present."""
-    import numpy as np
     from models import grid
-
-    class EveryGrid(grid.GridData):
-        @property
-        def modelled_towns(self):
-            return np.ones(len(self.town_ids), dtype=bool)
-
-        @property
-        def modelled_grids(self):
-            return np.ones(len(self.grid_ids), dtype=bool)
 
     objective = options.objective or grid.DEFAULT_OBJECTIVE
     budget = options.budget if options.budget is not None or objective == "cost" else instance.config.budget
     data = grid.grid_data(instance)
-    every = EveryGrid(**{f.name: getattr(data, f.name) for f in fields(data)})
+    every = replace(data, reduced=False)
     kept = grid.GridOptions("cost" if objective == "cost" else "unmet", budget, options.headcount)
     return grid.build_model(instance, kept, every), {}

@@ -56,7 +56,7 @@ exact, so that no plan can claim less coverage than its open sites give:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ class GridBlock:
         grid's x_g ≥ 1 is a bound of the model (infeasibility explained grid by grid)."""
         data = grd.grid_data(city)
         if every_grid:
-            data = every_grid_modelled(data)
+            data = replace(data, reduced=False)
         model = _grid_model(data)
         towns_in: dict[str, list[str]] = {}
         for t in np.flatnonzero(data.modelled_towns):
@@ -137,20 +137,6 @@ class GridBlock:
 
     def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
         return grd.plan_tables(city, self.data, self.staffing())
-
-
-def every_grid_modelled(data: grd.GridData) -> grd.GridData:
-    """The same data with every town and grid modelled (none reduced to a constant)."""
-    class EveryGrid(type(data)):
-        @property
-        def modelled_towns(self):
-            return np.ones(len(self.town_ids), dtype=bool)
-
-        @property
-        def modelled_grids(self):
-            return np.ones(len(self.grid_ids), dtype=bool)
-
-    return EveryGrid(**{f.name: getattr(data, f.name) for f in fields(data)})
 
 
 def staffing_as_decided(data: grd.GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> grd.Staffing:

@@ -129,6 +129,7 @@ class GridData:
     salary: dict[str, float]
     parttime_max: int
     grids_per_professional: int
+    reduced: bool = True           # False: every town and grid modelled, none settled as a constant
 
     @property
     def mandatory_cost(self) -> float:
@@ -146,12 +147,16 @@ class GridData:
     @property
     def modelled_towns(self) -> np.ndarray:
         """Towns whose required professionals cannot absorb every grid's excess over one full-time worker."""
+        if not self.reduced:
+            return np.ones(len(self.town_ids), dtype=bool)
         excess = np.bincount(self.grid_town, weights=np.maximum(self.workload - self.hours["fulltime"], 0.0),
                              minlength=len(self.town_ids))
         return excess > self.hours["professional"] * self.professionals_min + 1e-9
 
     @property
     def modelled_grids(self) -> np.ndarray:
+        if not self.reduced:
+            return np.ones(len(self.grid_ids), dtype=bool)
         return self.modelled_towns[self.grid_town] & (self.workload > self.hours["fulltime"] + 1e-9)
 
 
