@@ -65,8 +65,8 @@ instance_argument = click.argument("instance", type=click.Path(path_type=Path))
 @friendly
 def validate(instance: Path, basis: str | None) -> None:
     """Check INSTANCE (folder or .xlsx); list every problem (exit 2) or summarise it (exit 0)."""
-    from allocator.loader import load_instance
-    from allocator.summary import summarize
+    from allocator.data.loader import load_instance
+    from allocator.data.summary import summarize
 
     city = load_instance(instance, basis=basis)
     click.echo(summarize(city))
@@ -78,7 +78,7 @@ def validate(instance: Path, basis: str | None) -> None:
 @friendly
 def template(out: Path) -> None:
     """Write an empty instance workbook OUT.xlsx with headers and column meanings (EN/中文)."""
-    from allocator.template import write_template
+    from allocator.data.template import write_template
 
     if out.suffix.lower() != ".xlsx":
         raise InputError(f"the template is an Excel workbook: give a name ending in .xlsx, not {out.name!r}", file=str(out))
@@ -127,10 +127,10 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     """Solve a model on INSTANCE and write the plan (exit 0 done, 2 bad input, 3 infeasible)."""
     import json as json_lib
 
-    from allocator.loader import load_instance
-    from allocator.plan import write_plan
-    from allocator.run import RunOptions, run
-    from allocator.solve import SolveOptions
+    from allocator.data.loader import load_instance
+    from allocator.plans.plan import write_plan
+    from allocator.solving.run import RunOptions, run
+    from allocator.solving.solve import SolveOptions
 
     city = load_instance(instance)
     options = RunOptions(model=model_name, objective=objective, budget=budget, headcount=headcount, basis=basis,
@@ -153,7 +153,7 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
         if not as_json:
             click.echo(f"infeasible: {m.get('explanation') or 'no plan satisfies every requirement'}", err=True)
         if iis:
-            from allocator.iis import iis_lines
+            from allocator.solving.iis import iis_lines
             for line in iis_lines((m.get("infeasibility") or {}).get("iis") or {"note": "no IIS was computed"}):
                 click.echo(line, err=True)
         click.get_current_context().exit(EXIT_INFEASIBLE)
@@ -189,9 +189,9 @@ def _echo_plan_summary(plan, folder: Path) -> None:
 @friendly
 def check(plan_dir: Path, instance: Path) -> None:
     """Recompute every constraint and the objective of PLAN_DIR from the files (exit 0 holds, 1 not)."""
-    from allocator.checks import check_plan
-    from allocator.loader import load_instance
-    from allocator.plan import read_plan
+    from allocator.plans.checks import check_plan
+    from allocator.data.loader import load_instance
+    from allocator.plans.plan import read_plan
 
     plan = read_plan(plan_dir)
     city = load_instance(instance)
@@ -218,7 +218,7 @@ def check(plan_dir: Path, instance: Path) -> None:
 @friendly
 def generate(towns: int, seed: int, out: Path, fmt: str | None, overwrite: bool) -> None:
     """Write a synthetic city of TOWNS streets/towns (core, suburban and outer districts)."""
-    from allocator.generate import check_arguments, check_output, generate_city, output_format, write_city
+    from allocator.data.generate import check_arguments, check_output, generate_city, output_format, write_city
 
     check_arguments(towns, seed)
     fmt = output_format(out, fmt)
@@ -273,9 +273,9 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
     """Solve one plan per combination of --param values, on Dask; table in OUT/sweep.csv (exit 1 if any errored)."""
     import json as json_lib
 
-    from allocator.run import RunOptions
-    from allocator.solve import SolveOptions
-    from allocator.sweep import SWEEP_CSV, expand_grid, parse_params, run_sweep
+    from allocator.solving.run import RunOptions
+    from allocator.solving.solve import SolveOptions
+    from allocator.studies.sweep import SWEEP_CSV, expand_grid, parse_params, run_sweep
 
     scenarios = expand_grid(parse_params(params))
     if resume and out is None:
@@ -355,9 +355,9 @@ class _Warnings:
 @friendly
 def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) -> None:
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
-    from allocator.compare import compare, load_plans
-    from allocator.compare_text import render_text, to_json
-    from allocator.export import check_out, export_comparison, write_atomic
+    from allocator.views.compare import compare, load_plans
+    from allocator.views.compare_text import render_text, to_json
+    from allocator.views.export import check_out, export_comparison, write_atomic
 
     fmt = "json" if as_json else fmt or {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}.get(out.suffix.lower() if out else "", "table")
     if fmt == "xlsx" and out is None:
@@ -391,10 +391,10 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) ->
 @friendly
 def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force) -> None:
     """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage or the tradeoff."""
-    from allocator.chart_data import ChartOptions, build_chart, needs_instance
-    from allocator.charts import save
-    from allocator.compare import load_plans
-    from allocator.export import check_out, write_atomic
+    from allocator.views.chart_data import ChartOptions, build_chart, needs_instance
+    from allocator.views.charts import save
+    from allocator.views.compare import load_plans
+    from allocator.views.export import check_out, write_atomic
 
     check_out(out, (".png", ".svg"), "a chart")
     planset = load_plans(list(plans), force=force, instance=instance_path,
@@ -415,9 +415,9 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
 @friendly
 def report_command(plans, out, lang, instance_path, force) -> None:
     """One self-contained HTML report of PLAN(s) for district leaders: changes, charts, equity, solver status."""
-    from allocator.compare import load_plans
-    from allocator.export import check_out, write_atomic
-    from allocator.report import render_report
+    from allocator.views.compare import load_plans
+    from allocator.views.export import check_out, write_atomic
+    from allocator.views.report import render_report
 
     check_out(out, (".html", ".htm"), "the report")
     planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress)
@@ -434,7 +434,7 @@ def report_command(plans, out, lang, instance_path, force) -> None:
 @friendly
 def export_command(plan: Path, out: Path, instance_path: Path | None) -> None:
     """Write PLAN as one Excel workbook OUT.xlsx: a summary sheet and a sheet per table (headers EN / 中文)."""
-    from allocator.export import export_plan
+    from allocator.views.export import export_plan
 
     click.echo(f"wrote {export_plan(plan, out, instance_path, progress=_progress)}")
 
@@ -443,7 +443,7 @@ def export_command(plan: Path, out: Path, instance_path: Path | None) -> None:
 
 def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, float], ...]:
     """--equity-bound MEASURE=VALUE, each measure once; the city model only (the others: `allocator frontier`)."""
-    from allocator.run import RunOptions, check_equity_bounds, parse_equity_bounds
+    from allocator.solving.run import RunOptions, check_equity_bounds, parse_equity_bounds
 
     bounds = parse_equity_bounds(given)
     check_equity_bounds(RunOptions(model=model_name, equity_bounds=bounds))
@@ -452,8 +452,8 @@ def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, 
 
 def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis):
     """The problem of `frontier` and `equity-bench`: model, grouping, index weights, run limits."""
-    from allocator.frontier import ProblemSpec, check_spec
-    from allocator.run import RunOptions
+    from allocator.studies.frontier import ProblemSpec, check_spec
+    from allocator.solving.run import RunOptions
 
     weights = None
     if index_weights:
@@ -461,7 +461,7 @@ def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, ba
             weights = tuple(float(x) for x in index_weights.split(","))
         except ValueError:
             raise InputError("give three numbers separated by commas, e.g. 0.25,0.25,0.5", file="--index-weights") from None
-        from models.city import check_index_weights
+        from allocator.models.city import check_index_weights
 
         weights = check_index_weights(weights)
     spec = ProblemSpec(model_name, by, weights, RunOptions(model=model_name, budget=budget, headcount=headcount,
@@ -506,8 +506,8 @@ def frontier_command(instance: Path, measure, points, workers, scheduler, out, r
     """Efficiency against an equity measure: both ends, then --points ε-constraint points; frontier.csv + chart."""
     import json as json_lib
 
-    from allocator.frontier import FRONTIER_CSV, run_frontier
-    from allocator.solve import SolveOptions
+    from allocator.studies.frontier import FRONTIER_CSV, run_frontier
+    from allocator.solving.solve import SolveOptions
 
     spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis)
     if resume and out is None:
@@ -539,8 +539,8 @@ def equity_bench_command(instance: Path, objectives, workers, out, model_name, b
     """Solve INSTANCE under each equity objective; one table of efficiency, inequality and price of fairness."""
     import json as json_lib
 
-    from allocator.equity_bench import BENCH_CSV, json_rows, parse_objectives, run_bench
-    from allocator.solve import SolveOptions
+    from allocator.studies.equity_bench import BENCH_CSV, json_rows, parse_objectives, run_bench
+    from allocator.solving.solve import SolveOptions
 
     spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis)
     names = parse_objectives(objectives)

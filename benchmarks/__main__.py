@@ -31,7 +31,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
-from allocator.solve import SolveOptions
+from allocator.solving.solve import SolveOptions
 from benchmarks import orlib, scaling, sweep_bench
 
 SECTIONS = ("scaling", "orlib", "spopt", "sweep")

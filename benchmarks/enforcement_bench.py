@@ -3,7 +3,7 @@
     python benchmarks/enforcement_bench.py [--towns 1000] [--seed 1] [--scenarios surge:20] [--time-limit 60]
 
 Generates the city with `allocator.generate` (written to a temporary folder and loaded
-back, as a planner's city would be), then solves each objective through `allocator.run.run`
+back, as a planner's city would be), then solves each objective through `allocator.solving.run.run`
 (two solves each: the objective, then its tie-break) and prints build, hand-over, HiGHS,
 extract and check seconds, the objective, the MIP gap and the share of time spent outside
 HiGHS. Targets: optimal within 60 s, time outside HiGHS under 30 %. For maxmin the
@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from allocator.checks import check_plan
-from allocator.generate import generate_city, write_city
-from allocator.loader import load_instance
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
+from allocator.plans.checks import check_plan
+from allocator.data.generate import generate_city, write_city
+from allocator.data.loader import load_instance
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
 
 
 def cases(scenarios: str) -> list[tuple[str, dict]]:

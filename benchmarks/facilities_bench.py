@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from allocator.generate import generate_city  # noqa: E402
-from allocator.run import RunOptions, run  # noqa: E402
-from allocator.solve import SolveOptions  # noqa: E402
-from models.facilities import solve_mclp  # noqa: E402
-from models.facilities_data import grid_demand, reachable_pairs, service_sites  # noqa: E402
+from allocator.data.generate import generate_city  # noqa: E402
+from allocator.solving.run import RunOptions, run  # noqa: E402
+from allocator.solving.solve import SolveOptions  # noqa: E402
+from allocator.models.facilities import solve_mclp  # noqa: E402
+from allocator.models.facilities_data import grid_demand, reachable_pairs, service_sites  # noqa: E402
 
 
 def city_budget(city, share: float) -> float:

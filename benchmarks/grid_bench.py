@@ -12,7 +12,7 @@ therefore multiplies the three workload norms (hours per household, event and pe
 `cost` runs without a budget; `unmet` and `maxmin` get the budget
     B = mandatory cost + budget_share · (least full-coverage cost − mandatory cost),
 where the least full-coverage cost is the `cost` run's HiGHS lower bound, so B falls short of
-covering every hour. Each row goes through `allocator.run.run` (build, solve, extract and the
+covering every hour. Each row goes through `allocator.solving.run.run` (build, solve, extract and the
 independent check), exactly as `allocator solve` does.
 """
 from __future__ import annotations
@@ -24,12 +24,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from allocator.generate import generate_city  # noqa: E402
-from allocator.run import RunOptions, run  # noqa: E402
-from allocator.solve import SolveOptions  # noqa: E402
-from models.grid import grid_data  # noqa: E402
+from allocator.data.generate import generate_city  # noqa: E402
+from allocator.solving.run import RunOptions, run  # noqa: E402
+from allocator.solving.solve import SolveOptions  # noqa: E402
+from allocator.models.grid import grid_data  # noqa: E402
 
 WORKLOAD_NORMS = ("grid_hours_per_household", "grid_hours_per_event", "grid_hours_per_person")
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import click
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from allocator.solve import SolveOptions  # noqa: E402
+from allocator.solving.solve import SolveOptions  # noqa: E402
 from benchmarks import orlib  # noqa: E402
 
 TOLERANCE = 1e-6
@@ -30,7 +30,7 @@ TOLERANCE = 1e-6
 
 def solve_instance(inst: orlib.CapInstance, options: SolveOptions):
     """The project's split-demand CFLP on one instance; returns (result, wall seconds)."""
-    from models.facilities import solve_cflp
+    from allocator.models.facilities import solve_cflp
 
     start = time.perf_counter()
     result = solve_cflp(inst.demand, inst.capacity, inst.fixed_cost, inst.assign_cost,

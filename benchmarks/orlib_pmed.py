@@ -21,9 +21,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from allocator.solve import SolveOptions  # noqa: E402
+from allocator.solving.solve import SolveOptions  # noqa: E402
 from benchmarks import orlib  # noqa: E402
 
 TOLERANCE = 1e-6
@@ -31,7 +31,7 @@ TOLERANCE = 1e-6
 
 def solve_instance(inst: orlib.PMedianInstance, options: SolveOptions):
     """The project's p-median on one OR-Library instance; returns (result, wall seconds)."""
-    from models.facilities import solve_pmedian
+    from allocator.models.facilities import solve_pmedian
 
     start = time.perf_counter()
     result = solve_pmedian(np.ones(inst.n), inst.dist, inst.p, solve_options=options)

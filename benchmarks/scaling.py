@@ -5,7 +5,7 @@
 
 Each city is written by `allocator generate` (`generate_city` + `write_city`, about 25
 grids and 25 sites per town) and loaded back as a planner's city would be. Every model
-runs through `allocator.run.run`, as `allocator solve` does:
+runs through `allocator.solving.run.run`, as `allocator solve` does:
 
     grid         objective `cost`, the three workload norms × WORKLOAD_SCALE (as in
                  benchmarks/grid_bench.py: at the pack's norms the mandatory staff cover
@@ -36,11 +36,11 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from allocator.generate import generate_city, write_city
-from allocator.instance import Instance
-from allocator.loader import load_instance
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
+from allocator.data.generate import generate_city, write_city
+from allocator.data.instance import Instance
+from allocator.data.loader import load_instance
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
 from benchmarks.facilities_bench import city_budget
 from benchmarks.grid_bench import WORKLOAD_NORMS
 
@@ -85,7 +85,7 @@ def city_folder(towns: int, seed: int, workdir: Path) -> Path:
 
 def reachable_pairs_count(city: Instance) -> int:
     """Grid-site pairs within each service's coverage minutes, summed over services."""
-    from models.facilities_data import reachable_pairs, service_sites
+    from allocator.models.facilities_data import reachable_pairs, service_sites
 
     total = 0
     for service in city.config.services:
@@ -154,7 +154,7 @@ def peak_since(before_kb: int) -> float:
 
 
 def measure(city: Instance, towns: int, model: str, solve_options: SolveOptions, pairs: int) -> ScalingRow:
-    """One model on one city through `allocator.run.run`."""
+    """One model on one city through `allocator.solving.run.run`."""
     case_city, options = model_case(city, model)
     before = reset_peak()
     with highs_sizes() as sizes:

@@ -39,9 +39,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from allocator.solve import SolveOptions  # noqa: E402
+from allocator.solving.solve import SolveOptions  # noqa: E402
 from benchmarks import orlib  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def _random_plane(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- solving
 
 def run_project(case: Case) -> Timing:
-    from models import facilities as fac
+    from allocator.models import facilities as fac
 
     start = time.perf_counter()
     if case.model == "mclp":

@@ -10,7 +10,7 @@ rate measures solving, not Dask. Every scenario is solved on one HiGHS thread, c
 and written as its own plan, exactly as `allocator sweep` does.
 
 For each worker count the LocalCluster is started first (the sweep's own settings,
-`allocator.sweep.local_cluster`), timed apart, then the sweep runs through it
+`allocator.studies.sweep.local_cluster`), timed apart, then the sweep runs through it
 (`run_sweep(scheduler=...)`: workers prepared once, then the scenarios). Rates:
 
     end to end   scenarios / (cluster start + sweep + cluster stop): what a planner waits
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from allocator.loader import load_instance  # noqa: E402
-from allocator.run import RunOptions  # noqa: E402
-from allocator.sweep import Scenario, expand_grid, local_cluster, run_sweep  # noqa: E402
+from allocator.data.loader import load_instance  # noqa: E402
+from allocator.solving.run import RunOptions  # noqa: E402
+from allocator.studies.sweep import Scenario, expand_grid, local_cluster, run_sweep  # noqa: E402
 from benchmarks.facilities_bench import city_budget  # noqa: E402
 from benchmarks.scaling import city_folder  # noqa: E402
 

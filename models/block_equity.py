@@ -33,8 +33,8 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numvalue import is_constant
 
 from allocator.errors import InputError, Problem
-from allocator.instance import Instance
-from allocator.run import RunOptions
+from allocator.data.instance import Instance
+from allocator.solving.run import RunOptions
 
 from .city_blocks import FacilitiesBlock, GridBlock, district_ids
 from .city_equity import EquityProblem, PlanLevels, defined_variables

@@ -65,9 +65,9 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from allocator.errors import InputError, Problem
-from allocator.instance import Instance
-from allocator.run import ModelRun, RunOptions
-from allocator.solve import SolveOptions, SolveResult
+from allocator.data.instance import Instance
+from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.solve import SolveOptions, SolveResult
 
 from . import equity as eq
 from .enforcement import EnforcementOptions
@@ -350,7 +350,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
 
 
 def plan_objective(levels: PlanLevels, objective: str) -> float:
-    """The objective recomputed from the plan's tables (as allocator.checks.city does)."""
+    """The objective recomputed from the plan's tables (as allocator.plans.checks.city does)."""
     if objective == "leximin":
         return float(levels.levels.min())
     return levels.measure(objective)

@@ -62,8 +62,8 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from allocator.instance import Instance
-from allocator.run import RunOptions
+from allocator.data.instance import Instance
+from allocator.solving.run import RunOptions
 
 from . import enforcement as enf
 from . import grid as grd
@@ -328,7 +328,7 @@ class EnforcementBlock:
 
 
 def enforcement_districts(city: Instance, towns: pd.DataFrame, pools: pd.Series, salary: float) -> pd.DataFrame:
-    """districts.csv of an enforcement plan (the columns `allocator.checks.enforcement` recomputes)."""
+    """districts.csv of an enforcement plan (the columns `allocator.plans.checks.enforcement` recomputes)."""
     ids = district_ids(city)
     by = towns.groupby(towns["district_id"].astype(str))
     posted = by["enforcement_staff"].sum().reindex(ids).fillna(0).astype(int)

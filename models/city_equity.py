@@ -4,7 +4,7 @@
 A model offers an `EquityProblem`: its Pyomo model, group levels L_g (Pyomo expressions),
 weights w_g (Σ_g w_g = 1), populations p_g and resources r_g (spend, for Hoover). Efficiency
 is the utilitarian level U = Σ_g w_g L_g (the weighted mean level). Measures are those of
-`models.equity`; every solve goes through `allocator.solve.solve`.
+`models.equity`; every solve goes through `allocator.solving.solve.solve`.
 
 Objective `m` (`solve_measure`), then a tie-break among the plans optimal for it:
 
@@ -43,7 +43,7 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from allocator.errors import InputError, Problem
-from allocator.solve import SolveOptions, SolveResult, solve
+from allocator.solving.solve import SolveOptions, SolveResult, solve
 
 from . import equity as eq
 from .leximin import solve_leximin

@@ -95,9 +95,9 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.common.collections import ComponentMap
 
 from allocator.errors import InputError, Problem
-from allocator.instance import Instance
-from allocator.run import ModelRun, RunOptions
-from allocator.solve import SolveOptions, SolveResult, solve
+from allocator.data.instance import Instance
+from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.solve import SolveOptions, SolveResult, solve
 
 from . import linear as lin
 

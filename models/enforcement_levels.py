@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.errors import InputError, Problem
-from allocator.instance import Instance
+from allocator.data.instance import Instance
 
 if TYPE_CHECKING:
     from .enforcement import EnforcementOptions

@@ -59,9 +59,9 @@ import numpy as np
 import pyomo.environ as pyo
 
 from allocator.errors import InputError, Problem
-from allocator.instance import Instance
-from allocator.run import ModelRun, RunOptions
-from allocator.solve import SolveOptions
+from allocator.data.instance import Instance
+from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.solve import SolveOptions
 
 from .facilities_data import ServiceData, minutes_pairs, service_data
 from .facilities_tables import grid_groups, plan_figures, plan_tables

@@ -1,7 +1,7 @@
 """What the facilities model reads from a city: demand per grid and service, reachable pairs,
 walking minutes, site costs — as arrays for `models.location_solvers`.
 
-Conventions (documented once here, used by the model and by `allocator.checks.facilities`):
+Conventions (documented once here, used by the model and by `allocator.plans.checks.facilities`):
 
 - demand q_is: the target group of service s in grid i — children (0-14) for childcare and
   education, the elderly (65+) for elderly care, working age (population − elderly −
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from allocator.instance import Instance
+from allocator.data.instance import Instance
 
 from .location_data import Pairs, from_rows
 

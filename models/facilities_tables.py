@@ -3,14 +3,14 @@
 Everything is recomputed from the open sites with numpy: coverage is "an open site of the
 service within coverage minutes", nearest_minutes is the walk to the nearest open site of the
 service (NaN when there is none), and the objective value is computed the way
-`allocator.checks.facilities` recomputes it from the written files.
+`allocator.plans.checks.facilities` recomputes it from the written files.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from allocator.instance import Instance
+from allocator.data.instance import Instance
 
 from .facilities_data import REACH_TOL, ServiceData, migrant_share, nearest_open_minutes, site_frame, walk_speed
 

@@ -82,9 +82,9 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
-from allocator.instance import Instance
-from allocator.run import ModelRun, RunOptions
-from allocator.solve import Persistent, SolveOptions, SolveResult, solve
+from allocator.data.instance import Instance
+from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.solve import Persistent, SolveOptions, SolveResult, solve
 
 from . import linear as lin
 from .grid_search import LevelSearch

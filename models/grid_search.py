@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from allocator.solve import SolveResult
+from allocator.solving.solve import SolveResult
 
 if TYPE_CHECKING:
     from .grid import Staffing

@@ -1,6 +1,6 @@
 """Lexicographic max-min of group levels in any Pyomo model, by a sequence of solves.
 
-`solve_leximin`, every solve through allocator.solve.solve:
+`solve_leximin`, every solve through allocator.solving.solve.solve:
     round: max t s.t. L_g ≥ t (g free), L_g ≥ f_g − δ (g fixed)           → t*
            a free g is blocked when max L_g s.t. L_h ≥ t* − δ (h free), fixed floors,
            stays ≤ t* + 10δ; any solve showing L_h > t* + 10δ proves h not blocked
@@ -27,7 +27,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
-from allocator.solve import SolveOptions, SolveResult, solve
+from allocator.solving.solve import SolveOptions, SolveResult, solve
 
 from .equity import attach, deactivate_objectives, free_name
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from allocator.solve import SolveOptions
+from allocator.solving.solve import SolveOptions
 
 from .location_assign import AssignInput, assignment, p_center
 from .location_data import Pairs, as_mask, distance_pairs, level_pairs, nearest_open

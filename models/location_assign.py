@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyomo.common.collections import ComponentMap
 
-from allocator.solve import SolveOptions
+from allocator.solving.solve import SolveOptions
 
 from .location_blocks import AssignmentArrays, CenterArrays, Limits, RadiusArrays, SiteArrays, build_assignment_model, build_center_model
 from .location_data import Pairs, greedy_center, levels_of, nearest_open

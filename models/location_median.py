@@ -31,7 +31,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
-from allocator.solve import SolveOptions
+from allocator.solving.solve import SolveOptions
 
 from .location_blocks import Limits, RadiusArrays, SiteArrays, build_radius_model
 from .location_data import Levels, Pairs, greedy_median, level_bounds, levels_of, nearest_open

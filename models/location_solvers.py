@@ -1,6 +1,6 @@
 """Solution procedures of the location families over one or more blocks (e.g. services).
 
-Every HiGHS call goes through `allocator.solve.solve`. Blocks share only the spend row and
+Every HiGHS call goes through `allocator.solving.solve.solve`. Blocks share only the spend row and
 have their own count rows; a procedure returns an `Outcome` with the open sites per block.
 
     maximal_cover   reductions R1–R5 (models.location_data), a greedy incumbent by coverage
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from pyomo.common.collections import ComponentMap
 
-from allocator.solve import Persistent, SolveOptions, SolveResult, solve
+from allocator.solving.solve import Persistent, SolveOptions, SolveResult, solve
 
 from .location_blocks import CoverageArrays, Limits, SetCoverArrays, SiteArrays, build_coverage_model, build_set_cover_model
 from .location_data import CoverBlock, Pairs, greedy_cover, levels_of, merge_rows, reduce_cover

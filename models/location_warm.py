@@ -25,8 +25,8 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from allocator.highs_model import CompiledModel, compile_model
-from allocator.solve import Persistent
+from allocator.solving.highs_model import CompiledModel, compile_model
+from allocator.solving.solve import Persistent
 
 from .location_data import Levels
 

@@ -29,12 +29,12 @@ import pandas as pd
 from matplotlib.path import Path as MplPath
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))
 
-from allocator.loader import load_instance  # noqa: E402
-from allocator.norms import merged_norms  # noqa: E402
-from allocator.schema import SERVICES  # noqa: E402
-from allocator.summary import summarize  # noqa: E402
+from allocator.data.loader import load_instance  # noqa: E402
+from allocator.data.norms import merged_norms  # noqa: E402
+from allocator.data.schema import SERVICES  # noqa: E402
+from allocator.data.summary import summarize  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_OUT = ROOT / "instances" / "chongqing"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from allocator.loader import load_instance
-from allocator.plan import write_plan
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
+from allocator.data.loader import load_instance
+from allocator.plans.plan import write_plan
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny"

@@ -37,3 +37,8 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"needs the shared data folder {SHARED_DATA} (present in CI, absent in a user's clone)")
     return SHARED_DATA
+
+
+def pytest_report_header(config) -> str:
+    import allocator
+    return f"allocator under test: {Path(allocator.__file__).parent}"

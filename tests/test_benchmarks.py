@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))
 
 from benchmarks import __main__ as bench  # noqa: E402
 from benchmarks.scaling import fit_exponent  # noqa: E402

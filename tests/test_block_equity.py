@@ -8,15 +8,15 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from allocator.equity_bench import run_bench
-from allocator.frontier import ProblemSpec, run_frontier
-from allocator.generate import generate_city, write_city
-from allocator.loader import load_instance
-from allocator.plan import read_plan
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from cli import main
-from models.grid import grid_data
+from allocator.studies.equity_bench import run_bench
+from allocator.studies.frontier import ProblemSpec, run_frontier
+from allocator.data.generate import generate_city, write_city
+from allocator.data.loader import load_instance
+from allocator.plans.plan import read_plan
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.cli import main
+from allocator.models.grid import grid_data
 
 EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
 TOL = 2e-5

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from matplotlib.path import Path as MplPath
 
-from allocator.instance import Instance
-from allocator.loader import load_instance
+from allocator.data.instance import Instance
+from allocator.data.loader import load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "instances" / "chongqing"

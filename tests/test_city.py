@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from allocator.checks import check_plan
-from allocator.loader import load_instance
-from allocator.plan import read_plan, write_plan
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from cli import main
+from allocator.plans.checks import check_plan
+from allocator.data.loader import load_instance
+from allocator.plans.plan import read_plan, write_plan
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.cli import main
 
 EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
 D2_INDEX = 0.25 * 1.0 + 0.25 * 5 / 3.65

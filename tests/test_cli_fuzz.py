@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cli import main
-from conftest import ROOT, TINY
+from allocator.cli import main
+from conftest import TINY
 
 EXAMPLES = int(os.environ.get("ALLOCATOR_FUZZ_EXAMPLES", "60"))      # raise it for a deeper run
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -249,8 +249,7 @@ def test_real_processes_speak_one_line_and_exit_right(world, tmp_path, case):
     }[case]
     if case == "bad-yaml":
         (city / "city.yaml").write_text("name: [unclosed\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-m", "allocator", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     if code == BAD_INPUT:

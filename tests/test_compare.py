@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import cli
+from allocator import cli
 from _plans import DISTRICTS, session_plans
-from allocator.compare import compare, load_plans, unit_metrics
-from allocator.compare_text import fit, fmt_delta, text_width
-from allocator.loader import load_instance
-from allocator.metrics import equity_table, plan_levels
-from allocator.plan import read_plan
+from allocator.views.compare import compare, load_plans, unit_metrics
+from allocator.views.compare_text import fit, fmt_delta, text_width
+from allocator.data.loader import load_instance
+from allocator.metrics import equity_table
+from allocator.plans.levels import plan_levels
+from allocator.plans.plan import read_plan
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import cli
-from allocator.checks import check_plan
+from allocator import cli
+from allocator.plans.checks import check_plan
 from allocator.errors import InputError
-from allocator.instance import Instance
-from allocator.loader import load_instance
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from models import enforcement
-from models.scenarios import load_scenarios
+from allocator.data.instance import Instance
+from allocator.data.loader import load_instance
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.models import enforcement
+from allocator.models.scenarios import load_scenarios
 
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
 TINY = Path(__file__).resolve().parent / "data" / "tiny"

@@ -17,9 +17,9 @@ import pyomo.environ as pyo
 import pytest
 
 from allocator import metrics as mx
-from allocator.solve import SolveOptions, solve
-from models import equity as eq
-from models import leximin as lx
+from allocator.solving.solve import SolveOptions, solve
+from allocator.models import equity as eq
+from allocator.models import leximin as lx
 
 EXACT = SolveOptions(threads=1, seed=0)
 SIZES = (2, 3, 5, 8)
@@ -178,7 +178,7 @@ def test_leximin_out_of_time_keeps_the_last_plan_found(monkeypatch):
     starts from that plan."""
     from dataclasses import replace as with_
 
-    from allocator import solve as seam
+    from allocator.solving import solve as seam
 
     m = pyo.ConcreteModel()
     cap = [1.0, 2.0, 10.0]
@@ -209,7 +209,7 @@ def test_a_leximin_stopped_in_a_round_holds_its_floors_for_the_next_solve(monkey
     group 2 may not take group 1 below the floor 1 the free groups had reached."""
     from dataclasses import replace as with_
 
-    from allocator import solve as seam
+    from allocator.solving import solve as seam
 
     m = pyo.ConcreteModel()
     cap = [1.0, 2.0, 10.0]
@@ -487,9 +487,9 @@ def test_on_the_enforcement_model_of_the_tiny_city():
     bisection, independently); a Gini bound next to the shortfall objective holds."""
     from pathlib import Path
 
-    from allocator.loader import load_instance
-    from allocator.run import RunOptions, run
-    from models import enforcement as en
+    from allocator.data.loader import load_instance
+    from allocator.solving.run import RunOptions, run
+    from allocator.models import enforcement as en
 
     city = load_instance(Path(__file__).resolve().parent / "data" / "tiny")
     exact = SolveOptions(gap=0.0, threads=1, seed=0)

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from allocator import metrics
-from allocator.checks import check_plan
-from allocator.loader import load_instance
-from allocator.plan import read_plan
-from cli import main
+from allocator.plans.checks import check_plan
+from allocator.data.loader import load_instance
+from allocator.plans.plan import read_plan
+from allocator.cli import main
 from conftest import TINY
 
 TOL = 1e-6

@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.explain import Family, elastic, explain_infeasible, money, requirement_groups
-from allocator.explain_grid import FAMILIES as GRID_FAMILIES
-from allocator.iis import compute_iis, iis_lines
-from allocator.loader import load_instance
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from cli import main
+from allocator.solving.explain import Family, elastic, explain_infeasible, money, requirement_groups
+from allocator.solving.explain_grid import FAMILIES as GRID_FAMILIES
+from allocator.solving.iis import compute_iis, iis_lines
+from allocator.data.loader import load_instance
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.cli import main
 
 FAST = SolveOptions(threads=1)
 
@@ -142,7 +142,7 @@ def test_enforcement_move_limit_and_headcount_together(tiny):
 
 
 def test_grid_budget_shortfall_matches_the_mandatory_cost(tiny):
-    from models.grid import grid_data
+    from allocator.models.grid import grid_data
 
     data = grid_data(tiny)
     plan = run(tiny, RunOptions(model="grid", objective="cost", budget=10.0), FAST)
@@ -156,7 +156,7 @@ def test_grid_budget_shortfall_matches_the_mandatory_cost(tiny):
 @settings(max_examples=6, deadline=None)
 @given(budget=st.floats(min_value=1.0, max_value=71.0))
 def test_any_budget_below_the_mandatory_cost_is_raised_to_exactly_it(tiny, budget):
-    from models.grid import grid_data
+    from allocator.models.grid import grid_data
 
     plan = run(tiny, RunOptions(model="grid", objective="unmet", budget=budget), FAST)
     assert plan.meta["status"] == "infeasible"
@@ -224,7 +224,7 @@ def test_solve_without_iis_records_no_iis(tiny_dir, tmp_path):
 
 
 def test_a_search_out_of_time_says_so_not_that_nothing_helps():
-    from allocator.explain import ElasticReport
+    from allocator.solving.explain import ElasticReport
 
     report = ElasticReport("none", solves=[{"families": ["a"], "status": "time_limit"}], seconds=60.2)
     assert report.text == ("No relaxation was found in the 60 s the explanation may take: the elastic solves ran out of "

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from allocator.loader import load_instance
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from cli import main
+from allocator.data.loader import load_instance
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.cli import main
 from tests.conftest import TINY
 
 FAST = SolveOptions(threads=1)
@@ -109,7 +109,7 @@ def test_headcount_below_the_minimum_teams(tmp_path):
 def test_a_large_city_is_settled_from_the_data_with_the_elastic_figures(tmp_path, monkeypatch, own, cap, pool, budget):
     """Above SETTLED_ABOVE_GRIDS grids the budget floor is settled without a solve; on the tiny city
     both ways run, and the data's figures are the elastic model's."""
-    import allocator.explain_city as explain_city
+    import allocator.solving.explain_city as explain_city
 
     folder = _variant(tmp_path, own, cap, pool)
     elastic = _solve(folder, budget=budget).meta["infeasibility"]["elastic"]

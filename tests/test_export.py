@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import cli
+from allocator import cli
 from _plans import session_plans
-from allocator.plan import ID_COLUMNS, read_plan
+from allocator.plans.plan import ID_COLUMNS, read_plan
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from allocator.checks import check_plan
-from allocator.loader import load_instance
-from allocator.plan import read_plan, write_plan
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions, solve
-from models.facilities import (FacilitiesOptions, build_model, coverage_expressions, solve_cflp, solve_lscp, solve_mclp,
+from allocator.plans.checks import check_plan
+from allocator.data.loader import load_instance
+from allocator.plans.plan import read_plan, write_plan
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions, solve
+from allocator.models.facilities import (FacilitiesOptions, build_model, coverage_expressions, solve_cflp, solve_lscp, solve_mclp,
                                solve_pcenter, solve_pmedian)
-from models.facilities_tables import group_rates
-from models.location_solvers import _coverage_start
+from allocator.models.facilities_tables import group_rates
+from allocator.models.location_solvers import _coverage_start
 
 OPTS = SolveOptions(threads=1)
 
@@ -245,7 +245,7 @@ def test_group_coverage_expressions_match_reported_rates(tiny):
 # --- command line -----------------------------------------------------------------------------
 
 def test_cli_solve_and_check_tiny(tiny_dir, tmp_path):
-    from cli import main
+    from allocator.cli import main
 
     out = tmp_path / "plan"
     res = CliRunner().invoke(main, ["solve", str(tiny_dir), "--model", "facilities", "--budget", "900", "--threads", "1",
@@ -260,8 +260,8 @@ def test_cli_solve_and_check_tiny(tiny_dir, tmp_path):
 
 
 def test_cli_small_generated_city(tmp_path):
-    from allocator.generate import generate_city, write_city
-    from cli import main
+    from allocator.data.generate import generate_city, write_city
+    from allocator.cli import main
 
     city_dir = write_city(generate_city(6, 2), tmp_path / "city", "folder")
     out = tmp_path / "plan"

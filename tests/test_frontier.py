@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from allocator.equity_bench import run_bench
-from allocator.frontier import FRONTIER_COLUMNS, ProblemSpec, read_frontier, run_frontier
-from allocator.generate import generate_city, write_city
-from allocator.loader import load_instance
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from cli import main
+from allocator.studies.equity_bench import run_bench
+from allocator.studies.frontier import FRONTIER_COLUMNS, ProblemSpec, read_frontier, run_frontier
+from allocator.data.generate import generate_city, write_city
+from allocator.data.loader import load_instance
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.cli import main
 
 EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
 TOL = 2e-5          # the tie-break hold (δ = 1e-5 relative) and HiGHS's tolerances stay below it

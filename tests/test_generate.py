@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from allocator.errors import InputError
-from allocator.generate import generate_city, write_city
-from allocator.instance import Instance
-from allocator.loader import load_instance
-from allocator.schema import SERVICES
-from cli import main
+from allocator.data.generate import generate_city, write_city
+from allocator.data.instance import Instance
+from allocator.data.loader import load_instance
+from allocator.data.schema import SERVICES
+from allocator.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,14 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.checks import check_plan
-from allocator.instance import Instance
-from allocator.loader import load_instance
-from allocator.plan import read_plan, write_plan
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from cli import main
-from models import grid
+from allocator.plans.checks import check_plan
+from allocator.data.instance import Instance
+from allocator.data.loader import load_instance
+from allocator.plans.plan import read_plan, write_plan
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.cli import main
+from allocator.models import grid
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
 EXACT = SolveOptions(threads=1, gap=1e-7)

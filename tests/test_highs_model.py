@@ -9,9 +9,9 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.common.collections import ComponentMap
 
-from allocator.highs_model import compile_model
-from allocator.solve import Persistent, SolveOptions, solve
-from models import linear as lin
+from allocator.solving.highs_model import compile_model
+from allocator.solving.solve import Persistent, SolveOptions, solve
+from allocator.models import linear as lin
 
 EXACT = SolveOptions(gap=0.0, threads=1)
 

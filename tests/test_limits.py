@@ -3,7 +3,6 @@ and inputs that cannot harm (safe YAML, no path escapes, formulas as values, a s
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -16,10 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from allocator.loader import load_instance
-from cli import main
+from allocator.data.loader import load_instance
+from allocator.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 SLOW = ["--model", "enforcement", "--objective", "expected", "--scenarios", "surge:600", "--cvar", "0.95", "--threads", "1"]
 # HiGHS needs well over 10 s for SLOW on the 60-town city below (600 scenarios; 200 took 5-10 s on
 # a 2-core machine, too close to the 5 s at which a test interrupts it).
@@ -70,9 +68,8 @@ def test_time_limit_keeps_the_best_plan_with_its_gap(slow_city, tmp_path):
 @pytest.mark.parametrize("delay_s", [1.0, 5.0], ids=["while-loading", "while-solving"])
 def test_ctrl_c_stops_cleanly_and_writes_nothing(slow_city, tmp_path, delay_s):
     out = tmp_path / "plan"
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "solve", str(slow_city), *SLOW, "--out", str(out)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen([sys.executable, "-m", "allocator", "solve", str(slow_city), *SLOW, "--out", str(out)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(delay_s)
     assert proc.poll() is None, "the solve ended before it could be interrupted"
     started = time.monotonic()
@@ -130,7 +127,7 @@ def test_same_input_and_seed_give_byte_identical_tables(small_city, tmp_path, ar
 def test_thread_count_can_change_within_one_process():
     import pyomo.environ as pyo
 
-    from allocator.solve import SolveOptions, solve
+    from allocator.solving.solve import SolveOptions, solve
 
     def model():
         m = pyo.ConcreteModel()
@@ -145,7 +142,7 @@ def test_thread_count_can_change_within_one_process():
 # --- a plan the checker rejects is never saved as optimal --------------------------------------
 
 def _tamper(monkeypatch):
-    import models.enforcement as enforcement
+    import allocator.models.enforcement as enforcement
 
     original = enforcement.extract
 
@@ -159,8 +156,8 @@ def _tamper(monkeypatch):
 
 
 def test_a_plan_failing_the_check_is_reported_with_its_violations(monkeypatch, tiny_dir):
-    from allocator.run import RunOptions, run
-    from allocator.solve import SolveOptions
+    from allocator.solving.run import RunOptions, run
+    from allocator.solving.solve import SolveOptions
 
     _tamper(monkeypatch)
     plan = run(load_instance(tiny_dir), RunOptions(model="enforcement"), SolveOptions(threads=1))
@@ -216,7 +213,7 @@ def _workbook_with_formula(tiny_dir: Path, path: Path, formula: str, cached: str
     Excel saved with it (openpyxl writes none, so it is added to the sheet's XML as Excel would)."""
     import openpyxl
 
-    from allocator.writers import write_workbook
+    from allocator.data.writers import write_workbook
 
     write_workbook(load_instance(tiny_dir), path)
     book = openpyxl.load_workbook(path)
@@ -257,7 +254,7 @@ def test_size_cap_from_the_environment_and_the_option(tiny_dir, monkeypatch):
 
 
 def test_a_huge_table_is_refused_before_it_is_read(tiny_copy, monkeypatch):
-    import allocator.loader as loader
+    import allocator.data.loader as loader
 
     row = (tiny_copy / "grids.csv").read_text(encoding="utf-8").splitlines()[1]
     with (tiny_copy / "grids.csv").open("a", encoding="utf-8") as f:
@@ -272,8 +269,8 @@ def test_a_huge_table_is_refused_before_it_is_read(tiny_copy, monkeypatch):
 def test_a_huge_sheet_is_refused_from_its_dimension(tiny_dir, tmp_path, monkeypatch):
     import openpyxl
 
-    import allocator.loader as loader
-    from allocator.writers import write_workbook
+    import allocator.data.loader as loader
+    from allocator.data.writers import write_workbook
 
     path = write_workbook(load_instance(tiny_dir), tmp_path / "big.xlsx")
     book = openpyxl.load_workbook(path)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from allocator.solve import SolveOptions, solve
-from models.location import solve_pmedian
-from models.location_blocks import Limits, build_radius_model
-from models.location_data import distance_pairs, levels_of
-from models.location_median import MedianInput, _radius_arrays, _rows_state, _snap
-from models.location_warm import level_map, warm_lp
+from allocator.solving.solve import SolveOptions, solve
+from allocator.models.location import solve_pmedian
+from allocator.models.location_blocks import Limits, build_radius_model
+from allocator.models.location_data import distance_pairs, levels_of
+from allocator.models.location_median import MedianInput, _radius_arrays, _rows_state, _snap
+from allocator.models.location_warm import level_map, warm_lp
 
 LP = SolveOptions(threads=1)
 

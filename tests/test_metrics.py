@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allocator import metrics as mx
-from allocator.loader import load_instance
-from allocator.plan import Plan
+from allocator.plans.levels import plan_levels
+from allocator.data.loader import load_instance
+from allocator.plans.plan import Plan
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
 
@@ -240,12 +241,12 @@ def _plan(model: str, tables: dict) -> Plan:
 
 def test_plan_levels_enforcement(tiny):
     plan = _plan("enforcement", _enforcement_tables())
-    towns = mx.plan_levels(plan, tiny, by="town")
+    towns = plan_levels(plan, tiny, by="town")
     assert list(towns.columns) == ["enforcement", "weight", "resources"]
     assert towns["enforcement"].to_numpy() == pytest.approx([7 / 7.45, 6 / 6.92, 5 / 3.65])
     assert towns["weight"].to_numpy() == pytest.approx([10000, 10000, 3500])      # resident + migrant
     assert towns["resources"].to_numpy() == pytest.approx([12 * 7, 12 * 6, 12 * 5])  # salary 12 × (staff + share)
-    districts = mx.plan_levels(plan, tiny)
+    districts = plan_levels(plan, tiny)
     assert districts["enforcement"].to_numpy() == pytest.approx([13 / 14.37, 5 / 3.65])
     assert districts["weight"].to_numpy() == pytest.approx([20000, 3500])
     assert districts["resources"].to_numpy() == pytest.approx([12 * 13, 12 * 5])   # posted + district pool
@@ -254,27 +255,27 @@ def test_plan_levels_enforcement(tiny):
 def test_plan_levels_weight_follows_the_plans_basis(tiny):
     plan = _plan("enforcement", _enforcement_tables())
     plan.meta["basis"] = "registered"
-    assert mx.plan_levels(plan, tiny, by="town")["weight"].to_numpy() == pytest.approx(
+    assert plan_levels(plan, tiny, by="town")["weight"].to_numpy() == pytest.approx(
         tiny.towns["pop_registered"].to_numpy(float))
 
 
 def test_plan_levels_grid(tiny):
-    frame = mx.plan_levels(_plan("grid", _grid_tables()), tiny, by="town")
+    frame = plan_levels(_plan("grid", _grid_tables()), tiny, by="town")
     assert list(frame.columns) == ["grid", "weight", "resources"]
     assert frame["grid"].to_numpy() == pytest.approx([1 - 181 / 3445, 1 - 158 / 3290, 1 - 80.5 / 1675])
     # full-time 7, part-time 1.2, professional 10 (tiny's salaries)
     assert frame["resources"].to_numpy() == pytest.approx([2 * 7 + 1.2 + 10, 2 * 7 + 10, 2 * 7])
-    districts = mx.plan_levels(_plan("grid", _grid_tables()), tiny)
+    districts = plan_levels(_plan("grid", _grid_tables()), tiny)
     assert districts["grid"].to_numpy() == pytest.approx([1 - 339 / 6735, 1 - 80.5 / 1675])
 
 
 def test_plan_levels_facilities_and_several_kinds(tiny):
-    frame = mx.plan_levels(_plan("facilities", _facility_tables()), tiny, by="town")
+    frame = plan_levels(_plan("facilities", _facility_tables()), tiny, by="town")
     # T1: (100 + 10) / 210; T2: only G3, 50 / 50; T3: 0 / 40 (G6 has no demand)
     assert frame["facilities"].to_numpy() == pytest.approx([110 / 210, 1.0, 0.0])
     # S1 existing: annual 50; S2 new: 300 + 40; S3 closed
     assert frame["resources"].to_numpy() == pytest.approx([50, 340, 0])
-    both = mx.plan_levels(_plan("city", {**_enforcement_tables(), **_facility_tables()}), tiny)
+    both = plan_levels(_plan("city", {**_enforcement_tables(), **_facility_tables()}), tiny)
     assert list(both.columns) == ["enforcement", "facilities", "weight", "resources"]
     assert both["facilities"].to_numpy() == pytest.approx([160 / 260, 0.0])
     assert both["resources"].to_numpy() == pytest.approx([12 * 13 + 390, 12 * 5])
@@ -283,7 +284,7 @@ def test_plan_levels_facilities_and_several_kinds(tiny):
 def test_plan_levels_group_without_demand_is_nan(tiny):
     tables = _facility_tables()
     tables["coverage"] = tables["coverage"][tables["coverage"]["node_id"].isin(["G1", "G2"])]
-    frame = mx.plan_levels(_plan("facilities", tables), tiny, by="town")
+    frame = plan_levels(_plan("facilities", tables), tiny, by="town")
     assert frame["facilities"].isna().tolist() == [False, True, True]
     table = mx.equity_table(frame["facilities"], frame["weight"])
     assert table["min"] == table["max"] == pytest.approx(110 / 210)
@@ -291,17 +292,17 @@ def test_plan_levels_group_without_demand_is_nan(tiny):
 
 @pytest.mark.parametrize("model", ["enforcement", "grid", "facilities"])
 def test_plan_levels_of_solved_plans_agree_with_their_tables(tiny, model):
-    from allocator.run import RunOptions, run
-    from allocator.solve import SolveOptions
+    from allocator.solving.run import RunOptions, run
+    from allocator.solving.solve import SolveOptions
 
     plan = run(tiny, RunOptions(model=model, budget=None if model == "enforcement" else 500.0),
                SolveOptions(time_limit=30, threads=1))
     assert plan.status == "optimal"
-    districts = mx.plan_levels(plan, tiny)
+    districts = plan_levels(plan, tiny)
     spend = plan.tables["districts"].set_index("district_id")["spend"]
     assert districts["resources"].to_numpy() == pytest.approx(spend.reindex(districts.index).to_numpy())
     if model in ("enforcement", "grid"):
-        towns = mx.plan_levels(plan, tiny, by="town")
+        towns = plan_levels(plan, tiny, by="town")
         ratio = plan.tables["town_staff"].set_index("town_id")["coverage_ratio"]
         assert towns[model].to_numpy() == pytest.approx(ratio.reindex(towns.index).to_numpy())
     else:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from allocator.errors import InputError
-from allocator.plan import Plan, read_plan, write_plan
+from allocator.plans.plan import Plan, read_plan, write_plan
 
 
 def sample_plan() -> Plan:

@@ -13,14 +13,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-import cli
-from allocator import geo
+from allocator import cli
+from allocator.data import geo
 from allocator.errors import InputError
-from allocator.instance import Instance
-from allocator.loader import load_instance
-from allocator.schema import TABLES
-from allocator.template import description_row
-from allocator.writers import write_folder, write_workbook
+from allocator.data.instance import Instance
+from allocator.data.loader import load_instance
+from allocator.data.schema import TABLES
+from allocator.data.template import description_row
+from allocator.data.writers import write_folder, write_workbook
 
 ORIGIN = (120.155, 30.274)     # lon, lat near Hangzhou's West Lake
 

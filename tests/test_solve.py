@@ -7,7 +7,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from allocator.solve import SolveOptions, _Watch, solve
+from allocator.solving.solve import SolveOptions, _Watch, solve
 
 
 def knapsack(n: int = 12, seed: int = 3) -> tuple[pyo.ConcreteModel, float]:
@@ -113,7 +113,7 @@ def hard_knapsack(n: int = 150, k: int = 6, seed: int = 0) -> pyo.ConcreteModel:
 
 
 def test_guard_stop_keeps_the_incumbent_as_a_time_limited_plan(monkeypatch, capsys):
-    import allocator.solve as seam
+    import allocator.solving.solve as seam
 
     monkeypatch.setattr(seam, "GRACE_S", -9.0)      # the guard fires after 1 s, before HiGHS's own 10 s limit
     m = hard_knapsack()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from allocator.solve import SolveOptions
+from allocator.solving.solve import SolveOptions
 
 try:
     import pulp
@@ -24,7 +24,7 @@ try:
 except ImportError as exc:  # only then: CI installs spopt with the test extra
     pytest.skip(f"PySAL spopt is not importable ({exc}); pip install -e '.[test]'", allow_module_level=True)
 
-from models.facilities import solve_lscp, solve_mclp, solve_pcenter, solve_pmedian  # noqa: E402
+from allocator.models.facilities import solve_lscp, solve_mclp, solve_pcenter, solve_pmedian  # noqa: E402
 
 pytestmark = [pytest.mark.spopt, pytest.mark.filterwarnings("ignore::DeprecationWarning:pulp.*")]
 
@@ -137,7 +137,7 @@ def test_the_comparison_script_runs_only_the_peers_asked_for():
     """`benchmarks/spopt_compare.py --peers highs` times spopt with HiGHS alone: no CBC column."""
     from click.testing import CliRunner
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
     from benchmarks import spopt_compare
 
     result = CliRunner().invoke(spopt_compare.main, ["--pmed", "", "--sizes", "200", "--models", "lscp",

@@ -19,13 +19,13 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.errors import InputError
-from allocator.loader import load_instance
-from allocator.plan import read_plan, write_plan
-from allocator.run import RunOptions, run
-from allocator.solve import SolveOptions
-from allocator.sweep import (FINAL_STATUSES, PARAMETER_KINDS, SWEEP_CSV, SWEEP_JSON, Scenario, expand_grid,
+from allocator.data.loader import load_instance
+from allocator.plans.plan import read_plan, write_plan
+from allocator.solving.run import RunOptions, run
+from allocator.solving.solve import SolveOptions
+from allocator.studies.sweep import (FINAL_STATUSES, PARAMETER_KINDS, SWEEP_CSV, SWEEP_JSON, Scenario, expand_grid,
                              parse_param, parse_params, read_sweep, run_sweep, solve_scenario)
-from cli import main
+from allocator.cli import main
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
 TESTS = Path(__file__).resolve().parent

@@ -30,10 +30,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import cli
-from allocator.loader import load_instance
-from allocator.schema import LONLAT, TABLE_BY_NAME, Column
-from allocator.template import describe_column
+from allocator import cli
+from allocator.data.loader import load_instance
+from allocator.data.schema import LONLAT, TABLE_BY_NAME, Column
+from allocator.data.template import describe_column
 
 TINY = Path(__file__).parent / "data" / "tiny"
 BOOK = "tiny.xlsx"
@@ -684,7 +684,7 @@ def no_draw(strategy: st.SearchStrategy) -> object:
 
 def run_process(root: Path, target: Path) -> subprocess.CompletedProcess:
     before = snapshot(root)
-    done = subprocess.run([sys.executable, "-m", "cli", "validate", str(target)], cwd=root,
+    done = subprocess.run([sys.executable, "-m", "allocator", "validate", str(target)], cwd=root,
                           capture_output=True, text=True, timeout=120)
     assert snapshot(root) == before
     assert "Traceback" not in done.stdout + done.stderr

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-import cli
+from allocator import cli
 from allocator.errors import InputError, Problem
-from allocator.loader import load_instance
-from allocator.writers import write_workbook
+from allocator.data.loader import load_instance
+from allocator.data.writers import write_workbook
 
 Edit = Callable[[Path], None]
 

@@ -1,0 +1,165 @@
+"""city.yaml: the settings of a city, checked rule by rule."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from allocator.errors import Problem
+from allocator.data.instance import CityConfig
+from allocator.data.norms import default_norms, merged_norms
+from allocator.data.schema import POPULATION_BASES, SERVICES
+
+STAFF_TYPES = ("fulltime", "parttime", "professional", "enforcement")
+KNOWN_KEYS = {
+    "name": "city name", "budget": "yearly budget, 10k CNY", "population_basis": "actual | resident | registered",
+    "headcount": "total enforcement headcount", "city_pool": "yearly transfer pool, 10k CNY",
+    "salaries": "yearly cost per person by staff type, 10k CNY", "services": "services to plan",
+    "coverage_minutes": "minutes within reach, per service", "norms": "overrides of the norms pack",
+    "groups": "equity groups", "origin": "[lon, lat] origin for projecting lon/lat",
+    "population_tolerance": "allowed relative gap between town and grid populations",
+    "description": "free text",
+}
+GROUPS = ("district", "urban_rural", "registration")
+
+
+def check_config(raw: dict[str, Any], file: str, problems: list[Problem], rows: dict[str, int] | None = None) -> CityConfig | None:
+    """Turn the raw mapping into a `CityConfig`, appending a problem per broken rule.
+
+    `rows` gives the row each setting is written on ("salaries.fulltime" or "salaries").
+    """
+    start = len(problems)
+    rows = rows or {}
+
+    def bad(column: str, value: Any, rule: str) -> None:
+        row = rows.get(column, rows.get(column.split(".")[0])) if value is not None or column in raw else None
+        problems.append(Problem(file, rule, row=row, column=column, value=value, label="setting"))
+
+    for key in raw:
+        if key not in KNOWN_KEYS:
+            bad(str(key), None, f"unknown setting; known settings are {', '.join(KNOWN_KEYS)}")
+    name = raw.get("name")
+    if not isinstance(name, (str, int)) or not str(name).strip():
+        bad("name", name, "the city needs a name (text)")
+    budget = _positive(raw.get("budget"), "budget", bad, required=True)
+    basis = raw.get("population_basis", "actual")
+    if basis not in POPULATION_BASES:
+        bad("population_basis", basis, f"unknown population basis; use one of {', '.join(POPULATION_BASES)}")
+    headcount = _positive(raw.get("headcount"), "headcount", bad, integer=True)
+    city_pool = _nonnegative(raw.get("city_pool"), "city_pool", bad)
+    salaries = _salaries(raw.get("salaries"), bad)
+    services = _services(raw.get("services"), bad)
+    overrides = _norm_overrides(raw.get("norms"), raw.get("coverage_minutes"), bad)
+    groups = _groups(raw.get("groups"), bad)
+    origin = _origin(raw.get("origin"), bad)
+    tolerance = raw.get("population_tolerance", 0.02)
+    if not _is_number(tolerance) or not 0 <= float(tolerance) < 1:
+        bad("population_tolerance", tolerance, "must be a number from 0 to below 1")
+        tolerance = 0.02
+    if len(problems) > start:
+        return None
+    return CityConfig(
+        name=str(name).strip(), budget=float(budget), population_basis=basis, headcount=headcount,
+        city_pool=city_pool, salaries=salaries, services=services, norms=merged_norms(overrides),
+        groups=groups, origin=origin, population_tolerance=float(tolerance),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive(value: Any, key: str, bad, required: bool = False, integer: bool = False):
+    if value is None:
+        if required:
+            bad(key, None, "required setting is missing")
+        return None
+    if not _is_number(value) or value <= 0 or (integer and float(value) != int(value)):
+        bad(key, value, "must be a positive whole number" if integer else "must be a positive number")
+        return None
+    return int(value) if integer else float(value)
+
+
+def _nonnegative(value: Any, key: str, bad):
+    if value is None:
+        return None
+    if not _is_number(value) or value < 0:
+        bad(key, value, "must be a number, 0 or more")
+        return None
+    return float(value)
+
+
+def _salaries(value: Any, bad) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        bad("salaries", value, f"must map staff types ({', '.join(STAFF_TYPES)}) to yearly cost in 10k CNY")
+        return {}
+    out = {}
+    for kind, amount in value.items():
+        if kind not in STAFF_TYPES:
+            bad(f"salaries.{kind}", amount, f"unknown staff type; use {', '.join(STAFF_TYPES)}")
+        elif not _is_number(amount) or amount <= 0:
+            bad(f"salaries.{kind}", amount, "salary must be a positive number (10k CNY per year)")
+        else:
+            out[kind] = float(amount)
+    return out
+
+
+def _services(value: Any, bad) -> tuple[str, ...]:
+    if value is None:
+        return SERVICES
+    if not isinstance(value, list) or not value:
+        bad("services", value, "must be a non-empty list of services")
+        return SERVICES
+    unknown = [s for s in value if s not in SERVICES]
+    for s in unknown:
+        bad("services", s, f"unknown service; use {', '.join(SERVICES)}")
+    return tuple(s for s in SERVICES if s in value)
+
+
+def _norm_overrides(norms: Any, minutes: Any, bad) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if norms is not None and not isinstance(norms, dict):
+        bad("norms", norms, "must be a mapping of norm name to value")
+        norms = None
+    known = default_norms()
+    for key, value in (norms or {}).items():
+        if key not in known:
+            bad(f"norms.{key}", value, "unknown norm; see allocator/norms.yaml for the names")
+        elif key == "coverage_minutes":
+            minutes = {**(value or {}), **(minutes or {})} if isinstance(value, dict) else value
+        elif isinstance(value, bool) or not _is_number(value) or value < 0:
+            bad(f"norms.{key}", value, "must be a number, 0 or more")
+        else:
+            overrides[key] = value
+    if minutes is not None:
+        if not isinstance(minutes, dict):
+            bad("coverage_minutes", minutes, "must map services to minutes")
+        else:
+            for service, m in minutes.items():
+                if service not in SERVICES:
+                    bad(f"coverage_minutes.{service}", m, f"unknown service; use {', '.join(SERVICES)}")
+                elif not _is_number(m) or m <= 0:
+                    bad(f"coverage_minutes.{service}", m, "must be a positive number of minutes")
+            overrides["coverage_minutes"] = {k: float(v) for k, v in minutes.items() if _is_number(v)}
+    return overrides
+
+
+def _groups(value: Any, bad) -> tuple[str, ...]:
+    if value is None:
+        return GROUPS
+    if not isinstance(value, list) or any(g not in GROUPS for g in value):
+        bad("groups", value, f"must be a list drawn from {', '.join(GROUPS)}")
+        return GROUPS
+    return tuple(value)
+
+
+def _origin(value: Any, bad) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2 or not all(_is_number(v) for v in value)
+            or not -180 <= value[0] <= 180 or not -90 <= value[1] <= 90):
+        bad("origin", value, "must be [lon, lat] in degrees")
+        return None
+    return (float(value[0]), float(value[1]))

@@ -1,0 +1,56 @@
+"""`allocator template`: an empty workbook planners fill in, in English and Chinese."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from allocator.data.config import KNOWN_KEYS
+from allocator.data.schema import LONLAT, TABLES, Column, Table
+
+
+def description_row(table: Table) -> list[str]:
+    """Second row of each template sheet: meaning and unit of each column, English / 中文."""
+    return [describe_column(c) for c in table.columns]
+
+
+def description_cells(table: Table) -> set[str]:
+    """Every text the description row may hold, lon/lat included (they may replace x/y)."""
+    extra = LONLAT if table.has_coordinates else ()
+    return {describe_column(c) for c in (*table.columns, *extra)}
+
+
+def describe_column(column: Column) -> str:
+    unit = f" [{column.unit}]" if column.unit else ""
+    return f"{column.en}{unit} / {column.zh}"
+
+
+def write_template(path: str | Path) -> Path:
+    import openpyxl
+    from openpyxl.styles import Font
+
+    from allocator.data.writers import _save_atomically
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    city = book.create_sheet("city")
+    city.append(["setting", "value"])
+    for key, meaning in KNOWN_KEYS.items():
+        city.append([f"# {key}", meaning])
+    city.append(["name", ""])
+    city.append(["budget", ""])
+    city.append(["population_basis", "actual"])
+    for table in TABLES:
+        sheet = book.create_sheet(table.name)
+        sheet.append([c.name for c in table.columns])
+        sheet.append(description_row(table))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for cell in sheet[2]:
+            cell.font = Font(italic=True, color="666666")
+    notes = book.create_sheet("README")
+    notes.append(["Fill one row per item from row 3 on; row 2 explains each column and is skipped when read.",
+                  "从第3行起每行填写一条记录；第2行为各列说明，读取时自动跳过。"])
+    notes.append(["Coordinates: give x, y in metres, or replace them by lon, lat in degrees (in every sheet alike).",
+                  "坐标：填投影坐标 x、y（米），或在各表中统一改为经纬度 lon、lat（度）。"])
+    notes.append([f"Optional columns: {', '.join(c.name for c in LONLAT)}; extra columns are kept.",
+                  "可另加列，读取时保留。"])
+    return _save_atomically(book, Path(path))

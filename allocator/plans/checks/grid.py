@@ -1,0 +1,167 @@
+"""Independent check of a grid-staffing plan (models/grid.py), from the plan files and the
+instance alone: the norms' workload formula, the staffing rules, the hours balance, the
+budget and headcount the run was held to, the tables' totals and the objective.
+
+    W_g = h_household·households + h_event·events_per_year + h_person·population
+    x_g ≥ 1 and whole;  0 ≤ z_g ≤ z_max and whole;  y_t ≥ ⌈|G_t|/m_pro⌉ and whole
+    Σ_{g∈G_t} a_g ≤ H_pro·y_t;   H_full·x_g + a_g + H_part·z_g + u_g ≥ W_g
+    C = c_full Σx + c_part Σz + c_pro Σy ≤ B;   Σx + Σy ≤ H
+        (B: the run's --budget, else the city's budget for unmet and maxmin; H: --headcount)
+    ρ_t = 1 − Σ_{g∈G_t} u_g / W_t
+    objective: cost → C (and no unmet hours); unmet → Σ u_g; maxmin → min_t ρ_t
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from allocator.data.instance import Instance
+from allocator.plans.plan import Plan
+from allocator.plans.checks import TOL, CheckReport, at_most, ids_match, integral, nonnegative
+
+HOURS_TOL = 1e-6     # relative tolerance on hours balances
+
+
+def check(plan: Plan, city: Instance) -> CheckReport:
+    report = CheckReport()
+    grids, towns = plan.table("grid_staff").copy(), plan.table("town_staff").copy()
+    if not (ids_match(report, "grid_staff", grids, "grid_id", city.grids.index.astype(str))
+            and ids_match(report, "town_staff", towns, "town_id", city.towns.index.astype(str))):
+        return report
+    grids = grids.set_index(grids["grid_id"].astype(str)).reindex(city.grids.index.astype(str))
+    towns = towns.set_index(towns["town_id"].astype(str)).reindex(city.towns.index.astype(str))
+    _check_membership(report, grids, towns, city)
+    grids["town_id"] = city.grids["town_id"].astype(str).to_numpy()      # the instance decides membership
+    grids["district_id"] = city.towns["district_id"].astype(str).reindex(grids["town_id"]).to_numpy()
+    towns["district_id"] = city.towns["district_id"].astype(str).to_numpy()
+    integral(report, "grid_staff", grids, ["fulltime", "parttime"])
+    integral(report, "town_staff", towns, ["professionals"])
+    nonnegative(report, "grid_staff", grids, ["fulltime", "parttime", "pro_hours", "workload_hours", "unmet_hours"])
+    nonnegative(report, "town_staff", towns, ["professionals"])
+    norms = city.config.norms
+    workload = (float(norms["grid_hours_per_household"]) * city.grids["households"].to_numpy(float)
+                + float(norms["grid_hours_per_event"]) * city.grids["events_per_year"].to_numpy(float)
+                + float(norms["grid_hours_per_person"]) * city.grids["population"].to_numpy(float))
+    _check_staffing_rules(report, plan, grids, towns, norms)
+    _check_hours(report, grids, towns, norms, workload)
+    _check_limits_and_objective(report, plan, grids, towns, city, workload)
+    if "districts" in plan.tables:
+        _check_districts(report, plan.table("districts"), grids, towns, city)
+    return report
+
+
+def _check_membership(report: CheckReport, grids: pd.DataFrame, towns: pd.DataFrame, city: Instance) -> None:
+    wrong_town = grids["town_id"].astype(str).to_numpy() != city.grids["town_id"].astype(str).to_numpy()
+    if wrong_town.any():
+        report.fail(f"grid_staff: {int(wrong_town.sum())} grids are placed in the wrong town (e.g. {grids.index[wrong_town][0]})")
+    wrong_district = towns["district_id"].astype(str).to_numpy() != city.towns["district_id"].astype(str).to_numpy()
+    if wrong_district.any():
+        report.fail(f"town_staff: {int(wrong_district.sum())} towns are placed in the wrong district")
+
+
+def _check_staffing_rules(report: CheckReport, plan: Plan, grids, towns, norms) -> None:
+    x, z, y = grids["fulltime"].to_numpy(float), grids["parttime"].to_numpy(float), towns["professionals"].to_numpy(float)
+    few = x < 1 - TOL
+    if few.any():
+        report.fail(f"grid_staff: {int(few.sum())} grids have no full-time worker (一格一员), e.g. {grids.index[few][0]}")
+    cap = float(norms["parttime_max_per_grid"])
+    many = z > cap + TOL
+    if many.any():
+        report.fail(f"grid_staff: {int(many.sum())} grids have more than {cap:g} part-time helpers, e.g. {grids.index[many][0]}")
+    if _figure(plan, "professional_cover_required", True):
+        per_pro = int(norms["professional_max_grids"])
+        n_grids = grids.groupby("town_id").size().reindex(towns.index, fill_value=0).to_numpy()
+        need = -(-n_grids // per_pro)
+        short = y < need - TOL
+        if short.any():
+            report.fail(f"town_staff: {int(short.sum())} towns have fewer professionals than ⌈grids / {per_pro}⌉ "
+                        f"(一员多格), e.g. {towns.index[short][0]}")
+
+
+def _check_hours(report: CheckReport, grids, towns, norms, expected: np.ndarray) -> None:
+    w = grids["workload_hours"].to_numpy(float)
+    off = ~(np.abs(w - expected) <= HOURS_TOL * np.maximum(1.0, expected))
+    if off.any():
+        i = np.flatnonzero(off)[0]
+        report.fail(f"grid_staff: {int(off.sum())} workloads differ from the norms' formula "
+                    f"(e.g. {grids.index[i]}: {w[i]:.6g} h, expected {expected[i]:.6g} h)")
+    cover = (float(norms["hours_fulltime"]) * grids["fulltime"].to_numpy(float) + grids["pro_hours"].to_numpy(float)
+             + float(norms["hours_parttime"]) * grids["parttime"].to_numpy(float) + grids["unmet_hours"].to_numpy(float))
+    short = ~(cover >= expected - HOURS_TOL * np.maximum(1.0, expected))
+    if short.any():
+        i = np.flatnonzero(short)[0]
+        report.fail(f"grid_staff: in {int(short.sum())} grids staff hours plus unmet hours fall short of the workload "
+                    f"(e.g. {grids.index[i]}: {cover[i]:.6g} h < {expected[i]:.6g} h)")
+    given = grids.groupby("town_id")["pro_hours"].sum().reindex(towns.index, fill_value=0.0).to_numpy()
+    capacity = float(norms["hours_professional"]) * towns["professionals"].to_numpy(float)
+    over = ~(given <= capacity + HOURS_TOL * np.maximum(1.0, capacity))
+    if over.any():
+        i = np.flatnonzero(over)[0]
+        report.fail(f"town_staff: in {int(over.sum())} towns grids receive more professional hours than the "
+                    f"professionals have (e.g. {towns.index[i]}: {given[i]:.6g} h > {capacity[i]:.6g} h)")
+    ratio = _town_ratios(grids, towns, expected)
+    claimed = towns["coverage_ratio"].to_numpy(float)
+    wrong = ~(np.abs(claimed - ratio) <= 1e-6)
+    if wrong.any():
+        i = np.flatnonzero(wrong)[0]
+        report.fail(f"town_staff: {int(wrong.sum())} coverage ratios differ from 1 − unmet/workload "
+                    f"(e.g. {towns.index[i]}: {claimed[i]:.6g}, recomputed {ratio[i]:.6g})")
+
+
+def _town_ratios(grids, towns, workload: np.ndarray) -> np.ndarray:
+    frame = pd.DataFrame({"town_id": grids["town_id"].to_numpy(), "w": workload, "u": grids["unmet_hours"].to_numpy(float)})
+    sums = frame.groupby("town_id")[["w", "u"]].sum().reindex(towns.index, fill_value=0.0)
+    w, u = sums["w"].to_numpy(), sums["u"].to_numpy()
+    return 1.0 - np.divide(u, w, out=np.zeros_like(u), where=w > 0)
+
+
+def _figure(plan: Plan, key: str, default):
+    value = (plan.meta.get("figures") or {}).get(key, default)
+    return default if value is None else value
+
+
+def _check_limits_and_objective(report: CheckReport, plan: Plan, grids, towns, city: Instance, workload: np.ndarray) -> None:
+    """Budget B: --budget when given, else the city's budget for unmet, maxmin and equity objectives;
+    headcount: --headcount."""
+    options, objective = plan.meta.get("options") or {}, plan.meta.get("objective")
+    salary = {k: city.config.salary(k) for k in ("fulltime", "parttime", "professional")}
+    x, z, y = (grids["fulltime"].to_numpy(float), grids["parttime"].to_numpy(float), towns["professionals"].to_numpy(float))
+    cost = float(salary["fulltime"] * x.sum() + salary["parttime"] * z.sum() + salary["professional"] * y.sum())
+    unmet = float(grids["unmet_hours"].to_numpy(float).sum())
+    ratio = _town_ratios(grids, towns, workload)
+    budget = options.get("budget")
+    if budget is None and (objective in ("unmet", "maxmin") or str(objective).startswith("equity-")):
+        budget = city.config.budget
+    if budget is not None:
+        at_most(report, "spend (10k CNY/yr)", cost, float(budget))
+    if options.get("headcount") is not None:
+        at_most(report, "posts (full-time workers + professionals)", float(x.sum() + y.sum()), float(options["headcount"]))
+    if objective == "cost":
+        at_most(report, "unmet hours under the cost objective (all work must be covered)", unmet, 0.0,
+                tol=HOURS_TOL * max(1.0, float(workload.sum())))
+    report.objective = {"cost": cost, "unmet": unmet, "maxmin": float(ratio.min()) if len(ratio) else 1.0}.get(objective)
+    report.figures = {"cost_10k_cny": cost, "unmet_hours": unmet,
+                      "min_coverage": float(ratio.min()) if len(ratio) else 1.0, "budget_limit_10k_cny": budget}
+
+
+def _check_districts(report: CheckReport, districts: pd.DataFrame, grids, towns, city: Instance) -> None:
+    if not ids_match(report, "districts", districts, "district_id", city.districts.index.astype(str)):
+        return
+    d = districts.set_index(districts["district_id"].astype(str))
+    salary = {k: city.config.salary(k) for k in ("fulltime", "parttime", "professional")}
+    by_grid = pd.DataFrame({"district": grids["district_id"].astype(str).to_numpy(),
+                            "spend": salary["fulltime"] * grids["fulltime"].to_numpy(float)
+                            + salary["parttime"] * grids["parttime"].to_numpy(float),
+                            "fulltime": grids["fulltime"].to_numpy(float), "parttime": grids["parttime"].to_numpy(float)})
+    by_town = pd.DataFrame({"district": towns["district_id"].astype(str).to_numpy(),
+                            "spend": salary["professional"] * towns["professionals"].to_numpy(float),
+                            "professionals": towns["professionals"].to_numpy(float)})
+    totals = by_grid.groupby("district").sum().add(by_town.groupby("district").sum(), fill_value=0.0)
+    totals = totals.reindex(d.index, fill_value=0.0)
+    for column in ("spend", "fulltime", "parttime", "professionals"):
+        if column not in d.columns:
+            continue
+        off = ~(np.abs(d[column].to_numpy(float) - totals[column].to_numpy(float)) <= TOL * np.maximum(1.0, totals[column].to_numpy(float)))
+        if off.any():
+            report.fail(f"districts.{column}: {int(off.sum())} districts' totals differ from their grids and towns "
+                        f"(e.g. {d.index[off][0]})")

@@ -1,0 +1,174 @@
+"""Run one model on one instance: build, solve, extract, check, assemble the plan.
+
+Each model module in `models/` exposes `OBJECTIVES`, `DEFAULT_OBJECTIVE` and
+`run(instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun`;
+most use `single_solve` below, a model needing several solves (bisection,
+lexicographic steps) writes its own loop around `allocator.solving.solve.solve`.
+"""
+from __future__ import annotations
+
+import math
+
+import importlib
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import pandas as pd
+import pyomo.environ as pyo
+
+from allocator.errors import InputError, Problem
+from allocator.data.instance import Instance
+from allocator.plans.plan import Plan
+from allocator.solving.solve import SolveOptions, SolveResult, solve
+
+MODELS = ("grid", "enforcement", "facilities", "city")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the planner asked for; each model reads the fields that concern it."""
+
+    model: str
+    objective: str | None = None
+    budget: float | None = None          # 10k CNY/yr, a hard limit under every objective
+    headcount: int | None = None
+    basis: str | None = None
+    scenarios: str | None = None         # file or named pattern (enforcement, stochastic)
+    cvar_alpha: float | None = None      # CVaR level, e.g. 0.9
+    cvar_weight: float = 1.0             # weight of CVaR next to expected unmet demand
+    target_ratio: float | None = None    # enforcement `moves`: coverage ratio to reach
+    max_moves: int | None = None         # enforcement reassignment limit
+    services: tuple[str, ...] | None = None
+    p: int | None = None
+    equity_bounds: tuple[tuple[str, float], ...] = ()   # city: (measure, bound) rows held next to the objective
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: ([list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
+
+
+@dataclass
+class ModelRun:
+    """What a model's run returns: the solver's word, the plan tables and timings."""
+
+    result: SolveResult
+    objective: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    objective_value: float | None = None
+    build_s: float = 0.0
+    extract_s: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+    explanation: str | None = None
+    model: Any = None     # the Pyomo model solved, if the model's run keeps it (used to explain infeasibility)
+
+
+def single_solve(build: Callable[[], pyo.ConcreteModel], extract: Callable[[pyo.ConcreteModel], dict[str, pd.DataFrame]],
+                 objective: str, solve_options: SolveOptions) -> ModelRun:
+    """Build once, solve once, extract when a solution exists."""
+    t0 = time.perf_counter()
+    model = build()
+    build_s = time.perf_counter() - t0
+    result = solve(model, solve_options)
+    t1 = time.perf_counter()
+    tables = extract(model) if result.has_solution else {}
+    extract_s = time.perf_counter() - t1
+    return ModelRun(result, objective, tables, result.objective, build_s, extract_s, model=model)
+
+
+def model_module(name: str):
+    if name not in MODELS:
+        raise InputError(Problem("--model", f"unknown model {name!r}; use one of {', '.join(MODELS)}"))
+    try:
+        return importlib.import_module(f"allocator.models.{name}")
+    except ModuleNotFoundError as err:
+        if err.name == f"allocator.models.{name}":
+            raise InputError(Problem("--model", f"model {name!r} is not available in this version")) from None
+        raise
+
+
+# Measures `--equity-bound` can hold (city model), and the side of the bound.
+EQUITY_BOUNDS = {"maxmin": "at least", "owa": "at least", "range": "at most", "mad": "at most", "gini": "at most",
+                 "hoover": "at most"}
+
+
+def parse_equity_bounds(texts, where: str = "--equity-bound", sep: str = "=") -> tuple[tuple[str, float], ...]:
+    """["gini=0.05", "maxmin=0.6"] -> (("gini", 0.05), ("maxmin", 0.6)); InputError (exit 2) on a bad one."""
+    bounds: dict[str, float] = {}
+    for text in texts:
+        name, _, value = text.partition(sep)
+        name = name.strip()
+        if name not in EQUITY_BOUNDS:
+            raise InputError(Problem(where, f"the measure must be one of {', '.join(EQUITY_BOUNDS)} (alpha is "
+                                            "approximated piecewise and cannot be held exactly)", value=text))
+        try:
+            number = float(value)
+        except ValueError:
+            raise InputError(Problem(where, f"give MEASURE{sep}VALUE with a number, e.g. gini{sep}0.05", value=text)) from None
+        if not math.isfinite(number) or number < 0 or name in bounds:
+            raise InputError(Problem(where, "names a measure twice" if name in bounds else "needs a finite number ≥ 0",
+                                     value=text))
+        bounds[name] = number
+    return tuple(bounds.items())
+
+
+def check_equity_bounds(options: RunOptions) -> None:
+    if options.equity_bounds and options.model != "city":
+        raise InputError(Problem("--equity-bound", f"equity bounds are held by the city model; for --model "
+                                                   f"{options.model} use `allocator frontier --model ... --equity MEASURE`"))
+
+
+def run(instance: Instance, options: RunOptions, solve_options: SolveOptions, iis: bool = False) -> Plan:
+    """Solve `options.model` on `instance` and return the checked plan (not yet written).
+
+    An infeasible outcome is explained by an elastic re-solve (`allocator.explain`), added to
+    the model's own words; with `iis`, HiGHS's irreducible infeasible subset is recorded too."""
+    from allocator.plans.checks import check_plan
+
+    module = model_module(options.model)
+    objective = options.objective or module.DEFAULT_OBJECTIVE
+    if objective not in module.OBJECTIVES:
+        raise InputError(Problem("--objective", f"model {options.model} has objectives {', '.join(module.OBJECTIVES)}; not {objective!r}"))
+    check_equity_bounds(options)
+    instance = instance.with_basis(options.basis)
+    t0 = time.perf_counter()
+    outcome: ModelRun = module.run(instance, options, solve_options)
+    if outcome.result.status == "infeasible":
+        from allocator.solving.explain import explain_infeasible
+        explain_infeasible(instance, options, solve_options, outcome, iis=iis)
+    total_s = time.perf_counter() - t0
+    plan = Plan(_meta(instance, options, solve_options, outcome, total_s), outcome.tables)
+    if outcome.tables:
+        report = check_plan(plan, instance)
+        plan.meta["check"] = report.as_dict()
+        if not report.passed and plan.meta["status"] in ("optimal", "time_limit"):
+            plan.meta["status"] = "error"
+            plan.meta["explanation"] = "the plan failed the independent check: " + "; ".join(report.violations[:5])
+    return plan
+
+
+def _meta(instance: Instance, options: RunOptions, solve_options: SolveOptions, outcome: ModelRun, total_s: float) -> dict[str, Any]:
+    r = outcome.result
+    return {
+        "model": options.model,
+        "objective": outcome.objective,
+        "objective_value": outcome.objective_value,
+        "status": r.status,
+        "mip_gap": r.gap,
+        "bound": r.bound,
+        "solver": r.solver,
+        "solver_version": r.solver_version,
+        "options": {**options.as_dict(), **solve_options.as_dict()},
+        "seed": solve_options.seed,
+        "threads": solve_options.threads,
+        "instance": instance.name,
+        "instance_sha256": instance.content_hash(),
+        "instance_source": instance.source,
+        "basis": instance.basis,
+        "timings": {"build_s": outcome.build_s, "handover_s": r.handover_s, "solve_s": r.solve_s,
+                    "extract_s": outcome.extract_s, "total_s": total_s},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "explanation": outcome.explanation,
+        **outcome.meta,
+    }
