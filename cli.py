@@ -129,7 +129,8 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
 
     from allocator.data.loader import load_instance
     from allocator.plans.plan import write_plan
-    from allocator.solving.run import RunOptions, run
+    from allocator.plans.make import make_plan
+    from allocator.solving.run import RunOptions
     from allocator.solving.solve import SolveOptions
 
     city = load_instance(instance)
@@ -138,7 +139,7 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
                          max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
                          services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None)
     solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json)
-    plan = run(city, options, solve_options, iis=iis)
+    plan = make_plan(city, options, solve_options, iis=iis)
     out = out or _default_out(city.name, model_name)
     folder = write_plan(plan, out)
     m = plan.meta

@@ -19,7 +19,8 @@ from pathlib import Path
 from allocator.plans.checks import check_plan
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 
 
@@ -55,7 +56,7 @@ def main() -> None:
         print(header)
         print("-" * len(header))
         for label, options in cases(args.scenarios):
-            plan = run(city, RunOptions(model="enforcement", **options), solve_options)
+            plan = make_plan(city, RunOptions(model="enforcement", **options), solve_options)
             t1 = time.perf_counter()
             report = check_plan(plan, city) if plan.tables else None
             check_s = time.perf_counter() - t1

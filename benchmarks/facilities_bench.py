@@ -31,7 +31,8 @@ import scipy.sparse as sp
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from allocator.data.generate import generate_city  # noqa: E402
-from allocator.solving.run import RunOptions, run  # noqa: E402
+from allocator.plans.make import make_plan  # noqa: E402
+from allocator.solving.run import RunOptions  # noqa: E402
 from allocator.solving.solve import SolveOptions  # noqa: E402
 from allocator.models.facilities import solve_mclp  # noqa: E402
 from allocator.models.facilities_data import grid_demand, reachable_pairs, service_sites  # noqa: E402
@@ -68,7 +69,7 @@ def line(label: str, t: dict, total: float, objective, gap) -> None:
 
 def run_city(city, budget: float, options: SolveOptions) -> None:
     t0 = time.perf_counter()
-    plan = run(city, RunOptions(model="facilities", objective="mclp", budget=budget), options)
+    plan = make_plan(city, RunOptions(model="facilities", objective="mclp", budget=budget), options)
     wall = time.perf_counter() - t0
     m = plan.meta
     t = m["timings"]

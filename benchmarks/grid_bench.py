@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from allocator.data.generate import generate_city  # noqa: E402
-from allocator.solving.run import RunOptions, run  # noqa: E402
+from allocator.plans.make import make_plan  # noqa: E402
+from allocator.solving.run import RunOptions  # noqa: E402
 from allocator.solving.solve import SolveOptions  # noqa: E402
 from allocator.models.grid import grid_data  # noqa: E402
 
@@ -64,10 +65,10 @@ def main() -> None:
     rows, budget = [], None
     for objective in args.objectives.split(","):
         if objective != "cost" and budget is None:
-            full = run(city, RunOptions(model="grid", objective="cost"), solve_options).meta
+            full = make_plan(city, RunOptions(model="grid", objective="cost"), solve_options).meta
             budget = round(data.mandatory_cost + args.budget_share * ((full["bound"] or full["objective_value"]) - data.mandatory_cost), 1)
         options = RunOptions(model="grid", objective=objective, budget=None if objective == "cost" else budget)
-        plan = run(city, options, solve_options)
+        plan = make_plan(city, options, solve_options)
         rows.append((objective, plan.meta))
         if objective == "cost" and budget is None:
             budget = round(data.mandatory_cost + args.budget_share * ((plan.meta["bound"] or plan.meta["objective_value"]) - data.mandatory_cost), 1)

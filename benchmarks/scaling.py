@@ -39,7 +39,8 @@ import numpy as np
 from allocator.data.generate import generate_city, write_city
 from allocator.data.instance import Instance
 from allocator.data.loader import load_instance
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from benchmarks.facilities_bench import city_budget
 from benchmarks.grid_bench import WORKLOAD_NORMS
@@ -158,7 +159,7 @@ def measure(city: Instance, towns: int, model: str, solve_options: SolveOptions,
     case_city, options = model_case(city, model)
     before = reset_peak()
     with highs_sizes() as sizes:
-        plan = run(case_city, options, solve_options)
+        plan = make_plan(case_city, options, solve_options)
     peak = peak_since(before)
     m, t = plan.meta, plan.meta["timings"]
     total = max(t["total_s"], 1e-9)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from allocator.data.loader import load_instance
 from allocator.plans.plan import write_plan
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def chinese_city(folder: Path) -> Path:
 
 
 def solve(city_dir: Path, out: Path, **options) -> Path:
-    plan = run(load_instance(city_dir), RunOptions(**options), SolveOptions(progress=False, threads=1))
+    plan = make_plan(load_instance(city_dir), RunOptions(**options), SolveOptions(progress=False, threads=1))
     return write_plan(plan, out)
 
 

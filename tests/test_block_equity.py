@@ -13,7 +13,8 @@ from allocator.studies.frontier import ProblemSpec, run_frontier
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
 from allocator.plans.plan import read_plan
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 from allocator.models.grid import grid_data
@@ -36,7 +37,7 @@ def busy_city(tmp_path_factory):
 def budgets(busy_city) -> tuple[float, float]:
     """The cheapest grid plan and the cost of covering every hour."""
     city = load_instance(busy_city)
-    full = run(city, RunOptions(model="grid", objective="cost"), EXACT).meta["objective_value"]
+    full = make_plan(city, RunOptions(model="grid", objective="cost"), EXACT).meta["objective_value"]
     return grid_data(city).mandatory_cost, float(full)
 
 

@@ -24,7 +24,8 @@ from click.testing import CliRunner
 from allocator.plans.checks import check_plan
 from allocator.data.loader import load_instance
 from allocator.plans.plan import read_plan, write_plan
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 
@@ -48,7 +49,7 @@ def variant(tmp_path: Path, tiny_dir: Path, own=(300, 70), cap=(50, 14), pool: f
 
 def solve(folder: Path, objective: str = "maxmin", **options):
     city = load_instance(folder)
-    return run(city, RunOptions(model="city", objective=objective, **options), EXACT), city
+    return make_plan(city, RunOptions(model="city", objective=objective, **options), EXACT), city
 
 
 def districts(plan) -> pd.DataFrame:

@@ -19,7 +19,8 @@ from allocator.plans.checks import check_plan
 from allocator.errors import InputError
 from allocator.data.instance import Instance
 from allocator.data.loader import load_instance
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.models import enforcement
 from allocator.models.scenarios import load_scenarios
@@ -48,7 +49,7 @@ def city(towns: list[tuple], min_team: int = 2, headcount: int | None = None, **
 
 def solved(instance: Instance, **options):
     """The plan `allocator solve` would write (checked by the independent checker inside `run`)."""
-    return run(instance, RunOptions(model="enforcement", **options), EXACT)
+    return make_plan(instance, RunOptions(model="enforcement", **options), EXACT)
 
 
 def solved_directly(instance: Instance, **fixed) -> tuple[float, dict]:
@@ -522,7 +523,7 @@ def test_no_officer_is_released_when_keeping_them_costs_nothing(tiny_dir, object
     """Tiny city: 17 officers today, headcount 17. Max-min moves one officer from T1 to T2;
     nobody need leave the service, so the plan keeps all 17 (moves out = moves in)."""
     city = load_instance(tiny_dir)
-    plan = run(city, RunOptions(model="enforcement", objective=objective), SolveOptions(threads=1, gap=0.0))
+    plan = make_plan(city, RunOptions(model="enforcement", objective=objective), SolveOptions(threads=1, gap=0.0))
     towns = plan.tables["town_staff"]
     pools = plan.tables["district_pool"]["pool_staff"].sum()
     assert towns["enforcement_staff"].sum() + pools == towns["enforcement_now"].sum() == 17

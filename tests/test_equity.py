@@ -488,12 +488,13 @@ def test_on_the_enforcement_model_of_the_tiny_city():
     from pathlib import Path
 
     from allocator.data.loader import load_instance
-    from allocator.solving.run import RunOptions, run
+    from allocator.plans.make import make_plan
+    from allocator.solving.run import RunOptions
     from allocator.models import enforcement as en
 
     city = load_instance(Path(__file__).resolve().parent / "data" / "tiny")
     exact = SolveOptions(gap=0.0, threads=1, seed=0)
-    floor = run(city, RunOptions(model="enforcement", objective="maxmin"), exact).meta["objective_value"]
+    floor = make_plan(city, RunOptions(model="enforcement", objective="maxmin"), exact).meta["objective_value"]
     options = en.EnforcementOptions.resolve(city, RunOptions(model="enforcement", objective="shortfall"))
 
     def ratios(m):

@@ -15,7 +15,8 @@ from allocator.solving.explain import Family, elastic, explain_infeasible, money
 from allocator.solving.explain_grid import FAMILIES as GRID_FAMILIES
 from allocator.solving.iis import compute_iis, iis_lines
 from allocator.data.loader import load_instance
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 
@@ -121,7 +122,7 @@ def test_money_words():
 # --- the hook in run(): every model's infeasible outcome gets the figures ----------------
 
 def test_enforcement_headcount_shortfall_in_words(tiny):
-    plan = run(tiny, RunOptions(model="enforcement", headcount=3), FAST)
+    plan = make_plan(tiny, RunOptions(model="enforcement", headcount=3), FAST)
     assert plan.meta["status"] == "infeasible"
     text = plan.meta["explanation"]
     assert text.startswith("a team of at least 5 in each of 3 towns needs 15 officers")      # the model's own words first
@@ -134,7 +135,7 @@ def test_enforcement_headcount_shortfall_in_words(tiny):
 
 
 def test_enforcement_move_limit_and_headcount_together(tiny):
-    plan = run(tiny, RunOptions(model="enforcement", objective="moves", target_ratio=1.5, max_moves=0), FAST)
+    plan = make_plan(tiny, RunOptions(model="enforcement", objective="moves", target_ratio=1.5, max_moves=0), FAST)
     elastic_report = plan.meta["infeasibility"]["elastic"]
     families = {r["family"] for r in elastic_report["together"]}
     assert {"moves_within_limit", "headcount_not_exceeded"} <= families
@@ -145,7 +146,7 @@ def test_grid_budget_shortfall_matches_the_mandatory_cost(tiny):
     from allocator.models.grid import grid_data
 
     data = grid_data(tiny)
-    plan = run(tiny, RunOptions(model="grid", objective="cost", budget=10.0), FAST)
+    plan = make_plan(tiny, RunOptions(model="grid", objective="cost", budget=10.0), FAST)
     r = _relaxation(plan, "spend_within_budget")
     assert r["target"] == pytest.approx(data.mandatory_cost)
     assert r["amount"] == pytest.approx(data.mandatory_cost - 10.0)
@@ -158,7 +159,7 @@ def test_grid_budget_shortfall_matches_the_mandatory_cost(tiny):
 def test_any_budget_below_the_mandatory_cost_is_raised_to_exactly_it(tiny, budget):
     from allocator.models.grid import grid_data
 
-    plan = run(tiny, RunOptions(model="grid", objective="unmet", budget=budget), FAST)
+    plan = make_plan(tiny, RunOptions(model="grid", objective="unmet", budget=budget), FAST)
     assert plan.meta["status"] == "infeasible"
     r = _relaxation(plan, "spend_within_budget")
     assert r["target"] == pytest.approx(grid_data(tiny).mandatory_cost, rel=1e-6)

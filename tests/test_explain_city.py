@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.data.loader import load_instance
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 from tests.conftest import TINY
@@ -34,7 +35,7 @@ def _variant(tmp_path: Path, own=(300, 100), cap=(50, 150), pool: float | None =
 
 
 def _solve(folder: Path, **options):
-    return run(load_instance(folder), RunOptions(model="city", objective="utilitarian", **options), FAST)
+    return make_plan(load_instance(folder), RunOptions(model="city", objective="utilitarian", **options), FAST)
 
 
 def _alone(meta: dict, family: str) -> dict:

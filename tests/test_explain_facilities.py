@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.data.loader import load_instance
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 from tests.conftest import TINY
@@ -20,7 +21,7 @@ FAST = SolveOptions(threads=1)
 
 
 def _solve(folder: Path, **options):
-    return run(load_instance(folder), RunOptions(model="facilities", **options), FAST)
+    return make_plan(load_instance(folder), RunOptions(model="facilities", **options), FAST)
 
 
 def _alone(meta: dict, family: str) -> dict:

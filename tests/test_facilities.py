@@ -16,7 +16,8 @@ from scipy.optimize import linprog
 from allocator.plans.checks import check_plan
 from allocator.data.loader import load_instance
 from allocator.plans.plan import read_plan, write_plan
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, solve
 from allocator.models.facilities import (FacilitiesOptions, build_model, coverage_expressions, solve_cflp, solve_lscp, solve_mclp,
                                solve_pcenter, solve_pmedian)
@@ -195,7 +196,7 @@ def tiny():
 @pytest.mark.parametrize("objective, extra", [("mclp", {}), ("lscp", {}), ("lscpb", {}), ("pmedian", {"p": 1}),
                                               ("pcenter", {"p": 1})])
 def test_city_objectives_pass_the_checker(tiny, objective, extra):
-    plan = run(tiny, RunOptions(model="facilities", objective=objective, budget=2000, **extra), OPTS)
+    plan = make_plan(tiny, RunOptions(model="facilities", objective=objective, budget=2000, **extra), OPTS)
     assert plan.meta["status"] == "optimal", plan.meta.get("explanation")
     assert plan.meta["check"]["passed"], plan.meta["check"]["violations"]
     assert set(plan.tables) == {"facilities", "coverage", "districts"}
@@ -204,16 +205,16 @@ def test_city_objectives_pass_the_checker(tiny, objective, extra):
 
 
 def test_city_mclp_budget_limits_and_infeasible_explanation(tiny):
-    plan = run(tiny, RunOptions(model="facilities", budget=500), OPTS)
+    plan = make_plan(tiny, RunOptions(model="facilities", budget=500), OPTS)
     assert plan.meta["status"] == "optimal" and plan.meta["facilities"]["spend_10k_cny"] <= 500 + 1e-9
-    more = run(tiny, RunOptions(model="facilities", budget=900), OPTS)
+    more = make_plan(tiny, RunOptions(model="facilities", budget=900), OPTS)
     assert more.meta["objective_value"] >= plan.meta["objective_value"] - 1e-9
-    broke = run(tiny, RunOptions(model="facilities", budget=100), OPTS)
+    broke = make_plan(tiny, RunOptions(model="facilities", budget=100), OPTS)
     assert broke.meta["status"] == "infeasible" and "running cost" in broke.meta["explanation"]
 
 
 def test_checker_fails_on_tampered_plan(tiny, tmp_path):
-    plan = run(tiny, RunOptions(model="facilities", budget=900), OPTS)
+    plan = make_plan(tiny, RunOptions(model="facilities", budget=900), OPTS)
     folder = write_plan(plan, tmp_path / "plan")
     assert check_plan(read_plan(folder), tiny).passed
     f = read_plan(folder)
@@ -232,7 +233,7 @@ def test_group_coverage_expressions_match_reported_rates(tiny):
     cm = build_model(tiny, options)
     result = solve(cm.model, OPTS, _coverage_start(cm.model, cm.prepared.flat, cm.prepared.chosen))
     assert result.status == "optimal"
-    plan = run(tiny, RunOptions(model="facilities", services=options.services, budget=900), OPTS)
+    plan = make_plan(tiny, RunOptions(model="facilities", services=options.services, budget=900), OPTS)
     assert plan.meta["objective_value"] == pytest.approx(result.objective)
     for by in ("district", "urban_rural", "registration"):
         rates = group_rates(tiny, plan.tables["coverage"], by)

@@ -13,7 +13,8 @@ from allocator.studies.equity_bench import run_bench
 from allocator.studies.frontier import FRONTIER_COLUMNS, ProblemSpec, read_frontier, run_frontier
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 
@@ -53,7 +54,7 @@ def test_city_maxmin_frontier(small_city, tmp_path):
 
     city = load_instance(small_city)         # the ends are the separate solves
     for objective, role in (("utilitarian", "utilitarian"), ("maxmin", "fairest")):
-        plan = run(city, RunOptions(model="city", objective=objective), EXACT)
+        plan = make_plan(city, RunOptions(model="city", objective=objective), EXACT)
         end = frame[frame["role"] == role].iloc[0]
         assert end["efficiency"] == pytest.approx(plan.meta["city"]["efficiency"], abs=TOL)
         assert end["equity"] == pytest.approx(plan.meta["city"]["min_service_index"], abs=TOL)

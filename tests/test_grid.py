@@ -21,7 +21,8 @@ from allocator.plans.checks import check_plan
 from allocator.data.instance import Instance
 from allocator.data.loader import load_instance
 from allocator.plans.plan import read_plan, write_plan
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 from allocator.models import grid
@@ -103,7 +104,7 @@ def best(plans, objective: str, budget: float | None):
 
 
 def solved(city: Instance, objective: str, budget=None, headcount=None, solve_options=EXACT):
-    plan = run(city, RunOptions(model="grid", objective=objective, budget=budget, headcount=headcount), solve_options)
+    plan = make_plan(city, RunOptions(model="grid", objective=objective, budget=budget, headcount=headcount), solve_options)
     assert plan.tables, plan.meta.get("explanation")
     assert plan.meta["check"]["passed"], plan.meta["check"]["violations"]
     return plan
@@ -264,7 +265,7 @@ def test_maxmin_reports_an_honest_interval(tiny):
 
 
 def test_impossible_budget_is_explained_with_the_figures(tiny):
-    plan = run(tiny, RunOptions(model="grid", objective="unmet", budget=60.0), EXACT)
+    plan = make_plan(tiny, RunOptions(model="grid", objective="unmet", budget=60.0), EXACT)
     assert plan.meta["status"] == "infeasible" and not plan.tables
     assert "budget of 60.0" in plan.meta["explanation"] and "72.0" in plan.meta["explanation"]
     assert "6 grids" in plan.meta["explanation"]
@@ -275,7 +276,7 @@ def test_cost_with_a_budget_short_of_full_coverage_is_infeasible(tiny):
     full = best(enumerate_plans(city), "cost", None)
     ok = solved(city, "cost", budget=full)
     assert ok.meta["objective_value"] == pytest.approx(full)
-    short = run(city, RunOptions(model="grid", objective="cost", budget=full - 0.5), EXACT)
+    short = make_plan(city, RunOptions(model="grid", objective="cost", budget=full - 0.5), EXACT)
     assert short.meta["status"] == "infeasible"
     assert f"{full:,.1f}" in short.meta["explanation"] and "more than the budget" in short.meta["explanation"]
 
@@ -302,7 +303,7 @@ def test_cli_impossible_budget_exits_3_with_the_reason(tmp_path):
 
 def test_headcount_too_small_for_full_coverage_is_explained(tiny):
     city = small_city(tiny, {"A": [5300.0]})     # 1 worker + 2 helpers + 1 professional: 4,160 h at most
-    plan = run(city, RunOptions(model="grid", objective="cost", headcount=2), EXACT)
+    plan = make_plan(city, RunOptions(model="grid", objective="cost", headcount=2), EXACT)
     assert plan.meta["status"] == "infeasible"
     assert "headcount of 2 posts" in plan.meta["explanation"] and "5,300 hours" in plan.meta["explanation"]
     assert solved(city, "cost", headcount=3).meta["objective_value"] == pytest.approx(best(enumerate_plans(city, 3), "cost", None))

@@ -156,11 +156,12 @@ def _tamper(monkeypatch):
 
 
 def test_a_plan_failing_the_check_is_reported_with_its_violations(monkeypatch, tiny_dir):
-    from allocator.solving.run import RunOptions, run
+    from allocator.plans.make import make_plan
+    from allocator.solving.run import RunOptions
     from allocator.solving.solve import SolveOptions
 
     _tamper(monkeypatch)
-    plan = run(load_instance(tiny_dir), RunOptions(model="enforcement"), SolveOptions(threads=1))
+    plan = make_plan(load_instance(tiny_dir), RunOptions(model="enforcement"), SolveOptions(threads=1))
     assert plan.meta["status"] == "error"
     assert plan.meta["check"]["passed"] is False and plan.meta["check"]["n_violations"] >= 1
     assert plan.meta["explanation"].startswith("the plan failed the independent check: ")

@@ -292,10 +292,11 @@ def test_plan_levels_group_without_demand_is_nan(tiny):
 
 @pytest.mark.parametrize("model", ["enforcement", "grid", "facilities"])
 def test_plan_levels_of_solved_plans_agree_with_their_tables(tiny, model):
-    from allocator.solving.run import RunOptions, run
+    from allocator.plans.make import make_plan
+    from allocator.solving.run import RunOptions
     from allocator.solving.solve import SolveOptions
 
-    plan = run(tiny, RunOptions(model=model, budget=None if model == "enforcement" else 500.0),
+    plan = make_plan(tiny, RunOptions(model=model, budget=None if model == "enforcement" else 500.0),
                SolveOptions(time_limit=30, threads=1))
     assert plan.status == "optimal"
     districts = plan_levels(plan, tiny)

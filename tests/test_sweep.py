@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from allocator.errors import InputError
 from allocator.data.loader import load_instance
 from allocator.plans.plan import read_plan, write_plan
-from allocator.solving.run import RunOptions, run
+from allocator.plans.make import make_plan
+from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies.sweep import (FINAL_STATUSES, PARAMETER_KINDS, SWEEP_CSV, SWEEP_JSON, Scenario, expand_grid,
                              parse_param, parse_params, read_sweep, run_sweep, solve_scenario)
@@ -118,7 +119,7 @@ def _expected_status(budget: float) -> str:
 
 def _reference_plan(scenario: Scenario, base: RunOptions, folder: Path):
     """The scenario solved in this process, written and read back like a sweep's plan."""
-    plan = run(load_instance(TINY), scenario.options(base), SolveOptions(threads=1, seed=0))
+    plan = make_plan(load_instance(TINY), scenario.options(base), SolveOptions(threads=1, seed=0))
     return read_plan(write_plan(plan, folder / scenario.name))
 
 

@@ -1,9 +1,10 @@
-"""Run one model on one instance: build, solve, extract, check, assemble the plan.
+"""What a planner asks of a model (`RunOptions`) and what a model's solve returns (`ModelRun`).
 
-Each model module in `models/` exposes `OBJECTIVES`, `DEFAULT_OBJECTIVE` and
-`run(instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun`;
-most use `single_solve` below, a model needing several solves (bisection,
-lexicographic steps) writes its own loop around `allocator.solving.solve.solve`.
+Each model has a module `allocator.solving.<model>` that exposes `OBJECTIVES`,
+`DEFAULT_OBJECTIVE` and `run(instance, options: RunOptions, solve_options: SolveOptions) ->
+ModelRun`: it builds the model's formulation (`allocator.models`), drives its solves through
+`allocator.solving.solve.solve` (`single_solve` below, or a sequence: a bisection,
+lexicographic steps) and extracts the plan tables.
 """
 from __future__ import annotations
 
@@ -12,15 +13,12 @@ import math
 import importlib
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import pandas as pd
 import pyomo.environ as pyo
 
 from allocator.errors import InputError, Problem
-from allocator.data.instance import Instance
-from allocator.plans.plan import Plan
 from allocator.solving.solve import SolveOptions, SolveResult, solve
 
 MODELS = ("grid", "enforcement", "facilities", "city")
@@ -81,9 +79,9 @@ def model_module(name: str):
     if name not in MODELS:
         raise InputError(Problem("--model", f"unknown model {name!r}; use one of {', '.join(MODELS)}"))
     try:
-        return importlib.import_module(f"allocator.models.{name}")
+        return importlib.import_module(f"allocator.solving.{name}")
     except ModuleNotFoundError as err:
-        if err.name == f"allocator.models.{name}":
+        if err.name == f"allocator.solving.{name}":
             raise InputError(Problem("--model", f"model {name!r} is not available in this version")) from None
         raise
 
@@ -117,58 +115,3 @@ def check_equity_bounds(options: RunOptions) -> None:
     if options.equity_bounds and options.model != "city":
         raise InputError(Problem("--equity-bound", f"equity bounds are held by the city model; for --model "
                                                    f"{options.model} use `allocator frontier --model ... --equity MEASURE`"))
-
-
-def run(instance: Instance, options: RunOptions, solve_options: SolveOptions, iis: bool = False) -> Plan:
-    """Solve `options.model` on `instance` and return the checked plan (not yet written).
-
-    An infeasible outcome is explained by an elastic re-solve (`allocator.explain`), added to
-    the model's own words; with `iis`, HiGHS's irreducible infeasible subset is recorded too."""
-    from allocator.plans.checks import check_plan
-
-    module = model_module(options.model)
-    objective = options.objective or module.DEFAULT_OBJECTIVE
-    if objective not in module.OBJECTIVES:
-        raise InputError(Problem("--objective", f"model {options.model} has objectives {', '.join(module.OBJECTIVES)}; not {objective!r}"))
-    check_equity_bounds(options)
-    instance = instance.with_basis(options.basis)
-    t0 = time.perf_counter()
-    outcome: ModelRun = module.run(instance, options, solve_options)
-    if outcome.result.status == "infeasible":
-        from allocator.solving.explain import explain_infeasible
-        explain_infeasible(instance, options, solve_options, outcome, iis=iis)
-    total_s = time.perf_counter() - t0
-    plan = Plan(_meta(instance, options, solve_options, outcome, total_s), outcome.tables)
-    if outcome.tables:
-        report = check_plan(plan, instance)
-        plan.meta["check"] = report.as_dict()
-        if not report.passed and plan.meta["status"] in ("optimal", "time_limit"):
-            plan.meta["status"] = "error"
-            plan.meta["explanation"] = "the plan failed the independent check: " + "; ".join(report.violations[:5])
-    return plan
-
-
-def _meta(instance: Instance, options: RunOptions, solve_options: SolveOptions, outcome: ModelRun, total_s: float) -> dict[str, Any]:
-    r = outcome.result
-    return {
-        "model": options.model,
-        "objective": outcome.objective,
-        "objective_value": outcome.objective_value,
-        "status": r.status,
-        "mip_gap": r.gap,
-        "bound": r.bound,
-        "solver": r.solver,
-        "solver_version": r.solver_version,
-        "options": {**options.as_dict(), **solve_options.as_dict()},
-        "seed": solve_options.seed,
-        "threads": solve_options.threads,
-        "instance": instance.name,
-        "instance_sha256": instance.content_hash(),
-        "instance_source": instance.source,
-        "basis": instance.basis,
-        "timings": {"build_s": outcome.build_s, "handover_s": r.handover_s, "solve_s": r.solve_s,
-                    "extract_s": outcome.extract_s, "total_s": total_s},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "explanation": outcome.explanation,
-        **outcome.meta,
-    }

@@ -6,7 +6,7 @@
 A scenario is one combination of values of `RunOptions` fields (`allocator.sweep_grid`
 parses `--param` texts and expands the grid; re-exported here). Each scenario runs as one
 task: the worker loads the instance from its path (cached per worker process, checked
-against the instance hash the sweep started from), solves with `allocator.solving.run.run`,
+against the instance hash the sweep started from), solves with `allocator.plans.make.make_plan`,
 writes the plan with `write_plan` and returns a small dict. Before the first task every
 worker is prepared at once (`prepare_worker`: imports, instance loaded and hashed), so
 only paths and options travel through the scheduler and a scenario pays for its own
@@ -72,7 +72,7 @@ def solve_scenario(instance_path: str, instance_sha256: str, options: RunOptions
                    solve_options: SolveOptions, plan_dir: str) -> dict[str, Any]:
     """Run on a worker: load (cached), solve, write the plan; return a small result dict. Never raises."""
     from allocator.plans.plan import write_plan
-    from allocator.solving.run import run
+    from allocator.plans.make import make_plan
 
     t0 = time.perf_counter()
     row: dict[str, Any] = {"status": "error", "plan_written": False, "worker": _worker_name(), "message": ""}
@@ -81,7 +81,7 @@ def solve_scenario(instance_path: str, instance_sha256: str, options: RunOptions
         if digest != instance_sha256:
             row["message"] = f"the worker read a different instance at {instance_path} (sha256 {digest[:12]})"
         else:
-            plan = run(city, options, solve_options)
+            plan = make_plan(city, options, solve_options)
             write_plan(plan, plan_dir)
             row.update(_result_of(plan.meta), plan_written=True)
     except InputError as err:

@@ -80,7 +80,7 @@ def render_report(planset: PlanSet, lang: str = "zh", progress: Progress | None 
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
                               autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
