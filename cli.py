@@ -358,7 +358,8 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) ->
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
     from allocator.views.compare import compare, load_plans
     from allocator.views.compare_text import render_text, to_json
-    from allocator.views.export import check_out, export_comparison, write_atomic
+    from allocator.files import write_text
+    from allocator.views.export import check_out, export_comparison
 
     fmt = "json" if as_json else fmt or {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}.get(out.suffix.lower() if out else "", "table")
     if fmt == "xlsx" and out is None:
@@ -376,7 +377,7 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) ->
     if out is None:
         click.echo(text.rstrip("\n"))
     else:
-        click.echo(f"wrote {write_atomic(out, lambda tmp: tmp.write_text(text if text.endswith(chr(10)) else text + chr(10), encoding='utf-8'))}")
+        click.echo(f"wrote {write_text(out, text if text.endswith(chr(10)) else text + chr(10))}")
 
 
 @main.command("chart")
@@ -395,7 +396,8 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
     from allocator.views.chart_data import ChartOptions, build_chart, needs_instance
     from allocator.views.charts import save
     from allocator.views.compare import load_plans
-    from allocator.views.export import check_out, write_atomic
+    from allocator.files import write_file
+    from allocator.views.export import check_out
 
     check_out(out, (".png", ".svg"), "a chart")
     planset = load_plans(list(plans), force=force, instance=instance_path,
@@ -403,7 +405,7 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
     with _Warnings():
         _progress(f"drawing {kind}")
         figure = build_chart(kind, planset, ChartOptions(by=by, lang=lang, metric=metric, colour=colour))
-        path = write_atomic(out, lambda tmp: save(figure, tmp))
+        path = write_file(out, lambda tmp: save(figure, tmp))
     click.echo(f"wrote {path}")
 
 
@@ -417,7 +419,8 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
 def report_command(plans, out, lang, instance_path, force) -> None:
     """One self-contained HTML report of PLAN(s) for district leaders: changes, charts, equity, solver status."""
     from allocator.views.compare import load_plans
-    from allocator.views.export import check_out, write_atomic
+    from allocator.files import write_text
+    from allocator.views.export import check_out
     from allocator.views.report import render_report
 
     check_out(out, (".html", ".htm"), "the report")
@@ -425,7 +428,7 @@ def report_command(plans, out, lang, instance_path, force) -> None:
     _note_city(planset)
     with _Warnings():
         html = render_report(planset, lang=lang, progress=_progress)
-    click.echo(f"wrote {write_atomic(out, lambda tmp: tmp.write_text(html, encoding='utf-8'))}")
+    click.echo(f"wrote {write_text(out, html)}")
 
 
 @main.command("export")

@@ -19,7 +19,7 @@ from allocator.errors import InputError
 from allocator.data.instance import Instance
 from allocator.data.loader import load_instance
 from allocator.data.schema import TABLES
-from allocator.data.template import description_row
+from allocator.data.schema import description_row
 from allocator.data.writers import write_folder, write_workbook
 
 ORIGIN = (120.155, 30.274)     # lon, lat near Hangzhou's West Lake

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from allocator import cli
 from allocator.data.loader import load_instance
 from allocator.data.schema import LONLAT, TABLE_BY_NAME, Column
-from allocator.data.template import describe_column
+from allocator.data.schema import describe_column
 
 TINY = Path(__file__).parent / "data" / "tiny"
 BOOK = "tiny.xlsx"

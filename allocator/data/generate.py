@@ -31,6 +31,7 @@ from allocator.errors import InputError, Problem
 from allocator.data.instance import CityConfig, Instance
 from allocator.data.loader import _finish as finish_frame   # the loader's own column order, dtypes and index
 from allocator.data.norms import merged_norms
+from allocator.data.writers import write_folder, write_workbook
 from allocator.data.schema import DISTRICT_KINDS, DISTRICTS, GRIDS, SERVICES, SITES, TOWNS
 
 MIN_TOWNS, MAX_TOWNS = 5, 5000
@@ -465,8 +466,6 @@ def check_output(out: Path, fmt: str, overwrite: bool) -> None:
 
 def write_city(instance: Instance, out: Path, fmt: str) -> Path:
     """Write atomically as a folder (city.yaml + CSV) or one workbook; return the path."""
-    from allocator.data.writers import write_folder, write_workbook
-
     if fmt == "xlsx":
         return write_workbook(instance, out)
     return write_folder(instance, out, header_comment=f"{instance.config.description}\nsame towns and seed give the same files")

@@ -15,8 +15,7 @@ from typing import Any
 import yaml
 
 from allocator.errors import InputError, Problem
-from allocator.data.schema import TABLES, Table
-from allocator.data.template import description_cells
+from allocator.data.schema import TABLES, TEXT_SETTINGS, Table, description_cells
 
 MAX_FILE_BYTES = 2 * 1024**3
 
@@ -247,7 +246,6 @@ def _is_description_row(cells: list[str], descriptions: set[str]) -> bool:
     return bool(filled) and all(c in descriptions for c in filled)
 
 
-TEXT_SETTINGS = ("name", "description")   # read as written, never as YAML ("杭州: 2024" is a name)
 
 
 def _config_from_sheet(sheet, shown: str, problems: list[Problem]) -> tuple[dict[str, Any] | None, dict[str, int]]:

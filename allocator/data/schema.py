@@ -128,3 +128,24 @@ LONLAT = (
     Column("lon", "float", "degree", "longitude (instead of x)", "经度（代替 x）", required=False, nonnegative=False),
     Column("lat", "float", "degree", "latitude (instead of y)", "纬度（代替 y）", required=False, nonnegative=False),
 )
+
+
+TEXT_SETTINGS = ("name", "description")   # city.yaml settings read as written, never as YAML ("杭州: 2024" is a name)
+
+
+# --- the template's description row --------------------------------------------------
+
+def description_row(table: Table) -> list[str]:
+    """Second row of each template sheet: meaning and unit of each column, English / 中文."""
+    return [describe_column(c) for c in table.columns]
+
+
+def description_cells(table: Table) -> set[str]:
+    """Every text the description row may hold, lon/lat included (they may replace x/y)."""
+    extra = LONLAT if table.has_coordinates else ()
+    return {describe_column(c) for c in (*table.columns, *extra)}
+
+
+def describe_column(column: Column) -> str:
+    unit = f" [{column.unit}]" if column.unit else ""
+    return f"{column.en}{unit} / {column.zh}"

@@ -4,30 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from allocator.data.config import KNOWN_KEYS
-from allocator.data.schema import LONLAT, TABLES, Column, Table
-
-
-def description_row(table: Table) -> list[str]:
-    """Second row of each template sheet: meaning and unit of each column, English / 中文."""
-    return [describe_column(c) for c in table.columns]
-
-
-def description_cells(table: Table) -> set[str]:
-    """Every text the description row may hold, lon/lat included (they may replace x/y)."""
-    extra = LONLAT if table.has_coordinates else ()
-    return {describe_column(c) for c in (*table.columns, *extra)}
-
-
-def describe_column(column: Column) -> str:
-    unit = f" [{column.unit}]" if column.unit else ""
-    return f"{column.en}{unit} / {column.zh}"
+from allocator.data.schema import LONLAT, TABLES, description_row
+from allocator.data.writers import save_workbook
 
 
 def write_template(path: str | Path) -> Path:
     import openpyxl
     from openpyxl.styles import Font
-
-    from allocator.data.writers import _save_atomically
 
     book = openpyxl.Workbook()
     book.remove(book.active)
@@ -53,4 +36,4 @@ def write_template(path: str | Path) -> Path:
                   "坐标：填投影坐标 x、y（米），或在各表中统一改为经纬度 lon、lat（度）。"])
     notes.append([f"Optional columns: {', '.join(c.name for c in LONLAT)}; extra columns are kept.",
                   "可另加列，读取时保留。"])
-    return _save_atomically(book, Path(path))
+    return save_workbook(book, Path(path))

@@ -1,10 +1,7 @@
 """Writing an instance as a folder of CSV files or as one Excel workbook."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,8 @@ import yaml
 
 from allocator.data.instance import CityConfig, Instance
 from allocator.data.norms import default_norms
-from allocator.data.readers import TEXT_SETTINGS
+from allocator.data.schema import TEXT_SETTINGS
+from allocator.files import write_file, write_folder as write_folder_atomically
 
 
 def config_to_yaml_dict(config: CityConfig) -> dict[str, Any]:
@@ -45,22 +43,14 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_folder(instance: Instance, folder: str | Path, header_comment: str | None = None) -> Path:
     """Write city.yaml and one CSV per table, atomically (a temporary folder renamed)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    def fill(tmp: Path) -> None:
         text = yaml.safe_dump(config_to_yaml_dict(instance.config), allow_unicode=True, sort_keys=False)
         if header_comment:
             text = "".join(f"# {line}\n" for line in header_comment.splitlines()) + text
         (tmp / "city.yaml").write_text(text, encoding="utf-8")
         for name, frame in instance.tables().items():
             _plain(frame).to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    folder = write_folder_atomically(Path(folder), fill)
     return folder
 
 
@@ -87,7 +77,7 @@ def write_workbook(instance: Instance, path: str | Path) -> Path:
         sheet.append(list(plain.columns))
         for row in plain.itertuples(index=False, name=None):
             sheet.append([_cell(v) for v in row])
-    return _save_atomically(book, path)
+    return save_workbook(book, path)
 
 
 def _cell(value: Any) -> Any:
@@ -98,18 +88,12 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _save_atomically(book, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
+def save_workbook(book, path: Path) -> Path:
+    """Save an openpyxl workbook atomically, with the same bytes for the same content."""
+    def write(tmp: Path) -> None:
         book.save(tmp)
-        _make_reproducible(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        _make_reproducible(tmp)
+    return write_file(path, write)
 
 
 _STAMP = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")

@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from allocator.errors import InputError, Problem
+from allocator.files import write_folder
 
 PLAN_FILE = "plan.json"
 STATUSES = ("optimal", "time_limit", "infeasible", "unbounded", "error")
@@ -80,23 +78,12 @@ def write_plan(plan: Plan, out: str | Path) -> Path:
         raise InputError(Problem(str(out), "exists and is not a folder; choose another --out"))
     if out.exists() and any(out.iterdir()) and not (out / PLAN_FILE).exists():
         raise InputError(Problem(str(out), "exists, is not empty and holds no plan; choose another --out"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    def fill(tmp: Path) -> None:
         for name, frame in plan.tables.items():
             _check_columns(name, frame)
             frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n", float_format="%.10g")
         (tmp / PLAN_FILE).write_text(json.dumps(_jsonable(plan.meta), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    write_folder(out, fill)
     plan.path = out
     return out
 

@@ -47,8 +47,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
+from allocator.data.loader import load_instance
 from allocator.errors import InfeasibleError, InputError, Problem
-from allocator.solving.run import RunOptions
+from allocator.plans.make import make_plan
+from allocator.plans.plan import write_plan
+from allocator.solving.run import RunOptions, model_module
 from allocator.solving.solve import SolveOptions
 from allocator.studies.sweep_grid import PARAMETER_KINDS, Scenario, check_scenarios, expand_grid, format_value, parse_param, parse_params
 
@@ -71,9 +74,6 @@ _INSTANCES: dict[tuple, tuple[Any, str]] = {}     # per worker process: loaded i
 def solve_scenario(instance_path: str, instance_sha256: str, options: RunOptions,
                    solve_options: SolveOptions, plan_dir: str) -> dict[str, Any]:
     """Run on a worker: load (cached), solve, write the plan; return a small result dict. Never raises."""
-    from allocator.plans.plan import write_plan
-    from allocator.plans.make import make_plan
-
     t0 = time.perf_counter()
     row: dict[str, Any] = {"status": "error", "plan_written": False, "worker": _worker_name(), "message": ""}
     try:
@@ -104,10 +104,6 @@ def prepare_worker(instance_path: str, models: Sequence[str]) -> float:
     import highspy  # noqa: F401
     import pyomo.environ  # noqa: F401
 
-    from allocator.plans.checks import check_plan  # noqa: F401
-    from allocator.plans.plan import write_plan  # noqa: F401
-    from allocator.solving.run import model_module
-
     for model in models:
         model_module(model)
     _load_cached(instance_path)
@@ -115,7 +111,6 @@ def prepare_worker(instance_path: str, models: Sequence[str]) -> float:
 
 
 def _load_cached(instance_path: str) -> tuple[Any, str]:
-    from allocator.data.loader import load_instance
 
     key = (instance_path, _stamp(Path(instance_path)))
     if key not in _INSTANCES:
@@ -161,7 +156,6 @@ def run_sweep(instance_path: str | Path, base_options: RunOptions, scenarios: Se
     progress(done, total, row) is called as each scenario finishes. `task` is the function a
     worker runs (signature of `solve_scenario`); the default is the one to use.
     """
-    from allocator.data.loader import load_instance
 
     if workers is not None and scheduler is not None:
         raise InputError(Problem("--workers", "give either --workers (a local cluster) or --scheduler, not both"))

@@ -15,10 +15,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
-from allocator.views.labels import EQUITY_KEYS, METRICS
+from allocator.data.loader import load_instance
+from allocator.errors import InputError, Problem
+from allocator.metrics import equity_table
+from allocator.plans.levels import plan_levels as levels_of
 from allocator.plans.plan import Plan, read_plan
+from allocator.views.labels import EQUITY_KEYS, METRICS
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BY = ("district", "town")
@@ -77,8 +80,6 @@ def check_same_instance(plans: list[Plan]) -> None:
 def resolve_instance(plans: list[Plan], path: Path | None, required: bool, force: bool,
                      progress: Progress | None = None) -> Instance | None:
     """The city of the plans: --instance, else plan.json's instance_source (None when optional and absent)."""
-    from allocator.data.loader import load_instance
-
     source = path or find_source(plans[0])
     if source is None or not Path(source).exists():
         if path is not None or required:
@@ -286,8 +287,6 @@ def plan_levels(plan: Plan, by: str, instance: Instance | None, values: pd.DataF
     level = values[key].dropna().astype(float)
     if instance is None:
         return Levels(key, level)
-    from allocator.plans.levels import plan_levels as levels_of
-
     frame = levels_of(plan, instance, by)
     frame.index = frame.index.astype(str)
     if LEVEL_KIND.get(key) in frame:
@@ -305,8 +304,6 @@ def main_level(plan: Plan, values: pd.DataFrame) -> str | None:
 
 def equity(levels: Levels) -> dict[str, float]:
     """allocator.metrics' equity measures of the levels (NaN for a plan without levels)."""
-    from allocator.metrics import equity_table
-
     if not len(levels.values):
         return {k: math.nan for k in EQUITY_KEYS}
     return {k: v for k, v in equity_table(levels.values, levels.weights).items() if k in EQUITY_KEYS}

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from allocator.views.compare import Comparison, equity, load_plans, plan_levels, unit_metrics
 from allocator.errors import InputError, Problem
+from allocator.files import write_file
 from allocator.data.instance import Instance
 from allocator.views.labels import EQUITY_KEYS, METRICS, bilingual, column_header, field_label
 from allocator.plans.plan import TABLE_COLUMNS, Plan
@@ -42,21 +42,6 @@ def check_out(out: Path, suffixes: tuple[str, ...], what: str) -> Path:
     return out
 
 
-def write_atomic(out: Path, write) -> Path:
-    """Call `write(tmp_path)` for a temporary file beside `out`, then rename it to `out`."""
-    out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent if str(out.parent) else ".")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
-
-
 def write_workbook(sheets: dict[str, pd.DataFrame], out: Path, raw: tuple[str, ...] = ()) -> Path:
     """One sheet per frame; headers made bilingual (sheets in `raw` keep their column names
     before the Chinese, as plan tables do); frozen header row, filters, readable widths."""
@@ -66,7 +51,7 @@ def write_workbook(sheets: dict[str, pd.DataFrame], out: Path, raw: tuple[str, .
                 frame = frame.rename(columns=lambda c: column_header(str(c)) if name in raw else _header(str(c)))
                 frame.to_excel(book, sheet_name=_sheet_name(name), index=False)
                 _format(book.sheets[_sheet_name(name)], frame)
-    return write_atomic(out, write)
+    return write_file(out, write)
 
 
 def _header(column: str) -> str:
