@@ -276,9 +276,9 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
 
     from allocator.solving.run import RunOptions
     from allocator.solving.solve import SolveOptions
-    from allocator.studies.sweep import SWEEP_CSV, expand_grid, parse_params, run_sweep
+    from allocator.studies.sweep import SWEEP_CSV, expand_scenarios, parse_params, run_sweep
 
-    scenarios = expand_grid(parse_params(params))
+    scenarios = expand_scenarios(parse_params(params))
     if resume and out is None:
         raise InputError("--resume continues the sweep in --out: name that folder", file="--resume")
     out = out or _default_out(f"{instance.name}-sweep", model_name)

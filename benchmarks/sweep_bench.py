@@ -38,7 +38,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from allocator.data.loader import load_instance  # noqa: E402
 from allocator.solving.run import RunOptions  # noqa: E402
-from allocator.studies.sweep import Scenario, expand_grid, local_cluster, run_sweep  # noqa: E402
+from allocator.studies.sweep import Scenario, expand_scenarios, local_cluster, run_sweep  # noqa: E402
 from benchmarks.facilities_bench import city_budget  # noqa: E402
 from benchmarks.scaling import city_folder  # noqa: E402
 
@@ -75,7 +75,7 @@ def budget_scenarios(city_path: Path, count: int) -> list[Scenario]:
     city = load_instance(city_path)
     lo, hi = (city_budget(city, share) for share in SHARES)
     step = (hi - lo) / max(count - 1, 1)
-    return expand_grid({"budget": [round(lo + i * step, 1) for i in range(count)]})
+    return expand_scenarios({"budget": [round(lo + i * step, 1) for i in range(count)]})
 
 
 def measure(city_path: Path, scenarios: Sequence[Scenario], out: Path, workers: int) -> Throughput:

@@ -1,4 +1,4 @@
-"""`allocator sweep`: the parameter grid, the sweep folder, resume, and Dask (local and a real scheduler).
+"""`allocator sweep`: the scenarios, the sweep folder, resume, and Dask (local and a real scheduler).
 
 The tiny city needs 72 (10k CNY/yr) for its grid staff: budgets below that are infeasible,
 budgets at or above it give the same least-cost plan.
@@ -24,7 +24,7 @@ from allocator.plans.plan import read_plan, write_plan
 from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
-from allocator.studies.sweep import (FINAL_STATUSES, PARAMETER_KINDS, SWEEP_CSV, SWEEP_JSON, Scenario, expand_grid,
+from allocator.studies.sweep import (FINAL_STATUSES, PARAMETER_KINDS, SWEEP_CSV, SWEEP_JSON, Scenario, expand_scenarios,
                              parse_param, parse_params, read_sweep, run_sweep, solve_scenario)
 from allocator.cli import main
 
@@ -85,8 +85,8 @@ def test_a_parameter_given_twice_is_refused():
         parse_params(["budget=1", "budget=2"])
 
 
-def test_expand_grid_is_the_product_first_parameter_slowest():
-    grid = expand_grid({"budget": [60.0, 80.0, 100.5], "basis": ["actual", "registered"], "p": [1]})
+def test_scenarios_are_the_product_first_parameter_slowest():
+    grid = expand_scenarios({"budget": [60.0, 80.0, 100.5], "basis": ["actual", "registered"], "p": [1]})
     assert len(grid) == 6
     assert [s.as_dict()["budget"] for s in grid] == [60.0, 60.0, 80.0, 80.0, 100.5, 100.5]
     assert [s.as_dict()["basis"] for s in grid[:2]] == ["actual", "registered"]
@@ -96,17 +96,17 @@ def test_expand_grid_is_the_product_first_parameter_slowest():
     assert grid[3].options(RunOptions(model="grid")) == RunOptions(model="grid", budget=80.0, basis="registered", p=1)
 
 
-def test_expand_grid_edge_cases():
-    assert expand_grid({}) == [Scenario("base", ())]
+def test_scenario_expansion_edge_cases():
+    assert expand_scenarios({}) == [Scenario("base", ())]
     with pytest.raises(InputError, match="no value"):
-        expand_grid({"budget": []})
+        expand_scenarios({"budget": []})
     with pytest.raises(InputError, match="not a parameter"):
-        expand_grid({"colour": ["red"]})
+        expand_scenarios({"colour": ["red"]})
     with pytest.raises(InputError, match="positive"):
-        expand_grid({"budget": [0.0]})
+        expand_scenarios({"budget": [0.0]})
     with pytest.raises(InputError, match="at most"):
-        expand_grid({"budget": list(range(1, 1001)), "headcount": list(range(1, 1001))})
-    twins = expand_grid({"scenarios": ["surge:20", "surge/20"]})       # both print as surge_20
+        expand_scenarios({"budget": list(range(1, 1001)), "headcount": list(range(1, 1001))})
+    twins = expand_scenarios({"scenarios": ["surge:20", "surge/20"]})       # both print as surge_20
     assert len({s.name for s in twins}) == 2
     assert all(s.name.startswith("scenarios=surge_20~") for s in twins)
 
@@ -166,7 +166,7 @@ def _solve_slowly(*args):
 
 def test_interrupted_sweep_keeps_finished_rows_and_resume_runs_only_the_rest(tmp_path):
     base = RunOptions(model="grid", objective="cost")
-    scenarios = expand_grid({"budget": [50.0, 60.0, 72.0, 90.0, 120.0]})
+    scenarios = expand_scenarios({"budget": [50.0, 60.0, 72.0, 90.0, 120.0]})
     out = tmp_path / "sweep"
 
     def stop_after_two(done, total, row):
@@ -203,7 +203,7 @@ def test_interrupted_sweep_keeps_finished_rows_and_resume_runs_only_the_rest(tmp
 
 def test_resume_retries_errors_and_missing_plans_and_checks_the_sweep_matches(tmp_path):
     base = RunOptions(model="grid", objective="cost")
-    scenarios = expand_grid({"budget": [80.0, 90.0, 100.0]})
+    scenarios = expand_scenarios({"budget": [80.0, 90.0, 100.0]})
     out = tmp_path / "sweep"
 
     def fail_on_90(*args):
@@ -222,7 +222,7 @@ def test_resume_retries_errors_and_missing_plans_and_checks_the_sweep_matches(tm
     assert list(frame["status"]) == ["optimal"] * 3
 
     with pytest.raises(InputError, match="same parameters"):
-        run_sweep(TINY, base, expand_grid({"headcount": [10]}), out, workers=0, resume=True)
+        run_sweep(TINY, base, expand_scenarios({"headcount": [10]}), out, workers=0, resume=True)
     with pytest.raises(InputError, match="other fixed options"):
         run_sweep(TINY, RunOptions(model="grid", objective="unmet"), scenarios, out, workers=0, resume=True)
     with pytest.raises(InputError, match="holds no sweep"):
@@ -265,7 +265,7 @@ def test_cli_bad_param_exits_2_and_writes_nothing(tmp_path, args, says):
 
 def test_local_cluster_sweep_matches_in_process_and_survives_a_crashing_task(tmp_path):
     base = RunOptions(model="grid", objective="cost")
-    scenarios = expand_grid({"budget": [50.0, 60.0, 80.0, 100.0]})
+    scenarios = expand_scenarios({"budget": [50.0, 60.0, 80.0, 100.0]})
     out = tmp_path / "sweep"
     seen: list[int] = []
     frame = run_sweep(TINY, base, scenarios, out, workers=2, task=_exit_on_budget_50,
@@ -373,7 +373,7 @@ def test_cli_sweep_on_a_running_scheduler_matches_in_process_plans(loopback_clus
                                        "--param", "objective=maxmin,shortfall", "--scheduler", loopback_cluster.address,
                                        "--out", str(out), "--seed", "0"])
     assert result.exit_code == 0, result.output
-    scenarios = expand_grid(parse_params(["max_moves=0:4:2", "objective=maxmin,shortfall"]))
+    scenarios = expand_scenarios(parse_params(["max_moves=0:4:2", "objective=maxmin,shortfall"]))
     frame = read_sweep(out)
     assert sorted(frame["scenario"]) == sorted(s.name for s in scenarios)
     assert set(frame["status"]) <= set(FINAL_STATUSES) and "optimal" in set(frame["status"])
@@ -388,7 +388,7 @@ def test_sweep_completes_when_a_worker_is_killed_mid_sweep(loopback_cluster, tmp
     victim = loopback_cluster.start_worker("victim")
     address = loopback_cluster.wait_for_workers({"w1", "w2", "victim"})["victim"]
     base = RunOptions(model="grid", objective="cost")
-    scenarios = expand_grid({"budget": [60.0 + 5 * i for i in range(10)]})
+    scenarios = expand_scenarios({"budget": [60.0 + 5 * i for i in range(10)]})
     out = tmp_path / "sweep"
     held: list = []
     with Client(loopback_cluster.address, timeout="30s") as observer:

@@ -1,10 +1,10 @@
 """Parameter sweeps: one model, many scenarios, each solved as its own plan on Dask.
 
-    scenarios = expand_grid(parse_params(["budget=6000:9000:500", "basis=actual,registered"]))
+    scenarios = expand_scenarios(parse_params(["budget=6000:9000:500", "basis=actual,registered"]))
     frame = run_sweep("cities/a", RunOptions(model="grid"), scenarios, "out/sweep-a", workers=2)
 
-A scenario is one combination of values of `RunOptions` fields (`allocator.sweep_grid`
-parses `--param` texts and expands the grid; re-exported here). Each scenario runs as one
+A scenario is one combination of values of `RunOptions` fields (`allocator.studies.sweep_scenarios`
+parses `--param` texts into scenarios; re-exported here). Each scenario runs as one
 task: the worker loads the instance from its path (cached per worker process, checked
 against the instance hash the sweep started from), solves with `allocator.plans.make.make_plan`,
 writes the plan with `write_plan` and returns a small dict. Before the first task every
@@ -14,7 +14,7 @@ solve. HiGHS gets one thread per task and every worker one thread, so a scenario
 the same plan in a sweep as in `allocator solve --threads 1` with the same seed.
 
 Layout of OUT:
-    sweep.json            instance and its sha256, model, options, the parameter grid,
+    sweep.json            instance and its sha256, model, options, the swept parameters,
                           solver and library versions, start and finish times
     sweep.csv             one row per scenario: scenario, status, objective, gap, one column
                           per swept parameter (a swept objective shows as objective_name),
@@ -53,9 +53,9 @@ from allocator.plans.make import make_plan
 from allocator.plans.plan import write_plan
 from allocator.solving.run import RunOptions, model_module
 from allocator.solving.solve import SolveOptions
-from allocator.studies.sweep_grid import PARAMETER_KINDS, Scenario, check_scenarios, expand_grid, format_value, parse_param, parse_params
+from allocator.studies.sweep_scenarios import PARAMETER_KINDS, Scenario, check_scenarios, expand_scenarios, format_value, parse_param, parse_params
 
-__all__ = ["FINAL_STATUSES", "PARAMETER_KINDS", "SWEEP_CSV", "SWEEP_JSON", "Scenario", "expand_grid", "parse_param",
+__all__ = ["FINAL_STATUSES", "PARAMETER_KINDS", "SWEEP_CSV", "SWEEP_JSON", "Scenario", "expand_scenarios", "parse_param",
            "parse_params", "prepare_worker", "read_sweep", "run_sweep", "solve_scenario"]
 
 SWEEP_CSV, SWEEP_JSON, PLANS_DIR = "sweep.csv", "sweep.json", "plans"
@@ -218,19 +218,19 @@ def _settings(city, digest: str, instance_path: Path, base: RunOptions, solve_op
 
     from pyomo.contrib.solver.solvers.highs import Highs
 
-    grid: dict[str, list] = {}
+    swept: dict[str, list] = {}
     for scenario in scenarios:
         for name, value in scenario.values:
             shown = list(value) if isinstance(value, tuple) else value
-            if shown not in grid.setdefault(name, []):
-                grid[name].append(shown)
+            if shown not in swept.setdefault(name, []):
+                swept[name].append(shown)
     try:
         solver_version = ".".join(str(v) for v in Highs().version())
     except Exception:  # information only
         solver_version = None
     return {"instance": city.name, "instance_path": str(instance_path), "instance_sha256": digest,
             "model": base.model, "base_options": base.as_dict(), "solve_options": solve_options.as_dict(),
-            "parameters": grid, "scenarios": len(scenarios), "solver": "highs", "solver_version": solver_version,
+            "parameters": swept, "scenarios": len(scenarios), "solver": "highs", "solver_version": solver_version,
             "versions": _versions(pyomo.version.version), "started": _now()}
 
 

@@ -1,14 +1,14 @@
-"""The grid of a sweep: `--param NAME=VALUES` texts -> checked values -> named scenarios.
+"""The scenarios of a sweep: `--param NAME=VALUES` texts -> checked values -> named scenarios.
 
     parse_params(["budget=6000:9000:500", "basis=actual,registered"])
         -> {"budget": [6000.0, 6500.0, ..., 9000.0], "basis": ["actual", "registered"]}
-    expand_grid(params) -> [Scenario("budget=6000,basis=actual", ...), ...]
+    expand_scenarios(params) -> [Scenario("budget=6000,basis=actual", ...), ...]
 
 Any `RunOptions` field can be swept (PARAMETER_KINDS says how each is written). Values are
 separated by commas; numbers may also be given as LO:HI:STEP ranges, computed in decimal
-arithmetic and including HI when it falls on the grid; services are joined by '+', and so are
+arithmetic and including HI when a step lands on it; services are joined by '+', and so are
 equity bounds written MEASURE:VALUE (`equity_bounds=gini:0.05+maxmin:0.6,gini:0.03`). The
-grid is the Cartesian product, the first parameter varying slowest. A scenario's name
+scenarios are the Cartesian product, the first parameter varying slowest. A scenario's name
 is made of its values (`budget=6000,basis=actual`), safe as a folder name; values that
 print alike get a short digest.
 """
@@ -39,7 +39,7 @@ PARAMETER_KINDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Scenario:
-    """One point of the grid: the swept parameters and their values, in grid order."""
+    """One combination: the swept parameters and their values, in the order given."""
 
     name: str
     values: tuple[tuple[str, Any], ...]
@@ -84,10 +84,10 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
     return name, values
 
 
-def expand_grid(params: Mapping[str, Sequence[Any]]) -> list[Scenario]:
+def expand_scenarios(params: Mapping[str, Sequence[Any]]) -> list[Scenario]:
     """The Cartesian product of the values of `params` (first parameter slowest), checked.
 
-    With no parameter at all the grid is one scenario, `base`.
+    With no parameter at all there is one scenario, `base`.
     """
     for name, values in params.items():
         _check_name(name)
@@ -97,7 +97,7 @@ def expand_grid(params: Mapping[str, Sequence[Any]]) -> list[Scenario]:
             _check_value(name, value)
     count = math.prod(len(v) for v in params.values())
     if count > MAX_SCENARIOS:
-        raise InputError(Problem("--param", f"the grid has {count:,} scenarios; at most {MAX_SCENARIOS:,} are allowed"))
+        raise InputError(Problem("--param", f"the parameters make {count:,} scenarios; at most {MAX_SCENARIOS:,} are allowed"))
     names = list(params)
     combos = [tuple(zip(names, combo)) for combo in itertools.product(*(params[n] for n in names))]
     labels = [_label(combo) for combo in combos]
