@@ -25,7 +25,7 @@ FAST = SolveOptions(threads=1)
 
 @pytest.fixture(scope="module")
 def tiny():
-    from tests.conftest import TINY
+    from conftest import TINY
 
     return load_instance(TINY)
 

@@ -15,7 +15,7 @@ from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
-from tests.conftest import TINY
+from conftest import TINY
 
 FAST = SolveOptions(threads=1)
 

@@ -1,44 +1,16 @@
 """Words of the infeasibility explanation: requirement families and how figures are said.
 
-A `Family` (registered per model in `allocator.solving.explain_<model>`) holds the templates of a
-shortfall and its remedy; the functions below turn amounts into the planner's units: money
+A `Family` (`allocator.models.requirements`, declared by each model next to its constraints)
+holds the templates of a shortfall and its remedy; the functions below turn amounts into the planner's units: money
 in CNY from the 10k CNY of budgets, whole counts rounded up, limits rounded in the direction
 that keeps the stated change sufficient.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
-MONEY = "money"               # 10k CNY a year, the unit of budgets throughout (DESIGN §3)
-
-
-@dataclass(frozen=True)
-class Family:
-    """A requirement family: how its shortfall is said and what to change.
-
-    Templates may use {limit} (the row's bound), {amount} (the relaxation, with unit),
-    {target} (the limit after relaxation, "at least …"; {target_plain} the bare number), {members} ("3 towns"), {ids},
-    {each} ("S2: 1,200 persons, S3: 300 persons", each member's relaxation), {raised}
-    ("D2 to 14", each member's bound after relaxation, in the data's unit), {where}
-    (" in 3 rows (a, b, c)", empty for a single row) and {of_held} (what the relaxed limit
-    pays for, " of paying for …"). A `shared` family's members hold one limit set by one
-    option (--p per service): its {limit} is that bound and its {target} the bound moved by
-    the largest member relaxation.
-    """
-
-    requirement: str
-    unit: str
-    tier: int
-    short: str
-    remedy: str
-    member: str = ""              # noun of one member ("town", "grid"); "" for a single row
-    held: str = ""                # phrase when members hold at their limit: "… in {members}"
-    verb: str = ""                # a limit's verb for what it pays for: "paying for", "staffing"
-    shared: bool = False          # members share one limit set by one option (see above)
-    held_from: tuple[str, ...] = ()   # the only families named as what this limit pays for (all when empty)
-
+from allocator.models.requirements import MONEY, Family
 
 _KEYWORDS = (("budget", "the budget", MONEY, 1), ("spend", "the budget", MONEY, 1), ("headcount", "the headcount", "posts", 1),
              ("transfer", "the transfer cap", MONEY, 1), ("move", "the move limit", "moves", 1),
