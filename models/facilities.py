@@ -65,11 +65,15 @@ from allocator.solving.solve import SolveOptions
 
 from .facilities_data import ServiceData, minutes_pairs, service_data
 from .facilities_tables import grid_groups, plan_figures, plan_tables
-from .location import LocationResult, solve_cflp, solve_lscp, solve_mclp, solve_pcenter, solve_pmedian
-from .location_assign import AssignInput, assignment, p_center
-from .location_blocks import linear
-from .location_median import MedianInput, p_median
-from .location_solvers import Clock, CoverInput, Outcome, PreparedCover, maximal_cover, prepare_cover, set_cover
+from allocator.solving.location import LocationResult, solve_cflp, solve_lscp, solve_mclp, solve_pcenter, solve_pmedian
+
+from .linear import linear
+from .location.assignment import AssignInput
+from .location.covering import CoverInput, PreparedCover, prepare_cover
+from .location.median import MedianInput
+from .location_assign import assignment, p_center
+from .location_median import p_median
+from .location_solvers import Clock, Outcome, maximal_cover, set_cover
 
 __all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "FacilitiesOptions", "run", "build_model", "coverage_expressions",
            "LocationResult", "solve_pmedian", "solve_cflp", "solve_mclp", "solve_lscp", "solve_pcenter"]

@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from allocator.data.instance import Instance
 
-from .location_data import Pairs, from_rows
+from .location.common import Pairs, from_rows
 
 TARGET_GROUP = {
     "childcare": "children", "education": "children", "elderly_care": "elderly", "employment": "working_age",

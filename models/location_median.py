@@ -29,39 +29,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.common.collections import ComponentMap
 
 from allocator.solving.solve import SolveOptions
 
-from .location_blocks import Limits, RadiusArrays, SiteArrays, build_radius_model
-from .location_data import Levels, Pairs, greedy_median, level_bounds, levels_of, nearest_open
-from .location_solvers import DEFAULT_GAP, Clock, Outcome, _values, relative_gap
+from .location.common import Limits, Pairs, Rows, greedy_median, nearest_open, rows_state, snap, values
+from .location.median import MedianInput, RadiusArrays, build_radius_model, radius_arrays, radius_start
+from .location_solvers import DEFAULT_GAP, Clock, Outcome, relative_gap
 from .location_warm import warm_lp
 
 INITIAL_FACTOR = 2.0        # rows start at this multiple of the pairs up to the greedy plan's nearest open site
 WIDEN_MARGIN = 1.5          # rows grow to this multiple of where their LP site mass reaches one
-
-
-@dataclass
-class MedianInput:
-    """One p-median block: node weights, distance pairs (ascending), sites required open,
-    spend cost and count weight per site."""
-
-    weights: np.ndarray
-    pairs: Pairs
-    required: np.ndarray
-    cost: np.ndarray
-    count: np.ndarray
-    n_open: float                      # count room of the block (p)
-
-
-@dataclass
-class _Rows:
-    """Truncation state of one block: pairs kept per node (`keep`) and where rows end (`full`)."""
-
-    bounds: np.ndarray                 # per pair: end of its level (absolute index)
-    full: np.ndarray                   # per node: pairs that can matter (up to the first required site)
-    keep: np.ndarray                   # per node: pairs in the model (a level boundary)
 
 
 def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: SolveOptions, clock: Clock) -> Outcome:
@@ -72,13 +49,13 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     states, best = [], []
     room = spend - sum(float(b.cost[b.required].sum()) for b in inputs)
     for b in inputs:
-        rows = _rows_state(b.pairs, b.required)
+        rows = rows_state(b.pairs, b.required)
         rows.full[b.weights <= 0] = 0          # nodes without demand need no levels
         n_new = b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else b.pairs.n_sites
         greedy = greedy_median(b.pairs, b.weights, b.required, n_new, b.cost, room)
         room -= float(b.cost[greedy & ~b.required].sum())
         _widen_to(rows, b.pairs, greedy, np.ones(b.pairs.n_nodes, bool), double=False)
-        rows.keep = _snap(rows, b.pairs, np.ceil(INITIAL_FACTOR * rows.keep).astype(np.int64))
+        rows.keep = snap(rows, b.pairs, np.ceil(INITIAL_FACTOR * rows.keep).astype(np.int64))
         states.append(rows)
         best.append(greedy)
     clock.build_s += time.perf_counter() - t0
@@ -97,11 +74,11 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
             break
         rounds += 1
         model, arrays, slices = _mip_model(inputs, states, spend, exact, last if rounds == 1 else None, clock)
-        result = clock.run(model, options, _radius_start(model, inputs, states, best_open) if best_open is not None else None)
+        result = clock.run(model, options, radius_start(model, inputs, states, best_open) if best_open is not None else None)
         status = result.status
         if not result.has_solution:
             break
-        picked = _values(model.site_open) > 0.5
+        picked = values(model.site_open) > 0.5
         opened = [picked[s] for s in slices]
         value = _median_value(inputs, opened)
         if value < upper - 1e-9:
@@ -127,7 +104,7 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     return Outcome(status, best_open, upper, bound, relative_gap(upper, bound), details)
 
 
-def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: float, exact: bool,
+def _widen_by_relaxation(inputs: list[MedianInput], states: list[Rows], spend: float, exact: bool,
                          options: SolveOptions, clock: Clock, max_rounds: int = 30) -> tuple[float, int, _LastLp | None]:
     """Widen rows until the truncated LP relaxation uses no row's boundary level.
 
@@ -147,7 +124,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: 
     while rounds < max_rounds and not clock.out_of_time():
         rounds += 1
         t0 = time.perf_counter()
-        sites, arrays, slices = _radius_arrays(inputs, states)
+        sites, arrays, slices = radius_arrays(inputs, states)
         model = build_radius_model(sites, arrays, _limits(inputs, spend, exact), relaxed=True)
         clock.build_s += time.perf_counter() - t0
         warm, handover_s = warm_lp(model, arrays.levels, warm)
@@ -156,7 +133,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: 
         if result.status != "optimal" or result.objective is None:
             break                       # only an optimal LP gives a bound
         lower = max(lower, result.objective)
-        z, y = _values(model.farther_than_level), _values(model.site_open)
+        z, y = values(model.farther_than_level), values(model.site_open)
         used = arrays.boundary & (z > 1e-7)
         if not used.any():
             return lower, rounds, _LastLp(model, arrays, slices, y)
@@ -164,7 +141,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: 
             grow = np.zeros(b.pairs.n_nodes, bool)
             grow[arrays.node[used & (arrays.block == k)]] = True
             want = np.maximum(2 * st.keep, np.ceil(WIDEN_MARGIN * _mass_reach(b.pairs, y[slices[k]])).astype(np.int64))
-            st.keep = np.where(grow, np.maximum(st.keep, _snap(st, b.pairs, want)), st.keep)
+            st.keep = np.where(grow, np.maximum(st.keep, snap(st, b.pairs, want)), st.keep)
     return lower, rounds, None
 
 
@@ -182,7 +159,7 @@ def _limits(inputs: list[MedianInput], spend: float, exact: bool) -> Limits:
     return Limits(spend, np.array([b.n_open for b in inputs], float), exact)
 
 
-def _mip_model(inputs: list[MedianInput], states: list[_Rows], spend: float, exact: bool, last: _LastLp | None,
+def _mip_model(inputs: list[MedianInput], states: list[Rows], spend: float, exact: bool, last: _LastLp | None,
                clock: Clock) -> tuple[pyo.ConcreteModel, RadiusArrays, list]:
     """The MIP of a round: the settled LP's own model with y made binary, or a new one on the current rows."""
     t0 = time.perf_counter()
@@ -191,7 +168,7 @@ def _mip_model(inputs: list[MedianInput], states: list[_Rows], spend: float, exa
         for v in model.site_open.values():
             v.domain = pyo.Binary
     else:
-        sites, arrays, slices = _radius_arrays(inputs, states)
+        sites, arrays, slices = radius_arrays(inputs, states)
         model = build_radius_model(sites, arrays, _limits(inputs, spend, exact))
     clock.build_s += time.perf_counter() - t0
     return model, arrays, slices
@@ -227,19 +204,6 @@ def _mass_reach(pairs: Pairs, y: np.ndarray) -> np.ndarray:
     return np.where(first < len(pairs.site), first + 1 - pairs.indptr[:-1], pairs.degree)
 
 
-def _rows_state(pairs: Pairs, required: np.ndarray) -> _Rows:
-    bounds = level_bounds(pairs)
-    start = pairs.indptr[:-1]
-    full = pairs.degree.copy()
-    hit = required[pairs.site]
-    rows = pairs.rows()
-    first = np.full(pairs.n_nodes, len(pairs.site))
-    np.minimum.at(first, rows[hit], np.flatnonzero(hit))
-    has = first < len(pairs.site)
-    full[has] = bounds[first[has]] - start[has]
-    return _Rows(bounds, full, np.zeros(pairs.n_nodes, np.int64))
-
-
 def _first_open_pair(pairs: Pairs, opened: np.ndarray) -> np.ndarray:
     """Per node: absolute index of its first (nearest) open pair, or len(pairs) when none."""
     pos = np.full(pairs.n_nodes, len(pairs.site))
@@ -248,16 +212,7 @@ def _first_open_pair(pairs: Pairs, opened: np.ndarray) -> np.ndarray:
     return pos
 
 
-def _snap(st: _Rows, pairs: Pairs, want: np.ndarray) -> np.ndarray:
-    """`want` pairs per node, raised to the end of the level it cuts and kept within `full`."""
-    start, deg = pairs.indptr[:-1], pairs.degree
-    want = np.minimum(np.maximum(want, np.minimum(1, st.full)), st.full)
-    idx = np.clip(start + want - 1, 0, max(len(pairs.site) - 1, 0))
-    snapped = np.where((deg > 0) & (want > 0), st.bounds[idx] - start, 0) if len(pairs.site) else np.zeros_like(want)
-    return np.minimum(snapped, st.full)
-
-
-def _widen_to(st: _Rows, pairs: Pairs, opened: np.ndarray, which: np.ndarray, double: bool) -> None:
+def _widen_to(st: Rows, pairs: Pairs, opened: np.ndarray, which: np.ndarray, double: bool) -> None:
     """Keep, for the nodes in `which`, pairs up to their nearest open site (at least twice as many when `double`)."""
     start = pairs.indptr[:-1]
     pos = _first_open_pair(pairs, opened)
@@ -265,89 +220,13 @@ def _widen_to(st: _Rows, pairs: Pairs, opened: np.ndarray, which: np.ndarray, do
     want = np.where(found, st.bounds[np.minimum(pos, max(len(pairs.site) - 1, 0))] - start, st.full)
     if double:
         want = np.maximum(want, 2 * st.keep)
-    st.keep = np.where(which, np.maximum(st.keep, _snap(st, pairs, want)), st.keep)
+    st.keep = np.where(which, np.maximum(st.keep, snap(st, pairs, want)), st.keep)
 
 
-def _outside(st: _Rows, pairs: Pairs, opened: np.ndarray) -> np.ndarray:
+def _outside(st: Rows, pairs: Pairs, opened: np.ndarray) -> np.ndarray:
     """Nodes whose nearest open site lies beyond their kept pairs."""
     pos = _first_open_pair(pairs, opened)
     return ((pos - pairs.indptr[:-1]) >= st.keep) & (st.keep < st.full)
-
-
-def _truncated(pairs: Pairs, keep: np.ndarray) -> Pairs:
-    local = np.arange(len(pairs.site)) - np.repeat(pairs.indptr[:-1], pairs.degree)
-    mask = local < np.repeat(keep, pairs.degree)
-    return pairs.take(mask)
-
-
-def _radius_arrays(inputs: list[MedianInput], states: list[_Rows]):
-    site_parts, lv_cost, lv_closed, constant, slices = [], [], [], 0.0, []
-    lv_boundary, lv_node, lv_block = [], [], []
-    all_pairs, off = [], 0
-    for k, (b, st) in enumerate(zip(inputs, states)):
-        tp = _truncated(b.pairs, st.keep)
-        lv = levels_of(tp)
-        last = np.r_[lv.row[1:] != lv.row[:-1], True]
-        beyond_idx = b.pairs.indptr[:-1] + st.keep
-        beyond = np.where(st.keep < b.pairs.degree, b.pairs.value[np.minimum(beyond_idx, len(b.pairs.value) - 1)], np.inf)
-        complete = st.keep >= st.full
-        nxt = np.where(last, beyond[lv.row], np.r_[lv.value[1:], 0.0])
-        closed = last & complete[lv.row]
-        w = b.weights[lv.row]
-        lv_cost.append(np.where(closed, 0.0, w * (nxt - lv.value)))
-        lv_closed.append(closed)
-        lv_boundary.append(last & ~complete[lv.row])
-        lv_node.append(lv.row)
-        lv_block.append(np.full(len(lv), k))
-        firsts = tp.indptr[:-1][tp.degree > 0]
-        constant += float(b.weights[tp.degree > 0] @ tp.value[firsts])
-        all_pairs.append((tp, lv, off))
-        site_parts.append(k)
-        slices.append(slice(off, off + b.pairs.n_sites))
-        off += b.pairs.n_sites
-    levels, pair_site = _stack_levels(all_pairs)
-    sites = SiteArrays(np.concatenate([np.full(b.pairs.n_sites, k) for k, b in enumerate(inputs)]).astype(np.int64),
-                       np.concatenate([b.cost for b in inputs]).astype(float), np.concatenate([b.count for b in inputs]).astype(float),
-                       np.concatenate([b.required for b in inputs]), np.zeros(off))
-    radius = RadiusArrays(levels, pair_site, np.concatenate(lv_cost), np.concatenate(lv_closed), constant)
-    radius.boundary = np.concatenate(lv_boundary)
-    radius.node = np.concatenate(lv_node).astype(np.int64)
-    radius.block = np.concatenate(lv_block).astype(np.int64)
-    return sites, radius, slices
-
-
-def _stack_levels(parts):
-    rows, values, starts, ends, prevs, sites = [], [], [], [], [], []
-    pair_off = row_off = lv_off = 0
-    for tp, lv, site_off in parts:
-        rows.append(lv.row + row_off)
-        values.append(lv.value)
-        starts.append(lv.start + pair_off)
-        ends.append(lv.end + pair_off)
-        prevs.append(np.where(lv.prev >= 0, lv.prev + lv_off, -1))
-        sites.append(tp.site + site_off)
-        pair_off += len(tp.site)
-        row_off += tp.n_nodes
-        lv_off += len(lv)
-    cat = lambda a, t: np.concatenate(a).astype(t) if a else np.zeros(0, t)   # noqa: E731
-    return (Levels(cat(rows, np.int64), cat(values, float), cat(starts, np.int64), cat(ends, np.int64), cat(prevs, np.int64)),
-            cat(sites, np.int64))
-
-
-def _radius_start(model, inputs: list[MedianInput], states: list[_Rows], opened: list[np.ndarray]) -> dict:
-    start, y_off, lv_off = ComponentMap(), 0, 0
-    for b, st, o in zip(inputs, states, opened):
-        for j in range(b.pairs.n_sites):
-            start[model.site_open[y_off + j]] = float(o[j])
-        tp = _truncated(b.pairs, st.keep)
-        lv = levels_of(tp)
-        _, dist = nearest_open(b.pairs, o)
-        far = dist[lv.row] > lv.value + 1e-12
-        for k, f in enumerate(far.tolist()):
-            start[model.farther_than_level[lv_off + k]] = float(f)
-        y_off += b.pairs.n_sites
-        lv_off += len(lv)
-    return start
 
 
 def _median_value(inputs: list[MedianInput], opened: list[np.ndarray]) -> float:

@@ -23,8 +23,9 @@ from pyomo.common.collections import ComponentMap
 
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, solve
 
-from .location_blocks import CoverageArrays, Limits, SetCoverArrays, SiteArrays, build_coverage_model, build_set_cover_model
-from .location_data import CoverBlock, Pairs, greedy_cover, levels_of, merge_rows, reduce_cover
+from .location.common import Limits, reduce_cover, values
+from .location.covering import (CoverInput, PreparedCover, SetCoverArrays, backup_open, backup_problem, build_set_cover_model,
+                                coverage_start, double_cover_weight, flatten_cover, greedy_value, prepare_cover, unflatten_open)
 
 DEFAULT_GAP = 1e-4
 INITIAL_ARCS = 50_000        # assignment models start with about this many arcs
@@ -94,51 +95,7 @@ def relative_gap(value: float | None, bound: float | None) -> float | None:
     return abs(value - bound) / max(abs(value), 1e-10)
 
 
-def _values(variables) -> np.ndarray:
-    return np.array([0.0 if v.value is None else float(v.value) for v in variables.values()])
-
-
 # --- maximal covering -----------------------------------------------------------------------
-
-@dataclass
-class CoverInput:
-    """One covering block: node weights, level pairs, and per-site cost, count weight, fixed flag."""
-
-    weights: np.ndarray
-    pairs: Pairs
-    cost: np.ndarray
-    count: np.ndarray
-    fixed: np.ndarray
-
-
-@dataclass
-class PreparedCover:
-    """A maximal-covering problem after the exact reductions, with its greedy incumbent."""
-
-    inputs: list[CoverInput]
-    blocks: list[CoverBlock]
-    flat: dict
-    chosen: np.ndarray                 # greedy choice over the model's sites
-    spend_room: float                  # B − spend of fixed sites
-    rooms: np.ndarray                  # per block: p − count of fixed sites
-    feasible: bool = True
-
-    def model(self):
-        return build_coverage_model(self.flat["sites"], self.flat["coverage"], Limits(self.spend_room, self.rooms))
-
-
-def prepare_cover(inputs: list[CoverInput], spend: float, counts: list[float]) -> PreparedCover:
-    spend_room = spend - sum(float(b.cost[b.fixed].sum()) for b in inputs)
-    rooms = np.array([c - float(b.count[b.fixed].sum()) for b, c in zip(inputs, counts)], dtype=float)
-    if spend_room < -1e-9 or (rooms < -1e-9).any():
-        return PreparedCover(inputs, [], {}, np.zeros(0, bool), spend_room, rooms, feasible=False)
-    blocks = [reduce_cover(b.weights, b.pairs, b.cost, b.count, b.fixed, spend_room, r) for b, r in zip(inputs, rooms)]
-    flat = _flatten_cover(blocks)
-    sites = flat["sites"]
-    chosen = greedy_cover(flat["pairs"], flat["weight"], flat["floor"], sites.objective, sites.cost, sites.count,
-                          sites.block, spend_room, rooms)
-    return PreparedCover(inputs, blocks, flat, chosen, spend_room, rooms)
-
 
 def maximal_cover(inputs: list[CoverInput], spend: float, counts: list[float], options: SolveOptions,
                   clock: Clock) -> tuple[Outcome, PreparedCover]:
@@ -148,13 +105,13 @@ def maximal_cover(inputs: list[CoverInput], spend: float, counts: list[float], o
         clock.build_s += time.perf_counter() - t0
         return Outcome("infeasible", [], details={"reason": "fixed_sites_exceed_limits", "spend_room": prep.spend_room}), prep
     flat, blocks = prep.flat, prep.blocks
-    details = {"reductions": [b.stats for b in blocks], "greedy_objective": _greedy_value(flat, prep.chosen)}
+    details = {"reductions": [b.stats for b in blocks], "greedy_objective": greedy_value(flat, prep.chosen)}
     if len(flat["sites"].cost) == 0:                  # the reductions decided everything
         clock.build_s += time.perf_counter() - t0
         value = flat["coverage"].constant
         return Outcome("optimal", [b.fixed.copy() for b in inputs], value, value, 0.0, details), prep
     model = prep.model()
-    start = _coverage_start(model, flat, prep.chosen)
+    start = coverage_start(model, flat, prep.chosen)
     clock.build_s += time.perf_counter() - t0
     persistent = Persistent()             # one hand-over for the LP bound and the MIP after it
     proof = _greedy_within_gap(model, prep, details, options, clock, persistent)
@@ -163,12 +120,12 @@ def maximal_cover(inputs: list[CoverInput], spend: float, counts: list[float], o
     result = clock.run(model, options, start, persistent=persistent)
     t1 = time.perf_counter()
     if result.has_solution:
-        opened = _unflatten_open(inputs, blocks, _values(model.site_open) > 0.5)
+        opened = unflatten_open(inputs, blocks, values(model.site_open) > 0.5)
         outcome = Outcome(result.status, opened, result.objective, result.bound, result.gap, details)
     elif result.status == "time_limit":               # HiGHS kept nothing: the greedy plan stands
         details["fallback"] = "greedy"
         value = details["greedy_objective"]
-        outcome = Outcome("time_limit", _unflatten_open(inputs, blocks, prep.chosen), value, result.bound,
+        outcome = Outcome("time_limit", unflatten_open(inputs, blocks, prep.chosen), value, result.bound,
                           relative_gap(value, result.bound), details)
     else:
         outcome = Outcome(result.status, [], None, result.bound, None, details)
@@ -195,54 +152,7 @@ def _greedy_within_gap(model, prep: PreparedCover, details: dict, options: Solve
     if gap is None or gap > target + 1e-12:
         return None
     details["proof"] = "greedy plan within the gap of the LP bound"
-    return Outcome("optimal", _unflatten_open(prep.inputs, prep.blocks, prep.chosen), value, bound, gap, details)
-
-
-def _flatten_cover(blocks: list[CoverBlock]) -> dict:
-    site_off = np.concatenate(([0], np.cumsum([len(b.sites) for b in blocks])))
-    row_off = np.concatenate(([0], np.cumsum([len(b.row_weight) for b in blocks])))
-    indptr = [np.zeros(1, np.int64)] + [b.pairs.indptr[1:] + sum(len(x.pairs.site) for x in blocks[:k]) for k, b in enumerate(blocks)]
-    pairs = Pairs(np.concatenate(indptr), np.concatenate([b.pairs.site + site_off[k] for k, b in enumerate(blocks)]).astype(np.int64),
-                  np.concatenate([b.pairs.value for b in blocks]), int(site_off[-1]))
-    weight = np.concatenate([b.row_weight for b in blocks])
-    floor = np.concatenate([b.row_floor for b in blocks])
-    sites = SiteArrays(np.concatenate([np.full(len(b.sites), k) for k, b in enumerate(blocks)]).astype(np.int64),
-                       np.concatenate([b.cost for b in blocks]).astype(float), np.concatenate([b.count for b in blocks]).astype(float),
-                       np.zeros(int(site_off[-1]), dtype=bool), np.concatenate([b.bonus for b in blocks]))
-    levels = levels_of(pairs)
-    nxt = np.where(np.r_[levels.row[1:] == levels.row[:-1], False], np.r_[levels.value[1:], 0.0], floor[levels.row])
-    coverage = CoverageArrays(levels, pairs.site, weight[levels.row], levels.value - nxt, float(sum(b.constant for b in blocks)))
-    return {"pairs": pairs, "weight": weight, "floor": floor, "sites": sites, "coverage": coverage,
-            "site_off": site_off, "row_off": row_off}
-
-
-def _coverage_start(model, flat: dict, chosen: np.ndarray) -> dict:
-    pairs, levels = flat["pairs"], flat["coverage"].levels
-    best = flat["floor"].copy()
-    hit = chosen[pairs.site]
-    np.maximum.at(best, pairs.rows()[hit], pairs.value[hit])
-    reached = best[levels.row] >= levels.value - 1e-12
-    start = ComponentMap((model.site_open[j], float(c)) for j, c in enumerate(chosen))
-    start.update((model.level_reached[k], float(r)) for k, r in enumerate(reached))
-    return start
-
-
-def _greedy_value(flat: dict, chosen: np.ndarray) -> float:
-    pairs = flat["pairs"]
-    best = flat["floor"].copy()
-    hit = chosen[pairs.site]
-    np.maximum.at(best, pairs.rows()[hit], pairs.value[hit])
-    return float(flat["coverage"].constant + flat["sites"].objective @ chosen + flat["weight"] @ (best - flat["floor"]))
-
-
-def _unflatten_open(inputs: list[CoverInput], blocks: list[CoverBlock], picked: np.ndarray) -> list[np.ndarray]:
-    out, off = [], 0
-    for inp, b in zip(inputs, blocks):
-        is_open = inp.fixed.copy()
-        is_open[b.sites[picked[off:off + len(b.sites)]]] = True
-        out.append(is_open)
-        off += len(b.sites)
-    return out
+    return Outcome("optimal", unflatten_open(prep.inputs, prep.blocks, prep.chosen), value, bound, gap, details)
 
 
 # --- set covering and backup ------------------------------------------------------------------
@@ -253,12 +163,12 @@ def set_cover(inputs: list[CoverInput], spend: float, backup: bool, options: Sol
     ones = [replace(b, weights=np.ones(b.pairs.n_nodes)) for b in inputs]
     blocks = [reduce_cover(b.weights, b.pairs, b.cost, b.count, b.fixed, fold=False) for b in ones]
     fixed_spend = sum(float(b.cost[b.fixed].sum()) for b in inputs)
-    flat = _flatten_cover(blocks)
+    flat = flatten_cover(blocks)
     if len(flat["weight"]) == 0:              # fixed sites already cover every coverable node
         clock.build_s += time.perf_counter() - t0
         opened = [b.fixed.copy() for b in inputs]
         details = {"reductions": [b.stats for b in blocks], "least_spend": fixed_spend}
-        value = _double_cover_weight(inputs, opened) if backup else fixed_spend
+        value = double_cover_weight(inputs, opened) if backup else fixed_spend
         if backup and not clock.out_of_time():
             return _backup_stage(inputs, opened, fixed_spend, options, clock, details)
         return Outcome("optimal" if fixed_spend <= spend + 1e-9 else "infeasible", opened, value, value, 0.0, details)
@@ -269,86 +179,34 @@ def set_cover(inputs: list[CoverInput], spend: float, backup: bool, options: Sol
     first = clock.run(model, options)
     if not first.has_solution:
         return Outcome(first.status, [], None, first.bound, None, {"stage": "cover"})
-    picked = _values(model.site_open) > 0.5
-    opened = _unflatten_open(inputs, blocks, picked)
+    picked = values(model.site_open) > 0.5
+    opened = unflatten_open(inputs, blocks, picked)
     least = float(sum(b.cost[o].sum() for b, o in zip(inputs, opened)))
     details = {"reductions": [b.stats for b in blocks], "least_spend": least, "least_spend_bound": first.bound,
                "least_spend_gap": first.gap}
     if not backup:
         return Outcome(first.status, opened, least, first.bound, first.gap, details)
     if clock.out_of_time():
-        return Outcome("time_limit", opened, _double_cover_weight(inputs, opened), None, None, details)
+        return Outcome("time_limit", opened, double_cover_weight(inputs, opened), None, None, details)
     return _backup_stage(inputs, opened, least, options, clock, details)
 
 
 def _backup_stage(inputs: list[CoverInput], first_open: list[np.ndarray], least: float, options: SolveOptions,
                   clock: Clock, details: dict) -> Outcome:
     t0 = time.perf_counter()
-    rows_site, rows_need, rows_backup, rows_weight, sites, start_y = [], [], [], [], [], []
-    indptr, constant, n_sites, n_pairs = [0], 0.0, 0, 0
-    for k, b in enumerate(inputs):
-        p = b.pairs
-        rows = p.rows()
-        fixed_hits = np.bincount(rows, weights=b.fixed[p.site].astype(float), minlength=p.n_nodes)
-        total = p.degree
-        free = p.take(~b.fixed[p.site])
-        row_of, merged, weight, floor = merge_rows(free, fixed_hits, b.weights)
-        # rows already doubly covered by fixed sites are constant; rows with no free site too
-        tot = np.zeros(len(weight))
-        has = row_of >= 0
-        np.maximum.at(tot, row_of[has], total[has])
-        eligible = tot >= 2
-        need = 1 - floor
-        keep = ~(eligible & (floor >= 2)) & ~(~eligible & (need <= 0))
-        constant += float(b.weights[(fixed_hits >= 2)].sum())
-        free_idx = np.flatnonzero(~b.fixed)
-        local = np.full(len(b.fixed), -1)
-        local[free_idx] = np.arange(len(free_idx)) + n_sites
-        for r in np.flatnonzero(keep):
-            seg = merged.site[merged.indptr[r]:merged.indptr[r + 1]]
-            rows_site.append(local[seg])
-            n_pairs += len(seg)
-            indptr.append(n_pairs)
-        rows_need += np.maximum(need[keep], 0).tolist()
-        rows_backup += eligible[keep].tolist()
-        rows_weight += weight[keep].tolist()
-        sites.append((k, free_idx))
-        start_y.append(first_open[k][free_idx])
-        n_sites += len(free_idx)
-    site_arrays = SiteArrays(np.concatenate([np.full(len(f), k) for k, f in sites]).astype(np.int64),
-                             np.concatenate([inputs[k].cost[f] for k, f in sites]).astype(float),
-                             np.concatenate([inputs[k].count[f] for k, f in sites]).astype(float),
-                             np.zeros(n_sites, bool), np.zeros(n_sites))
-    cover = SetCoverArrays(np.array(indptr), np.concatenate(rows_site).astype(np.int64) if rows_site else np.zeros(0, np.int64),
-                           np.array(rows_need, float), np.array(rows_backup, bool), np.array(rows_weight, float), constant)
-    fixed_spend = sum(float(b.cost[b.fixed].sum()) for b in inputs)
-    room = least - fixed_spend
-    if n_sites == 0 or not rows_need:          # nothing left to decide
+    problem = backup_problem(inputs, first_open)
+    room = least - problem.fixed_spend
+    if problem.n_sites == 0 or len(problem.cover.need) == 0:          # nothing left to decide
         clock.build_s += time.perf_counter() - t0
-        value = _double_cover_weight(inputs, first_open)
+        value = double_cover_weight(inputs, first_open)
         return Outcome("optimal", first_open, value, value, 0.0, details)
-    model = build_set_cover_model(site_arrays, cover, Limits(room * (1 + 1e-9) + 1e-9), backup=True)
-    y0 = np.concatenate(start_y) if start_y else np.zeros(0)
-    start = ComponentMap((model.site_open[j], float(v)) for j, v in enumerate(y0))
+    model = build_set_cover_model(problem.sites, problem.cover, Limits(room * (1 + 1e-9) + 1e-9), backup=True)
+    start = ComponentMap((model.site_open[j], float(v)) for j, v in enumerate(problem.start))
     clock.build_s += time.perf_counter() - t0
     second = clock.run(model, options, start)
     if not second.has_solution:
-        return Outcome(second.status, first_open, _double_cover_weight(inputs, first_open), None, None, details)
-    picked = _values(model.site_open) > 0.5
-    opened, off = [], 0
-    for k, f in sites:
-        o = inputs[k].fixed.copy()
-        o[f[picked[off:off + len(f)]]] = True
-        opened.append(o)
-        off += len(f)
-    value = _double_cover_weight(inputs, opened)
+        return Outcome(second.status, first_open, double_cover_weight(inputs, first_open), None, None, details)
+    picked = values(model.site_open) > 0.5
+    opened = backup_open(inputs, problem.free, picked)
+    value = double_cover_weight(inputs, opened)
     return Outcome(second.status, opened, value, second.bound, relative_gap(value, second.bound), details)
-
-
-def _double_cover_weight(inputs: list[CoverInput], opened: list[np.ndarray]) -> float:
-    total = 0.0
-    for b, o in zip(inputs, opened):
-        p = b.pairs
-        hits = np.bincount(p.rows(), weights=o[p.site].astype(float), minlength=p.n_nodes)
-        total += float(b.weights[(hits >= 2) & (p.degree >= 2)].sum())
-    return total

@@ -28,7 +28,7 @@ import pyomo.environ as pyo
 from allocator.solving.highs_model import CompiledModel, compile_model
 from allocator.solving.solve import Persistent
 
-from .location_data import Levels
+from .location.common import Levels
 
 LEVEL_VAR, LEVEL_ROW = "farther_than_level", "farther_unless_open_within_level"
 

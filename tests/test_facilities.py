@@ -22,7 +22,7 @@ from allocator.solving.solve import SolveOptions, solve
 from allocator.models.facilities import (FacilitiesOptions, build_model, coverage_expressions, solve_cflp, solve_lscp, solve_mclp,
                                solve_pcenter, solve_pmedian)
 from allocator.models.facilities_tables import group_rates
-from allocator.models.location_solvers import _coverage_start
+from allocator.models.location.covering import coverage_start as _coverage_start
 
 OPTS = SolveOptions(threads=1)
 

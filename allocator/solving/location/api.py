@@ -38,10 +38,13 @@ import numpy as np
 
 from allocator.solving.solve import SolveOptions
 
-from .location_assign import AssignInput, assignment, p_center
-from .location_data import Pairs, as_mask, distance_pairs, level_pairs, nearest_open
-from .location_median import MedianInput, p_median
-from .location_solvers import Clock, CoverInput, Outcome, maximal_cover, set_cover
+from allocator.models.location.assignment import AssignInput
+from allocator.models.location.common import Pairs, as_mask, distance_pairs, level_pairs, nearest_open
+from allocator.models.location.covering import CoverInput
+from allocator.models.location.median import MedianInput
+from allocator.models.location_assign import assignment, p_center
+from allocator.models.location_median import p_median
+from allocator.models.location_solvers import Clock, Outcome, maximal_cover, set_cover
 
 __all__ = ["LocationResult", "solve_pmedian", "solve_cflp", "solve_mclp", "solve_lscp", "solve_pcenter"]
 
