@@ -71,9 +71,11 @@ from .linear import linear
 from .location.assignment import AssignInput
 from .location.covering import CoverInput, PreparedCover, prepare_cover
 from .location.median import MedianInput
-from .location_assign import assignment, p_center
-from .location_median import p_median
-from .location_solvers import Clock, Outcome, maximal_cover, set_cover
+from allocator.solving.location.assignment import assignment
+from allocator.solving.location.center import p_center
+from allocator.solving.location.common import Clock, Outcome
+from allocator.solving.location.covering import maximal_cover, set_cover
+from allocator.solving.location.median import p_median
 
 __all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "FacilitiesOptions", "run", "build_model", "coverage_expressions",
            "LocationResult", "solve_pmedian", "solve_cflp", "solve_mclp", "solve_lscp", "solve_pcenter"]

@@ -14,10 +14,6 @@ Shared sites, spend row (S) and count rows (P) as in `models.location.common`.
    u_i carries what truncated arcs leave out at c̲_i, the least cost beyond them: again a
    relaxation, exact once no u_i is used. (5) is a valid cut.
 
-The slack u_i takes demand left to the arcs outside the model at the least cost beyond them,
-so every truncated model is a relaxation and its bound is valid; a plan that uses no slack
-is feasible for the whole problem and costs exactly the model's value.
-
     symbol      attribute                       meaning
     y_j         m.site_open[j]                  site j open
     x_a         m.assigned[a]                   share of node i(a) served by site j(a) (5)

@@ -12,11 +12,8 @@ Shared sites, spend row (S) and count rows (P) as in `models.location.common`.
    site lies within D_ℓ. A truncated row's last level costs D_beyond − D_ℓ, a lower bound on
    what is left out, so a truncated model is a relaxation.
 
-A truncated model (formulation 3 on a prefix of every node's sorted sites, `Rows` of
-`models.location.common`) is a relaxation: its last kept level is charged only up to the
-first distance left out, so every plan costs at least as much in truth as in the model, and
-the model's bound is valid for the whole problem. A plan whose every node is served within
-its kept prefix costs exactly what the model says.
+Rows are truncated per node (`Rows` of `models.location.common`); how they grow between
+rounds is the procedure's (`allocator.solving.location.median`).
 
     symbol      attribute                       meaning
     y_j         m.site_open[j]                  site j open

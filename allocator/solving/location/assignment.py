@@ -1,14 +1,11 @@
-"""Procedures for capacitated assignment (capacitated p-median, CFLP) and for p-center.
+"""Procedure for capacitated assignment (capacitated p-median, CFLP).
 
-    assignment  formulation 5 of `models.location_blocks` on each node's cheapest arcs. The
+    assignment  formulation 5 of `models.location.assignment` on each node's cheapest arcs. The
                 slack u_i takes demand left to the arcs outside the model at the least cost
                 beyond them, so every truncated model is a relaxation and its bound is valid;
                 a plan that uses no slack is feasible for the whole problem and costs exactly
                 the model's value. Nodes that use slack get twice as many arcs, and the loop
                 stops once the best slack-free plan is within the gap of the best bound.
-    p_center    formulation 4 on the pairs within a feasible radius R̄ found by farthest-first
-                (an optimal plan never serves a node farther than R̄), from the lower bound
-                R⁰ = max_i min_j w_i d_ij; one MIP.
 """
 from __future__ import annotations
 
@@ -17,13 +14,14 @@ import time
 
 import numpy as np
 
+from allocator.models.location.assignment import (AssignInput, assignment_arrays, assignment_plan, assignment_start,
+                                                  build_assignment_model)
+from allocator.models.location.common import Limits, rows_state, snap, values
 from allocator.solving.solve import SolveOptions
 
-from .location.assignment import AssignInput, assignment_arrays, assignment_plan, assignment_start, build_assignment_model
-from .location.center import build_center_model, center_problem, center_start, radius_of, weighted_pairs
-from .location.common import Limits, rows_state, snap, values
-from .location.median import MedianInput
-from .location_solvers import DEFAULT_GAP, INITIAL_ARCS, Clock, Outcome, relative_gap
+from .common import DEFAULT_GAP, Clock, Outcome, relative_gap
+
+INITIAL_ARCS = 50_000        # assignment models start with about this many arcs
 
 
 def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_source: bool, options: SolveOptions,
@@ -81,28 +79,3 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     details.update(assignment=assigned, shares=shares)
     bound = lower if np.isfinite(lower) else None
     return Outcome(status, opened, upper, bound, relative_gap(upper, bound), details)
-
-
-# --- p-center -----------------------------------------------------------------------------
-
-def p_center(inputs: list[MedianInput], spend: float, exact: bool, options: SolveOptions, clock: Clock) -> Outcome:
-    t0 = time.perf_counter()
-    weighted = [weighted_pairs(b) for b in inputs]
-    if any(np.any(p.degree[b.weights > 0] == 0) for p, b in zip(weighted, inputs)):
-        clock.build_s += time.perf_counter() - t0
-        return Outcome("infeasible", [], details={"reason": "node_without_site"})
-    problem = center_problem(inputs, weighted)
-    model = build_center_model(problem.sites, problem.center, Limits(spend, np.array([b.n_open for b in inputs], float), exact))
-    start = center_start(model, inputs, weighted, problem.parts, problem.greedy, problem.center)
-    clock.build_s += time.perf_counter() - t0
-    result = clock.run(model, options, start)
-    if not result.has_solution:
-        return Outcome(result.status, [], None, result.bound, None, {})
-    y = values(model.site_open) > 0.5
-    opened, off = [], 0
-    for b in inputs:
-        opened.append(y[off:off + b.pairs.n_sites].copy())
-        off += b.pairs.n_sites
-    value = sum(radius_of(wp, b, o) for wp, b, o in zip(weighted, inputs, opened))
-    return Outcome(result.status, opened, value, result.bound, relative_gap(value, result.bound),
-                   {"model_pairs": int(len(problem.center.radius.pair_site)), "all_pairs": int(sum(len(w.site) for w in weighted))})

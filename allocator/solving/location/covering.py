@@ -1,98 +1,28 @@
-"""Solution procedures of the location families over one or more blocks (e.g. services).
+"""Covering procedures over one or more blocks (e.g. services), on the formulations of
+`models.location.covering`.
 
-Every HiGHS call goes through `allocator.solving.solve.solve`. Blocks share only the spend row and
-have their own count rows; a procedure returns an `Outcome` with the open sites per block.
-
-    maximal_cover   reductions R1–R5 (models.location_data), a greedy incumbent by coverage
+    maximal_cover   reductions R1–R5 (`models.location.common`), a greedy incumbent by coverage
                     per cost; the LP relaxation (HiGHS presolve off) bounds the optimum, and
                     when the greedy plan is within the gap of that bound it is the answer;
                     otherwise one MIP, started from the greedy plan.
     set_cover       R1, R3, R4, one MIP; for the backup variant (LSCP-B) a second MIP that
                     maximises doubly covered demand within the first stage's least spend.
-
-p-median is in `models.location_median`, capacitated assignment and p-center in
-`models.location_assign`.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 from pyomo.common.collections import ComponentMap
 
-from allocator.solving.solve import Persistent, SolveOptions, SolveResult, solve
+from allocator.models.location.common import Limits, reduce_cover, values
+from allocator.models.location.covering import (CoverInput, PreparedCover, SetCoverArrays, backup_open, backup_problem,
+                                                build_set_cover_model, coverage_start, double_cover_weight, flatten_cover,
+                                                greedy_value, prepare_cover, unflatten_open)
+from allocator.solving.solve import Persistent, SolveOptions
 
-from .location.common import Limits, reduce_cover, values
-from .location.covering import (CoverInput, PreparedCover, SetCoverArrays, backup_open, backup_problem, build_set_cover_model,
-                                coverage_start, double_cover_weight, flatten_cover, greedy_value, prepare_cover, unflatten_open)
-
-DEFAULT_GAP = 1e-4
-INITIAL_ARCS = 50_000        # assignment models start with about this many arcs
-
-
-@dataclass
-class Clock:
-    """Seconds spent building, handing over, in HiGHS and extracting."""
-
-    limit: float | None = None
-    start: float = field(default_factory=time.perf_counter)
-    build_s: float = 0.0
-    handover_s: float = 0.0
-    solve_s: float = 0.0
-    extract_s: float = 0.0
-    version: str = ""
-    info: dict = field(default_factory=dict)
-
-    def run(self, model, options: SolveOptions, start: dict | None = None, highs_options: dict | None = None,
-            persistent: Persistent | None = None, relax: bool = False) -> SolveResult:
-        remaining = self.remaining()
-        result = solve(model, replace(options, time_limit=remaining), start, persistent=persistent,
-                       highs_options=highs_options, relax=relax)
-        self.handover_s += result.handover_s
-        self.solve_s += result.solve_s
-        self.version = result.solver_version
-        for k, v in result.highs_info.items():
-            self.info[k] = self.info.get(k, 0) + v
-        return result
-
-    def remaining(self) -> float | None:
-        if self.limit is None:
-            return None
-        return max(0.5, self.limit - (time.perf_counter() - self.start))
-
-    def out_of_time(self) -> bool:
-        return self.limit is not None and time.perf_counter() - self.start >= self.limit
-
-    def timings(self) -> dict:
-        return {"build_s": self.build_s, "handover_s": self.handover_s, "solve_s": self.solve_s, "extract_s": self.extract_s}
-
-
-@dataclass
-class Outcome:
-    """What a procedure found: open sites per block (original indices) and the solver's word."""
-
-    status: str
-    open: list[np.ndarray]
-    objective: float | None = None
-    bound: float | None = None
-    gap: float | None = None
-    details: dict = field(default_factory=dict)
-
-    @property
-    def has_solution(self) -> bool:
-        return bool(self.open) and self.objective is not None
-
-    def solve_result(self, clock: Clock) -> SolveResult:
-        return SolveResult(self.status, self.objective, self.bound, self.gap, self.status, solver_version=clock.version,
-                           handover_s=clock.handover_s, solve_s=clock.solve_s, has_solution=self.has_solution,
-                           highs_info=dict(clock.info))
-
-
-def relative_gap(value: float | None, bound: float | None) -> float | None:
-    if value is None or bound is None:
-        return None
-    return abs(value - bound) / max(abs(value), 1e-10)
+from .common import DEFAULT_GAP, Clock, Outcome, relative_gap
 
 
 # --- maximal covering -----------------------------------------------------------------------
