@@ -360,7 +360,7 @@ class FacilitiesBlock:
     @classmethod
     def build(cls, city: Instance, run: RunOptions) -> "FacilitiesBlock":
         asked = replace(run, model="facilities", objective="mclp", budget=None, p=None)
-        options = FacilitiesOptions.resolve(city, asked)
+        options = FacilitiesOptions.for_city(city, asked.objective, asked.services, asked.budget, asked.p)
         data = [service_data(city, s) for s in options.services]
         prepared = prepare_cover(cover_inputs(data, options))
         model = build_coverage_model(prepared.flat["sites"], prepared.flat["coverage"], Limits(math.inf, None))

@@ -7,5 +7,5 @@
     center       p-center on the radius levels and a ladder of radii
     assignment   capacitated p-median and fixed-charge location (arcs with slack)
 
-The solve procedures that use them are in `allocator.solving.location`.
+The solve procedures that use them are in the solving layer (allocator/solving/location/).
 """

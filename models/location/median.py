@@ -13,7 +13,7 @@ Shared sites, spend row (S) and count rows (P) as in `models.location.common`.
    what is left out, so a truncated model is a relaxation.
 
 Rows are truncated per node (`Rows` of `models.location.common`); how they grow between
-rounds is the procedure's (`allocator.solving.location.median`).
+rounds is the procedure's (allocator/solving/location/median.py).
 
     symbol      attribute                       meaning
     y_j         m.site_open[j]                  site j open
