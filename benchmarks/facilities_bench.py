@@ -34,7 +34,7 @@ from allocator.data.generate import generate_city  # noqa: E402
 from allocator.plans.make import make_plan  # noqa: E402
 from allocator.solving.run import RunOptions  # noqa: E402
 from allocator.solving.solve import SolveOptions  # noqa: E402
-from allocator.models.facilities import solve_mclp  # noqa: E402
+from allocator.solving.location import solve_mclp  # noqa: E402
 from allocator.models.facilities_data import grid_demand, reachable_pairs, service_sites  # noqa: E402
 
 

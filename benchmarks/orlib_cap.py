@@ -30,7 +30,7 @@ TOLERANCE = 1e-6
 
 def solve_instance(inst: orlib.CapInstance, options: SolveOptions):
     """The project's split-demand CFLP on one instance; returns (result, wall seconds)."""
-    from allocator.models.facilities import solve_cflp
+    from allocator.solving.location import solve_cflp
 
     start = time.perf_counter()
     result = solve_cflp(inst.demand, inst.capacity, inst.fixed_cost, inst.assign_cost,

@@ -31,7 +31,7 @@ TOLERANCE = 1e-6
 
 def solve_instance(inst: orlib.PMedianInstance, options: SolveOptions):
     """The project's p-median on one OR-Library instance; returns (result, wall seconds)."""
-    from allocator.models.facilities import solve_pmedian
+    from allocator.solving.location import solve_pmedian
 
     start = time.perf_counter()
     result = solve_pmedian(np.ones(inst.n), inst.dist, inst.p, solve_options=options)

@@ -112,7 +112,7 @@ def _random_plane(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- solving
 
 def run_project(case: Case) -> Timing:
-    from allocator.models import facilities as fac
+    from allocator.solving import location as fac
 
     start = time.perf_counter()
     if case.model == "mclp":

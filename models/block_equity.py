@@ -25,8 +25,6 @@ recomputes every L_d, w_d and r_d from those tables alone.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
@@ -59,7 +57,7 @@ def check_limits(city: Instance, run: RunOptions, model: str) -> float:
     else:
         from .facilities import FacilitiesOptions
 
-        services = FacilitiesOptions.resolve(city, replace(run, model="facilities", objective="mclp")).services
+        services = FacilitiesOptions.for_city(city, "mclp", run.services, run.budget, run.p).services
         sites = city.sites[city.sites["service"].isin(services) & (city.sites["existing"] == 1)]
         least, what = float(sites["annual_cost"].sum()), "the running cost of the existing sites, which stay open"
     if least > budget * (1 + 1e-9):

@@ -70,9 +70,9 @@ from . import grid as grd
 from .facilities import CoverageModel, FacilitiesOptions, cover_inputs, coverage_expressions
 from .facilities_data import ServiceData, service_data
 from .facilities_tables import plan_tables as facilities_tables
-from .location_blocks import Limits, build_coverage_model, linear
-from .location_data import reduce_cover
-from .location_solvers import PreparedCover, _flatten_cover
+from .linear import linear
+from .location.common import Limits, reduce_cover
+from .location.covering import PreparedCover, build_coverage_model, flatten_cover
 
 EPS = 1e-9
 
@@ -360,7 +360,7 @@ class FacilitiesBlock:
     @classmethod
     def build(cls, city: Instance, run: RunOptions) -> "FacilitiesBlock":
         asked = replace(run, model="facilities", objective="mclp", budget=None, p=None)
-        options = FacilitiesOptions.resolve(city, asked)
+        options = FacilitiesOptions.for_city(city, asked.objective, asked.services, asked.budget, asked.p)
         data = [service_data(city, s) for s in options.services]
         prepared = prepare_cover(cover_inputs(data, options))
         model = build_coverage_model(prepared.flat["sites"], prepared.flat["coverage"], Limits(math.inf, None))
@@ -404,7 +404,7 @@ class FacilitiesBlock:
 def prepare_cover(inputs) -> PreparedCover:
     """The facilities model's preparation with R1–R3 and R5 only (see the module docstring)."""
     blocks = [reduce_cover(b.weights, b.pairs, b.cost, b.count, b.fixed, dominance=False) for b in inputs]
-    flat = _flatten_cover(blocks)
+    flat = flatten_cover(blocks)
     return PreparedCover(inputs, blocks, flat, np.zeros(len(flat["sites"].cost), bool), math.inf,
                          np.full(len(inputs), math.inf))
 

@@ -24,16 +24,13 @@ that must stay open make their running cost a constant of (3); a budget below it
 infeasible. Distances d are minutes; λ = travel_cost_per_person_minute (10k CNY per person
 and minute of one-way walk, a planning assumption: about 50 trips a year at 1 CNY/min).
 
-City scale (DESIGN §8). The maximal covering model is solved after exact reductions, each
-keeping an optimal plan (see `models.location_data`): existing sites leave the model and the
+City scale (DESIGN §8). The maximal covering model is built after exact reductions, each
+keeping an optimal plan (see `models.location.common`): existing sites leave the model and the
 grids they cover become constants; grids with identical reachable-site sets merge (weights
 add); a site is dropped when another reaches a superset of its grids at no higher cost;
 grids left with one site fold into that site's objective. Services are separate blocks
-coupled only by the budget row (lscp/lscpb are solved service by service, the budget checked
-on the sum), and HiGHS gets a greedy incumbent (coverage per cost) to start from. The LP
-relaxation is solved first (HiGHS presolve off: its presolve is pathological on a budget row
-over thousands of sites); when the greedy plan is within the requested gap of that bound it
-is returned as proven, otherwise the MIP runs from it.
+coupled only by the budget row. How each objective is solved is in the solving layer
+(allocator/solving/facilities.py); the formulations are those of `models.location`.
 
 Group coverage C_g = Σ_{i∈g} q_is z_is / Σ_{i∈g} q_is by district, urban/rural and
 registered/migrant (a grid's migrant share is its town's pop_migrant / (pop_resident +
@@ -52,27 +49,21 @@ pop_migrant)) is available as Pyomo expressions (`coverage_expressions`) on the 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
 
-from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
-from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions
+from allocator.errors import InputError, Problem
 
-from .facilities_data import ServiceData, minutes_pairs, service_data
-from .facilities_tables import grid_groups, plan_figures, plan_tables
-from .location import LocationResult, solve_cflp, solve_lscp, solve_mclp, solve_pcenter, solve_pmedian
-from .location_assign import AssignInput, assignment, p_center
-from .location_blocks import linear
-from .location_median import MedianInput, p_median
-from .location_solvers import Clock, CoverInput, Outcome, PreparedCover, maximal_cover, prepare_cover, set_cover
+from .facilities_data import ServiceData, service_data
+from .facilities_tables import grid_groups
+from .linear import linear
+from .location.covering import CoverInput, PreparedCover, prepare_cover
 
-__all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "FacilitiesOptions", "run", "build_model", "coverage_expressions",
-           "LocationResult", "solve_pmedian", "solve_cflp", "solve_mclp", "solve_lscp", "solve_pcenter"]
+__all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "FacilitiesOptions", "CoverageModel", "cover_inputs", "build_model",
+           "coverage_expressions"]
 
 OBJECTIVES = ("mclp", "lscp", "lscpb", "pmedian", "cpmedian", "pcenter", "cflp")
 DEFAULT_OBJECTIVE = "mclp"
@@ -84,7 +75,7 @@ COST_CONVENTION = ("spend (10k CNY, first year) = sum over open sites of annual_
 
 @dataclass(frozen=True)
 class FacilitiesOptions:
-    """What one facilities run holds (resolved from the command line and the city)."""
+    """What one facilities run holds (`for_city` fills in the city's defaults)."""
 
     objective: str = DEFAULT_OBJECTIVE
     services: tuple[str, ...] = ()
@@ -94,17 +85,20 @@ class FacilitiesOptions:
     travel_cost_per_person_minute: float = TRAVEL_COST_PER_PERSON_MINUTE
 
     @classmethod
-    def resolve(cls, city: Instance, run: RunOptions, **fixed) -> "FacilitiesOptions":
+    def for_city(cls, city: Instance, objective: str | None = None, services=(), budget: float | None = None,
+                 p: float | None = None, **fixed) -> "FacilitiesOptions":
+        """The options of a run on `city`: the services with sites (unless named), the city's
+        budget (unless given), no limit on new sites (unless p), the city's travel cost."""
         with_sites = set(city.sites["service"].astype(str))
-        services = tuple(run.services) if run.services else tuple(s for s in city.config.services if s in with_sites)
+        services = tuple(services) if services else tuple(s for s in city.config.services if s in with_sites)
         unknown = [s for s in services if s not in city.config.services]
         if unknown:
             raise InputError(Problem("--services", f"unknown service(s) {', '.join(unknown)}; "
                                                    f"this city has {', '.join(city.config.services)}"))
-        budget = run.budget if run.budget is not None else city.config.budget
+        budget = budget if budget is not None else city.config.budget
         norms = city.config.norms
-        return cls(objective=run.objective or DEFAULT_OBJECTIVE, services=services, budget_10k_cny=float(budget),
-                   new_sites_per_service=math.inf if run.p is None else float(run.p),
+        return cls(objective=objective or DEFAULT_OBJECTIVE, services=services, budget_10k_cny=float(budget),
+                   new_sites_per_service=math.inf if p is None else float(p),
                    travel_cost_per_person_minute=float(norms.get("travel_cost_per_person_minute", TRAVEL_COST_PER_PERSON_MINUTE)),
                    **fixed)
 
@@ -133,7 +127,7 @@ def build_model(city: Instance, options: FacilitiesOptions) -> CoverageModel:
     prepared = prepare_cover(cover_inputs(data, options), options.budget_10k_cny,
                              [options.new_sites_per_service] * len(data))
     if not prepared.feasible:
-        raise InputError(Problem("--budget", _fixed_spend_text(data, options)))
+        raise InputError(Problem("--budget", fixed_spend_text(data, options)))
     return CoverageModel(city, data, prepared, prepared.model())
 
 
@@ -174,125 +168,7 @@ def coverage_expressions(cm: CoverageModel, by: str = "district", service: str |
     return {g: (linear(num[g][0], num[g][1]) + num[g][2]) / den[g] for g in num}
 
 
-# --- run ---------------------------------------------------------------------------------------
-
-def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
-    opts = FacilitiesOptions.resolve(city, options)
-    clock = Clock(solve_options.time_limit)
-    t0 = time.perf_counter()
-    data = [service_data(city, s) for s in opts.services]
-    clock.build_s += time.perf_counter() - t0
-    outcome, assigned, extra = _solve(city, data, opts, solve_options, clock)
-    meta = {"facilities": _meta(opts, data, outcome, extra)}
-    if not outcome.open:
-        return ModelRun(outcome.solve_result(clock), opts.objective, {}, None, clock.build_s, clock.extract_s, meta,
-                        _explain(outcome, data, opts))
-    t1 = time.perf_counter()
-    tables = plan_tables(city, data, outcome.open, assigned, opts)
-    figures = plan_figures(city, data, tables, opts, outcome.open)
-    meta["facilities"].update(figures)
-    clock.extract_s += time.perf_counter() - t1
-    result = outcome.solve_result(clock)
-    return ModelRun(result, opts.objective, tables, figures["objective_value"], clock.build_s, clock.extract_s, meta)
-
-
-def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, solve_options: SolveOptions,
-           clock: Clock) -> tuple[Outcome, list[np.ndarray] | None, dict]:
-    objective, budget, p = opts.objective, opts.budget_10k_cny, opts.new_sites_per_service
-    if objective == "mclp":
-        outcome, _ = maximal_cover(cover_inputs(data, opts), budget, [p] * len(data), solve_options, clock)
-        return outcome, None, {}
-    if objective in ("lscp", "lscpb"):
-        return _set_cover(data, opts, solve_options, clock), None, {}
-    t0 = time.perf_counter()
-    pairs = [minutes_pairs(city, d.site_rows) for d in data]
-    clock.build_s += time.perf_counter() - t0
-    required = [d.existing & (not opts.allow_closing) for d in data]
-    count = [(~d.existing).astype(float) for d in data]
-    if objective in ("pmedian", "pcenter"):
-        inputs = [MedianInput(d.demand if objective == "pmedian" else (d.demand > 0).astype(float), pr, rq, d.spend, c, p)
-                  for d, pr, rq, c in zip(data, pairs, required, count)]
-        procedure = p_median if objective == "pmedian" else p_center
-        return procedure(inputs, budget, False, solve_options, clock), None, {"pairs": _pair_note(pairs, data)}
-    travel = opts.travel_cost_per_person_minute if objective == "cflp" else 1.0
-    inputs = [AssignInput(pr, travel * d.demand[pr.rows()] * pr.value, d.demand, d.capacity,
-                          d.spend if objective == "cflp" else np.zeros(len(d.spend)), rq, d.spend, c, p)
-              for d, pr, rq, c in zip(data, pairs, required, count)]
-    outcome = assignment(inputs, budget, False, True, solve_options, clock)
-    return outcome, outcome.details.pop("assignment", None), {"pairs": _pair_note(pairs, data)}
-
-
-def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: SolveOptions, clock: Clock) -> Outcome:
-    """lscp / lscpb. The least spend is a sum over services, so each service is solved alone and
-    the budget is checked on the sum (every service must be fully covered either way)."""
-    inputs = cover_inputs(data, opts)
-    parts = [set_cover([b], math.inf, opts.objective == "lscpb", solve_options, clock) for b in inputs]
-    if not all(o.open for o in parts):
-        bad = next(o for o in parts if not o.open)
-        return Outcome(bad.status, [], None, None, None, bad.details)
-    least = sum(float(o.details.get("least_spend", 0.0)) for o in parts)
-    proven = all(o.details.get("least_spend_gap") in (None, 0.0) or o.status == "optimal" for o in parts)
-    if least > opts.budget_10k_cny + 1e-9 and proven:
-        return Outcome("infeasible", [], None, None, None, {"reason": "budget", "least_spend": least})
-    if least > opts.budget_10k_cny + 1e-9:
-        return set_cover(inputs, opts.budget_10k_cny, opts.objective == "lscpb", solve_options, clock)
-    status = "optimal" if all(o.status == "optimal" for o in parts) else next(o.status for o in parts if o.status != "optimal")
-    value = sum(o.objective for o in parts)
-    bound = sum(o.bound for o in parts) if all(o.bound is not None for o in parts) else None
-    gap = abs(value - bound) / max(abs(value), 1e-10) if bound is not None else None
-    return Outcome(status, [o.open[0] for o in parts], value, bound, gap,
-                   {"least_spend": least, "split_by_service": True,
-                    "reductions": [r for o in parts for r in o.details.get("reductions", [])]})
-
-
-def _pair_note(pairs, data: list[ServiceData]) -> str:
-    complete = all(len(p.site) == p.n_nodes * d.existing.size for p, d in zip(pairs, data))
-    return "every grid-site pair" if complete else "each grid's nearest sites (or the pairs of travel.csv)"
-
-
-def _meta(opts: FacilitiesOptions, data: list[ServiceData], outcome: Outcome, extra: dict) -> dict:
-    fixed = sum(float(d.spend[d.existing].sum()) for d in data) if not opts.allow_closing else 0.0
-    out = {"services": list(opts.services), "budget_10k_cny": opts.budget_10k_cny,
-           "new_sites_per_service": None if math.isinf(opts.new_sites_per_service) else opts.new_sites_per_service,
-           "allow_closing": opts.allow_closing, "cost_convention": COST_CONVENTION, "fixed_spend_10k_cny": fixed,
-           "travel_cost_per_person_minute": opts.travel_cost_per_person_minute,
-           "coverage_minutes": {d.service: d.coverage_minutes for d in data}}
-    for key in ("reductions", "least_spend", "greedy_objective", "fallback", "rounds", "lp_rounds", "model_pairs",
-                "all_pairs", "model_arcs", "all_arcs", "split_by_service"):
-        if key in outcome.details:
-            out[key] = outcome.details[key]
-    out.update(extra)
-    return out
-
-
-def _fixed_spend_text(data: list[ServiceData], opts: FacilitiesOptions) -> str:
+def fixed_spend_text(data: list[ServiceData], opts: FacilitiesOptions) -> str:
     fixed = sum(float(d.spend[d.existing].sum()) for d in data)
     return (f"the budget {opts.budget_10k_cny:,.6g} (10k CNY) is below the running cost {fixed:,.6g} of the existing "
             f"{', '.join(opts.services)} sites that must stay open")
-
-
-def _explain(outcome: Outcome, data: list[ServiceData], opts: FacilitiesOptions) -> str | None:
-    if outcome.status != "infeasible":
-        return None if outcome.status == "optimal" else f"no plan was found ({outcome.status})"
-    reason = outcome.details.get("reason")
-    fixed = sum(float(d.spend[d.existing].sum()) for d in data)
-    if reason == "fixed_sites_exceed_limits" or (not opts.allow_closing and fixed > opts.budget_10k_cny + 1e-9):
-        return _fixed_spend_text(data, opts)
-    if reason == "node_without_site":
-        empty = [d.service for d in data if d.existing.size == 0]
-        if empty:
-            return f"the city has no {', '.join(empty)} sites, so {opts.objective} cannot assign the grids to one"
-        return ("some grids with demand have no site of their service in travel.csv, "
-                f"so {opts.objective} cannot assign them")
-    if opts.objective in ("cpmedian", "cflp"):
-        short = [d.service for d in data if d.capacity.sum() < d.demand.sum()]
-        if short:
-            return f"the sites of {', '.join(short)} cannot hold the demand even if all were open"
-        return ("no plan holds every grid's demand within the capacities under the budget "
-                f"{opts.budget_10k_cny:,.6g} and at most {opts.new_sites_per_service:g} new sites per service")
-    if opts.objective in ("lscp", "lscpb"):
-        least = outcome.details.get("least_spend")
-        cost = f" ({least:,.6g})" if least is not None else ""
-        return (f"covering every coverable grid costs{cost} more than the budget {opts.budget_10k_cny:,.6g} (10k CNY); "
-                "raise the budget or use --objective mclp")
-    return f"no plan meets the budget {opts.budget_10k_cny:,.6g} and the limit on new sites together"

@@ -1,7 +1,8 @@
 """What the facilities model reads from a city: demand per grid and service, reachable pairs,
-walking minutes, site costs — as arrays for `models.location_solvers`.
+walking minutes, site costs — as arrays for the location formulations (`models.location`).
 
-Conventions (documented once here, used by the model and by `allocator.plans.checks.facilities`):
+Conventions (documented once here, used by the model and by the facilities checker,
+allocator/plans/checks/facilities.py):
 
 - demand q_is: the target group of service s in grid i — children (0-14) for childcare and
   education, the elderly (65+) for elderly care, working age (population − elderly −
@@ -28,7 +29,7 @@ from scipy.spatial import cKDTree
 
 from allocator.data.instance import Instance
 
-from .location_data import Pairs, from_rows
+from .location.common import Pairs, from_rows
 
 TARGET_GROUP = {
     "childcare": "children", "education": "children", "elderly_care": "elderly", "employment": "working_age",

@@ -2,8 +2,9 @@
 
 Everything is recomputed from the open sites with numpy: coverage is "an open site of the
 service within coverage minutes", nearest_minutes is the walk to the nearest open site of the
-service (NaN when there is none), and the objective value is computed the way
-`allocator.plans.checks.facilities` recomputes it from the written files.
+service (NaN when there is none), and the objective value is computed the way the
+facilities checker (allocator/plans/checks/facilities.py) recomputes it from the written
+files.
 """
 from __future__ import annotations
 

@@ -19,10 +19,10 @@ from allocator.plans.plan import read_plan, write_plan
 from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, solve
-from allocator.models.facilities import (FacilitiesOptions, build_model, coverage_expressions, solve_cflp, solve_lscp, solve_mclp,
-                               solve_pcenter, solve_pmedian)
+from allocator.models.facilities import FacilitiesOptions, build_model, coverage_expressions
+from allocator.solving.location import solve_cflp, solve_lscp, solve_mclp, solve_pcenter, solve_pmedian
 from allocator.models.facilities_tables import group_rates
-from allocator.models.location_solvers import _coverage_start
+from allocator.models.location.covering import coverage_start as _coverage_start
 
 OPTS = SolveOptions(threads=1)
 

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 from allocator.solving.solve import SolveOptions, solve
-from allocator.models.location import solve_pmedian
-from allocator.models.location_blocks import Limits, build_radius_model
-from allocator.models.location_data import distance_pairs, levels_of
-from allocator.models.location_median import MedianInput, _radius_arrays, _rows_state, _snap
-from allocator.models.location_warm import level_map, warm_lp
+from allocator.solving.location import solve_pmedian
+from allocator.models.location.common import Limits, distance_pairs, levels_of, rows_state as _rows_state, snap as _snap
+from allocator.models.location.median import MedianInput, build_radius_model, radius_arrays as _radius_arrays
+from allocator.solving.location.median import level_map, warm_lp
 
 LP = SolveOptions(threads=1)
 

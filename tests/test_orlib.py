@@ -92,7 +92,7 @@ def test_cap_reader_shapes(cap_dir):
 
 @pytest.mark.parametrize("name", ["pmed1", "pmed2"])
 def test_pmedian_reproduces_orlib_optimum(pmed_dir, name):
-    from allocator.models.facilities import solve_pmedian
+    from allocator.solving.location import solve_pmedian
 
     inst = orlib.load_pmed(pmed_dir, name)
     result = solve_pmedian(np.ones(inst.n), inst.dist, inst.p, solve_options=PROVE_OPTIMAL)
@@ -105,7 +105,7 @@ def test_pmedian_reproduces_orlib_optimum(pmed_dir, name):
 
 @pytest.mark.parametrize("name", ["cap41", "cap71", "cap131"])
 def test_cflp_reproduces_orlib_optimum(cap_dir, name):
-    from allocator.models.facilities import solve_cflp
+    from allocator.solving.location import solve_cflp
 
     inst = orlib.load_cap(cap_dir, name)
     result = solve_cflp(inst.demand, inst.capacity, inst.fixed_cost, inst.assign_cost,

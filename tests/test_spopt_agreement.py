@@ -24,7 +24,7 @@ try:
 except ImportError as exc:  # only then: CI installs spopt with the test extra
     pytest.skip(f"PySAL spopt is not importable ({exc}); pip install -e '.[test]'", allow_module_level=True)
 
-from allocator.models.facilities import solve_lscp, solve_mclp, solve_pcenter, solve_pmedian  # noqa: E402
+from allocator.solving.location import solve_lscp, solve_mclp, solve_pcenter, solve_pmedian  # noqa: E402
 
 pytestmark = [pytest.mark.spopt, pytest.mark.filterwarnings("ignore::DeprecationWarning:pulp.*")]
 

@@ -1,7 +1,7 @@
 """Infeasibility of the facilities model explained: its requirement families and the plain
 model `allocator.explain` relaxes.
 
-The solving procedures of `models.location_*` reduce and truncate; the model relaxed here is
+The solving procedures of `allocator.solving.location` reduce and truncate; the model relaxed here is
 the city's own, unreduced, so that every id is a grid, site or service of the city. Over the
 chosen services s, sites j (existing or candidate) and grids i, with y_j ∈ {0, 1}:
 
@@ -32,7 +32,9 @@ import math
 import numpy as np
 import pyomo.environ as pyo
 
+from allocator.models.facilities_data import minutes_pairs, service_data
 from allocator.solving.explain_words import MONEY, Family
+from allocator.solving.facilities import facilities_options
 
 MAX_ARCS = 200_000            # pairs above which capacities are explained by total open capacity
 COVERING = ("lscp", "lscpb")
@@ -74,10 +76,7 @@ DEFINITIONS: set[str] = {"grid_served_once", "served_only_by_open_site"}
 def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
     """The model above for the run's objective, services, budget and p; (None, {"settled": …})
     when grids with demand have no site at all to be assigned to."""
-    from allocator.models.facilities import FacilitiesOptions
-    from allocator.models.facilities_data import minutes_pairs, service_data
-
-    opts = FacilitiesOptions.resolve(instance, options)
+    opts = facilities_options(instance, options)
     data = [service_data(instance, s) for s in opts.services]
     grid_ids = instance.grids.index.astype(str).to_numpy()
     pairs = [minutes_pairs(instance, d.site_rows) for d in data] if opts.objective in ASSIGNING else []

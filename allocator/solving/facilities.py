@@ -1,4 +1,166 @@
-"""Solving the facilities model (transitional: the solve sequences move here from allocator.models.facilities)."""
-from allocator.models.facilities import DEFAULT_OBJECTIVE, OBJECTIVES, run
+"""Solving the facilities model (`models.facilities`): the run's options, one procedure per
+objective, the plan tables and the meta of plan.json.
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run"]
+    mclp        `maximal_cover` over all services side by side, coupled only by the budget
+                row: HiGHS gets a greedy incumbent (coverage per cost) to start from. The LP
+                relaxation is solved first (HiGHS presolve off: its presolve is pathological
+                on a budget row over thousands of sites); when the greedy plan is within the
+                requested gap of that bound it is returned as proven, otherwise the MIP runs
+                from it.
+    lscp, lscpb `set_cover` service by service, the budget checked on the sum (one joint
+                solve under the budget when the sum exceeds it unproven)
+    pmedian     `p_median` (LP rounds, then MIP rounds) on each grid's walking-minute pairs
+    pcenter     `p_center` on the same pairs, every grid with demand weighing 1
+    cpmedian    `assignment`, single source, arcs costing demand × minutes
+    cflp        `assignment`, single source, with the sites' spend as fixed charges and
+                travel_cost_per_person_minute × demand × minutes per arc
+
+The procedures are those of `allocator.solving.location`; the formulations are in
+`models.location`. `facilities_options` translates the command line's RunOptions into the
+model's own FacilitiesOptions.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from allocator.data.instance import Instance
+from allocator.models.facilities import (COST_CONVENTION, DEFAULT_OBJECTIVE, OBJECTIVES, FacilitiesOptions, cover_inputs,
+                                         fixed_spend_text)
+from allocator.models.facilities_data import ServiceData, minutes_pairs, service_data
+from allocator.models.facilities_tables import plan_figures, plan_tables
+from allocator.models.location.assignment import AssignInput
+from allocator.models.location.median import MedianInput
+from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.solve import SolveOptions
+
+from .location.assignment import assignment
+from .location.center import p_center
+from .location.common import Clock, Outcome
+from .location.covering import maximal_cover, set_cover
+from .location.median import p_median
+
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "facilities_options", "run"]
+
+
+def facilities_options(city: Instance, run: RunOptions, **fixed) -> FacilitiesOptions:
+    """The model's options from the run's (objective, services, budget, p) and the city."""
+    return FacilitiesOptions.for_city(city, run.objective, run.services, run.budget, run.p, **fixed)
+
+
+def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
+    opts = facilities_options(city, options)
+    clock = Clock(solve_options.time_limit)
+    t0 = time.perf_counter()
+    data = [service_data(city, s) for s in opts.services]
+    clock.build_s += time.perf_counter() - t0
+    outcome, assigned, extra = _solve(city, data, opts, solve_options, clock)
+    meta = {"facilities": _meta(opts, data, outcome, extra)}
+    if not outcome.open:
+        return ModelRun(outcome.solve_result(clock), opts.objective, {}, None, clock.build_s, clock.extract_s, meta,
+                        _explain(outcome, data, opts))
+    t1 = time.perf_counter()
+    tables = plan_tables(city, data, outcome.open, assigned, opts)
+    figures = plan_figures(city, data, tables, opts, outcome.open)
+    meta["facilities"].update(figures)
+    clock.extract_s += time.perf_counter() - t1
+    result = outcome.solve_result(clock)
+    return ModelRun(result, opts.objective, tables, figures["objective_value"], clock.build_s, clock.extract_s, meta)
+
+
+def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, solve_options: SolveOptions,
+           clock: Clock) -> tuple[Outcome, list[np.ndarray] | None, dict]:
+    objective, budget, p = opts.objective, opts.budget_10k_cny, opts.new_sites_per_service
+    if objective == "mclp":
+        outcome, _ = maximal_cover(cover_inputs(data, opts), budget, [p] * len(data), solve_options, clock)
+        return outcome, None, {}
+    if objective in ("lscp", "lscpb"):
+        return _set_cover(data, opts, solve_options, clock), None, {}
+    t0 = time.perf_counter()
+    pairs = [minutes_pairs(city, d.site_rows) for d in data]
+    clock.build_s += time.perf_counter() - t0
+    required = [d.existing & (not opts.allow_closing) for d in data]
+    count = [(~d.existing).astype(float) for d in data]
+    if objective in ("pmedian", "pcenter"):
+        inputs = [MedianInput(d.demand if objective == "pmedian" else (d.demand > 0).astype(float), pr, rq, d.spend, c, p)
+                  for d, pr, rq, c in zip(data, pairs, required, count)]
+        procedure = p_median if objective == "pmedian" else p_center
+        return procedure(inputs, budget, False, solve_options, clock), None, {"pairs": _pair_note(pairs, data)}
+    travel = opts.travel_cost_per_person_minute if objective == "cflp" else 1.0
+    inputs = [AssignInput(pr, travel * d.demand[pr.rows()] * pr.value, d.demand, d.capacity,
+                          d.spend if objective == "cflp" else np.zeros(len(d.spend)), rq, d.spend, c, p)
+              for d, pr, rq, c in zip(data, pairs, required, count)]
+    outcome = assignment(inputs, budget, False, True, solve_options, clock)
+    return outcome, outcome.details.pop("assignment", None), {"pairs": _pair_note(pairs, data)}
+
+
+def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: SolveOptions, clock: Clock) -> Outcome:
+    """lscp / lscpb. The least spend is a sum over services, so each service is solved alone and
+    the budget is checked on the sum (every service must be fully covered either way)."""
+    inputs = cover_inputs(data, opts)
+    parts = [set_cover([b], math.inf, opts.objective == "lscpb", solve_options, clock) for b in inputs]
+    if not all(o.open for o in parts):
+        bad = next(o for o in parts if not o.open)
+        return Outcome(bad.status, [], None, None, None, bad.details)
+    least = sum(float(o.details.get("least_spend", 0.0)) for o in parts)
+    proven = all(o.details.get("least_spend_gap") in (None, 0.0) or o.status == "optimal" for o in parts)
+    if least > opts.budget_10k_cny + 1e-9 and proven:
+        return Outcome("infeasible", [], None, None, None, {"reason": "budget", "least_spend": least})
+    if least > opts.budget_10k_cny + 1e-9:
+        return set_cover(inputs, opts.budget_10k_cny, opts.objective == "lscpb", solve_options, clock)
+    status = "optimal" if all(o.status == "optimal" for o in parts) else next(o.status for o in parts if o.status != "optimal")
+    value = sum(o.objective for o in parts)
+    bound = sum(o.bound for o in parts) if all(o.bound is not None for o in parts) else None
+    gap = abs(value - bound) / max(abs(value), 1e-10) if bound is not None else None
+    return Outcome(status, [o.open[0] for o in parts], value, bound, gap,
+                   {"least_spend": least, "split_by_service": True,
+                    "reductions": [r for o in parts for r in o.details.get("reductions", [])]})
+
+
+def _pair_note(pairs, data: list[ServiceData]) -> str:
+    complete = all(len(p.site) == p.n_nodes * d.existing.size for p, d in zip(pairs, data))
+    return "every grid-site pair" if complete else "each grid's nearest sites (or the pairs of travel.csv)"
+
+
+def _meta(opts: FacilitiesOptions, data: list[ServiceData], outcome: Outcome, extra: dict) -> dict:
+    fixed = sum(float(d.spend[d.existing].sum()) for d in data) if not opts.allow_closing else 0.0
+    out = {"services": list(opts.services), "budget_10k_cny": opts.budget_10k_cny,
+           "new_sites_per_service": None if math.isinf(opts.new_sites_per_service) else opts.new_sites_per_service,
+           "allow_closing": opts.allow_closing, "cost_convention": COST_CONVENTION, "fixed_spend_10k_cny": fixed,
+           "travel_cost_per_person_minute": opts.travel_cost_per_person_minute,
+           "coverage_minutes": {d.service: d.coverage_minutes for d in data}}
+    for key in ("reductions", "least_spend", "greedy_objective", "fallback", "rounds", "lp_rounds", "model_pairs",
+                "all_pairs", "model_arcs", "all_arcs", "split_by_service"):
+        if key in outcome.details:
+            out[key] = outcome.details[key]
+    out.update(extra)
+    return out
+
+
+def _explain(outcome: Outcome, data: list[ServiceData], opts: FacilitiesOptions) -> str | None:
+    if outcome.status != "infeasible":
+        return None if outcome.status == "optimal" else f"no plan was found ({outcome.status})"
+    reason = outcome.details.get("reason")
+    fixed = sum(float(d.spend[d.existing].sum()) for d in data)
+    if reason == "fixed_sites_exceed_limits" or (not opts.allow_closing and fixed > opts.budget_10k_cny + 1e-9):
+        return fixed_spend_text(data, opts)
+    if reason == "node_without_site":
+        empty = [d.service for d in data if d.existing.size == 0]
+        if empty:
+            return f"the city has no {', '.join(empty)} sites, so {opts.objective} cannot assign the grids to one"
+        return ("some grids with demand have no site of their service in travel.csv, "
+                f"so {opts.objective} cannot assign them")
+    if opts.objective in ("cpmedian", "cflp"):
+        short = [d.service for d in data if d.capacity.sum() < d.demand.sum()]
+        if short:
+            return f"the sites of {', '.join(short)} cannot hold the demand even if all were open"
+        return ("no plan holds every grid's demand within the capacities under the budget "
+                f"{opts.budget_10k_cny:,.6g} and at most {opts.new_sites_per_service:g} new sites per service")
+    if opts.objective in ("lscp", "lscpb"):
+        least = outcome.details.get("least_spend")
+        cost = f" ({least:,.6g})" if least is not None else ""
+        return (f"covering every coverable grid costs{cost} more than the budget {opts.budget_10k_cny:,.6g} (10k CNY); "
+                "raise the budget or use --objective mclp")
+    return f"no plan meets the budget {opts.budget_10k_cny:,.6g} and the limit on new sites together"

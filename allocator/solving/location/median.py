@@ -1,6 +1,6 @@
 """p-median by the radius formulation on each node's nearest sites, widened where needed.
 
-A truncated model (formulation 3 of `models.location_blocks` on a prefix of every node's
+A truncated model (formulation 3 of `models.location.median` on a prefix of every node's
 sorted sites) is a relaxation: its last kept level is charged only up to the first distance
 left out, so every plan costs at least as much in truth as in the model, and the model's
 bound is valid for the whole problem. A plan whose every node is served within its kept
@@ -11,7 +11,7 @@ prefix costs exactly what the model says. So:
     2. LP rounds: solve the truncated LP; widen every node whose boundary level is used
        (z_ℓ > 0), until none is — then the truncated LP's optimum is feasible for the full
        LP at the same value, so the two LPs agree. Each round starts from the previous
-       round's optimal basis (`models.location_warm`);
+       round's optimal basis (below);
     3. the settled LP's optimum, rounded (largest y* first), is a plan; when its true cost is
        within the gap of the LP bound, it is the answer (an integral y* always is);
     4. MIP rounds, the first on the settled LP's own model with y made binary: solve; widen
@@ -20,6 +20,23 @@ prefix costs exactly what the model says. So:
 
 How fast rows grow changes only the number of rounds, never the answer: every bound used
 is a truncated model's, and every cost is recomputed from the plan.
+
+Warm starts between the LP rounds (`warm_lp`). Between two rounds the radius LP
+(formulation 3 of `models.location.median`) changes only by levels appended to some rows:
+every kept level keeps its distance, its objective coefficient w_i (D_next − D_ℓ) (the first
+level beyond a truncated row is the next level once the row grows) and its place in its row.
+So the previous optimal basis carries over:
+
+    old columns and rows       their previous status (matched by site, by (node, ordinal of
+                               the level in its row), and by name and index otherwise)
+    new level columns z_ℓ      nonbasic at their lower bound 0
+    new level rows             basic (their slack)
+
+This is a basis of the new LP (one more basic variable per added row). It stays dual
+feasible: a new row's dual is 0 (its slack is basic), so a new column's reduced cost is its
+cost, which is ≥ 0 at its lower bound. HiGHS's dual simplex starts from it instead of from
+scratch. A basis only chooses where the simplex starts, never the optimum it proves; when
+the levels do not match as described, no basis is given.
 """
 from __future__ import annotations
 
@@ -27,41 +44,19 @@ import math
 import time
 from dataclasses import dataclass, replace
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.common.collections import ComponentMap
 
-from allocator.solving.solve import SolveOptions
+from allocator.models.location.common import Levels, Limits, Pairs, Rows, greedy_median, nearest_open, rows_state, snap, values
+from allocator.models.location.median import MedianInput, RadiusArrays, build_radius_model, radius_arrays, radius_start
+from allocator.solving.highs_model import CompiledModel, compile_model
+from allocator.solving.solve import Persistent, SolveOptions
 
-from .location_blocks import Limits, RadiusArrays, SiteArrays, build_radius_model
-from .location_data import Levels, Pairs, greedy_median, level_bounds, levels_of, nearest_open
-from .location_solvers import DEFAULT_GAP, Clock, Outcome, _values, relative_gap
-from .location_warm import warm_lp
+from .common import DEFAULT_GAP, Clock, Outcome, relative_gap
 
 INITIAL_FACTOR = 2.0        # rows start at this multiple of the pairs up to the greedy plan's nearest open site
 WIDEN_MARGIN = 1.5          # rows grow to this multiple of where their LP site mass reaches one
-
-
-@dataclass
-class MedianInput:
-    """One p-median block: node weights, distance pairs (ascending), sites required open,
-    spend cost and count weight per site."""
-
-    weights: np.ndarray
-    pairs: Pairs
-    required: np.ndarray
-    cost: np.ndarray
-    count: np.ndarray
-    n_open: float                      # count room of the block (p)
-
-
-@dataclass
-class _Rows:
-    """Truncation state of one block: pairs kept per node (`keep`) and where rows end (`full`)."""
-
-    bounds: np.ndarray                 # per pair: end of its level (absolute index)
-    full: np.ndarray                   # per node: pairs that can matter (up to the first required site)
-    keep: np.ndarray                   # per node: pairs in the model (a level boundary)
 
 
 def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: SolveOptions, clock: Clock) -> Outcome:
@@ -72,13 +67,13 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     states, best = [], []
     room = spend - sum(float(b.cost[b.required].sum()) for b in inputs)
     for b in inputs:
-        rows = _rows_state(b.pairs, b.required)
+        rows = rows_state(b.pairs, b.required)
         rows.full[b.weights <= 0] = 0          # nodes without demand need no levels
         n_new = b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else b.pairs.n_sites
         greedy = greedy_median(b.pairs, b.weights, b.required, n_new, b.cost, room)
         room -= float(b.cost[greedy & ~b.required].sum())
         _widen_to(rows, b.pairs, greedy, np.ones(b.pairs.n_nodes, bool), double=False)
-        rows.keep = _snap(rows, b.pairs, np.ceil(INITIAL_FACTOR * rows.keep).astype(np.int64))
+        rows.keep = snap(rows, b.pairs, np.ceil(INITIAL_FACTOR * rows.keep).astype(np.int64))
         states.append(rows)
         best.append(greedy)
     clock.build_s += time.perf_counter() - t0
@@ -97,11 +92,11 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
             break
         rounds += 1
         model, arrays, slices = _mip_model(inputs, states, spend, exact, last if rounds == 1 else None, clock)
-        result = clock.run(model, options, _radius_start(model, inputs, states, best_open) if best_open is not None else None)
+        result = clock.run(model, options, radius_start(model, inputs, states, best_open) if best_open is not None else None)
         status = result.status
         if not result.has_solution:
             break
-        picked = _values(model.site_open) > 0.5
+        picked = values(model.site_open) > 0.5
         opened = [picked[s] for s in slices]
         value = _median_value(inputs, opened)
         if value < upper - 1e-9:
@@ -127,7 +122,7 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     return Outcome(status, best_open, upper, bound, relative_gap(upper, bound), details)
 
 
-def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: float, exact: bool,
+def _widen_by_relaxation(inputs: list[MedianInput], states: list[Rows], spend: float, exact: bool,
                          options: SolveOptions, clock: Clock, max_rounds: int = 30) -> tuple[float, int, _LastLp | None]:
     """Widen rows until the truncated LP relaxation uses no row's boundary level.
 
@@ -135,7 +130,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: 
     boundary z at 0 it is feasible for the full LP at the same value, so the two optima
     agree. Returns that value (a lower bound), the number of LP rounds and, when the rows
     settled, the last LP (its model then serves the first MIP round). Each round's LP
-    starts from the previous round's optimal basis (`models.location_warm`).
+    starts from the previous round's optimal basis (`warm_lp`).
 
     A row whose boundary is used is widened to where its LP site mass reaches one
     (Σ_{j among its first k sites} y*_j ≥ 1, so that y* itself would leave the new boundary
@@ -147,7 +142,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: 
     while rounds < max_rounds and not clock.out_of_time():
         rounds += 1
         t0 = time.perf_counter()
-        sites, arrays, slices = _radius_arrays(inputs, states)
+        sites, arrays, slices = radius_arrays(inputs, states)
         model = build_radius_model(sites, arrays, _limits(inputs, spend, exact), relaxed=True)
         clock.build_s += time.perf_counter() - t0
         warm, handover_s = warm_lp(model, arrays.levels, warm)
@@ -156,7 +151,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: 
         if result.status != "optimal" or result.objective is None:
             break                       # only an optimal LP gives a bound
         lower = max(lower, result.objective)
-        z, y = _values(model.farther_than_level), _values(model.site_open)
+        z, y = values(model.farther_than_level), values(model.site_open)
         used = arrays.boundary & (z > 1e-7)
         if not used.any():
             return lower, rounds, _LastLp(model, arrays, slices, y)
@@ -164,7 +159,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[_Rows], spend: 
             grow = np.zeros(b.pairs.n_nodes, bool)
             grow[arrays.node[used & (arrays.block == k)]] = True
             want = np.maximum(2 * st.keep, np.ceil(WIDEN_MARGIN * _mass_reach(b.pairs, y[slices[k]])).astype(np.int64))
-            st.keep = np.where(grow, np.maximum(st.keep, _snap(st, b.pairs, want)), st.keep)
+            st.keep = np.where(grow, np.maximum(st.keep, snap(st, b.pairs, want)), st.keep)
     return lower, rounds, None
 
 
@@ -182,7 +177,7 @@ def _limits(inputs: list[MedianInput], spend: float, exact: bool) -> Limits:
     return Limits(spend, np.array([b.n_open for b in inputs], float), exact)
 
 
-def _mip_model(inputs: list[MedianInput], states: list[_Rows], spend: float, exact: bool, last: _LastLp | None,
+def _mip_model(inputs: list[MedianInput], states: list[Rows], spend: float, exact: bool, last: _LastLp | None,
                clock: Clock) -> tuple[pyo.ConcreteModel, RadiusArrays, list]:
     """The MIP of a round: the settled LP's own model with y made binary, or a new one on the current rows."""
     t0 = time.perf_counter()
@@ -191,7 +186,7 @@ def _mip_model(inputs: list[MedianInput], states: list[_Rows], spend: float, exa
         for v in model.site_open.values():
             v.domain = pyo.Binary
     else:
-        sites, arrays, slices = _radius_arrays(inputs, states)
+        sites, arrays, slices = radius_arrays(inputs, states)
         model = build_radius_model(sites, arrays, _limits(inputs, spend, exact))
     clock.build_s += time.perf_counter() - t0
     return model, arrays, slices
@@ -227,19 +222,6 @@ def _mass_reach(pairs: Pairs, y: np.ndarray) -> np.ndarray:
     return np.where(first < len(pairs.site), first + 1 - pairs.indptr[:-1], pairs.degree)
 
 
-def _rows_state(pairs: Pairs, required: np.ndarray) -> _Rows:
-    bounds = level_bounds(pairs)
-    start = pairs.indptr[:-1]
-    full = pairs.degree.copy()
-    hit = required[pairs.site]
-    rows = pairs.rows()
-    first = np.full(pairs.n_nodes, len(pairs.site))
-    np.minimum.at(first, rows[hit], np.flatnonzero(hit))
-    has = first < len(pairs.site)
-    full[has] = bounds[first[has]] - start[has]
-    return _Rows(bounds, full, np.zeros(pairs.n_nodes, np.int64))
-
-
 def _first_open_pair(pairs: Pairs, opened: np.ndarray) -> np.ndarray:
     """Per node: absolute index of its first (nearest) open pair, or len(pairs) when none."""
     pos = np.full(pairs.n_nodes, len(pairs.site))
@@ -248,16 +230,7 @@ def _first_open_pair(pairs: Pairs, opened: np.ndarray) -> np.ndarray:
     return pos
 
 
-def _snap(st: _Rows, pairs: Pairs, want: np.ndarray) -> np.ndarray:
-    """`want` pairs per node, raised to the end of the level it cuts and kept within `full`."""
-    start, deg = pairs.indptr[:-1], pairs.degree
-    want = np.minimum(np.maximum(want, np.minimum(1, st.full)), st.full)
-    idx = np.clip(start + want - 1, 0, max(len(pairs.site) - 1, 0))
-    snapped = np.where((deg > 0) & (want > 0), st.bounds[idx] - start, 0) if len(pairs.site) else np.zeros_like(want)
-    return np.minimum(snapped, st.full)
-
-
-def _widen_to(st: _Rows, pairs: Pairs, opened: np.ndarray, which: np.ndarray, double: bool) -> None:
+def _widen_to(st: Rows, pairs: Pairs, opened: np.ndarray, which: np.ndarray, double: bool) -> None:
     """Keep, for the nodes in `which`, pairs up to their nearest open site (at least twice as many when `double`)."""
     start = pairs.indptr[:-1]
     pos = _first_open_pair(pairs, opened)
@@ -265,89 +238,13 @@ def _widen_to(st: _Rows, pairs: Pairs, opened: np.ndarray, which: np.ndarray, do
     want = np.where(found, st.bounds[np.minimum(pos, max(len(pairs.site) - 1, 0))] - start, st.full)
     if double:
         want = np.maximum(want, 2 * st.keep)
-    st.keep = np.where(which, np.maximum(st.keep, _snap(st, pairs, want)), st.keep)
+    st.keep = np.where(which, np.maximum(st.keep, snap(st, pairs, want)), st.keep)
 
 
-def _outside(st: _Rows, pairs: Pairs, opened: np.ndarray) -> np.ndarray:
+def _outside(st: Rows, pairs: Pairs, opened: np.ndarray) -> np.ndarray:
     """Nodes whose nearest open site lies beyond their kept pairs."""
     pos = _first_open_pair(pairs, opened)
     return ((pos - pairs.indptr[:-1]) >= st.keep) & (st.keep < st.full)
-
-
-def _truncated(pairs: Pairs, keep: np.ndarray) -> Pairs:
-    local = np.arange(len(pairs.site)) - np.repeat(pairs.indptr[:-1], pairs.degree)
-    mask = local < np.repeat(keep, pairs.degree)
-    return pairs.take(mask)
-
-
-def _radius_arrays(inputs: list[MedianInput], states: list[_Rows]):
-    site_parts, lv_cost, lv_closed, constant, slices = [], [], [], 0.0, []
-    lv_boundary, lv_node, lv_block = [], [], []
-    all_pairs, off = [], 0
-    for k, (b, st) in enumerate(zip(inputs, states)):
-        tp = _truncated(b.pairs, st.keep)
-        lv = levels_of(tp)
-        last = np.r_[lv.row[1:] != lv.row[:-1], True]
-        beyond_idx = b.pairs.indptr[:-1] + st.keep
-        beyond = np.where(st.keep < b.pairs.degree, b.pairs.value[np.minimum(beyond_idx, len(b.pairs.value) - 1)], np.inf)
-        complete = st.keep >= st.full
-        nxt = np.where(last, beyond[lv.row], np.r_[lv.value[1:], 0.0])
-        closed = last & complete[lv.row]
-        w = b.weights[lv.row]
-        lv_cost.append(np.where(closed, 0.0, w * (nxt - lv.value)))
-        lv_closed.append(closed)
-        lv_boundary.append(last & ~complete[lv.row])
-        lv_node.append(lv.row)
-        lv_block.append(np.full(len(lv), k))
-        firsts = tp.indptr[:-1][tp.degree > 0]
-        constant += float(b.weights[tp.degree > 0] @ tp.value[firsts])
-        all_pairs.append((tp, lv, off))
-        site_parts.append(k)
-        slices.append(slice(off, off + b.pairs.n_sites))
-        off += b.pairs.n_sites
-    levels, pair_site = _stack_levels(all_pairs)
-    sites = SiteArrays(np.concatenate([np.full(b.pairs.n_sites, k) for k, b in enumerate(inputs)]).astype(np.int64),
-                       np.concatenate([b.cost for b in inputs]).astype(float), np.concatenate([b.count for b in inputs]).astype(float),
-                       np.concatenate([b.required for b in inputs]), np.zeros(off))
-    radius = RadiusArrays(levels, pair_site, np.concatenate(lv_cost), np.concatenate(lv_closed), constant)
-    radius.boundary = np.concatenate(lv_boundary)
-    radius.node = np.concatenate(lv_node).astype(np.int64)
-    radius.block = np.concatenate(lv_block).astype(np.int64)
-    return sites, radius, slices
-
-
-def _stack_levels(parts):
-    rows, values, starts, ends, prevs, sites = [], [], [], [], [], []
-    pair_off = row_off = lv_off = 0
-    for tp, lv, site_off in parts:
-        rows.append(lv.row + row_off)
-        values.append(lv.value)
-        starts.append(lv.start + pair_off)
-        ends.append(lv.end + pair_off)
-        prevs.append(np.where(lv.prev >= 0, lv.prev + lv_off, -1))
-        sites.append(tp.site + site_off)
-        pair_off += len(tp.site)
-        row_off += tp.n_nodes
-        lv_off += len(lv)
-    cat = lambda a, t: np.concatenate(a).astype(t) if a else np.zeros(0, t)   # noqa: E731
-    return (Levels(cat(rows, np.int64), cat(values, float), cat(starts, np.int64), cat(ends, np.int64), cat(prevs, np.int64)),
-            cat(sites, np.int64))
-
-
-def _radius_start(model, inputs: list[MedianInput], states: list[_Rows], opened: list[np.ndarray]) -> dict:
-    start, y_off, lv_off = ComponentMap(), 0, 0
-    for b, st, o in zip(inputs, states, opened):
-        for j in range(b.pairs.n_sites):
-            start[model.site_open[y_off + j]] = float(o[j])
-        tp = _truncated(b.pairs, st.keep)
-        lv = levels_of(tp)
-        _, dist = nearest_open(b.pairs, o)
-        far = dist[lv.row] > lv.value + 1e-12
-        for k, f in enumerate(far.tolist()):
-            start[model.farther_than_level[lv_off + k]] = float(f)
-        y_off += b.pairs.n_sites
-        lv_off += len(lv)
-    return start
 
 
 def _median_value(inputs: list[MedianInput], opened: list[np.ndarray]) -> float:
@@ -365,3 +262,110 @@ def _within_limits(inputs: list[MedianInput], opened: list[np.ndarray], spend: f
                     for b, o in zip(inputs, opened) if np.isfinite(b.n_open))
     reach_ok = all(np.all(np.isfinite(nearest_open(b.pairs, o)[1][b.weights > 0])) for b, o in zip(inputs, opened))
     return cost <= spend + 1e-9 and counts_ok and reach_ok
+
+
+# --- warm starts between LP rounds ---------------------------------------------------------
+
+LEVEL_VAR, LEVEL_ROW = "farther_than_level", "farther_unless_open_within_level"
+
+
+@dataclass
+class WarmLp:
+    """One round's LP: its Pyomo model, the HiGHS model it was compiled into, and its levels."""
+
+    model: pyo.ConcreteModel
+    persistent: Persistent
+    levels: Levels
+
+
+def warm_lp(model: pyo.ConcreteModel, levels: Levels, previous: WarmLp | None) -> tuple[WarmLp, float]:
+    """Compile `model` and give it the basis carried over from `previous`; returns it and the seconds taken."""
+    t0 = time.perf_counter()
+    persistent = Persistent()
+    persistent.compiled = compile_model(model)
+    if previous is not None:
+        _carry_basis(previous, model, levels, persistent.compiled)
+    return WarmLp(model, persistent, levels), time.perf_counter() - t0
+
+
+def level_map(old: Levels, new: Levels) -> np.ndarray | None:
+    """Index in `new` of every level of `old` (same node, same ordinal in its row), or None when
+    some old level has no counterpart of equal distance."""
+    if len(old) == 0:
+        return np.zeros(0, np.int64)
+    old_first, old_ord = _ordinals(old)
+    new_first, _ = _ordinals(new)
+    n_rows = int(max(old.row.max(), new.row.max() if len(new) else 0)) + 1
+    first_of = np.full(n_rows, -1, np.int64)
+    first_of[new.row[new_first]] = np.flatnonzero(new_first)
+    where = first_of[old.row] + old_ord
+    ok = (first_of[old.row] >= 0) & (where < len(new))
+    if not ok.all():
+        return None
+    same = (new.row[where] == old.row) & np.isclose(new.value[where], old.value, rtol=1e-12, atol=0.0)
+    return where if same.all() else None
+
+
+def _ordinals(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each level is the first of its row, and its ordinal within the row."""
+    n = len(levels)
+    first = np.ones(n, bool)
+    first[1:] = levels.row[1:] != levels.row[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    return first, np.arange(n) - start
+
+
+def _carry_basis(previous: WarmLp, model: pyo.ConcreteModel, levels: Levels, compiled: CompiledModel) -> None:
+    old = previous.persistent.compiled
+    mapping = level_map(previous.levels, levels)
+    basis = old.highs.getBasis() if old is not None else None
+    if mapping is None or basis is None or not basis.valid:
+        return
+    col = np.full(len(compiled.columns), int(_LOWER))
+    old_col = np.array([int(s) for s in basis.col_status])
+    for name in _names(previous.model, pyo.Var):
+        old_j, new_j = _columns(old, previous.model, name), _columns(compiled, model, name)
+        if name == LEVEL_VAR:
+            new_j = new_j[mapping]
+        if old_j is None or new_j is None or len(old_j) != len(new_j):
+            return
+        col[new_j] = old_col[old_j]
+    old_blocks, new_blocks = _row_blocks(previous.model), _row_blocks(model)
+    row = np.full(sum(n for _, n in new_blocks.values()), int(_BASIC))
+    old_row = np.array([int(s) for s in basis.row_status])
+    for name, (old_off, old_n) in old_blocks.items():
+        new_off, new_n = new_blocks.get(name, (0, -1))
+        target = new_off + (mapping if name == LEVEL_ROW else np.arange(old_n))
+        if name != LEVEL_ROW and new_n != old_n:
+            return
+        row[target] = old_row[old_off:old_off + old_n]
+    carried = highspy.HighsBasis()
+    carried.col_status = [_STATUS[s] for s in col.tolist()]
+    carried.row_status = [_STATUS[s] for s in row.tolist()]
+    carried.valid = True
+    compiled.highs.setBasis(carried)
+
+
+_STATUS = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
+_LOWER, _BASIC = highspy.HighsBasisStatus.kLower, highspy.HighsBasisStatus.kBasic
+
+
+def _names(model: pyo.ConcreteModel, kind) -> list[str]:
+    return [c.local_name for c in model.component_objects(kind, active=True if kind is pyo.Constraint else None)]
+
+
+def _columns(compiled: CompiledModel, model: pyo.ConcreteModel, name: str) -> np.ndarray | None:
+    """HiGHS column of every variable of component `name`, in index order (None if one has none)."""
+    cols = [compiled.index.get(id(v)) for v in getattr(model, name).values()]
+    return None if any(c is None for c in cols) else np.asarray(cols, dtype=np.int64)
+
+
+def _row_blocks(model: pyo.ConcreteModel) -> dict[str, tuple[int, int]]:
+    """(first HiGHS row, number of rows) of every constraint component: the compiler takes active
+    constraints as Pyomo lists them, component by component, each in index order."""
+    blocks, off = {}, 0
+    for con in model.component_objects(pyo.Constraint, active=True):
+        n = sum(1 for _ in con.values())
+        blocks[con.local_name] = (off, n)
+        off += n
+    return blocks

@@ -1,10 +1,11 @@
 """Generic facility-location solvers on arrays: p-median, CFLP, MCLP, LSCP(-B), p-center.
 
-The same functions serve the city model (`models.facilities`) and the comparisons with
-OR-Library and spopt. Nodes i (demand, n of them) and sites j (m); distances come as a dense
-(n × m) array, where inf/nan means unreachable, or as a scipy sparse matrix whose stored
-entries are the reachable pairs (a stored 0 is a distance 0). Reach matrices are boolean
-(dense or sparse; nonzero = reachable). Only reachable pairs ever enter a model.
+The same procedures serve the city model (`allocator.solving.facilities`) and, through these
+functions, the comparisons with OR-Library and spopt. Nodes i (demand, n of them) and sites
+j (m); distances come as a dense (n × m) array, where inf/nan means unreachable, or as a
+scipy sparse matrix whose stored entries are the reachable pairs (a stored 0 is a distance
+0). Reach matrices are boolean (dense or sparse; nonzero = reachable). Only reachable pairs
+ever enter a model.
 
     solve_pmedian   min Σ_i w_i d_{i,a(i)},  Σ_j y_j = p, required sites open;
                     capacitated: Σ_{i: a(i)=j} q_i ≤ K_j y_j with single-source assignment
@@ -19,9 +20,9 @@ entries are the reachable pairs (a stored 0 is a distance 0). Reach matrices are
                     with two or more sites in reach, within the least spend found first
     solve_pcenter   min max_i w_i d_{i,a(i)},  Σ_j y_j = p
 
-Formulations are in `models.location_blocks`, reductions and heuristics in
-`models.location_data`, procedures in `models.location_solvers` (covering),
-`models.location_median` (p-median) and `models.location_assign` (capacitated, p-center).
+Formulations are in `models.location` (reductions and heuristics in its `common` module,
+one module per family), procedures in `allocator.solving.location` (`covering`, `median`,
+`assignment` for the capacitated models, `center`).
 Assignment variables are continuous where integrality follows (uncapacitated p-median,
 split-demand CFLP); the p-median and assignment models start from each node's nearest sites
 and widen only where a plan needs it, stopping with a proof of optimality (see there).
@@ -36,12 +37,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from allocator.models.location.assignment import AssignInput
+from allocator.models.location.common import Pairs, as_mask, distance_pairs, level_pairs, nearest_open
+from allocator.models.location.covering import CoverInput
+from allocator.models.location.median import MedianInput
 from allocator.solving.solve import SolveOptions
 
-from .location_assign import AssignInput, assignment, p_center
-from .location_data import Pairs, as_mask, distance_pairs, level_pairs, nearest_open
-from .location_median import MedianInput, p_median
-from .location_solvers import Clock, CoverInput, Outcome, maximal_cover, set_cover
+from .assignment import assignment
+from .center import p_center
+from .common import Clock, Outcome
+from .covering import maximal_cover, set_cover
+from .median import p_median
 
 __all__ = ["LocationResult", "solve_pmedian", "solve_cflp", "solve_mclp", "solve_lscp", "solve_pcenter"]
 
