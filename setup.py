@@ -1,12 +1,14 @@
-"""Build hook: the repository's top-level cli.py is installed as allocator/cli.py.
+"""How the repository's layout installs as one package (the rest is in pyproject.toml).
 
-Everything else is declared in pyproject.toml; setuptools maps folders to packages but
-not a single file to a module inside a package, hence this one step.
+    allocator/   -> allocator, with every subpackage found below it
+    models/      -> allocator.models, with its subpackages
+    cli.py       -> allocator/cli.py (setuptools maps folders to packages, not a single
+                    file to a module inside one: the build step below copies it)
 """
 import os
 import shutil
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 
@@ -23,4 +25,7 @@ class BuildPy(build_py):
         return mapping
 
 
-setup(cmdclass={"build_py": BuildPy})
+PACKAGES = (["allocator", *(f"allocator.{p}" for p in find_packages("allocator"))]
+            + ["allocator.models", *(f"allocator.models.{p}" for p in find_packages("models"))])
+
+setup(packages=PACKAGES, package_dir={"allocator.models": "models"}, cmdclass={"build_py": BuildPy})
