@@ -12,7 +12,7 @@ Objective `m` (`solve_measure`), then a tie-break among the plans optimal for it
                                                    (default maxmin: the fairest efficient plan)
     maxmin, range, mad, owa, alpha
                   optimise m (models.equity.attach); then hold m at m* (± δ) and max U
-    leximin       models.leximin.solve_leximin; its floors stay, then max U
+    leximin       allocator.solving.leximin.solve_leximin; its floors stay, then max U
     gini, hoover  the ratios N/D are minimised exactly by Dinkelbach's method: with λ_0 the
                   ratio of a first feasible plan (the utilitarian one),
                       x_k = argmin N(x) − λ_k D(x),   λ_{k+1} = N(x_k)/D(x_k)
@@ -46,7 +46,7 @@ from allocator.errors import InputError, Problem
 from allocator.solving.solve import SolveOptions, SolveResult, solve
 
 from . import equity as eq
-from .leximin import solve_leximin
+from allocator.solving.leximin import solve_leximin
 
 HOLD_TOLERANCE = 1e-5           # above HiGHS's feasibility tolerance (1e-6): a tighter hold can be refused by presolve
 DINKELBACH_TOLERANCE = 1e-6
