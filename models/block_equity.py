@@ -1,7 +1,7 @@
 """Equity problems of the grid model and the facilities model alone (DESIGN §5).
 
 `allocator frontier` and `allocator equity-bench` compare districts d under one budget B
-(--budget, else the city's budget). Each problem gives `models.city_equity` group levels
+(--budget, else the city's budget). Each problem gives `models.equity_problem` group levels
 L_d, weights w_d (Σ w_d = 1, so efficiency U = Σ_d w_d L_d), population shares p_d and
 resources r_d (Hoover's index compares r_d / Σ r with p_d):
 
@@ -37,7 +37,7 @@ from allocator.data.instance import Instance
 from allocator.solving.run import RunOptions
 
 from .city_blocks import FacilitiesBlock, GridBlock, district_ids
-from .city_equity import EquityProblem, PlanLevels, defined_variables
+from .equity_problem import EquityProblem, PlanLevels, defined_variables
 
 
 def equity_problem(city: Instance, run: RunOptions, model: str) -> EquityProblem:

@@ -27,7 +27,7 @@ weights w_d = p_d / Σ p): `maxmin` (default: raise the worst-served district), 
 (max Σ_d w_d I_d, efficiency), `leximin`, `range`, `mad`, `gini`, `owa`, `alpha`
 (proportional fairness, α = 1), `hoover` (spend S_d against population). The solve
 sequences, tie-breaks (the most efficient plan among the fairest; the fairest among the most
-efficient) and the exact Gini/Hoover minimisation are those of `models.city_equity`.
+efficient) and the exact Gini/Hoover minimisation are those of `allocator.solving.equity`.
 
 The blocks (`models.city_blocks`, which states their rows): grid staffing per grid with the
 reductions of `models.grid` and unmet hours held exact by indicator rows; enforcement per
@@ -73,7 +73,8 @@ from . import equity as eq
 from .enforcement import EnforcementOptions
 from .grid import GridData
 from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
-from .city_equity import EquityProblem, PlanLevels, hold_bound, solve_measure
+from .equity_problem import EquityProblem, PlanLevels, hold_bound
+from allocator.solving.equity import solve_measure
 
 OBJECTIVES = eq.MEASURES
 DEFAULT_OBJECTIVE = "maxmin"

@@ -118,7 +118,7 @@ def _hold_equity_bounds(cm, instance, options) -> None:
     if not options.equity_bounds:
         return
     from allocator.models.city import problem_of
-    from allocator.models.city_equity import hold_bound
+    from allocator.models.equity_problem import hold_bound
 
     problem = problem_of(cm, instance)
     for measure, bound in options.equity_bounds:

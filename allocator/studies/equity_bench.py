@@ -2,7 +2,7 @@
 
     frame = run_bench("cities/a", ProblemSpec("city"), ["utilitarian", "maxmin", "gini"], "out/bench")
 
-Each objective is solved as in `models.city_equity.solve_measure` (the objective, then the
+Each objective is solved as in `allocator.solving.equity.solve_measure` (the objective, then the
 most efficient of its optimal plans; utilitarian: then the fairest of the most efficient),
 one scenario of `allocator.studies.sweep.run_sweep` each, its plan written under OUT/plans/ and
 checked. From every plan's tables, with `allocator.metrics` and the problem's weights w_g
@@ -64,7 +64,7 @@ def run_bench(instance_path: str | Path, spec: ProblemSpec, objectives: list[str
               workers: int | None = 0, solve_options: SolveOptions | None = None,
               progress: Callable[[int, int, dict], None] | None = None) -> pd.DataFrame:
     """Solve every objective, write bench.csv/json and the chart; return the table."""
-    from allocator.models.city_equity import check_measure
+    from allocator.models.equity_problem import check_measure
 
     from allocator.data.loader import load_instance
 

@@ -3,7 +3,7 @@
     frame = run_frontier("cities/a", ProblemSpec("city"), "maxmin", points=6, out="out/frontier")
 
 Efficiency is the utilitarian level U = Σ_g w_g L_g of the model's group levels
-(`models.city_equity.EquityProblem`): the population-weighted mean service index of the
+(`models.equity_problem.EquityProblem`): the population-weighted mean service index of the
 districts (model `city`), or the demand-weighted mean coverage ratio of towns or
 districts (model `enforcement`, --by; its own efficiency objective: the share of the
 staffing standard met). The frontier:
@@ -115,7 +115,7 @@ def equity_problem(city: Instance, spec: ProblemSpec):
 def enforcement_problem(city: Instance, run: RunOptions, by: str):
     """Towns' (or districts') enforcement coverage ratios as levels (see the module docstring)."""
     from allocator.models.city_blocks import EnforcementBlock, district_ids
-    from allocator.models.city_equity import EquityProblem, defined_variables
+    from allocator.models.equity_problem import EquityProblem, defined_variables
 
     block = EnforcementBlock.build(city, run)
     m, salary = block.model, block.options.salary_10k_cny
@@ -146,7 +146,7 @@ def enforcement_problem(city: Instance, run: RunOptions, by: str):
 
 def enforcement_levels(tables: dict[str, pd.DataFrame], city: Instance, by: str):
     """Levels, weights, populations and resources of an enforcement plan, from its tables."""
-    from allocator.models.city_equity import PlanLevels
+    from allocator.models.equity_problem import PlanLevels
 
     t = tables["town_staff"]
     salary = city.config.salary("enforcement")
@@ -244,7 +244,7 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
 
 def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions) -> Plan:
     """Build the problem, solve the job, and return the plan (tables + meta), not yet written."""
-    from allocator.models.city_equity import solve_bounded, solve_measure
+    from allocator.solving.equity import solve_bounded, solve_measure
 
     t0 = time.perf_counter()
     problem = equity_problem(city, spec)
@@ -293,7 +293,7 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
                  solve_options: SolveOptions | None = None,
                  progress: Callable[[int, int, dict], None] | None = None) -> pd.DataFrame:
     """Solve both ends and `points` ε-constraint points; write frontier.csv and the chart; return the frame."""
-    from allocator.models.city_equity import check_measure
+    from allocator.models.equity_problem import check_measure
 
     from allocator.data.loader import load_instance
 
