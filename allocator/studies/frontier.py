@@ -29,9 +29,8 @@ Problems by model (`equity_problem`):
                   Hoover: district spend against population
     enforcement   levels: coverage ratios (s_t + q_t)/D_t of towns, or of districts
                   Σ(s+q)/ΣD (--by district); weights: the standard D; Hoover: salary of
-                  the officers counted in a group against its population. The enforcement
-                  block is models.enforcement's first-stage model (headcount, team minimum,
-                  move limit) with a town counted at most at its standard (models.city_blocks).
+                  the officers counted in a group against its population (models.block_equity,
+                  built by allocator.solving.equity_problems).
 """
 from __future__ import annotations
 
@@ -49,7 +48,10 @@ import pandas as pd
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
+from allocator.models.block_equity import enforcement_levels, facilities_levels, grid_levels
+from allocator.models.city import city_plan_levels
 from allocator.plans.plan import Plan, read_plan, write_plan
+from allocator.solving import equity_problems
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies.sweep import PLANS_DIR, Scenario, _load_cached, _worker_name, run_sweep
@@ -81,10 +83,8 @@ class ProblemSpec:
 
 def check_limits(city: Instance, spec: ProblemSpec) -> None:
     """Refuse (exit 2, nothing written) a grid or facilities budget no plan can keep, before any solve."""
-    if spec.model in ("grid", "facilities"):
-        from allocator.models.block_equity import check_limits as alone
-
-        alone(city, spec.options(), spec.model)
+    if spec.model in equity_problems.BLOCKS_ALONE:
+        equity_problems.check_block_limits(city, spec.options(), spec.model)
 
 
 def check_spec(spec: ProblemSpec) -> None:
@@ -100,82 +100,15 @@ def check_spec(spec: ProblemSpec) -> None:
 
 def equity_problem(city: Instance, spec: ProblemSpec):
     """The `EquityProblem` of the spec's model on `city` (a fresh Pyomo model)."""
-    run = spec.options()
-    if spec.model == "city":
-        from allocator.models.city import CityOptions, equity_problem as city_problem
-
-        return city_problem(city, run, CityOptions.resolve(city, run, spec.index_weights))
-    if spec.model in ("grid", "facilities"):
-        from allocator.models.block_equity import equity_problem as alone
-
-        return alone(city, run, spec.model)
-    return enforcement_problem(city, run, spec.by)
-
-
-def enforcement_problem(city: Instance, run: RunOptions, by: str):
-    """Towns' (or districts') enforcement coverage ratios as levels (see the module docstring)."""
-    from allocator.models.city_blocks import EnforcementBlock, district_ids
-    from allocator.models.equity_problem import EquityProblem, defined_variables
-
-    block = EnforcementBlock.build(city, run)
-    m, salary = block.model, block.options.salary_10k_cny
-    population = pd.Series(city.town_population().to_numpy(float), index=block.demand.index)
-    if by == "town":
-        groups = list(block.demand.index)
-        levels = {t: block.town_level(t) for t in groups}
-        standard, people = block.demand, population
-        resources = {t: salary * (m.posted_staff[t] + m.pool_share[t]) for t in groups}
-        floor = float((block.options.min_team / block.demand).min())
-    else:
-        groups = district_ids(city)
-        levels = defined_variables(m, "district_coverage_ratio", {d: block.district_level(d) for d in groups})
-        standard = block.demand.groupby(block.town_district).sum().reindex(groups)
-        people = population.groupby(block.town_district).sum().reindex(groups)
-        resources = defined_variables(m, "district_spend_10k_cny", {d: block.spend(d) for d in groups})
-        teams = block.town_district.value_counts().reindex(groups) * block.options.min_team
-        floor = float((teams / standard).min())
-    weights = (standard / standard.sum()).to_dict()
-    scale = salary * block.options.headcount           # Hoover is scale-free; HiGHS wants numbers near 1
-    return EquityProblem(
-        model=m, levels=levels, weights=weights, population=(people / people.sum()).to_dict(),
-        resources={g: r / scale for g, r in resources.items()},
-        level_range=(0.5 * floor, block.level_cap(by)), tables=lambda: block.tables(city),
-        plan_levels=lambda tables: enforcement_levels(tables, city, by), group=by,
-        meta={"enforcement": block.options.as_meta()})
-
-
-def enforcement_levels(tables: dict[str, pd.DataFrame], city: Instance, by: str):
-    """Levels, weights, populations and resources of an enforcement plan, from its tables."""
-    from allocator.models.equity_problem import PlanLevels
-
-    t = tables["town_staff"]
-    salary = city.config.salary("enforcement")
-    population = pd.Series(city.town_population().to_numpy(float), index=city.towns["town_id"].astype(str).to_numpy())
-    key = t["town_id"].astype(str) if by == "town" else t["district_id"].astype(str)
-    covered = (t["enforcement_staff"] + t["pool_share"]).groupby(key.to_numpy()).sum()
-    standard = t["enforcement_demand"].groupby(key.to_numpy()).sum()
-    people = population.reindex(t["town_id"].astype(str)).groupby(key.to_numpy()).sum()
-    if by == "town":
-        resources = salary * covered
-    else:
-        pools = tables["district_pool"].set_index(tables["district_pool"]["district_id"].astype(str))["pool_staff"]
-        resources = salary * t["enforcement_staff"].groupby(key.to_numpy()).sum().add(pools.astype(float), fill_value=0.0)
-    ids = standard.index
-    return PlanLevels(covered / standard, standard / standard.sum(), people.reindex(ids), resources.reindex(ids).fillna(0.0))
+    return equity_problems.equity_problem(city, spec.options(), spec.model, spec.by, spec.index_weights)
 
 
 def plan_levels(plan: Plan, city: Instance, spec: ProblemSpec):
     if spec.model == "city":
-        from allocator.models.city import plan_levels as city_levels
-
-        return city_levels(plan.tables, city)
+        return city_plan_levels(plan.tables, city)
     if spec.model == "grid":
-        from allocator.models.block_equity import grid_levels
-
         return grid_levels(plan.tables, city, _level_groups(plan))
     if spec.model == "facilities":
-        from allocator.models.block_equity import facilities_levels
-
         return facilities_levels(plan.tables, city, _level_groups(plan))
     return enforcement_levels(plan.tables, city, spec.by)
 
