@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.studies.equity_bench import JSON_KEYS, parse_objectives, read_bench, run_bench
-from allocator.studies.frontier import ProblemSpec
+from allocator.studies.equity_runs import ProblemSpec
 from allocator.data.generate import generate_city, write_city
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
