@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -201,8 +202,7 @@ def _objective_name(spec: ProblemSpec, job: Job) -> str:
 # --- settings written next to the results --------------------------------------------------------
 
 def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
+    """Versions of the libraries and of HiGHS that solved (None when not found)."""
     out = {}
     for name in ("pyomo", "highspy", "numpy", "pandas"):
         try:
