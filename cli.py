@@ -456,7 +456,7 @@ def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, 
 
 def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis):
     """The problem of `frontier` and `equity-bench`: model, grouping, index weights, run limits."""
-    from allocator.studies.frontier import ProblemSpec, check_spec
+    from allocator.studies.equity_runs import ProblemSpec, check_spec
     from allocator.solving.run import RunOptions
 
     weights = None

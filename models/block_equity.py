@@ -1,9 +1,10 @@
-"""Equity problems of the grid model and the facilities model alone (DESIGN §5).
+"""Equity problems of one block alone: the grid model, the facilities model (districts under
+one budget) and the enforcement model (towns or districts) (DESIGN §5).
 
-`allocator frontier` and `allocator equity-bench` compare districts d under one budget B
-(--budget, else the city's budget). Each problem gives `models.city_equity` group levels
-L_d, weights w_d (Σ w_d = 1, so efficiency U = Σ_d w_d L_d), population shares p_d and
-resources r_d (Hoover's index compares r_d / Σ r with p_d):
+`allocator frontier` and `allocator equity-bench` compare groups g. Each problem is an
+`EquityProblem` (models.equity_problem) with group levels L_g, weights w_g (Σ w_g = 1, so
+efficiency U = Σ_g w_g L_g), population shares p_g and resources r_g (Hoover's index
+compares r_g / Σ r with p_g):
 
 grid        L_d = G_d = 1 − Σ_{t∈d} U_t / W_d      share of district d's grid workload met
             w_d = W_d / Σ_e W_e                    so U is the city's met share of workload
@@ -17,54 +18,49 @@ facilities  L_d = F_d = Σ_{i∈d,s} a_is c_is / Σ_{i∈d,s} a_is   target-grou
             (models.city_blocks.FacilitiesBlock: maximal covering of every service, existing
             sites kept open at their running cost K_d, new sites j at open + running cost c_j)
 
-Both:       r_d = district spend / B, p_d = population share; a district with no workload
-            (grid) or no target-group demand (facilities) has no level and is left out.
-The plan tables are the model's own (grid_staff/town_staff/districts, or facilities/coverage/
-districts), so `allocator check` verifies them with the model's checker; `plan_levels`
-recomputes every L_d, w_d and r_d from those tables alone.
+Grid and facilities: r_d = district spend / B, p_d = population share; a district with no
+workload (grid) or no target-group demand (facilities) has no level and is left out. The
+budget B is checked against the least spend any plan has (`least_spend`) before a model is
+built.
+
+enforcement L_t = (s_t + q_t) / D_t  (towns), or L_d = Σ_{t∈d} (s_t + q_t) / Σ_{t∈d} D_t
+            (districts: district_coverage_ratio[d], a defined variable)
+            w_g = D_g / Σ D                          the staffing standard
+            r_g = c_enf·(s_t + q_t) (towns), c_enf·(Σ_{t∈d} s_t + r_d) (districts:
+                  district_spend_10k_cny[d]), over c_enf·headcount; p_g its population
+            (models.city_blocks.EnforcementBlock: models.enforcement's first-stage model —
+            headcount, team minimum, move limit — with a town counted at most at its standard)
+
+The plan tables are the model's own (grid_staff/town_staff/districts, facilities/coverage/
+districts, or town_staff/district_pool/districts), so `allocator check` verifies them with
+the model's checker; `grid_levels`, `facilities_levels` and `enforcement_levels` recompute
+every L_g, w_g and r_g from those tables alone.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 from pyomo.core.expr.numvalue import is_constant
 
-from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
-from allocator.solving.run import RunOptions
 
-from .city_blocks import FacilitiesBlock, GridBlock, district_ids
-from .city_equity import EquityProblem, PlanLevels, defined_variables
-
-
-def equity_problem(city: Instance, run: RunOptions, model: str) -> EquityProblem:
-    """The EquityProblem of `model` ("grid" or "facilities") alone on `city`."""
-    budget = check_limits(city, run, model)
-    return grid_problem(city, budget) if model == "grid" else facilities_problem(city, run, budget)
+from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
+from .enforcement import EnforcementOptions
+from .equity_problem import EquityProblem, PlanLevels, defined_variables
+from .facilities import FacilitiesOptions
+from .facilities_tables import plan_tables
+from .grid import grid_data, mandatory_staffing
 
 
-def check_limits(city: Instance, run: RunOptions, model: str) -> float:
-    """The budget B of the run; InputError (exit 2) when no plan can keep it, before any model is built."""
-    if run.headcount is not None:
-        raise InputError(Problem("--headcount", f"the {model} model is balanced under a budget only "
-                                              "(use --budget; headcount limits enforcement and city)", value=run.headcount))
-    budget = float(run.budget if run.budget is not None else city.config.budget)
+def least_spend(city: Instance, model: str, services=()) -> tuple[float, str]:
+    """The least spend (10k CNY/yr) of any grid plan, or of any facilities plan over `services`, and
+    what it pays for."""
     if model == "grid":
-        from .grid import grid_data
-
-        least, what = grid_data(city).mandatory_cost, "one full-time worker per grid and the required professionals"
-    else:
-        from .facilities import FacilitiesOptions
-
-        services = FacilitiesOptions.for_city(city, "mclp", run.services, run.budget, run.p).services
-        sites = city.sites[city.sites["service"].isin(services) & (city.sites["existing"] == 1)]
-        least, what = float(sites["annual_cost"].sum()), "the running cost of the existing sites, which stay open"
-    if least > budget * (1 + 1e-9):
-        source = "--budget" if run.budget is not None else "budget (city.yaml)"
-        raise InputError(Problem(source, f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {least:,.1f} "
-                                         f"needed for {what}; raise it to at least {least:,.1f}", value=budget))
-    return budget
+        return grid_data(city).mandatory_cost, "one full-time worker per grid and the required professionals"
+    sites = city.sites[city.sites["service"].isin(services) & (city.sites["existing"] == 1)]
+    return float(sites["annual_cost"].sum()), "the running cost of the existing sites, which stay open"
 
 
 def district_population(city: Instance) -> pd.Series:
@@ -93,8 +89,7 @@ def _within_budget(m: pyo.ConcreteModel, name: str, spend, budget: float) -> Non
 # --- grid ------------------------------------------------------------------------------------
 
 def grid_problem(city: Instance, budget: float) -> EquityProblem:
-    from .grid import mandatory_staffing
-
+    """Districts' share of grid workload met under the budget B."""
     block = GridBlock.build(city)
     m, data = block.model, block.data
     weights = block.workload[block.workload > 0]
@@ -120,12 +115,10 @@ def grid_levels(tables: dict[str, pd.DataFrame], city: Instance, groups: list[st
 
 # --- facilities ------------------------------------------------------------------------------
 
-def facilities_problem(city: Instance, run: RunOptions, budget: float) -> EquityProblem:
-    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
-
-    from .facilities_tables import plan_tables
-
-    block = FacilitiesBlock.build(city, run)
+def facilities_problem(city: Instance, options: FacilitiesOptions, budget: float) -> EquityProblem:
+    """Districts' covered share of target-group demand under the budget B (`options`: as
+    `FacilitiesBlock.build` takes them)."""
+    block = FacilitiesBlock.build(city, options)
     kept = _kept_spend(city, block)
     demand = _district_demand(city, block)
     weights = demand[demand > 0]
@@ -187,3 +180,53 @@ def _site_cost(sites: pd.DataFrame, f: pd.DataFrame) -> np.ndarray:
     new = f["existing"].to_numpy(int) == 0
     running = sites["annual_cost"].to_numpy(float)
     return is_open * (running + new * sites["open_cost"].to_numpy(float))
+
+
+# --- enforcement -----------------------------------------------------------------------------
+
+def enforcement_problem(city: Instance, options: EnforcementOptions, by: str) -> EquityProblem:
+    """Towns' (or districts') enforcement coverage ratios as levels (`options`: as
+    `EnforcementBlock.build` takes them)."""
+    block = EnforcementBlock.build(city, options)
+    m, salary = block.model, block.options.salary_10k_cny
+    population = pd.Series(city.town_population().to_numpy(float), index=block.demand.index)
+    if by == "town":
+        groups = list(block.demand.index)
+        levels = {t: block.town_level(t) for t in groups}
+        standard, people = block.demand, population
+        resources = {t: salary * (m.posted_staff[t] + m.pool_share[t]) for t in groups}
+        floor = float((block.options.min_team / block.demand).min())
+    else:
+        groups = district_ids(city)
+        levels = defined_variables(m, "district_coverage_ratio", {d: block.district_level(d) for d in groups})
+        standard = block.demand.groupby(block.town_district).sum().reindex(groups)
+        people = population.groupby(block.town_district).sum().reindex(groups)
+        resources = defined_variables(m, "district_spend_10k_cny", {d: block.spend(d) for d in groups})
+        teams = block.town_district.value_counts().reindex(groups) * block.options.min_team
+        floor = float((teams / standard).min())
+    weights = (standard / standard.sum()).to_dict()
+    scale = salary * block.options.headcount           # Hoover is scale-free; HiGHS wants numbers near 1
+    return EquityProblem(
+        model=m, levels=levels, weights=weights, population=(people / people.sum()).to_dict(),
+        resources={g: r / scale for g, r in resources.items()},
+        level_range=(0.5 * floor, block.level_cap(by)), tables=lambda: block.tables(city),
+        plan_levels=lambda tables: enforcement_levels(tables, city, by), group=by,
+        meta={"enforcement": block.options.as_meta()})
+
+
+def enforcement_levels(tables: dict[str, pd.DataFrame], city: Instance, by: str) -> PlanLevels:
+    """Levels, weights, populations and resources of an enforcement plan, from its tables."""
+    t = tables["town_staff"]
+    salary = city.config.salary("enforcement")
+    population = pd.Series(city.town_population().to_numpy(float), index=city.towns["town_id"].astype(str).to_numpy())
+    key = t["town_id"].astype(str) if by == "town" else t["district_id"].astype(str)
+    covered = (t["enforcement_staff"] + t["pool_share"]).groupby(key.to_numpy()).sum()
+    standard = t["enforcement_demand"].groupby(key.to_numpy()).sum()
+    people = population.reindex(t["town_id"].astype(str)).groupby(key.to_numpy()).sum()
+    if by == "town":
+        resources = salary * covered
+    else:
+        pools = tables["district_pool"].set_index(tables["district_pool"]["district_id"].astype(str))["pool_staff"]
+        resources = salary * t["enforcement_staff"].groupby(key.to_numpy()).sum().add(pools.astype(float), fill_value=0.0)
+    ids = standard.index
+    return PlanLevels(covered / standard, standard / standard.sum(), people.reindex(ids), resources.reindex(ids).fillna(0.0))

@@ -25,9 +25,11 @@ and enforcement officers a quarter each):
 Objective (`--objective`, any measure of models.equity over the levels I_d, population
 weights w_d = p_d / Σ p): `maxmin` (default: raise the worst-served district), `utilitarian`
 (max Σ_d w_d I_d, efficiency), `leximin`, `range`, `mad`, `gini`, `owa`, `alpha`
-(proportional fairness, α = 1), `hoover` (spend S_d against population). The solve
-sequences, tie-breaks (the most efficient plan among the fairest; the fairest among the most
-efficient) and the exact Gini/Hoover minimisation are those of `models.city_equity`.
+(proportional fairness, α = 1), `hoover` (spend S_d against population). `problem_of` offers
+the levels I_d as an `EquityProblem` (models.equity_problem); the solve sequences, tie-breaks
+(the most efficient plan among the fairest; the fairest among the most efficient) and the
+exact Gini/Hoover minimisation are the solving layer's (solving/equity.py, run by
+solving/city.py).
 
 The blocks (`models.city_blocks`, which states their rows): grid staffing per grid with the
 reductions of `models.grid` and unmet hours held exact by indicator rows; enforcement per
@@ -57,23 +59,23 @@ The plan's transfers are the least its spend needs, T_d = max(0, S_d − O_d).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
-from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions, SolveResult
 
 from . import equity as eq
 from .enforcement import EnforcementOptions
-from .grid import GridData
+from .facilities import FacilitiesOptions
+from .facilities_tables import group_rates
+from .grid import GridData, mandatory_staffing
 from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
-from .city_equity import EquityProblem, PlanLevels, hold_bound, solve_measure
+from .equity_problem import EquityProblem, PlanLevels
 
 OBJECTIVES = eq.MEASURES
 DEFAULT_OBJECTIVE = "maxmin"
@@ -92,12 +94,13 @@ class CityOptions:
     city_pool_10k_cny: float = math.inf
 
     @classmethod
-    def resolve(cls, city: Instance, run: RunOptions, index_weights=None) -> "CityOptions":
-        budget = float(run.budget if run.budget is not None else city.config.budget)
+    def of(cls, city: Instance, objective: str | None = None, index_weights=None, budget: float | None = None) -> "CityOptions":
+        """B = `budget`, else city.yaml's; P = city.yaml's city_pool, else max(0, B − Σ_d O_d)."""
+        budget = float(budget if budget is not None else city.config.budget)
         pool = city.config.city_pool
         if pool is None:
             pool = max(0.0, budget - float(city.districts["own_budget"].sum()))
-        return cls(run.objective or DEFAULT_OBJECTIVE, check_index_weights(index_weights), budget, float(pool))
+        return cls(objective or DEFAULT_OBJECTIVE, check_index_weights(index_weights), budget, float(pool))
 
     def as_meta(self) -> dict:
         return {"objective": self.objective, "index_weights": dict(zip(INDEX_PARTS, self.index_weights)),
@@ -128,12 +131,13 @@ class CityModel:
 
 # --- the model ---------------------------------------------------------------------------
 
-def build_model(city: Instance, options: CityOptions, run: RunOptions | None = None, every_grid: bool = False) -> CityModel:
-    """The city model; with `every_grid` the grid block keeps every grid (see `GridBlock.build`)."""
-    run = run or RunOptions(model="city")
+def build_model(city: Instance, options: CityOptions, enforcement: EnforcementOptions, facilities: FacilitiesOptions,
+                every_grid: bool = False) -> CityModel:
+    """The city model with the enforcement and facilities blocks' options (`EnforcementBlock.build`,
+    `FacilitiesBlock.build`); with `every_grid` the grid block keeps every grid (see `GridBlock.build`)."""
     m = pyo.ConcreteModel("city")
     _add_sets_and_budgets(m, city, options)
-    grid, enforcement, facilities = _add_blocks(m, city, run, every_grid)
+    grid, enforcement, facilities = _add_blocks(m, city, enforcement, facilities, every_grid)
     _add_district_spend(m, grid, enforcement, facilities)
     _add_transfers(m)
     _add_city_limits(m)
@@ -150,9 +154,11 @@ def _add_sets_and_budgets(m, city: Instance, options: CityOptions) -> None:
     m.budget_10k_cny = pyo.Param(initialize=options.budget_10k_cny, mutable=True)
 
 
-def _add_blocks(m, city: Instance, run: RunOptions, every_grid: bool = False):
+def _add_blocks(m, city: Instance, enforcement_options: EnforcementOptions, facilities_options: FacilitiesOptions,
+                every_grid: bool = False):
     grid = GridBlock.build(city, every_grid)
-    enforcement, facilities = EnforcementBlock.build(city, run), FacilitiesBlock.build(city, run)
+    enforcement = EnforcementBlock.build(city, enforcement_options)
+    facilities = FacilitiesBlock.build(city, facilities_options)
     m.grid, m.enforcement, m.facilities = grid.model, enforcement.model, facilities.model
     return grid, enforcement, facilities
 
@@ -201,12 +207,8 @@ def _add_service_index(m, grid: GridBlock, enforcement: EnforcementBlock, facili
 
 # --- the equity problem of a city --------------------------------------------------------
 
-def equity_problem(city: Instance, run: RunOptions, options: CityOptions) -> EquityProblem:
-    """The districts' service indices as levels, population weights, spend as Hoover's resources."""
-    return problem_of(build_model(city, options, run), city)
-
-
 def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
+    """The districts' service indices as levels, population weights, spend as Hoover's resources."""
     m, ids, options = cm.model, district_ids(city), cm.options
     population = district_population(city)
     a = options.index_weights
@@ -216,7 +218,7 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
         population=(population / population.sum()).to_dict(),          # shares and spend/B: Hoover is scale-free,
         resources={d: m.district_spend_10k_cny[d] / options.budget_10k_cny for d in ids},   # HiGHS is not
         level_range=(lowest_level(cm, city), float(top)), tables=lambda: extract(cm, city),
-        plan_levels=lambda tables: plan_levels(tables, city), group="district",
+        plan_levels=lambda tables: city_plan_levels(tables, city), group="district",
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
               "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}})
 
@@ -224,10 +226,6 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
 def lowest_level(cm: CityModel, city: Instance) -> float:
     """Half the lowest index any plan reaches in some district (alpha's tangents start there):
     required grid staff, minimum enforcement teams and existing sites alone."""
-    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
-
-    from .grid import mandatory_staffing
-
     ids, a = district_ids(city), cm.options.index_weights
     plan, data = mandatory_staffing(cm.grid.data), cm.grid.data
     grid_district = data.town_district[data.grid_town]
@@ -249,7 +247,8 @@ def district_population(city: Instance) -> pd.Series:
     return pop.groupby(level=0).sum().reindex(district_ids(city)).astype(float)
 
 
-def plan_levels(tables: dict[str, pd.DataFrame], city: Instance) -> PlanLevels:
+def city_plan_levels(tables: dict[str, pd.DataFrame], city: Instance) -> PlanLevels:
+    """I_d (service_index), population shares, population and spend of a city plan, from districts.csv."""
     d = tables["districts"].set_index(tables["districts"]["district_id"].astype(str))
     population = district_population(city)
     return PlanLevels(d["service_index"].astype(float).reindex(population.index), population / population.sum(),
@@ -304,8 +303,6 @@ def district_table(city: Instance, options: CityOptions, grid: pd.DataFrame, enf
 
 def component_levels(city: Instance, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """G_d, E_d, F_d from the plan tables (a district without service demand counts as covered)."""
-    from .facilities_tables import group_rates
-
     ids = district_ids(city)
     g = tables["grid_staff"]
     sums = g.groupby(g["district_id"].astype(str))[["unmet_hours", "workload_hours"]].sum().reindex(ids)
@@ -318,39 +315,10 @@ def component_levels(city: Instance, tables: dict[str, pd.DataFrame]) -> pd.Data
                          "facilities": facilities.to_numpy(float)}, index=ids)
 
 
-# --- run -------------------------------------------------------------------------------------
-
-def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_weights=None) -> ModelRun:
-    opts = CityOptions.resolve(city, options, index_weights)
-    t0 = time.perf_counter()
-    cm = build_model(city, opts, options)
-    problem = problem_of(cm, city)
-    build_s = time.perf_counter() - t0
-    why = mandatory_shortfall(city, cm)
-    if why:
-        result = SolveResult("infeasible", None, None, None, "decided from the data")
-        return ModelRun(result, opts.objective, build_s=build_s, explanation=why, meta=problem.meta)
-    for measure, bound in options.equity_bounds:
-        hold_bound(problem, measure, bound)
-    outcome = solve_measure(problem, opts.objective, solve_options)
-    meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds]}}
-    done = ModelRun(outcome.result, opts.objective, build_s=build_s, meta=meta, model=problem.model)
-    if outcome.has_solution:
-        t1 = time.perf_counter()
-        done.tables = problem.tables()
-        levels = problem.plan_levels(done.tables)
-        done.objective_value = plan_objective(levels, opts.objective)
-        meta["city"]["efficiency"] = levels.efficiency()
-        meta["city"]["min_service_index"] = float(levels.levels.min())
-        done.extract_s = time.perf_counter() - t1
-    elif outcome.status == "infeasible":
-        bounds = " and the equity bounds" if options.equity_bounds else ""
-        done.explanation = f"no plan meets the district budgets, transfer caps, city pool, staffing rules{bounds} together"
-    return done
-
+# --- from the plan back to its objective and the data's limits ------------------------------
 
 def plan_objective(levels: PlanLevels, objective: str) -> float:
-    """The objective recomputed from the plan's tables (as allocator.plans.checks.city does)."""
+    """The objective recomputed from the plan's tables (as the city plan checker does)."""
     if objective == "leximin":
         return float(levels.levels.min())
     return levels.measure(objective)

@@ -38,7 +38,7 @@ ratio exceeds 1 only where the minimum team alone exceeds the standard.
 Facilities (`models.facilities`' maximal covering block, every service side by side):
 existing sites stay open and their running cost is NOT part of the city budget; a new site
 costs c_j = open_cost + annual_cost (its first year). The reductions R1–R3 and R5 of
-`models.location_data` are applied; R4 (drop a site another site dominates) is not: it
+`models.location.common` are applied; R4 (drop a site another site dominates) is not: it
 would move spend between districts, whose budgets are separate rows here. Coverage is held
 exact, so that no plan can claim less coverage than its open sites give:
 
@@ -63,7 +63,6 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from allocator.data.instance import Instance
-from allocator.solving.run import RunOptions
 
 from . import enforcement as enf
 from . import grid as grd
@@ -272,9 +271,9 @@ class EnforcementBlock:
     town_district: pd.Series
 
     @classmethod
-    def build(cls, city: Instance, run: RunOptions) -> "EnforcementBlock":
-        asked = RunOptions(model="enforcement", objective="shortfall", headcount=run.headcount, max_moves=run.max_moves)
-        options = enf.EnforcementOptions.resolve(city, asked, tie_break=False)
+    def build(cls, city: Instance, options: enf.EnforcementOptions) -> "EnforcementBlock":
+        """`options`: models.enforcement's, objective `shortfall` without its tie-break (the solving
+        layer reads them from the planner's headcount and move limit)."""
         model = enf.build_model(city, options)
         for objective in model.component_objects(pyo.Objective):
             objective.deactivate()
@@ -328,7 +327,7 @@ class EnforcementBlock:
 
 
 def enforcement_districts(city: Instance, towns: pd.DataFrame, pools: pd.Series, salary: float) -> pd.DataFrame:
-    """districts.csv of an enforcement plan (the columns `allocator.plans.checks.enforcement` recomputes)."""
+    """districts.csv of an enforcement plan (the columns the enforcement plan checker recomputes)."""
     ids = district_ids(city)
     by = towns.groupby(towns["district_id"].astype(str))
     posted = by["enforcement_staff"].sum().reindex(ids).fillna(0).astype(int)
@@ -358,9 +357,9 @@ class FacilitiesBlock:
     levels: dict                    # district → F_d expression (districts with demand)
 
     @classmethod
-    def build(cls, city: Instance, run: RunOptions) -> "FacilitiesBlock":
-        asked = replace(run, model="facilities", objective="mclp", budget=None, p=None)
-        options = FacilitiesOptions.for_city(city, asked.objective, asked.services, asked.budget, asked.p)
+    def build(cls, city: Instance, options: FacilitiesOptions) -> "FacilitiesBlock":
+        """`options`: models.facilities', objective `mclp` with no budget or p of its own (the solving
+        layer reads the services from the planner's options)."""
         data = [service_data(city, s) for s in options.services]
         prepared = prepare_cover(cover_inputs(data, options))
         model = build_coverage_model(prepared.flat["sites"], prepared.flat["coverage"], Limits(math.inf, None))

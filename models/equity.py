@@ -9,7 +9,12 @@ approximation error is computed and returned.
 
     utilitarian  U = Σ_g w_g L_g                       max U         | U ≥ β
     maxmin       L_g ≥ t  ∀g                            max t         | t ≥ β
-    leximin      `models.leximin.solve_leximin`: a sequence of max-min solves
+    leximin      a sequence of max-min solves (`solve_leximin` of the solving layer) over the
+                 rows of `leximin_block`:
+                     L_g ≥ t          g free     (level_at_least_floor)
+                     L_g ≥ f_g        g fixed    (level_at_least_fixed, f_g mutable)
+                 with the objectives max t (raise_floor) and max Σ_g π_g L_g (raise_one,
+                 π_g mutable: one group picked), the rounds switching them on and off
     range        ℓ ≤ L_g ≤ u  ∀g                        min u − ℓ     | u − ℓ ≤ β
     mad          e_g ≥ ±(L_g − μ), μ = Σ_h w_h L_h / W  min Σ w_g e_g / W  | ≤ β
     gini         d_gh ≥ ±(L_g − L_h)  ∀ g < h,  N = Σ_{g<h} w_g w_h d_gh
@@ -44,13 +49,14 @@ report `EquityTerm.measured()` (numpy, allocator.metrics, on the solution's leve
 measure is the objective).
 
     symbol        attribute (in the measure's block b)     meaning
-    t             b.floor_level                           lowest level (maxmin)
+    t             b.floor_level                           lowest level (maxmin; leximin: of the free groups)
     u, ℓ          b.ceiling_level, b.floor_level          band of the levels (range)
     e_g           b.deviation[g]                           |L_g − μ| (mad) / share gap (hoover)
     d_gh          b.pair_gap[p], p ∈ b.PAIRS               |L_g − L_h| (gini)
     r_k, s_gk     b.rank_threshold[k], b.shortfall[g, k]   OWA's ordered sums
     y_g           b.utility[g]                             tangent-cut utility (alpha)
     β             b.bound_value                            the bound (mutable: `set_bound`)
+    f_g, π_g      b.fixed_level[g], b.pick[g]              leximin: floors of fixed groups, the group raised
 """
 from __future__ import annotations
 
@@ -163,7 +169,8 @@ def attach(model: pyo.Block, levels: Mapping[Hashable, Any], measure: str, weigh
 
 def _check_inputs(levels, measure, weights, as_, bound, params) -> tuple[list, np.ndarray | None]:
     if measure == "leximin":
-        raise ValueError("leximin is a sequence of solves: call models.leximin.solve_leximin(model, levels, solve_options)")
+        raise ValueError("leximin is a sequence of solves: call the solving layer's "
+                         "solve_leximin(model, levels, solve_options)")
     if measure not in NATURAL_SENSE:
         raise ValueError(f"unknown equity measure {measure!r}; use one of {', '.join(MEASURES)}")
     unknown = sorted(set(params) - set(PARAMETERS[measure]))
@@ -213,6 +220,31 @@ def deactivate_objectives(model: pyo.Block) -> list[str]:
         obj.deactivate()
         names.append(obj.name)
     return names
+
+
+def leximin_block(model: pyo.Block, L: list) -> pyo.Block:
+    """The rows and objectives of the leximin rounds over levels L (see the module docstring), in a
+    new block `equity_leximin`: every group free (level_at_least_fixed off), max t active."""
+    b = pyo.Block()
+    model.add_component(free_name(model, "equity_leximin"), b)
+    b.GROUPS = pyo.Set(initialize=range(len(L)), ordered=True)
+    b.floor_level = pyo.Var()
+    b.fixed_level = pyo.Param(b.GROUPS, mutable=True, initialize=0.0)
+    b.pick = pyo.Param(b.GROUPS, mutable=True, initialize=0.0)
+
+    @b.Constraint(b.GROUPS)
+    def level_at_least_floor(b, g):
+        return L[g] >= b.floor_level
+
+    @b.Constraint(b.GROUPS)
+    def level_at_least_fixed(b, g):
+        return L[g] >= b.fixed_level[g]
+
+    b.level_at_least_fixed.deactivate()
+    b.raise_floor = pyo.Objective(expr=b.floor_level, sense=pyo.maximize)
+    b.raise_one = pyo.Objective(expr=pyo.quicksum(b.pick[g] * L[g] for g in b.GROUPS), sense=pyo.maximize)
+    b.raise_one.deactivate()
+    return b
 
 
 def _weights_or_ones(w: np.ndarray | None, n: int) -> np.ndarray:

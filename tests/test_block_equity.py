@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.studies.equity_bench import run_bench
-from allocator.studies.frontier import ProblemSpec, run_frontier
+from allocator.studies.equity_runs import ProblemSpec
+from allocator.studies.frontier import run_frontier
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
 from allocator.plans.plan import read_plan

@@ -19,7 +19,7 @@ import pytest
 from allocator import metrics as mx
 from allocator.solving.solve import SolveOptions, solve
 from allocator.models import equity as eq
-from allocator.models import leximin as lx
+from allocator.solving import leximin as lx
 
 EXACT = SolveOptions(threads=1, seed=0)
 SIZES = (2, 3, 5, 8)

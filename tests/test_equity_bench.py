@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.studies.equity_bench import JSON_KEYS, parse_objectives, read_bench, run_bench
-from allocator.studies.frontier import ProblemSpec
+from allocator.studies.equity_runs import ProblemSpec
 from allocator.data.generate import generate_city, write_city
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
@@ -94,7 +94,7 @@ def test_cli_bad_input_exits_2(tiny_dir, tmp_path, args):
 
 
 def test_gini_over_too_many_groups_is_refused(monkeypatch, tiny_dir, tmp_path):
-    monkeypatch.setattr("allocator.models.city_equity.MAX_PAIR_GROUPS", 2)
+    monkeypatch.setattr("allocator.models.equity_problem.MAX_PAIR_GROUPS", 2)
     r = CliRunner().invoke(main, ["equity-bench", str(tiny_dir), "--model", "enforcement", "--by", "town",
                                   "--objectives", "gini", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "pair rows" in r.output, r.output

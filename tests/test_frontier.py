@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.studies.equity_bench import run_bench
-from allocator.studies.frontier import FRONTIER_COLUMNS, ProblemSpec, read_frontier, run_frontier
+from allocator.studies.equity_runs import ProblemSpec
+from allocator.studies.frontier import FRONTIER_COLUMNS, read_frontier, run_frontier
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
 from allocator.plans.make import make_plan

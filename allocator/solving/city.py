@@ -1,4 +1,94 @@
-"""Solving the city model (transitional: the solve sequences move here from allocator.models.city)."""
-from allocator.models.city import DEFAULT_OBJECTIVE, OBJECTIVES, run
+"""Solving the city budget model (models.city): `allocator solve --model city`.
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run"]
+What the planner asked (`RunOptions`) becomes the model's own options:
+
+    CityOptions          objective (--objective, default maxmin), index weights, budget B
+                         (--budget, else city.yaml) and city pool P (city.yaml, else
+                         max(0, B − Σ_d O_d))
+    EnforcementOptions   the enforcement block: objective `shortfall` without its tie-break,
+                         headcount and move limit from --headcount and --max-moves (else the
+                         city's defaults, as in models.enforcement)
+    FacilitiesOptions    the facilities block: objective `mclp`, the services of --services,
+                         no budget or p of its own (the city budget pays for new sites)
+
+`run`: build the city model; the budget conflicts the data settle (a district, the city
+budget or the pool cannot pay for one full-time worker per grid, the required professionals
+and a minimum team per town: `models.city.mandatory_shortfall`) end the run as infeasible
+before any solve. Otherwise every --equity-bound is held (`models.equity_problem.hold_bound`)
+and the objective is solved by `allocator.solving.equity.solve_measure`: the objective, then
+the most efficient of its optimal plans (utilitarian: the fairest of the most efficient);
+gini and hoover exactly by Dinkelbach's method, leximin by `allocator.solving.leximin`. The
+plan's objective value, efficiency and lowest index are recomputed from its tables.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from allocator.data.instance import Instance
+from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, CityOptions, build_model,
+                                   mandatory_shortfall, plan_objective, problem_of)
+from allocator.models.enforcement import EnforcementOptions
+from allocator.models.equity_problem import EquityProblem, hold_bound
+from allocator.models.facilities import FacilitiesOptions
+from allocator.solving.equity import solve_measure
+from allocator.solving.facilities import facilities_options
+from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.solve import SolveOptions, SolveResult
+
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run", "city_options", "enforcement_block_options",
+           "facilities_block_options", "build_city", "city_problem"]
+
+
+def city_options(city: Instance, run: RunOptions, index_weights=None) -> CityOptions:
+    return CityOptions.of(city, run.objective, index_weights, run.budget)
+
+
+def enforcement_block_options(city: Instance, run: RunOptions) -> EnforcementOptions:
+    """The enforcement block's options: objective `shortfall`, no tie-break, the run's headcount and move limit."""
+    asked = RunOptions(model="enforcement", objective="shortfall", headcount=run.headcount, max_moves=run.max_moves)
+    return EnforcementOptions.resolve(city, asked, tie_break=False)
+
+
+def facilities_block_options(city: Instance, run: RunOptions) -> FacilitiesOptions:
+    """The facilities block's options: objective `mclp`, the run's services, no budget or p of its own."""
+    return facilities_options(city, replace(run, model="facilities", objective="mclp", budget=None, p=None))
+
+
+def build_city(city: Instance, run: RunOptions, options: CityOptions, every_grid: bool = False) -> CityModel:
+    """The city model of `options`, its blocks' options read from the run."""
+    return build_model(city, options, enforcement_block_options(city, run), facilities_block_options(city, run), every_grid)
+
+
+def city_problem(city: Instance, run: RunOptions, index_weights=None) -> EquityProblem:
+    """The districts' service indices as an EquityProblem (a fresh city model)."""
+    return problem_of(build_city(city, run, city_options(city, run, index_weights)), city)
+
+
+def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_weights=None) -> ModelRun:
+    opts = city_options(city, options, index_weights)
+    t0 = time.perf_counter()
+    cm = build_city(city, options, opts)
+    problem = problem_of(cm, city)
+    build_s = time.perf_counter() - t0
+    why = mandatory_shortfall(city, cm)
+    if why:
+        result = SolveResult("infeasible", None, None, None, "decided from the data")
+        return ModelRun(result, opts.objective, build_s=build_s, explanation=why, meta=problem.meta)
+    for measure, bound in options.equity_bounds:
+        hold_bound(problem, measure, bound)
+    outcome = solve_measure(problem, opts.objective, solve_options)
+    meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds]}}
+    done = ModelRun(outcome.result, opts.objective, build_s=build_s, meta=meta, model=problem.model)
+    if outcome.has_solution:
+        t1 = time.perf_counter()
+        done.tables = problem.tables()
+        levels = problem.plan_levels(done.tables)
+        done.objective_value = plan_objective(levels, opts.objective)
+        meta["city"]["efficiency"] = levels.efficiency()
+        meta["city"]["min_service_index"] = float(levels.levels.min())
+        done.extract_s = time.perf_counter() - t1
+    elif outcome.status == "infeasible":
+        bounds = " and the equity bounds" if options.equity_bounds else ""
+        done.explanation = f"no plan meets the district budgets, transfer caps, city pool, staffing rules{bounds} together"
+    return done

@@ -31,6 +31,10 @@ from dataclasses import replace
 import pandas as pd
 import pyomo.environ as pyo
 
+from allocator.models import grid as grd
+from allocator.models.city import mandatory_spend_of, problem_of
+from allocator.models.equity_problem import hold_bound
+from allocator.solving.city import build_city, city_options, enforcement_block_options
 from allocator.solving.explain_enforcement import DEFINITIONS as ENFORCEMENT_DEFINITIONS
 from allocator.solving.explain_enforcement import FAMILIES as _ENF
 from allocator.solving.explain_grid import FAMILIES as _GRID
@@ -94,14 +98,12 @@ def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
     """The city model of the run, unreduced, with the budget (and a default pool) as above; for a
     city of more than SETTLED_ABOVE_GRIDS grids whose staffing floor the budgets cannot pay,
     (None, {"settled": …}) with the figures of `budget_floor`."""
-    from allocator.models import city
-
-    opts = city.CityOptions.resolve(instance, options)
+    opts = city_options(instance, options)
     if len(instance.grids) > SETTLED_ABOVE_GRIDS:
         settled = budget_floor(instance, options, opts)
         if settled:
             return None, settled
-    cm = city.build_model(instance, opts, options, every_grid=True)
+    cm = build_city(instance, options, opts, every_grid=True)
     _hold_equity_bounds(cm, instance, options)
     e = cm.enforcement.options
     for v in cm.enforcement.model.posted_staff.values():
@@ -117,9 +119,6 @@ def _hold_equity_bounds(cm, instance, options) -> None:
     """The run's --equity-bound rows, as the solving model holds them (families `EQUITY_BOUNDS`)."""
     if not options.equity_bounds:
         return
-    from allocator.models.city import problem_of
-    from allocator.models.city_equity import hold_bound
-
     problem = problem_of(cm, instance)
     for measure, bound in options.equity_bounds:
         hold_bound(problem, measure, bound)
@@ -151,14 +150,7 @@ def budget_floor(instance, options, opts) -> dict | None:
     least transfer t_d = min(K_d, (F_d − O_d)⁺). A plan exists (headcount and moves aside) iff
     F_d ≤ O_d + K_d for every d, Σ_d t_d ≤ P and Σ_d F_d ≤ B; with the default pool
     P = max(0, B − Σ O) the budget must reach max(Σ F, Σ O + Σ t) when Σ t > 0."""
-    from allocator.models import enforcement as enf
-    from allocator.models import grid as grd
-    from allocator.models.city import mandatory_spend_of
-
-    from allocator.solving.run import RunOptions
-
-    asked = RunOptions(model="enforcement", objective="shortfall", headcount=options.headcount, max_moves=options.max_moves)
-    need = mandatory_spend_of(instance, grd.grid_data(instance), enf.EnforcementOptions.resolve(instance, asked, tie_break=False))
+    need = mandatory_spend_of(instance, grd.grid_data(instance), enforcement_block_options(instance, options))
     own = pd.Series(instance.districts["own_budget"].to_numpy(float), index=need.index)     # need: districts in city order
     cap = pd.Series(instance.districts["transfer_cap"].to_numpy(float), index=need.index)
     parts, findings = _district_floors(need, own, cap)

@@ -1,6 +1,8 @@
 """Lexicographic max-min of group levels in any Pyomo model, by a sequence of solves.
 
-`solve_leximin`, every solve through allocator.solving.solve.solve:
+`solve_leximin` works on the rows of `models.equity.leximin_block` (L_g ≥ t for the free
+groups, L_g ≥ f_g for the fixed ones; objectives max t and max L_g of one picked group),
+every solve through allocator.solving.solve.solve:
     round: max t s.t. L_g ≥ t (g free), L_g ≥ f_g − δ (g fixed)           → t*
            a free g is blocked when max L_g s.t. L_h ≥ t* − δ (h free), fixed floors,
            stays ≤ t* + 10δ; any solve showing L_h > t* + 10δ proves h not blocked
@@ -29,7 +31,7 @@ from pyomo.common.collections import ComponentMap
 
 from allocator.solving.solve import SolveOptions, SolveResult, solve
 
-from .equity import attach, deactivate_objectives, free_name
+from allocator.models.equity import attach, deactivate_objectives, leximin_block
 
 BLOCKED_FACTOR = 10.0             # a group is blocked when its best level stays within this many δ of t*
 
@@ -107,7 +109,7 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
     if not groups:
         raise ValueError("no group levels given")
     L = [levels[g] for g in groups]
-    b = _leximin_block(model, L)
+    b = leximin_block(model, L)
     solves = _Solves(model, solve_options)
     replaced = deactivate_objectives(model)
     rounds: list[dict] = []
@@ -155,29 +157,6 @@ def _hold_floor(b, t: float | None, tolerance: float) -> None:
 
 def _slack(t: float, tolerance: float) -> float:
     return tolerance * max(1.0, abs(t))
-
-
-def _leximin_block(model: pyo.Block, L: list) -> pyo.Block:
-    b = pyo.Block()
-    model.add_component(free_name(model, "equity_leximin"), b)
-    b.GROUPS = pyo.Set(initialize=range(len(L)), ordered=True)
-    b.floor_level = pyo.Var()
-    b.fixed_level = pyo.Param(b.GROUPS, mutable=True, initialize=0.0)
-    b.pick = pyo.Param(b.GROUPS, mutable=True, initialize=0.0)
-
-    @b.Constraint(b.GROUPS)
-    def level_at_least_floor(b, g):
-        return L[g] >= b.floor_level
-
-    @b.Constraint(b.GROUPS)
-    def level_at_least_fixed(b, g):
-        return L[g] >= b.fixed_level[g]
-
-    b.level_at_least_fixed.deactivate()
-    b.raise_floor = pyo.Objective(expr=b.floor_level, sense=pyo.maximize)
-    b.raise_one = pyo.Objective(expr=pyo.quicksum(b.pick[g] * L[g] for g in b.GROUPS), sense=pyo.maximize)
-    b.raise_one.deactivate()
-    return b
 
 
 def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solves,

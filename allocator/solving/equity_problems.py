@@ -1,0 +1,69 @@
+"""The equity problems of `allocator frontier` and `allocator equity-bench`, from what the planner
+asked (`RunOptions`): each model's own options are read from the run here, and the problem is
+built by its formulation.
+
+    city          allocator.solving.city.city_problem: the districts' service index I_d
+                  (models.city), under the run's budget, headcount and move limit
+    grid          models.block_equity.grid_problem under the budget B (--budget, else city.yaml)
+    facilities    models.block_equity.facilities_problem under B, over the run's services
+    enforcement   models.block_equity.enforcement_problem, towns or districts (`by`), under
+                  the run's headcount and move limit
+
+Grid and facilities are balanced under a budget only: --headcount is refused, and so is a
+budget below the least spend of any plan (`check_block_limits`, exit 2 before any model is
+built). The solve sequences over these problems are allocator.solving.equity's.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from allocator.errors import InputError, Problem
+from allocator.data.instance import Instance
+from allocator.models.block_equity import enforcement_problem as enforcement_alone
+from allocator.models.block_equity import facilities_problem, grid_problem, least_spend
+from allocator.models.equity_problem import EquityProblem
+from allocator.solving.city import city_problem, enforcement_block_options, facilities_block_options
+from allocator.solving.facilities import facilities_options
+from allocator.solving.run import RunOptions
+
+BLOCKS_ALONE = ("grid", "facilities")
+
+
+def equity_problem(city: Instance, run: RunOptions, model: str, by: str = "district", index_weights=None) -> EquityProblem:
+    """The `EquityProblem` of `model` on `city` (a fresh Pyomo model); `by` groups enforcement, `index_weights`
+    weigh the city's service index."""
+    if model == "city":
+        return city_problem(city, run, index_weights)
+    if model in BLOCKS_ALONE:
+        return block_problem(city, run, model)
+    return enforcement_problem(city, run, by)
+
+
+def check_block_limits(city: Instance, run: RunOptions, model: str) -> float:
+    """The budget B of a grid or facilities run; InputError (exit 2) when no plan can keep it, before any
+    model is built."""
+    if run.headcount is not None:
+        raise InputError(Problem("--headcount", f"the {model} model is balanced under a budget only "
+                                              "(use --budget; headcount limits enforcement and city)", value=run.headcount))
+    budget = float(run.budget if run.budget is not None else city.config.budget)
+    services = () if model == "grid" else facilities_options(
+        city, replace(run, model="facilities", objective="mclp")).services
+    least, what = least_spend(city, model, services)
+    if least > budget * (1 + 1e-9):
+        source = "--budget" if run.budget is not None else "budget (city.yaml)"
+        raise InputError(Problem(source, f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {least:,.1f} "
+                                         f"needed for {what}; raise it to at least {least:,.1f}", value=budget))
+    return budget
+
+
+def block_problem(city: Instance, run: RunOptions, model: str) -> EquityProblem:
+    """The EquityProblem of `model` ("grid" or "facilities") alone on `city`."""
+    budget = check_block_limits(city, run, model)
+    if model == "grid":
+        return grid_problem(city, budget)
+    return facilities_problem(city, facilities_block_options(city, run), budget)
+
+
+def enforcement_problem(city: Instance, run: RunOptions, by: str) -> EquityProblem:
+    """Towns' (or districts') enforcement coverage ratios as levels."""
+    return enforcement_alone(city, enforcement_block_options(city, run), by)

@@ -1,0 +1,232 @@
+"""What `allocator frontier` and `allocator equity-bench` share: the problem asked (`ProblemSpec`),
+one solve of it as a sweep task (`Job`, `Task`, `solve_job`), the group levels of a written
+plan (`spec_plan_levels`) and the settings written next to the results.
+
+Problems by model (`equity_problem`, built by allocator.solving.equity_problems):
+    city          levels: districts' service index I_d (models.city); weights: population;
+                  Hoover: district spend against population
+    grid          levels: districts' share of grid workload met; weights: workload
+    facilities    levels: districts' share of target groups within reach; weights: that demand
+    enforcement   levels: coverage ratios (s_t + q_t)/D_t of towns, or of districts
+                  Σ(s+q)/ΣD (--by district); weights: the standard D; Hoover: salary of
+                  the officers counted in a group against its population
+(models.block_equity states the grid, facilities and enforcement problems.)
+
+A job is solved by allocator.solving.equity: `solve_measure` for a measure as the objective
+(with its tie-break), `solve_bounded` for an ε-constraint point (max efficiency, the measure
+bounded). `solve_job` runs on a sweep worker: it builds the problem, solves the job, checks
+the plan with its model's checker and writes it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from allocator.errors import InputError, Problem
+from allocator.data.instance import Instance
+from allocator.models.block_equity import enforcement_levels, facilities_levels, grid_levels
+from allocator.models.city import city_plan_levels
+from allocator.models.equity_problem import EquityProblem, PlanLevels
+from allocator.plans.checks import check_plan
+from allocator.plans.plan import Plan, write_plan
+from allocator.solving import equity_problems
+from allocator.solving.equity import solve_bounded, solve_measure
+from allocator.solving.run import RunOptions
+from allocator.solving.solve import SolveOptions
+from allocator.studies.sweep import _load_cached, _worker_name
+
+MODELS = ("city", "enforcement", "grid", "facilities")
+GROUPINGS = ("district", "town")
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """Which model's group levels, grouped how, under which run options."""
+
+    model: str = "city"
+    by: str = "district"
+    index_weights: tuple[float, ...] | None = None
+    run: RunOptions | None = None
+
+    def options(self) -> RunOptions:
+        return self.run or RunOptions(model=self.model)
+
+    def as_meta(self) -> dict:
+        return {"model": self.model, "by": self.by, "index_weights": list(self.index_weights) if self.index_weights else None,
+                "options": self.options().as_dict()}
+
+
+def check_limits(city: Instance, spec: ProblemSpec) -> None:
+    """Refuse (exit 2, nothing written) a grid or facilities budget no plan can keep, before any solve."""
+    if spec.model in equity_problems.BLOCKS_ALONE:
+        equity_problems.check_block_limits(city, spec.options(), spec.model)
+
+
+def check_spec(spec: ProblemSpec) -> None:
+    if spec.model not in MODELS:
+        raise InputError(Problem("--model", f"equity frontiers and benchmarks work on the models {', '.join(MODELS)}",
+                                 value=spec.model))
+    if spec.by not in GROUPINGS or (spec.model != "enforcement" and spec.by != "district"):
+        raise InputError(Problem("--by", f"the {spec.model} model balances districts (--by district); enforcement "
+                                         "compares towns or districts", value=spec.by))
+
+
+def group_count(city: Instance, spec: ProblemSpec) -> int:
+    """How many groups the spec compares (towns or districts)."""
+    return len(city.towns) if spec.by == "town" else len(city.districts)
+
+
+# --- problems and the levels of a plan ---------------------------------------------------------
+
+def equity_problem(city: Instance, spec: ProblemSpec) -> EquityProblem:
+    """The `EquityProblem` of the spec's model on `city` (a fresh Pyomo model)."""
+    return equity_problems.equity_problem(city, spec.options(), spec.model, spec.by, spec.index_weights)
+
+
+def spec_plan_levels(plan: Plan, city: Instance, spec: ProblemSpec) -> PlanLevels:
+    """The group levels of a written plan of the spec's model, recomputed from its tables."""
+    if spec.model == "city":
+        return city_plan_levels(plan.tables, city)
+    if spec.model == "grid":
+        return grid_levels(plan.tables, city, _level_groups(plan))
+    if spec.model == "facilities":
+        return facilities_levels(plan.tables, city, _level_groups(plan))
+    return enforcement_levels(plan.tables, city, spec.by)
+
+
+def _level_groups(plan: Plan) -> list[str]:
+    """The districts a grid or facilities plan was balanced over (those with workload or demand)."""
+    return list((plan.meta.get("equity") or {}).get("groups") or plan.tables["districts"]["district_id"].astype(str))
+
+
+# --- one solve, as a sweep task --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Job:
+    """One solve: the measure as the objective (with a tie-break), or as a bound on max efficiency."""
+
+    kind: str                      # "objective" | "bound"
+    measure: str
+    bound: float | None = None
+    tie_break: str | None = None
+    role: str = ""                 # "utilitarian" | "fairest" | "point" | "objective"
+    point: int | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """What every worker needs: the problem and the job of each scenario, by scenario name."""
+
+    spec: ProblemSpec
+    jobs: tuple[tuple[str, Job], ...] = ()
+
+    def job(self, name: str) -> Job:
+        return dict(self.jobs)[name]
+
+
+def solve_job(task: Task, instance_path: str, instance_sha256: str, options: RunOptions,
+              solve_options: SolveOptions, plan_dir: str) -> dict[str, Any]:
+    """Run on a worker (the signature of allocator.studies.sweep.solve_scenario, with the task bound first)."""
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"status": "error", "plan_written": False, "worker": _worker_name(), "message": ""}
+    try:
+        city, digest = _load_cached(instance_path)
+        if digest != instance_sha256:
+            row["message"] = f"the worker read a different instance at {instance_path}"
+            return row
+        city = city.with_basis(task.spec.options().basis)
+        plan = solve_plan(city, task.spec, task.job(Path(plan_dir).name), solve_options)
+        if plan.tables:
+            report = check_plan(plan, city)
+            plan.meta["check"] = report.as_dict()
+        write_plan(plan, plan_dir)
+        check = plan.meta.get("check") or {}
+        row.update(status=plan.meta["status"], objective=plan.meta["objective_value"], gap=plan.meta["mip_gap"],
+                   objective_name=plan.meta["objective"], check_passed=check.get("passed"),
+                   n_violations=check.get("n_violations"), message=plan.meta.get("explanation") or "",
+                   plan_written=True, **plan.meta["timings"])
+    except InputError as err:
+        row["message"] = err.describe()
+    except Exception as err:  # recorded in the scenario's row; the sweep goes on
+        row["message"] = f"{type(err).__name__}: {err}"
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions) -> Plan:
+    """Build the problem, solve the job, and return the plan (tables + meta), not yet written."""
+    t0 = time.perf_counter()
+    problem = equity_problem(city, spec)
+    build_s = time.perf_counter() - t0
+    if job.kind == "bound":
+        outcome = solve_bounded(problem, job.measure, job.bound, solve_options)
+    else:
+        outcome = solve_measure(problem, job.measure, solve_options, tie_break=job.tie_break)
+    t1 = time.perf_counter()
+    tables = problem.tables() if outcome.has_solution else {}
+    extract_s = time.perf_counter() - t1
+    r = outcome.result
+    name = _objective_name(spec, job)
+    value = None
+    equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem.group, "groups": [str(g) for g in problem.levels]}
+    if tables:
+        levels = problem.plan_levels(tables)
+        equity.update(efficiency=levels.efficiency(), measured=levels.measure(job.measure), min_level=float(levels.levels.min()))
+        value = equity["efficiency"] if job.kind == "bound" or job.measure == "utilitarian" else (
+            float(levels.levels.min()) if job.measure == "leximin" else equity["measured"])
+    meta = {
+        "model": spec.model, "objective": name, "objective_value": value, "status": outcome.status,
+        "mip_gap": r.gap if r else None, "bound": r.bound if r else None, "solver": "highs",
+        "solver_version": r.solver_version if r else "", "options": {**spec.options().as_dict(), **solve_options.as_dict()},
+        "seed": solve_options.seed, "threads": solve_options.threads, "instance": city.name,
+        "instance_sha256": city.content_hash(), "instance_source": city.source, "basis": city.basis,
+        "timings": {"build_s": build_s, "handover_s": r.handover_s if r else 0.0, "solve_s": r.solve_s if r else 0.0,
+                    "extract_s": extract_s, "total_s": time.perf_counter() - t0},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "explanation": None if tables else f"no plan was found ({outcome.status})",
+        **problem.meta, "equity": equity, "spec": spec.as_meta(),
+    }
+    return Plan(meta, tables)
+
+
+def _objective_name(spec: ProblemSpec, job: Job) -> str:
+    """City plans carry the measure (its checker recomputes it); a bounded point maximises U."""
+    measure = "utilitarian" if job.kind == "bound" else job.measure
+    return measure if spec.model == "city" else f"equity-{measure}"
+
+
+# --- settings written next to the results --------------------------------------------------------
+
+def versions() -> dict:
+    """Versions of the libraries and of HiGHS that solved (None when not found)."""
+    out = {}
+    for name in ("pyomo", "highspy", "numpy", "pandas"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    try:
+        from pyomo.contrib.solver.solvers.highs import Highs
+
+        out["highs"] = ".".join(str(v) for v in Highs().version())
+    except Exception:  # information only
+        out["highs"] = None
+    return out
+
+
+def comment_header(settings: dict) -> str:
+    """'# key: value' lines (read back with pandas.read_csv(..., comment='#'))."""
+    v = settings.get("versions") or {}
+    s = settings.get("solve_options") or {}
+    lines = [f"instance: {settings.get('instance')} sha256 {settings.get('instance_sha256')}",
+             f"solver: highs {v.get('highs')} (highspy {v.get('highspy')}, pyomo {v.get('pyomo')}); seed {s.get('seed')}, "
+             f"threads {s.get('threads')}, gap {s.get('gap')}, time limit {s.get('time_limit')}"]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
