@@ -6,6 +6,7 @@ owner-only mode of a temporary file, so colleagues on a shared server can read t
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -64,3 +65,8 @@ def write_folder(out: str | Path, fill: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def write_json(out: str | Path, value: object) -> Path:
+    """`value` as indented UTF-8 JSON (anything else as its text), atomically."""
+    return write_text(out, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")

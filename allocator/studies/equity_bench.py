@@ -38,9 +38,10 @@ from allocator.models.equity_problem import check_measure
 from allocator.plans.plan import read_plan
 from allocator.solving.solve import SolveOptions
 from allocator.studies.equity_charts import bench_figure, save_both
-from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count, now,
+from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count,
                                            solve_job, spec_plan_levels, versions)
-from allocator.studies.sweep import PLANS_DIR, Scenario, _atomic_write, run_sweep
+from allocator.files import write_text
+from allocator.studies.sweep import PLANS_DIR, Scenario, now, run_sweep
 
 BENCH_CSV, BENCH_JSON = "bench.csv", "bench.json"
 JSON_KEYS = ("objective", "status", "efficiency", "min_level", "gini", "theil", "hoover", "cv", "jain",
@@ -80,8 +81,8 @@ def run_bench(instance_path: str | Path, spec: ProblemSpec, objectives: list[str
     settings = {"instance": city.name, "instance_sha256": city.content_hash(), "spec": spec.as_meta(),
                 "objectives": objectives, "solve_options": solve_options.as_dict(), "seed": solve_options.seed,
                 "threads": solve_options.threads, "versions": versions(), "finished": now()}
-    _atomic_write(out / BENCH_CSV, comment_header(settings) + frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
-    _atomic_write(out / BENCH_JSON, json.dumps({**settings, "rows": json_rows(frame)}, indent=2, ensure_ascii=False,
+    write_text(out / BENCH_CSV, comment_header(settings) + frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+    write_text(out / BENCH_JSON, json.dumps({**settings, "rows": json_rows(frame)}, indent=2, ensure_ascii=False,
                                                default=str) + "\n")
     save_both(bench_figure(frame, city.name, spec), out / "bench")
     return frame

@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from allocator.solving import equity_problems
 from allocator.solving.equity import solve_bounded, solve_measure
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
-from allocator.studies.sweep import _load_cached, _worker_name
+from allocator.studies.sweep import highs_version, library_versions, load_cached, worker_name
 
 MODELS = ("city", "enforcement", "grid", "facilities")
 GROUPINGS = ("district", "town")
@@ -132,9 +131,9 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
               solve_options: SolveOptions, plan_dir: str) -> dict[str, Any]:
     """Run on a worker (the signature of allocator.studies.sweep.solve_scenario, with the task bound first)."""
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"status": "error", "plan_written": False, "worker": _worker_name(), "message": ""}
+    row: dict[str, Any] = {"status": "error", "plan_written": False, "worker": worker_name(), "message": ""}
     try:
-        city, digest = _load_cached(instance_path)
+        city, digest = load_cached(instance_path)
         if digest != instance_sha256:
             row["message"] = f"the worker read a different instance at {instance_path}"
             return row
@@ -203,19 +202,7 @@ def _objective_name(spec: ProblemSpec, job: Job) -> str:
 
 def versions() -> dict:
     """Versions of the libraries and of HiGHS that solved (None when not found)."""
-    out = {}
-    for name in ("pyomo", "highspy", "numpy", "pandas"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    try:
-        from pyomo.contrib.solver.solvers.highs import Highs
-
-        out["highs"] = ".".join(str(v) for v in Highs().version())
-    except Exception:  # information only
-        out["highs"] = None
-    return out
+    return {**library_versions(("pyomo", "highspy", "numpy", "pandas")), "highs": highs_version()}
 
 
 def comment_header(settings: dict) -> str:
@@ -226,7 +213,3 @@ def comment_header(settings: dict) -> str:
              f"solver: highs {v.get('highs')} (highspy {v.get('highspy')}, pyomo {v.get('pyomo')}); seed {s.get('seed')}, "
              f"threads {s.get('threads')}, gap {s.get('gap')}, time limit {s.get('time_limit')}"]
     return "".join(f"# {line}\n" for line in lines)
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

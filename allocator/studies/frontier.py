@@ -44,9 +44,10 @@ from allocator.plans.plan import read_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies.equity_charts import frontier_figure, save_both
-from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count, now,
+from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count,
                                            solve_job, spec_plan_levels, versions)
-from allocator.studies.sweep import PLANS_DIR, Scenario, _atomic_write, run_sweep
+from allocator.files import write_json, write_text
+from allocator.studies.sweep import PLANS_DIR, Scenario, now, run_sweep
 
 FRONTIER_CSV, FRONTIER_JSON = "frontier.csv", "frontier.json"
 FRONTIER_COLUMNS = ("point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status", "gap",
@@ -76,7 +77,7 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
             (f"end={measure}", Job("objective", measure, role="fairest", point=points + 1)))
     base = spec.options()
     _sweep(instance_path, base, Task(spec, ends), out, workers, scheduler, resume, solve_options, progress)
-    _write_json(out / FRONTIER_JSON, settings)
+    write_json(out / FRONTIER_JSON, settings)
     u_end, f_end = (_measured(out, name, city, spec, measure) for name, _ in ends)
     if u_end is None or f_end is None:
         raise InputError(Problem(str(out), "an end of the frontier has no plan (see sweep.csv); nothing to bound between"))
@@ -88,7 +89,7 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
     _write_csv(out / FRONTIER_CSV, frame, settings)
     save_both(frontier_figure(frame, measure, city.name, spec), out / "frontier")
     settings.update(finished=now(), bounds=[float(b) for b in bounds])
-    _write_json(out / FRONTIER_JSON, settings)
+    write_json(out / FRONTIER_JSON, settings)
     return frame
 
 
@@ -152,12 +153,7 @@ def _check_settings(out: Path, settings: dict, resume: bool) -> None:
 
 def _write_csv(path: Path, frame: pd.DataFrame, settings: dict) -> None:
     header = comment_header(settings)
-    _atomic_write(path, header + frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
-
-
-def _write_json(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_text(path, header + frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
 
 
 def read_frontier(out: str | Path) -> pd.DataFrame:

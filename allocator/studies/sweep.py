@@ -39,9 +39,9 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -49,6 +49,7 @@ import pandas as pd
 
 from allocator.data.loader import load_instance
 from allocator.errors import InfeasibleError, InputError, Problem
+from allocator.files import write_json, write_text
 from allocator.plans.make import make_plan
 from allocator.plans.plan import write_plan
 from allocator.solving.run import RunOptions, model_module
@@ -75,9 +76,9 @@ def solve_scenario(instance_path: str, instance_sha256: str, options: RunOptions
                    solve_options: SolveOptions, plan_dir: str) -> dict[str, Any]:
     """Run on a worker: load (cached), solve, write the plan; return a small result dict. Never raises."""
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"status": "error", "plan_written": False, "worker": _worker_name(), "message": ""}
+    row: dict[str, Any] = {"status": "error", "plan_written": False, "worker": worker_name(), "message": ""}
     try:
-        city, digest = _load_cached(instance_path)
+        city, digest = load_cached(instance_path)
         if digest != instance_sha256:
             row["message"] = f"the worker read a different instance at {instance_path} (sha256 {digest[:12]})"
         else:
@@ -106,11 +107,11 @@ def prepare_worker(instance_path: str, models: Sequence[str]) -> float:
 
     for model in models:
         model_module(model)
-    _load_cached(instance_path)
+    load_cached(instance_path)
     return time.perf_counter() - t0
 
 
-def _load_cached(instance_path: str) -> tuple[Any, str]:
+def load_cached(instance_path: str) -> tuple[Any, str]:
 
     key = (instance_path, _stamp(Path(instance_path)))
     if key not in _INSTANCES:
@@ -126,7 +127,7 @@ def _stamp(path: Path) -> tuple:
     return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     distributed = sys.modules.get("distributed")     # a Dask worker has it loaded; in process, no need to
     try:
         return str(distributed.get_worker().address) if distributed else f"local-{os.getpid()}"
@@ -177,7 +178,7 @@ def run_sweep(instance_path: str | Path, base_options: RunOptions, scenarios: Se
     executor = _start(workers, scheduler, len(todo)) if todo else None
     try:
         settings["runner"] = executor.describe() if executor else "nothing to run"
-        _write_json(out / SWEEP_JSON, settings)
+        write_json(out / SWEEP_JSON, settings)
         with _CsvLog(out / SWEEP_CSV, columns) as log:
             finished = 0
             for scenario, row in (executor.results(task, todo, instance_path, digest, base_options, solve_options, out)
@@ -192,8 +193,8 @@ def run_sweep(instance_path: str | Path, base_options: RunOptions, scenarios: Se
         if executor is not None:
             executor.close()
     _compact(out / SWEEP_CSV, columns, earlier, [s.name for s in scenarios])
-    settings.update(finished=_now(), counts=_counts(earlier, scenarios))
-    _write_json(out / SWEEP_JSON, settings)
+    settings.update(finished=now(), counts=_counts(earlier, scenarios))
+    write_json(out / SWEEP_JSON, settings)
     frame = read_sweep(out).set_index("scenario", drop=False).loc[[s.name for s in scenarios]].reset_index(drop=True)
     frame.attrs["skipped"] = len(scenarios) - len(todo)
     return frame
@@ -214,36 +215,38 @@ def read_sweep(out: str | Path) -> pd.DataFrame:
 
 def _settings(city, digest: str, instance_path: Path, base: RunOptions, solve_options: SolveOptions,
               scenarios: Sequence[Scenario]) -> dict[str, Any]:
-    import pyomo
-
-    from pyomo.contrib.solver.solvers.highs import Highs
-
     swept: dict[str, list] = {}
     for scenario in scenarios:
         for name, value in scenario.values:
             shown = list(value) if isinstance(value, tuple) else value
             if shown not in swept.setdefault(name, []):
                 swept[name].append(shown)
-    try:
-        solver_version = ".".join(str(v) for v in Highs().version())
-    except Exception:  # information only
-        solver_version = None
+    solver_version = highs_version()
     return {"instance": city.name, "instance_path": str(instance_path), "instance_sha256": digest,
             "model": base.model, "base_options": base.as_dict(), "solve_options": solve_options.as_dict(),
             "parameters": swept, "scenarios": len(scenarios), "solver": "highs", "solver_version": solver_version,
-            "versions": _versions(pyomo.version.version), "started": _now()}
+            "versions": library_versions(("pyomo", "highspy", "dask", "distributed")), "started": now()}
 
 
-def _versions(pyomo_version: str) -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"pyomo": pyomo_version}
-    for name in ("highspy", "dask", "distributed"):
+def highs_version() -> str | None:
+    """The version of the HiGHS library that solves (None when it cannot be asked)."""
+    try:
+        from pyomo.contrib.solver.solvers.highs import Highs
+
+        return ".".join(str(v) for v in Highs().version())
+    except Exception:  # information only
+        return None
+
+
+def library_versions(names: Sequence[str]) -> dict[str, str | None]:
+    """The installed version of each distribution named (None when it is not installed)."""
+    found: dict[str, str | None] = {}
+    for name in names:
         try:
-            from importlib.metadata import version
-
-            versions[name] = version(name)
-        except Exception:  # not installed: information only
-            versions[name] = None
-    return versions
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def _check_out(out: Path, settings: dict, param_names: list[str], resume: bool) -> dict[str, dict]:
@@ -318,24 +321,8 @@ def _counts(rows: dict[str, dict], scenarios: Sequence[Scenario]) -> dict[str, i
     return counts
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_json(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cell(value: Any) -> str:
@@ -384,7 +371,7 @@ def _compact(path: Path, columns: list[str], rows: dict[str, dict], order: list[
     writer.writerow(columns)
     for name in names:
         writer.writerow([_cell(rows[name].get(c)) for c in columns])
-    _atomic_write(path, text.getvalue())
+    write_text(path, text.getvalue())
 
 
 # ----------------------------------------------------------------------------- executors
