@@ -29,7 +29,7 @@ import pandas as pd
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import CityConfig, Instance
-from allocator.data.loader import _finish as finish_frame   # the loader's own column order, dtypes and index
+from allocator.data.loader import finish_frame   # the loader's own column order, dtypes and index
 from allocator.data.norms import merged_norms
 from allocator.data.writers import write_folder, write_workbook
 from allocator.data.schema import DISTRICT_KINDS, DISTRICTS, GRIDS, SERVICES, SITES, TOWNS

@@ -143,12 +143,12 @@ def _assemble(config: CityConfig, frames: dict[str, pd.DataFrame], source: str) 
         table = TABLE_BY_NAME[name]
         if table.has_coordinates and geo.uses_lonlat(frame):
             frame = geo.add_xy(frame, origin)
-        typed[name] = _finish(frame, table)
+        typed[name] = finish_frame(frame, table)
     if origin is not None and config.origin is None:
         config = replace(config, origin=origin)
     empty_sites = pd.DataFrame({c.name: pd.Series(dtype=_dtype(c.kind)) for c in TABLE_BY_NAME["sites"].columns})
     return Instance(config=config, districts=typed["districts"], towns=typed["towns"], grids=typed["grids"],
-                    sites=typed.get("sites", _finish(empty_sites, TABLE_BY_NAME["sites"])),
+                    sites=typed.get("sites", finish_frame(empty_sites, TABLE_BY_NAME["sites"])),
                     travel=_given(typed.get("travel")), source=source)
 
 
@@ -161,7 +161,7 @@ def _dtype(kind: str) -> str:
     return {"int": "int64", "flag": "int64", "float": "float64"}.get(kind, "object")
 
 
-def _finish(frame: pd.DataFrame, table) -> pd.DataFrame:
+def finish_frame(frame: pd.DataFrame, table) -> pd.DataFrame:
     """Contract columns first, in contract order, with fixed dtypes; extra columns after."""
     specs = [*table.columns, *(LONLAT if table.has_coordinates else ())]
     ordered = [c.name for c in specs if c.name in frame.columns]
