@@ -96,13 +96,13 @@ from pyomo.common.collections import ComponentMap
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
+from allocator.data.scenarios import Scenarios, load_scenarios
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import SolveOptions, SolveResult, solve
 
 from . import linear as lin
 
 from .enforcement_levels import Staffing, best_level, demand_officers, fewest_moves_at, posting_range
-from .scenarios import Scenarios, load_scenarios
 
 OBJECTIVES = ("maxmin", "shortfall", "moves", "expected")
 DEFAULT_OBJECTIVE = "maxmin"

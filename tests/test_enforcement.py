@@ -23,7 +23,7 @@ from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.models import enforcement
-from allocator.models.scenarios import load_scenarios
+from allocator.data.scenarios import load_scenarios
 
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
