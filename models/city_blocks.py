@@ -273,8 +273,7 @@ class EnforcementBlock:
 
     @classmethod
     def build(cls, city: Instance, run: RunOptions) -> "EnforcementBlock":
-        asked = RunOptions(model="enforcement", objective="shortfall", headcount=run.headcount, max_moves=run.max_moves)
-        options = enf.EnforcementOptions.resolve(city, asked, tie_break=False)
+        options = enf.EnforcementOptions.of(city, "shortfall", headcount=run.headcount, max_moves=run.max_moves, tie_break=False)
         model = enf.build_model(city, options)
         for objective in model.component_objects(pyo.Objective):
             objective.deactivate()

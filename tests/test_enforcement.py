@@ -22,7 +22,7 @@ from allocator.data.loader import load_instance
 from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
-from allocator.models import enforcement
+from allocator.solving import enforcement
 from allocator.data.scenarios import load_scenarios
 
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)

@@ -490,7 +490,7 @@ def test_on_the_enforcement_model_of_the_tiny_city():
     from allocator.data.loader import load_instance
     from allocator.plans.make import make_plan
     from allocator.solving.run import RunOptions
-    from allocator.models import enforcement as en
+    from allocator.solving import enforcement as en
 
     city = load_instance(Path(__file__).resolve().parent / "data" / "tiny")
     exact = SolveOptions(gap=0.0, threads=1, seed=0)

@@ -151,7 +151,7 @@ def budget_floor(instance, options, opts) -> dict | None:
     least transfer t_d = min(K_d, (F_d − O_d)⁺). A plan exists (headcount and moves aside) iff
     F_d ≤ O_d + K_d for every d, Σ_d t_d ≤ P and Σ_d F_d ≤ B; with the default pool
     P = max(0, B − Σ O) the budget must reach max(Σ F, Σ O + Σ t) when Σ t > 0."""
-    from allocator.models import enforcement as enf
+    from allocator.solving import enforcement as enf
     from allocator.models import grid as grd
     from allocator.models.city import mandatory_spend_of
 
