@@ -69,11 +69,10 @@ Ties: each model holds its primary objective (m.primary, active) and a tie-break
 (`moves_then_released`; so officers above b_t are kept where they are today rather than
 released: their upper bound is max(b_t, s0_t)) for `shortfall`, `expected` and the plain
 `maxmin` MIP, the fewest officers for `moves`; `maxmin` at z* has `moves_then_released` as
-its primary.
-`keep_primary` holds the primary at its optimum within KEEP_TOLERANCE (relative) as
-primary_value_kept and switches to the tie-break (`allocator.solving.enforcement` runs the
-two stages). A plan's objective_value is the objective recomputed from its tables
-(`plan_objective`). Pool shares are water-filled (`share_pools`).
+its primary. `keep_primary` holds the primary at its optimum within KEEP_TOLERANCE
+(relative) as primary_value_kept and switches to the tie-break; the solving layer
+(`solving.enforcement`) runs the two stages. A plan's objective_value is the objective
+recomputed from its tables (`plan_objective`). Pool shares are water-filled (`share_pools`).
 
     symbol   attribute                     meaning
     D_t      m.demand_officers[t]          officers the standard asks for in town t

@@ -26,7 +26,7 @@ Objectives (the town coverage ratio is ρ_t = 1 − U_t / W_t):
     maxmin  max min_t ρ_t subject to (1)-(4), (6), (7). The model states it at a fixed common
             level ρ (m.coverage_level, a mutable parameter, so that one built model serves every
             level): min C s.t. (1)-(5), (7), block-separable by town; the level is reached when
-            that least cost is at most B. `allocator.solving.grid` searches on ρ.
+            that least cost is at most B. The solving layer (`solving.grid`) searches on ρ.
 
 How the model is kept small and friendly to HiGHS (none of it changes the optimum):
 - a grid one full-time worker covers (W_g ≤ H_full) gets exactly that worker and leaves
