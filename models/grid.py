@@ -347,8 +347,8 @@ def _add_objective(m, options: GridOptions) -> None:
 # --- from integer decisions to a plan ----------------------------------------------------
 
 @dataclass
-class Staffing:
-    """A complete plan in arrays: integer decisions and the hours that follow from them."""
+class GridStaffing:
+    """A complete grid-staffing plan in arrays: integer decisions and the hours that follow from them."""
 
     fulltime: np.ndarray
     parttime: np.ndarray
@@ -364,8 +364,8 @@ class Staffing:
         return float(self.town_ratio.min()) if len(self.town_ratio) else 1.0
 
 
-def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -> Staffing:
-    """Share professional hours by deficit, drop idle staff, and price the plan."""
+def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -> GridStaffing:
+    """Drop idle staff, share professional hours by deficit, and price the plan."""
     x = np.rint(np.asarray(fulltime, float)).astype(int)
     z = np.rint(np.asarray(parttime, float)).astype(int)
     y = np.rint(np.asarray(professionals, float)).astype(int)
@@ -379,6 +379,16 @@ def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -
     town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
     needed = np.ceil(town_deficit / h["professional"] - 1e-9).astype(int)
     y = np.maximum(data.professionals_min, np.minimum(y, needed))
+    return staffing_as_decided(data, x, z, y)
+
+
+def staffing_as_decided(data: GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> GridStaffing:
+    """Hours of the whole-number decisions x, z, y as they stand (no staff dropped): d_g = (W_g − H_full x_g −
+    H_part z_g)⁺, professional hours shared in proportion to the d_g, u_g = d_g − a_g; so
+    Σ_{g∈t} u_g = (Σ_{g∈t} d_g − H_pro y_t)⁺."""
+    h, w, town = data.hours, data.workload, data.grid_town
+    deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
+    town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
     capacity = h["professional"] * y
     share = np.divide(capacity, town_deficit, out=np.ones_like(town_deficit), where=town_deficit > 0)
     pro_hours = deficit * np.minimum(share, 1.0)[town]
@@ -388,16 +398,16 @@ def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -
     ratio = 1.0 - np.divide(town_unmet, data.town_workload, out=np.zeros_like(town_unmet), where=data.town_workload > 0)
     s = data.salary
     cost = float(s["fulltime"] * x.sum() + s["parttime"] * z.sum() + s["professional"] * y.sum())
-    return Staffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
+    return GridStaffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
 
 
-def mandatory_staffing(data: GridData) -> Staffing:
+def mandatory_staffing(data: GridData) -> GridStaffing:
     """One full-time worker per grid and the required professionals: the cheapest plan."""
     n = len(data.grid_ids)
     return staffing_from_decisions(data, np.ones(n), np.zeros(n), data.professionals_min)
 
 
-def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> Staffing:
+def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> GridStaffing:
     """The solver's x, z, y where modelled; the fixed staff of the reductions elsewhere."""
     def values(var) -> np.ndarray:
         return np.fromiter((v.value if v.value is not None else 0.0 for v in var.values()), float, len(var))
@@ -409,7 +419,7 @@ def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> Staffing:
     return staffing_from_decisions(data, x, z, y)
 
 
-def plan_tables(city: Instance, data: GridData, plan: Staffing) -> dict[str, pd.DataFrame]:
+def plan_tables(city: Instance, data: GridData, plan: GridStaffing) -> dict[str, pd.DataFrame]:
     grid_staff = pd.DataFrame({
         "grid_id": data.grid_ids, "town_id": data.town_ids[data.grid_town],
         "district_id": data.town_district[data.grid_town], "fulltime": plan.fulltime, "parttime": plan.parttime,
@@ -424,7 +434,7 @@ def plan_tables(city: Instance, data: GridData, plan: Staffing) -> dict[str, pd.
     return {"grid_staff": grid_staff, "town_staff": town_staff, "districts": _district_table(city, data, plan)}
 
 
-def _district_table(city: Instance, data: GridData, plan: Staffing) -> pd.DataFrame:
+def _district_table(city: Instance, data: GridData, plan: GridStaffing) -> pd.DataFrame:
     s = data.salary
     grid_spend = s["fulltime"] * plan.fulltime + s["parttime"] * plan.parttime
     by_grid = pd.DataFrame({"district_id": data.town_district[data.grid_town], "spend": grid_spend,
@@ -442,7 +452,7 @@ def _district_table(city: Instance, data: GridData, plan: Staffing) -> pd.DataFr
     return out.reset_index(drop=True)
 
 
-def plan_figures(data: GridData, plan: Staffing, budget: float | None, headcount: int | None,
+def plan_figures(data: GridData, plan: GridStaffing, budget: float | None, headcount: int | None,
                  professional_cover_required: bool) -> dict:
     return {
         "cost_10k_cny": plan.cost, "budget_limit_10k_cny": budget, "budget_used_10k_cny": plan.cost,

@@ -33,7 +33,7 @@ import time
 from dataclasses import replace
 
 from allocator.data.instance import Instance
-from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, Staffing, build_model, grid_data,
+from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model, grid_data,
                                    mandatory_staffing, plan_figures, plan_tables, staffing_from_model)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions
@@ -94,7 +94,7 @@ def _decided(status: str, value: float | None = None) -> SolveResult:
     return SolveResult(status, value, value, gap, "decided from the data", has_solution=value is not None)
 
 
-def _outcome(city: Instance, data: GridData, options: GridOptions, result: SolveResult, plan: Staffing, value: float,
+def _outcome(city: Instance, data: GridData, options: GridOptions, result: SolveResult, plan: GridStaffing, value: float,
              build_s: float, extract_s: float, extra: dict | None = None, note: str | None = None) -> ModelRun:
     t0 = time.perf_counter()
     tables = plan_tables(city, data, plan)

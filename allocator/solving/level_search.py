@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from allocator.models.grid import Staffing
+from allocator.models.grid import GridStaffing
 from allocator.solving.solve import SolveResult
 
 LEVEL_RESOLUTION = 1e-6      # levels closer than this are not told apart (HiGHS's integrality tolerance)
@@ -26,7 +26,7 @@ LEVEL_RESOLUTION = 1e-6      # levels closer than this are not told apart (HiGHS
 class LevelSearch:
     """State of the level search: `best` reaches ρ_lo within budget; ρ_hi is proven out of reach."""
 
-    best: Staffing
+    best: GridStaffing
     budget: float
     tolerance: float
     hi: float = 1.0
