@@ -123,7 +123,7 @@ class GridBlock:
             return 1.0
         return 1.0 - pyo.quicksum(self.model.town_unmet_hours[t] for t in self._towns_of(d)) / w
 
-    def staffing(self) -> grd.Staffing:
+    def staffing(self) -> grd.GridStaffing:
         """The plan exactly as decided (idle staff are kept: they are paid for in the model's spend)."""
         m, data = self.model, self.data
         x, z = np.ones(len(data.grid_ids)), np.zeros(len(data.grid_ids))
@@ -138,7 +138,7 @@ class GridBlock:
         return grd.plan_tables(city, self.data, self.staffing())
 
 
-def staffing_as_decided(data: grd.GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> grd.Staffing:
+def staffing_as_decided(data: grd.GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> grd.GridStaffing:
     """Hours of the decisions x, z, y: d_g = (W_g − H_full x_g − H_part z_g)⁺, professional hours shared
     in proportion to the d_g, u_g = d_g − a_g; so Σ_{g∈t} u_g = (Σ_{g∈t} d_g − H_pro y_t)⁺."""
     h, w, town = data.hours, data.workload, data.grid_town
@@ -152,7 +152,7 @@ def staffing_as_decided(data: grd.GridData, x: np.ndarray, z: np.ndarray, y: np.
     ratio = 1.0 - np.divide(town_unmet, data.town_workload, out=np.zeros_like(town_unmet), where=data.town_workload > 0)
     s = data.salary
     cost = float(s["fulltime"] * x.sum() + s["parttime"] * z.sum() + s["professional"] * y.sum())
-    return grd.Staffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
+    return grd.GridStaffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
 
 
 def _grid_model(data: grd.GridData) -> pyo.ConcreteModel:

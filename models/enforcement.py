@@ -55,17 +55,24 @@ one with a_t ≤ s_t ≤ b_t using no more officers and no more moves (posting a
 waste; below a_t, one officer more posted and one fewer pooled costs no officer and no
 move), and with s_t = a_t where s0_t ≤ a_t (rounding up a town that must receive
 officers anyway costs a move and an officer for at most one pooled officer saved). So
-`moves` is solved with these bounds, and `maxmin` is solved by bisection on z: at each z
-the towns of a district choose between a_t and b_t, its pool is ⌈Σ fractions⌉, and a
-min-plus recursion over districts finds the fewest officers within the move limit
-(`best_level` in `models.enforcement_levels`). HiGHS then solves (8) at the best level z*
-with those bounds: fewest moves reaching z* (so ties are broken by moves). `shortfall` posts at most max(s_min, ⌈D_t⌉).
+the model of `moves` carries these bounds (z = τ). For `maxmin` the best level z* follows
+from the data alone: at each z the towns of a district choose between a_t and b_t, its pool
+is ⌈Σ fractions⌉, and a min-plus recursion over districts finds the fewest officers within
+the move limit (`best_level` in `models.enforcement_levels`). Given z*
+(`EnforcementOptions.level`) the `maxmin` model is (8) at z* with these bounds and the
+objective of fewest moves reaching z*; without it (`level_search=False`) it is the plain
+MIP (6). `shortfall` posts at most max(s_min, ⌈D_t⌉), `expected` at most
+max(s_min, ⌈D_t·max_ω μ_tω⌉) (`posting_range`).
 
-Ties: `shortfall` and `expected` are solved, kept within 1e-7 (relative) and solved again
-for the fewest moves and then the fewest officers leaving their posts (`moves_then_released`;
-so officers above b_t are kept where they are today rather than released: their upper bound
-is max(b_t, s0_t)); `maxmin` at z* minimises the same; `moves` then the fewest officers. The plan's objective_value is
-the objective recomputed from its tables. Pool shares are water-filled (`share_pools`).
+Ties: each model holds its primary objective (m.primary, active) and a tie-break
+(m.tie_break, inactive): the fewest moves and then the fewest officers leaving their posts
+(`moves_then_released`; so officers above b_t are kept where they are today rather than
+released: their upper bound is max(b_t, s0_t)) for `shortfall`, `expected` and the plain
+`maxmin` MIP, the fewest officers for `moves`; `maxmin` at z* has `moves_then_released` as
+its primary. `keep_primary` holds the primary at its optimum within KEEP_TOLERANCE
+(relative) as primary_value_kept and switches to the tie-break; the solving layer
+(`solving.enforcement`) runs the two stages. A plan's objective_value is the objective
+recomputed from its tables (`plan_objective`). Pool shares are water-filled (`share_pools`).
 
     symbol   attribute                     meaning
     D_t      m.demand_officers[t]          officers the standard asks for in town t
@@ -85,24 +92,18 @@ the objective recomputed from its tables. Pool shares are water-filled (`share_p
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
-from pyomo.common.collections import ComponentMap
 
-from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
-from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions, SolveResult, solve
+from allocator.data.scenarios import Scenarios
 
 from . import linear as lin
-
-from .enforcement_levels import Staffing, best_level, demand_officers, fewest_moves_at, posting_range
-from .scenarios import Scenarios, load_scenarios
+from .enforcement_levels import EPS, EnforcementData, demand_officers, postings_at
 
 OBJECTIVES = ("maxmin", "shortfall", "moves", "expected")
 DEFAULT_OBJECTIVE = "maxmin"
@@ -115,7 +116,7 @@ TIE_BREAK = {"maxmin": "moves, then officers released", "shortfall": "moves, the
 
 @dataclass(frozen=True)
 class EnforcementOptions:
-    """Limits and objective of one run, resolved from the planner's options and the city."""
+    """Limits and objective of one model, from plain values (`of` fills the limits the city sets)."""
 
     objective: str = DEFAULT_OBJECTIVE
     headcount: int = 0
@@ -134,22 +135,23 @@ class EnforcementOptions:
     level: float | None = None         # maxmin: the level z* found by the search
 
     @classmethod
-    def resolve(cls, city: Instance, run: RunOptions, **fixed) -> "EnforcementOptions":
-        """Headcount: --headcount, else city.yaml, else today's officers. Move limit:
-        --max-moves, else enforcement_max_moves_share × today's officers (rounded down),
-        except under `moves`, which applies a limit only when one is given."""
-        objective = _objective(run)
+    def of(cls, city: Instance, objective: str = DEFAULT_OBJECTIVE, *, headcount: int | None = None,
+           budget_10k_cny: float | None = None, max_moves: int | None = None, target_ratio: float | None = None,
+           scenarios: Scenarios | None = None, cvar_alpha: float | None = None, cvar_weight: float = 1.0,
+           **fixed) -> "EnforcementOptions":
+        """The options with the city's limits filled in. Headcount: `headcount`, else city.yaml, else
+        today's officers. Move limit: `max_moves`, else enforcement_max_moves_share × today's officers
+        (rounded down), except under `moves`, which applies a limit only when one is given. Team
+        minimum and salary: the norms. `fixed`: any other field (tie_break, level_search, ...)."""
         norms, today = city.config.norms, int(city.towns["enforcement_now"].sum())
-        max_moves = run.max_moves
         if max_moves is None and objective != "moves":
             max_moves = int(math.floor(float(norms["enforcement_max_moves_share"]) * today + 1e-9))
-        scenarios = load_scenarios(run.scenarios, city.towns) if objective == "expected" else None
-        return cls(objective=objective, headcount=int(run.headcount or city.config.headcount or today),
-                   budget_10k_cny=run.budget, max_moves=max_moves,
-                   target_ratio=float(run.target_ratio if run.target_ratio is not None else DEFAULT_TARGET),
+        return cls(objective=objective, headcount=int(headcount or city.config.headcount or today),
+                   budget_10k_cny=budget_10k_cny, max_moves=max_moves,
+                   target_ratio=float(target_ratio if target_ratio is not None else DEFAULT_TARGET),
                    min_team=int(math.ceil(float(norms["enforcement_min_team"]) - 1e-9)),
                    salary_10k_cny=city.config.salary("enforcement"), scenarios=scenarios,
-                   cvar_alpha=run.cvar_alpha, cvar_weight=float(run.cvar_weight), **fixed)
+                   cvar_alpha=cvar_alpha, cvar_weight=float(cvar_weight), **fixed)
 
     @property
     def max_officers(self) -> int:
@@ -167,21 +169,6 @@ class EnforcementOptions:
                 "scenarios": self.scenarios.as_meta() if self.scenarios is not None else None}
 
 
-def _objective(run: RunOptions) -> str:
-    objective = run.objective or ("expected" if run.scenarios else DEFAULT_OBJECTIVE)
-    if objective not in OBJECTIVES:
-        raise InputError(Problem("--objective", f"the enforcement model has objectives {', '.join(OBJECTIVES)}", value=objective))
-    if run.scenarios and objective != "expected":
-        raise InputError(Problem("--scenarios", f"surge scenarios need --objective expected, not {objective}"))
-    if objective == "expected" and not run.scenarios:
-        raise InputError(Problem("--objective", "expected unmet demand needs --scenarios FILE or a pattern such as surge:20"))
-    if run.cvar_alpha is not None and objective != "expected":
-        raise InputError(Problem("--cvar", "CVaR weighs surge scenarios: give --scenarios as well"))
-    if run.target_ratio is not None and objective != "moves":
-        raise InputError(Problem("--target", f"a coverage target applies to --objective moves, not {objective}"))
-    return objective
-
-
 # --- the model ---------------------------------------------------------------------------
 
 def build_model(city: Instance, options: EnforcementOptions) -> pyo.ConcreteModel:
@@ -194,7 +181,7 @@ def _build(city: Instance, options: EnforcementOptions) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel("enforcement")
     _add_sets(m, city, options)
     _add_parameters(m, city, options)
-    _add_staff_variables(m, *posting_range(Staffing.of(city, options), options))
+    _add_staff_variables(m, *posting_range(EnforcementData.of(city, options.min_team), options))
     _add_staff_balance(m)
     _add_move_limit(m, options)
     _add_headcount_limit(m, options)
@@ -208,6 +195,23 @@ def _build(city: Instance, options: EnforcementOptions) -> pyo.ConcreteModel:
     _add_cvar(m, options)
     _add_objectives(m, options)
     return m
+
+
+def posting_range(st: EnforcementData, options: EnforcementOptions) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bounds on s_t that keep an optimal plan (the exact reductions of the module docstring)."""
+    if options.objective == "moves":
+        low, high, _ = postings_at(options.target_ratio, st)
+        return low, high
+    if options.level is not None:
+        low, high, _ = postings_at(options.level, st)
+        return low, np.maximum(high, st.today)      # keeping today's officers costs no move
+    floor = np.full(len(st.demand), float(st.min_team))
+    if options.objective == "shortfall":
+        return floor, np.maximum(np.maximum(floor, np.ceil(st.demand - EPS)), st.today)
+    if options.objective == "expected":
+        top = options.scenarios.multipliers.to_numpy(float).max(axis=1) if options.scenarios.names else 1.0
+        return floor, np.maximum(np.maximum(floor, np.ceil(st.demand * top - EPS)), st.today)
+    return floor, None
 
 
 def _add_sets(m, city: Instance, options: EnforcementOptions) -> None:
@@ -443,75 +447,7 @@ def keep_primary(m, value: float) -> None:
     m.tie_break.activate()
 
 
-# --- run: search, solve, break ties, extract, explain -------------------------------------
-
-def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
-    opts = EnforcementOptions.resolve(city, options)
-    t0 = time.perf_counter()
-    meta = {**opts.as_meta()}
-    bracket = None
-    if opts.objective == "maxmin" and opts.level_search:
-        bracket = best_level(Staffing.of(city, opts), opts)
-        opts = replace(opts, level=bracket[0] if bracket else 0.0)
-        meta["level_search"] = {"level": bracket and bracket[0], "unreachable_level": bracket and bracket[1],
-                                "seconds": time.perf_counter() - t0}
-    model = build_model(city, opts)
-    build_s = time.perf_counter() - t0
-    if opts.level is not None:
-        result = solve(model, solve_options)         # fewest moves at the level: the tie-break, in one solve
-        meta["tie_break_run"] = {"objective": TIE_BREAK["maxmin"], "status": result.status, "value": result.objective, "gap": result.gap}
-        if bracket and result.has_solution:         # the objective is the level; its bound, the bracket's top
-            low, high = bracket
-            result = replace(result, objective=low, bound=high, gap=(high - low) / max(low, 1e-10))
-    else:
-        result, meta["tie_break_run"] = _solve_with_tie_break(model, opts, solve_options)
-    outcome = ModelRun(result, opts.objective, build_s=build_s, meta={"enforcement": meta})
-    if result.has_solution:
-        t1 = time.perf_counter()
-        outcome.tables = extract(model, city, opts)
-        outcome.objective_value = plan_objective(outcome.tables, opts)
-        outcome.extract_s = time.perf_counter() - t1
-    elif result.status == "infeasible":
-        outcome.explanation = explain_infeasible(city, opts)
-    elif result.status == "time_limit":
-        outcome.explanation = "HiGHS found no plan within the time limit; allow more time (--time-limit)"
-    return outcome
-
-
-def posting_start(m) -> ComponentMap:
-    """A first plan for HiGHS, so that a time-limited run always has one: today's posting raised to
-    each town's lower bound (the minimum team) within its upper bound, no pool. HiGHS completes the
-    other variables, or drops the start when the headcount or the move limit forbids it."""
-    start = ComponentMap()
-    for t, v in m.posted_staff.items():
-        s = max(float(pyo.value(m.staff_today[t])), v.lb or 0.0)
-        s = min(s, v.ub) if v.ub is not None else s
-        start[v] = s
-        start[m.moved_in[t]] = max(0.0, s - float(pyo.value(m.staff_today[t])))
-        start[m.moved_out[t]] = max(0.0, float(pyo.value(m.staff_today[t])) - s)
-    for v in m.pool_staff.values():
-        start[v] = 0.0
-    return start
-
-
-def _solve_with_tie_break(m, options: EnforcementOptions, solve_options: SolveOptions) -> tuple[SolveResult, dict]:
-    """Solve the primary objective; if optimal, keep it and solve again for the tie-break, from the first plan."""
-    start = time.monotonic()
-    first = solve(m, solve_options, start=posting_start(m))
-    if not options.tie_break or first.status != "optimal" or first.objective is None:
-        return first, {"objective": None, "status": "skipped"}
-    limit = solve_options.time_limit
-    if limit is not None and limit - (time.monotonic() - start) < 1.0:
-        return first, {"objective": TIE_BREAK[options.objective], "status": "skipped: no time left"}
-    keep_primary(m, first.objective)
-    remaining = None if limit is None else limit - (time.monotonic() - start)
-    first_plan = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var, active=True))   # feasible: a start
-    second = solve(m, replace(solve_options, time_limit=remaining), start=first_plan)
-    # Without a solution HiGHS loaded nothing, so the variables still hold the first plan.
-    combined = replace(first, handover_s=first.handover_s + second.handover_s, solve_s=first.solve_s + second.solve_s)
-    return combined, {"objective": TIE_BREAK[options.objective], "status": second.status,
-                      "value": second.objective if second.has_solution else None, "gap": second.gap}
-
+# --- from a solved model to plan tables ---------------------------------------------------
 
 def extract(m, city: Instance, options: EnforcementOptions) -> dict[str, pd.DataFrame]:
     """Tidy plan tables from the solved model: whole numbers rounded; pool shares and deployments
@@ -608,48 +544,6 @@ def plan_objective(tables: dict[str, pd.DataFrame], options: EnforcementOptions)
 def cvar(loss: np.ndarray, probability: np.ndarray, alpha: float) -> float:
     """CVaR_α = min_η η + E[(L − η)⁺]/(1 − α); the minimum lies at one of the losses."""
     return float(min(eta + probability @ np.maximum(loss - eta, 0.0) / (1 - alpha) for eta in loss))
-
-
-# --- infeasibility, in the planner's words ------------------------------------------------
-
-def explain_infeasible(city: Instance, options: EnforcementOptions) -> str:
-    """Name the requirement that cannot be met, with the figures, checking the simple conflicts first."""
-    n, s_min, limit = len(city.towns), options.min_team, options.headcount
-    teams = n * s_min
-    if teams > limit:
-        return f"a team of at least {s_min} in each of {_count(n, 'town')} needs {_count(teams, 'officer')} but the headcount is {limit:,}"
-    if options.budget_10k_cny is not None and teams * options.salary_10k_cny > options.budget_10k_cny + 1e-9:
-        return (f"a team of at least {s_min} in each of {_count(n, 'town')} costs {teams * options.salary_10k_cny:,.6g} (10k CNY a year, "
-                f"{options.salary_10k_cny:g} per officer) but the budget is {options.budget_10k_cny:,.6g}")
-    today = city.towns["enforcement_now"].to_numpy(int)
-    arrivals, short = int(np.maximum(s_min - today, 0).sum()), int((today < s_min).sum())
-    if options.max_moves is not None and arrivals > options.max_moves:
-        return (f"bringing {_count(short, 'town')} with fewer than {s_min} officers up to a team of {s_min} needs "
-                f"{_count(arrivals, 'officer')} to arrive, but {_allowed(options.max_moves)}")
-    if options.objective == "moves":
-        return _explain_target(city, options)
-    return "no plan meets the team minimum, the headcount, the budget and the move limit together"
-
-
-def _explain_target(city: Instance, options: EnforcementOptions) -> str:
-    tau, need = options.target_ratio, officers_for_target(city, options)
-    if need > options.headcount:
-        return f"reaching ratio {tau:g} everywhere needs at least {_count(need, 'officer')} but the headcount is {options.headcount:,}"
-    if need > options.max_officers:
-        return (f"reaching ratio {tau:g} everywhere needs at least {_count(need, 'officer')}, costing {need * options.salary_10k_cny:,.6g} "
-                f"(10k CNY a year), but the budget is {options.budget_10k_cny:,.6g}")
-    fewest = fewest_moves_at(tau, Staffing.of(city, options), options)
-    if fewest is not None and options.max_moves is not None and fewest > options.max_moves:
-        return f"reaching ratio {tau:g} everywhere needs at least {_count(fewest, 'move')} but {_allowed(options.max_moves)}"
-    return f"no plan reaches ratio {tau:g} everywhere within the headcount, the budget and the move limit"
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def _allowed(max_moves: int) -> str:
-    return "no moves are allowed" if max_moves == 0 else f"only {max_moves:,} {'is' if max_moves == 1 else 'are'} allowed"
 
 
 def officers_for_target(city: Instance, options: EnforcementOptions) -> int:

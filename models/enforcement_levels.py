@@ -6,22 +6,20 @@ where today's posting already exceeds a_t; elsewhere rounding up costs a move fo
 The towns of a district choose between a_t and b_t and its pool is ⌈Σ fractions left⌉;
 `_district_choices` lists each district's undominated (moves, officers), `_officer_curve`
 combines them by a min-plus recursion into the fewest officers for each number of moves,
-and `best_level` bisects on z for the highest level within the headcount, the budget and
-the move limit. `models.enforcement` states the model and why these reductions are exact.
+and `best_level` bisects on z for the highest level within the officers allowed (the
+headcount, or fewer when the budget pays for fewer) and the move limit. `models.enforcement`
+states the model, why these reductions are exact and the bounds on s_t they give
+(`posting_range`). The functions here take those limits as plain numbers.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
-
-if TYPE_CHECKING:
-    from .enforcement import EnforcementOptions
 
 LEVEL_TOLERANCE = 1e-12           # relative width of the final bisection bracket on z
 EPS = 1e-9
@@ -41,10 +39,9 @@ def demand_officers(city: Instance) -> pd.Series:
     return demand.astype(float).rename("demand_officers")
 
 
-
 @dataclass(frozen=True)
-class Staffing:
-    """The arrays the level analysis reads, in town order."""
+class EnforcementData:
+    """The city's enforcement figures the level analysis reads, as arrays in town order."""
 
     demand: np.ndarray
     today: np.ndarray
@@ -53,13 +50,13 @@ class Staffing:
     min_team: int
 
     @classmethod
-    def of(cls, city: Instance, options: EnforcementOptions) -> "Staffing":
+    def of(cls, city: Instance, min_team: int) -> "EnforcementData":
         codes = pd.Categorical(city.towns["district_id"].astype(str), categories=[str(d) for d in city.districts.index]).codes
         return cls(demand_officers(city).to_numpy(float), city.towns["enforcement_now"].to_numpy(float),
-                   np.asarray(codes, dtype=np.int64), len(city.districts), options.min_team)
+                   np.asarray(codes, dtype=np.int64), len(city.districts), min_team)
 
 
-def postings_at(level: float, st: Staffing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def postings_at(level: float, st: EnforcementData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a_t, b_t, fraction left to the pool when posting a_t) for ratio `level` everywhere."""
     need = level * st.demand
     low = np.maximum(st.min_team, np.floor(need + EPS))
@@ -68,7 +65,7 @@ def postings_at(level: float, st: Staffing) -> tuple[np.ndarray, np.ndarray, np.
     return low, high, frac
 
 
-def _district_choices(level: float, st: Staffing) -> list[tuple[np.ndarray, np.ndarray]]:
+def _district_choices(level: float, st: EnforcementData) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per district, its undominated (moves, officers) at `level`: posting one more officer in the
     j surplus towns with the largest fractions leaves a pool of ⌈Σ fractions − their sum⌉.
     All districts at once: row d of `kept` holds 0 and the running sums of d's surplus fractions."""
@@ -113,43 +110,28 @@ def _officer_curve(choices, moves_allowed: int | None) -> tuple[int, np.ndarray]
     return fewest, curve
 
 
-def level_fits(level: float, st: Staffing, options: EnforcementOptions) -> bool:
-    _, curve = _officer_curve(_district_choices(level, st), options.max_moves)
-    return curve.size > 0 and curve[-1] <= options.max_officers + EPS
+def level_fits(level: float, st: EnforcementData, max_officers: int, max_moves: int | None) -> bool:
+    """Whether every town can have ratio `level` with at most `max_officers` officers and `max_moves` moves."""
+    _, curve = _officer_curve(_district_choices(level, st), max_moves)
+    return curve.size > 0 and curve[-1] <= max_officers + EPS
 
 
-def fewest_moves_at(level: float, st: Staffing, options: EnforcementOptions) -> int | None:
-    """Fewest moves giving every town ratio `level` within the headcount and budget (None: impossible)."""
+def fewest_moves_at(level: float, st: EnforcementData, max_officers: int) -> int | None:
+    """Fewest moves giving every town ratio `level` with at most `max_officers` officers (None: impossible)."""
     fewest, curve = _officer_curve(_district_choices(level, st), None)
-    ok = np.flatnonzero(curve <= options.max_officers + EPS)
+    ok = np.flatnonzero(curve <= max_officers + EPS)
     return fewest + int(ok[0]) if ok.size else None
 
 
-def best_level(st: Staffing, options: EnforcementOptions) -> tuple[float, float] | None:
+def best_level(st: EnforcementData, max_officers: int, max_moves: int | None) -> tuple[float, float] | None:
     """Bracket [z_lo, z_hi] of the best common ratio: z_lo reachable, z_hi not (None: not even teams)."""
-    if not level_fits(0.0, st, options):
+    if not level_fits(0.0, st, max_officers, max_moves):
         return None
     low, high = 0.0, 1.0
-    while level_fits(high, st, options):
+    while level_fits(high, st, max_officers, max_moves):
         low, high = high, 2 * high
     while high - low > LEVEL_TOLERANCE * high:
         mid = 0.5 * (low + high)
-        low, high = (mid, high) if level_fits(mid, st, options) else (low, mid)
+        low, high = (mid, high) if level_fits(mid, st, max_officers, max_moves) else (low, mid)
     return low, high
 
-
-def posting_range(st: Staffing, options: EnforcementOptions) -> tuple[np.ndarray, np.ndarray | None]:
-    """Bounds on s_t that keep an optimal plan (see the module docstring)."""
-    if options.objective == "moves":
-        low, high, _ = postings_at(options.target_ratio, st)
-        return low, high
-    if options.level is not None:
-        low, high, _ = postings_at(options.level, st)
-        return low, np.maximum(high, st.today)      # keeping today's officers costs no move
-    floor = np.full(len(st.demand), float(st.min_team))
-    if options.objective == "shortfall":
-        return floor, np.maximum(np.maximum(floor, np.ceil(st.demand - EPS)), st.today)
-    if options.objective == "expected":
-        top = options.scenarios.multipliers.to_numpy(float).max(axis=1) if options.scenarios.names else 1.0
-        return floor, np.maximum(np.maximum(floor, np.ceil(st.demand * top - EPS)), st.today)
-    return floor, None

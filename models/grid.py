@@ -23,17 +23,10 @@ Objectives (the town coverage ratio is ρ_t = 1 − U_t / W_t):
 
     cost    min C  subject to (1)-(5) with ρ = 1 (no unmet hours), (6) when --budget is given, (7)
     unmet   min Σ_t U_t  subject to (1)-(4), (6) with the budget, (7)
-    maxmin  max min_t ρ_t subject to (1)-(4), (6), (7): a search on the common level ρ. Each
-            step solves the block-separable min C s.t. (1)-(5), (7) with ρ fixed (the model is
-            built and handed to HiGHS once; ρ is a mutable parameter) and compares C with B:
-            the level is reached when HiGHS's plan costs at most B, out of reach when its
-            lower bound exceeds B, else undecided. The gap reported is (ρ_hi − ρ_lo) / ρ_lo:
-            ρ_lo is the minimum ratio of the best plan found, ρ_hi the lowest level proven out
-            of reach (or 1). --gap is the search's tolerance (default 1 %); each step's MIP gap
-            follows from how far its estimated least cost lies from B. Levels are aimed where
-            the cost curve through the steps so far meets B: just below it to raise ρ_lo, or
-            just above ρ_lo to prove ρ_hi; halving when four steps in a row land on one side
-            (`models.grid_search`).
+    maxmin  max min_t ρ_t subject to (1)-(4), (6), (7). The model states it at a fixed common
+            level ρ (m.coverage_level, a mutable parameter, so that one built model serves every
+            level): min C s.t. (1)-(5), (7), block-separable by town; the level is reached when
+            that least cost is at most B. The solving layer (`solving.grid`) searches on ρ.
 
 How the model is kept small and friendly to HiGHS (none of it changes the optimum):
 - a grid one full-time worker covers (W_g ≤ H_full) gets exactly that worker and leaves
@@ -48,11 +41,9 @@ How the model is kept small and friendly to HiGHS (none of it changes the optimu
   cap "at most the cost of covering town t with full-time workers alone" (no optimal plan
   spends more in a town, when no headcount limit applies), which keeps the row over the
   towns' s_t. The cap is left out elsewhere: it costs HiGHS its primal heuristics;
-- `cost` (ρ = 1) is solved without u, U and (5): there (5) reads U_t ≤ 0, so every u_g is 0
-  and (1) loses its u_g (`GridOptions.full_cover_only`; `allocator.explain` keeps them, to
-  relax the coverage);
-- `cost` with --budget is solved without (6) and its least cost compared with B; (6) is
-  added only when HiGHS leaves that comparison undecided.
+- `cost` (ρ = 1) is built without u, U and (5) when `GridOptions.full_cover_only` is set (as
+  the solving module does): there (5) reads U_t ≤ 0, so every u_g is 0 and (1) loses its u_g
+  (`allocator.explain` keeps them, to relax the coverage).
 
     symbol      attribute                                   meaning
     W_g, W_t    m.workload_hours[g], m.town_workload_hours  hours of grid work a year
@@ -74,8 +65,7 @@ cost, the unmet hours or the headcount of the solver's answer.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -83,17 +73,11 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from allocator.data.instance import Instance
-from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import Persistent, SolveOptions, SolveResult, solve
 
 from . import linear as lin
-from .grid_search import LevelSearch
 
 OBJECTIVES = ("cost", "unmet", "maxmin")
 DEFAULT_OBJECTIVE = "cost"
-DEFAULT_LEVEL_GAP = 0.01     # maxmin search tolerance when no --gap is given
-MAX_PROBES = 30
-PROBE_LIMIT_S = 120.0        # longest single step of the maxmin search when no --time-limit is given
 
 
 @dataclass(frozen=True)
@@ -363,8 +347,8 @@ def _add_objective(m, options: GridOptions) -> None:
 # --- from integer decisions to a plan ----------------------------------------------------
 
 @dataclass
-class Staffing:
-    """A complete plan in arrays: integer decisions and the hours that follow from them."""
+class GridStaffing:
+    """A complete grid-staffing plan in arrays: integer decisions and the hours that follow from them."""
 
     fulltime: np.ndarray
     parttime: np.ndarray
@@ -380,8 +364,8 @@ class Staffing:
         return float(self.town_ratio.min()) if len(self.town_ratio) else 1.0
 
 
-def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -> Staffing:
-    """Share professional hours by deficit, drop idle staff, and price the plan."""
+def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -> GridStaffing:
+    """Drop idle staff, share professional hours by deficit, and price the plan."""
     x = np.rint(np.asarray(fulltime, float)).astype(int)
     z = np.rint(np.asarray(parttime, float)).astype(int)
     y = np.rint(np.asarray(professionals, float)).astype(int)
@@ -395,6 +379,16 @@ def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -
     town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
     needed = np.ceil(town_deficit / h["professional"] - 1e-9).astype(int)
     y = np.maximum(data.professionals_min, np.minimum(y, needed))
+    return staffing_as_decided(data, x, z, y)
+
+
+def staffing_as_decided(data: GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> GridStaffing:
+    """Hours of the whole-number decisions x, z, y as they stand (no staff dropped): d_g = (W_g − H_full x_g −
+    H_part z_g)⁺, professional hours shared in proportion to the d_g, u_g = d_g − a_g; so
+    Σ_{g∈t} u_g = (Σ_{g∈t} d_g − H_pro y_t)⁺."""
+    h, w, town = data.hours, data.workload, data.grid_town
+    deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
+    town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
     capacity = h["professional"] * y
     share = np.divide(capacity, town_deficit, out=np.ones_like(town_deficit), where=town_deficit > 0)
     pro_hours = deficit * np.minimum(share, 1.0)[town]
@@ -404,16 +398,16 @@ def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -
     ratio = 1.0 - np.divide(town_unmet, data.town_workload, out=np.zeros_like(town_unmet), where=data.town_workload > 0)
     s = data.salary
     cost = float(s["fulltime"] * x.sum() + s["parttime"] * z.sum() + s["professional"] * y.sum())
-    return Staffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
+    return GridStaffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
 
 
-def mandatory_staffing(data: GridData) -> Staffing:
+def mandatory_staffing(data: GridData) -> GridStaffing:
     """One full-time worker per grid and the required professionals: the cheapest plan."""
     n = len(data.grid_ids)
     return staffing_from_decisions(data, np.ones(n), np.zeros(n), data.professionals_min)
 
 
-def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> Staffing:
+def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> GridStaffing:
     """The solver's x, z, y where modelled; the fixed staff of the reductions elsewhere."""
     def values(var) -> np.ndarray:
         return np.fromiter((v.value if v.value is not None else 0.0 for v in var.values()), float, len(var))
@@ -425,7 +419,7 @@ def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> Staffing:
     return staffing_from_decisions(data, x, z, y)
 
 
-def plan_tables(city: Instance, data: GridData, plan: Staffing) -> dict[str, pd.DataFrame]:
+def plan_tables(city: Instance, data: GridData, plan: GridStaffing) -> dict[str, pd.DataFrame]:
     grid_staff = pd.DataFrame({
         "grid_id": data.grid_ids, "town_id": data.town_ids[data.grid_town],
         "district_id": data.town_district[data.grid_town], "fulltime": plan.fulltime, "parttime": plan.parttime,
@@ -440,7 +434,7 @@ def plan_tables(city: Instance, data: GridData, plan: Staffing) -> dict[str, pd.
     return {"grid_staff": grid_staff, "town_staff": town_staff, "districts": _district_table(city, data, plan)}
 
 
-def _district_table(city: Instance, data: GridData, plan: Staffing) -> pd.DataFrame:
+def _district_table(city: Instance, data: GridData, plan: GridStaffing) -> pd.DataFrame:
     s = data.salary
     grid_spend = s["fulltime"] * plan.fulltime + s["parttime"] * plan.parttime
     by_grid = pd.DataFrame({"district_id": data.town_district[data.grid_town], "spend": grid_spend,
@@ -458,7 +452,7 @@ def _district_table(city: Instance, data: GridData, plan: Staffing) -> pd.DataFr
     return out.reset_index(drop=True)
 
 
-def plan_figures(data: GridData, plan: Staffing, budget: float | None, headcount: int | None,
+def plan_figures(data: GridData, plan: GridStaffing, budget: float | None, headcount: int | None,
                  professional_cover_required: bool) -> dict:
     return {
         "cost_10k_cny": plan.cost, "budget_limit_10k_cny": budget, "budget_used_10k_cny": plan.cost,
@@ -469,145 +463,3 @@ def plan_figures(data: GridData, plan: Staffing, budget: float | None, headcount
         "headcount_counts": "fulltime + professionals", "professional_cover_required": professional_cover_required,
         "mandatory_cost_10k_cny": data.mandatory_cost,
     }
-
-
-# --- running the objectives --------------------------------------------------------------
-
-def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
-    """Solve one grid-staffing objective and return the plan tables, figures and timings."""
-    objective = options.objective or DEFAULT_OBJECTIVE
-    budget = options.budget if options.budget is not None or objective == "cost" else city.config.budget
-    grid_options = GridOptions(objective, budget, options.headcount)
-    t0 = time.perf_counter()
-    data = grid_data(city, grid_options.professional_cover_required)
-    why = _mandatory_shortfall(data, budget, options.headcount)
-    if why:
-        figures = {"mandatory_cost_10k_cny": data.mandatory_cost, "budget_limit_10k_cny": budget,
-                   "mandatory_posts": data.mandatory_posts, "headcount_limit": options.headcount}
-        return ModelRun(_decided("infeasible"), objective, build_s=time.perf_counter() - t0, explanation=why,
-                        meta={"figures": figures})
-    if not data.modelled_towns.any():   # the required staff already cover every grid: nothing to choose
-        plan = mandatory_staffing(data)
-        value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
-        return _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
-    if objective == "maxmin":
-        return _run_maxmin(city, data, grid_options, solve_options, t0)
-    return _run_single(city, data, grid_options, solve_options, t0)
-
-
-def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None) -> str | None:
-    n, y = len(data.grid_ids), int(data.professionals_min.sum())
-    rule = f"the {y} professionals required to cover at most {data.grids_per_professional} grids each"
-    if budget is not None and data.mandatory_cost > budget * (1 + 1e-9):
-        return (f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {data.mandatory_cost:,.1f} needed for one "
-                f"full-time worker in each of the {n} grids ({n * data.salary['fulltime']:,.1f}) plus {rule} "
-                f"({y * data.salary['professional']:,.1f})")
-    if headcount is not None and data.mandatory_posts > headcount:
-        return (f"the headcount of {headcount:,} posts falls short of the {data.mandatory_posts:,} needed for one "
-                f"full-time worker in each of the {n} grids plus {rule}")
-    return None
-
-
-def _decided(status: str, value: float | None = None) -> SolveResult:
-    """The outcome when the data settle the answer and no solve is needed."""
-    gap = 0.0 if value is not None else None
-    return SolveResult(status, value, value, gap, "decided from the data", has_solution=value is not None)
-
-
-def _outcome(city: Instance, data: GridData, options: GridOptions, result: SolveResult, plan: Staffing, value: float,
-             build_s: float, extract_s: float, extra: dict | None = None, note: str | None = None) -> ModelRun:
-    t0 = time.perf_counter()
-    tables = plan_tables(city, data, plan)
-    figures = plan_figures(data, plan, options.budget_10k_cny, options.headcount_max, options.professional_cover_required)
-    figures["modelled_grids"], figures["modelled_towns"] = int(data.modelled_grids.sum()), int(data.modelled_towns.sum())
-    figures.update(extra or {})
-    meta = {"figures": figures}
-    if "level_search" in figures:
-        meta["level_search"] = figures.pop("level_search")
-    return ModelRun(result, options.objective, tables, value, build_s, extract_s + time.perf_counter() - t0, meta, note)
-
-
-def _run_single(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
-    unbudgeted = options.objective == "cost" and options.budget_10k_cny is not None
-    options = replace(options, full_cover_only=True)     # no unmet-hour accounts under cost (ρ = 1)
-    m = build_model(city, replace(options, budget_10k_cny=None) if unbudgeted else options, data)
-    build_s = time.perf_counter() - t0
-    result = solve(m, solve_options)
-    if unbudgeted and result.bound is not None and result.bound > options.budget_10k_cny * (1 + 1e-9):
-        return ModelRun(replace(result, status="infeasible", has_solution=False), "cost", build_s=build_s,
-                        explanation=_cost_above_budget(data, options, result))
-    if unbudgeted and not (result.has_solution and result.objective <= options.budget_10k_cny * (1 + 1e-9)):
-        if result.status != "optimal":                  # out of time before the least cost was told from B
-            why = (f"no plan covering all work within the budget of {options.budget_10k_cny:,.1f} was found in time; "
-                   f"full coverage costs at least {result.bound or data.mandatory_cost:,.1f} (10k CNY/yr)")
-            return ModelRun(replace(result, has_solution=False), "cost", build_s=build_s, explanation=why)
-        t1 = time.perf_counter()
-        m = build_model(city, options, data)            # B lies within HiGHS's gap: search within the budget
-        build_s += time.perf_counter() - t1
-        first, result = result, solve(m, solve_options)
-        result = replace(result, handover_s=result.handover_s + first.handover_s, solve_s=result.solve_s + first.solve_s)
-    t1 = time.perf_counter()
-    if not result.has_solution:
-        why = _explain_infeasible(data, options) if result.status == "infeasible" else None
-        return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1, explanation=why)
-    plan = staffing_from_model(m, data)
-    value = plan.cost if options.objective == "cost" else float(plan.unmet.sum())
-    result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
-    return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
-
-
-def _gap(value: float, bound: float | None, status: str) -> float | None:
-    if bound is None:
-        return None
-    gap = max(0.0, value - bound) / max(abs(value), 1e-10) if value > 1e-9 else (0.0 if bound >= -1e-9 else None)
-    return 0.0 if status == "optimal" and gap is not None and gap < 1e-9 else gap
-
-
-def _cost_above_budget(data: GridData, options: GridOptions, result: SolveResult) -> str:
-    exact = result.status == "optimal" and result.objective is not None
-    amount = result.objective if exact else result.bound
-    posts = (f" within the headcount of {options.headcount_max:,} posts" if options.headcount_max is not None else "")
-    return (f"covering all {data.workload.sum():,.0f} hours of grid work{posts} {'needs' if exact else 'needs at least'} "
-            f"{amount:,.1f} (10k CNY/yr), more than the budget of {options.budget_10k_cny:,.1f}")
-
-
-def _explain_infeasible(data: GridData, options: GridOptions) -> str:
-    """The required staff fit the limits (checked before solving), so full coverage is what conflicts."""
-    limits = [f"the headcount of {options.headcount_max:,} posts"] if options.headcount_max is not None else []
-    limits += [f"the budget of {options.budget_10k_cny:,.1f} (10k CNY/yr)"] if options.budget_10k_cny is not None else []
-    return (f"no staffing within {' and '.join(limits) or 'the limits'} covers all {data.workload.sum():,.0f} hours of "
-            f"grid work (part-time helpers are limited to {data.parttime_max} per grid)")
-
-
-# --- maxmin: search on the common coverage level (models.grid_search) ---------------------
-
-def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
-    m = build_model(city, replace(options, coverage_level=1.0), data)
-    build_s = time.perf_counter() - t0
-    tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
-    search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
-    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
-    steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
-    while not search.converged() and len(steps) < MAX_PROBES:
-        remaining = PROBE_LIMIT_S if deadline is None else deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        level = 1.0 if not steps else search.next_level()
-        gap = search.probe_gap(level)
-        m.coverage_level.set_value(level)
-        r = solve(m, replace(solve_options, time_limit=remaining, gap=gap), persistent=highs)   # hand-over once
-        handover_s, solve_s, version = handover_s + r.handover_s, solve_s + r.solve_s, r.solver_version
-        t1 = time.perf_counter()
-        verdict = search.record(level, r, lambda: staffing_from_model(m, data))
-        extract_s += time.perf_counter() - t1
-        steps.append({"level": level, "verdict": verdict, "status": r.status, "mip_gap_asked": gap,
-                      "least_cost": r.objective, "cost_bound": r.bound, "handover_s": r.handover_s, "solve_s": r.solve_s})
-    status = "optimal" if search.converged() else "time_limit"
-    result = SolveResult(status, search.lo, search.hi, search.gap, "level search", solver_version=version,
-                         handover_s=handover_s, solve_s=solve_s, has_solution=True, highs_info={"steps": len(steps)})
-    extra = {"level_reached": search.lo, "level_out_of_reach": search.hi, "level_gap": search.gap,
-             "level_tolerance": tolerance, "level_search": steps}
-    note = None if search.converged() else (
-        f"the search stopped after {len(steps)} steps with the minimum coverage ratio between {search.lo:.4f} "
-        f"(this plan) and {search.hi:.4f}")
-    return _outcome(city, data, options, result, search.best, search.lo, build_s, extract_s, extra, note)

@@ -22,8 +22,8 @@ from allocator.data.loader import load_instance
 from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
-from allocator.models import enforcement
-from allocator.models.scenarios import load_scenarios
+from allocator.solving import enforcement
+from allocator.data.scenarios import load_scenarios
 
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
@@ -56,7 +56,7 @@ def solved_directly(instance: Instance, **fixed) -> tuple[float, dict]:
     """Build, solve and extract without the run wrapper, with model options the CLI does not expose
     (level_search=False: the plain max-min MIP (6); deployment="town": the per-town form (9))."""
     run_options = {k: fixed.pop(k) for k in list(fixed) if k in RunOptions.__dataclass_fields__}
-    opts = enforcement.EnforcementOptions.resolve(instance, RunOptions(model="enforcement", **run_options), **fixed)
+    opts = enforcement.enforcement_options(instance, RunOptions(model="enforcement", **run_options), **fixed)
     model = enforcement.build_model(instance, opts)
     result, _ = enforcement._solve_with_tie_break(model, opts, EXACT)
     assert result.status == "optimal", result.status
@@ -478,7 +478,7 @@ def test_infeasible_runs_explain_themselves(options, words):
 def test_target_headcount_figure_is_the_enumerated_minimum():
     """Officers for ratio 1.5 in the tiny city: D1 needs ⌈1.5·(7.45 + 6.92)⌉ = 22, D2 ⌈max(5, 1.5·3.65)⌉ = 6: 28."""
     tiny = load_instance(TINY)
-    opts = enforcement.EnforcementOptions.resolve(tiny, RunOptions(model="enforcement", objective="moves", target_ratio=1.5))
+    opts = enforcement.enforcement_options(tiny, RunOptions(model="enforcement", objective="moves", target_ratio=1.5))
     assert enforcement.officers_for_target(tiny, opts) == math.ceil(1.5 * (7.45 + 6.92)) + math.ceil(1.5 * 3.65)
 
 

@@ -490,12 +490,12 @@ def test_on_the_enforcement_model_of_the_tiny_city():
     from allocator.data.loader import load_instance
     from allocator.plans.make import make_plan
     from allocator.solving.run import RunOptions
-    from allocator.models import enforcement as en
+    from allocator.solving import enforcement as en
 
     city = load_instance(Path(__file__).resolve().parent / "data" / "tiny")
     exact = SolveOptions(gap=0.0, threads=1, seed=0)
     floor = make_plan(city, RunOptions(model="enforcement", objective="maxmin"), exact).meta["objective_value"]
-    options = en.EnforcementOptions.resolve(city, RunOptions(model="enforcement", objective="shortfall"))
+    options = en.enforcement_options(city, RunOptions(model="enforcement", objective="shortfall"))
 
     def ratios(m):
         return {t: (m.posted_staff[t] + m.pool_share[t]) / pyo.value(m.demand_officers[t]) for t in m.TOWNS}

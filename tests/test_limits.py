@@ -142,7 +142,7 @@ def test_thread_count_can_change_within_one_process():
 # --- a plan the checker rejects is never saved as optimal --------------------------------------
 
 def _tamper(monkeypatch):
-    import allocator.models.enforcement as enforcement
+    import allocator.solving.enforcement as enforcement
 
     original = enforcement.extract
 

@@ -46,8 +46,7 @@ def city_options(city: Instance, run: RunOptions, index_weights=None) -> CityOpt
 
 def enforcement_block_options(city: Instance, run: RunOptions) -> EnforcementOptions:
     """The enforcement block's options: objective `shortfall`, no tie-break, the run's headcount and move limit."""
-    asked = RunOptions(model="enforcement", objective="shortfall", headcount=run.headcount, max_moves=run.max_moves)
-    return EnforcementOptions.resolve(city, asked, tie_break=False)
+    return EnforcementOptions.of(city, "shortfall", headcount=run.headcount, max_moves=run.max_moves, tie_break=False)
 
 
 def facilities_block_options(city: Instance, run: RunOptions) -> FacilitiesOptions:

@@ -44,6 +44,7 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import SumExpression
 
 from allocator.solving.explain_words import MONEY, Family, amount_text, count, ids_text, key_text, money, of_held, plain, target_text, unregistered
+from allocator.solving.iis import compute_iis
 from allocator.solving.solve import SolveOptions, solve
 
 __all__ = ["Family", "MONEY", "money", "elastic", "explain_infeasible", "requirement_groups", "registry", "ElasticReport",
@@ -428,8 +429,6 @@ def explain_infeasible(instance, options, solve_options: SolveOptions, outcome, 
     `outcome.meta["infeasibility"]`; returns that dict. Never raises but for Ctrl-C: an
     explanation that fails is recorded as such and the infeasible status stands.
     """
-    from allocator.solving.iis import compute_iis
-
     t0 = time.perf_counter()
     info: dict[str, Any] = {}
     text = ""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
+from allocator.models.enforcement import build_model
+from allocator.solving.enforcement import enforcement_options
 from allocator.solving.explain_grid import BUDGET_REMEDY
 from allocator.solving.explain_words import MONEY, Family
 
@@ -34,10 +36,8 @@ DEFINITIONS: set[str] = {"posted_staff_is_today_plus_moves", "pool_shares_within
 
 def build(instance, options) -> tuple[pyo.ConcreteModel, dict]:
     """The enforcement model of the run with plain bounds s_t ≥ s_min (the solving model narrows them)."""
-    from allocator.models import enforcement
-
-    opts = enforcement.EnforcementOptions.resolve(instance, options, level_search=False, tie_break=False)
-    m = enforcement.build_model(instance, opts)
+    opts = enforcement_options(instance, options, level_search=False, tie_break=False)
+    m = build_model(instance, opts)
     for v in m.posted_staff.values():
         v.setlb(opts.min_team)
         v.setub(None)

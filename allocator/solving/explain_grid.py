@@ -8,7 +8,9 @@ from dataclasses import replace
 
 import pyomo.environ as pyo
 
+from allocator.models.grid import build_model, grid_data
 from allocator.solving.explain_words import MONEY, Family
+from allocator.solving.grid import options_of
 
 BUDGET_REMEDY = "raise the budget (--budget) to {target}"
 FAMILIES: dict[str, Family] = {
@@ -42,11 +44,7 @@ DEFINITIONS: set[str] = {"town_spend_is_salaries", "town_unmet_is_sum", "profess
 
 def build(instance, options) -> tuple[pyo.ConcreteModel, dict]:
     """The grid model of the run without its reductions: every grid and town modelled, budget row present."""
-    from allocator.models import grid
-
-    objective = options.objective or grid.DEFAULT_OBJECTIVE
-    budget = options.budget if options.budget is not None or objective == "cost" else instance.config.budget
-    data = grid.grid_data(instance)
-    every = replace(data, reduced=False)
-    kept = grid.GridOptions("cost" if objective == "cost" else "unmet", budget, options.headcount)
-    return grid.build_model(instance, kept, every), {}
+    run = options_of(instance, options)
+    every = replace(grid_data(instance), reduced=False)
+    kept = replace(run, objective="cost" if run.objective == "cost" else "unmet")
+    return build_model(instance, kept, every), {}

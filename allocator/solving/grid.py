@@ -1,4 +1,193 @@
-"""Solving the grid model (transitional: the solve sequences move here from allocator.models.grid)."""
-from allocator.models.grid import DEFAULT_OBJECTIVE, OBJECTIVES, run
+"""Solving the grid staffing model (`allocator.models.grid`, which states the formulation).
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run"]
+`run` turns the planner's RunOptions into GridOptions (`options_of`: the objective, cost by
+default; the budget of --budget, else the city's budget under unmet and maxmin; --headcount),
+then:
+
+- settles the run from the data when it can: infeasible when one full-time worker per grid
+  and the required professionals already exceed the budget or the headcount; the required
+  staff alone when they cover every grid (no town left to model);
+- `cost` and `unmet`: one solve of the model. `cost` is built without the unmet-hour accounts
+  (`GridOptions.full_cover_only`). `cost` with --budget is first solved without the budget
+  row (6) and its least cost compared with B: above B (by HiGHS's bound) the run is
+  infeasible; within B the plan stands; only when HiGHS leaves that comparison undecided is
+  the model built again with (6) and solved within the budget;
+- `maxmin`: a search on the common level ρ. Each step solves the block-separable min C
+  s.t. (1)-(5), (7) with ρ fixed (the model is built once and handed to HiGHS once, through
+  a persistent `Persistent` hand-over; ρ is a mutable parameter) and compares C with B: the
+  level is reached when HiGHS's plan costs at most B, out of reach when its lower bound
+  exceeds B, else undecided. The gap reported is (ρ_hi − ρ_lo) / ρ_lo: ρ_lo is the minimum
+  ratio of the best plan found, ρ_hi the lowest level proven out of reach (or 1). --gap is
+  the search's tolerance (default 1 %); each step's MIP gap follows from how far its
+  estimated least cost lies from B. Levels are aimed where the cost curve through the steps
+  so far meets B: just below it to raise ρ_lo, or just above ρ_lo to prove ρ_hi; halving
+  when four steps in a row land on one side (`allocator.solving.level_search`). Each step
+  gets at most the time left (120 s when no --time-limit is given); at most 30 steps.
+
+The plan is read off the integer decisions (`staffing_from_model`), and the objective value
+and gap are recomputed from it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from allocator.data.instance import Instance
+from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model, grid_data,
+                                   mandatory_staffing, plan_figures, plan_tables, staffing_from_model)
+from allocator.solving.level_search import LevelSearch
+from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.solve import Persistent, SolveOptions, SolveResult, solve
+
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "options_of", "run"]
+
+DEFAULT_LEVEL_GAP = 0.01     # maxmin search tolerance when no --gap is given
+MAX_PROBES = 30
+PROBE_LIMIT_S = 120.0        # longest single step of the maxmin search when no --time-limit is given
+
+
+def options_of(city: Instance, options: RunOptions) -> GridOptions:
+    """The model's options for a run: the objective (cost by default), the budget (--budget, else the
+    city's budget under unmet and maxmin; cost without --budget has no budget row) and the headcount."""
+    objective = options.objective or DEFAULT_OBJECTIVE
+    budget = options.budget if options.budget is not None or objective == "cost" else city.config.budget
+    return GridOptions(objective, budget, options.headcount)
+
+
+def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
+    """Solve one grid-staffing objective and return the plan tables, figures and timings."""
+    grid_options = options_of(city, options)
+    objective, budget, headcount = grid_options.objective, grid_options.budget_10k_cny, grid_options.headcount_max
+    t0 = time.perf_counter()
+    data = grid_data(city, grid_options.professional_cover_required)
+    why = _mandatory_shortfall(data, budget, headcount)
+    if why:
+        figures = {"mandatory_cost_10k_cny": data.mandatory_cost, "budget_limit_10k_cny": budget,
+                   "mandatory_posts": data.mandatory_posts, "headcount_limit": headcount}
+        return ModelRun(_decided("infeasible"), objective, build_s=time.perf_counter() - t0, explanation=why,
+                        meta={"figures": figures})
+    if not data.modelled_towns.any():   # the required staff already cover every grid: nothing to choose
+        plan = mandatory_staffing(data)
+        value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
+        return _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
+    if objective == "maxmin":
+        return _run_maxmin(city, data, grid_options, solve_options, t0)
+    return _run_single(city, data, grid_options, solve_options, t0)
+
+
+def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None) -> str | None:
+    n, y = len(data.grid_ids), int(data.professionals_min.sum())
+    rule = f"the {y} professionals required to cover at most {data.grids_per_professional} grids each"
+    if budget is not None and data.mandatory_cost > budget * (1 + 1e-9):
+        return (f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {data.mandatory_cost:,.1f} needed for one "
+                f"full-time worker in each of the {n} grids ({n * data.salary['fulltime']:,.1f}) plus {rule} "
+                f"({y * data.salary['professional']:,.1f})")
+    if headcount is not None and data.mandatory_posts > headcount:
+        return (f"the headcount of {headcount:,} posts falls short of the {data.mandatory_posts:,} needed for one "
+                f"full-time worker in each of the {n} grids plus {rule}")
+    return None
+
+
+def _decided(status: str, value: float | None = None) -> SolveResult:
+    """The outcome when the data settle the answer and no solve is needed."""
+    gap = 0.0 if value is not None else None
+    return SolveResult(status, value, value, gap, "decided from the data", has_solution=value is not None)
+
+
+def _outcome(city: Instance, data: GridData, options: GridOptions, result: SolveResult, plan: GridStaffing, value: float,
+             build_s: float, extract_s: float, extra: dict | None = None, note: str | None = None) -> ModelRun:
+    t0 = time.perf_counter()
+    tables = plan_tables(city, data, plan)
+    figures = plan_figures(data, plan, options.budget_10k_cny, options.headcount_max, options.professional_cover_required)
+    figures["modelled_grids"], figures["modelled_towns"] = int(data.modelled_grids.sum()), int(data.modelled_towns.sum())
+    figures.update(extra or {})
+    meta = {"figures": figures}
+    if "level_search" in figures:
+        meta["level_search"] = figures.pop("level_search")
+    return ModelRun(result, options.objective, tables, value, build_s, extract_s + time.perf_counter() - t0, meta, note)
+
+
+def _run_single(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
+    unbudgeted = options.objective == "cost" and options.budget_10k_cny is not None
+    options = replace(options, full_cover_only=True)     # no unmet-hour accounts under cost (ρ = 1)
+    m = build_model(city, replace(options, budget_10k_cny=None) if unbudgeted else options, data)
+    build_s = time.perf_counter() - t0
+    result = solve(m, solve_options)
+    if unbudgeted and result.bound is not None and result.bound > options.budget_10k_cny * (1 + 1e-9):
+        return ModelRun(replace(result, status="infeasible", has_solution=False), "cost", build_s=build_s,
+                        explanation=_cost_above_budget(data, options, result))
+    if unbudgeted and not (result.has_solution and result.objective <= options.budget_10k_cny * (1 + 1e-9)):
+        if result.status != "optimal":                  # out of time before the least cost was told from B
+            why = (f"no plan covering all work within the budget of {options.budget_10k_cny:,.1f} was found in time; "
+                   f"full coverage costs at least {result.bound or data.mandatory_cost:,.1f} (10k CNY/yr)")
+            return ModelRun(replace(result, has_solution=False), "cost", build_s=build_s, explanation=why)
+        t1 = time.perf_counter()
+        m = build_model(city, options, data)            # B lies within HiGHS's gap: search within the budget
+        build_s += time.perf_counter() - t1
+        first, result = result, solve(m, solve_options)
+        result = replace(result, handover_s=result.handover_s + first.handover_s, solve_s=result.solve_s + first.solve_s)
+    t1 = time.perf_counter()
+    if not result.has_solution:
+        why = _explain_infeasible(data, options) if result.status == "infeasible" else None
+        return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1, explanation=why)
+    plan = staffing_from_model(m, data)
+    value = plan.cost if options.objective == "cost" else float(plan.unmet.sum())
+    result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
+    return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
+
+
+def _gap(value: float, bound: float | None, status: str) -> float | None:
+    if bound is None:
+        return None
+    gap = max(0.0, value - bound) / max(abs(value), 1e-10) if value > 1e-9 else (0.0 if bound >= -1e-9 else None)
+    return 0.0 if status == "optimal" and gap is not None and gap < 1e-9 else gap
+
+
+def _cost_above_budget(data: GridData, options: GridOptions, result: SolveResult) -> str:
+    exact = result.status == "optimal" and result.objective is not None
+    amount = result.objective if exact else result.bound
+    posts = (f" within the headcount of {options.headcount_max:,} posts" if options.headcount_max is not None else "")
+    return (f"covering all {data.workload.sum():,.0f} hours of grid work{posts} {'needs' if exact else 'needs at least'} "
+            f"{amount:,.1f} (10k CNY/yr), more than the budget of {options.budget_10k_cny:,.1f}")
+
+
+def _explain_infeasible(data: GridData, options: GridOptions) -> str:
+    """The required staff fit the limits (checked before solving), so full coverage is what conflicts."""
+    limits = [f"the headcount of {options.headcount_max:,} posts"] if options.headcount_max is not None else []
+    limits += [f"the budget of {options.budget_10k_cny:,.1f} (10k CNY/yr)"] if options.budget_10k_cny is not None else []
+    return (f"no staffing within {' and '.join(limits) or 'the limits'} covers all {data.workload.sum():,.0f} hours of "
+            f"grid work (part-time helpers are limited to {data.parttime_max} per grid)")
+
+
+# --- maxmin: search on the common coverage level (allocator.solving.level_search) ----------
+
+def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
+    m = build_model(city, replace(options, coverage_level=1.0), data)
+    build_s = time.perf_counter() - t0
+    tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
+    search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
+    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
+    steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
+    while not search.converged() and len(steps) < MAX_PROBES:
+        remaining = PROBE_LIMIT_S if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        level = 1.0 if not steps else search.next_level()
+        gap = search.probe_gap(level)
+        m.coverage_level.set_value(level)
+        r = solve(m, replace(solve_options, time_limit=remaining, gap=gap), persistent=highs)   # hand-over once
+        handover_s, solve_s, version = handover_s + r.handover_s, solve_s + r.solve_s, r.solver_version
+        t1 = time.perf_counter()
+        verdict = search.record(level, r, lambda: staffing_from_model(m, data))
+        extract_s += time.perf_counter() - t1
+        steps.append({"level": level, "verdict": verdict, "status": r.status, "mip_gap_asked": gap,
+                      "least_cost": r.objective, "cost_bound": r.bound, "handover_s": r.handover_s, "solve_s": r.solve_s})
+    status = "optimal" if search.converged() else "time_limit"
+    result = SolveResult(status, search.lo, search.hi, search.gap, "level search", solver_version=version,
+                         handover_s=handover_s, solve_s=solve_s, has_solution=True, highs_info={"steps": len(steps)})
+    extra = {"level_reached": search.lo, "level_out_of_reach": search.hi, "level_gap": search.gap,
+             "level_tolerance": tolerance, "level_search": steps}
+    note = None if search.converged() else (
+        f"the search stopped after {len(steps)} steps with the minimum coverage ratio between {search.lo:.4f} "
+        f"(this plan) and {search.hi:.4f}")
+    return _outcome(city, data, options, result, search.best, search.lo, build_s, extract_s, extra, note)

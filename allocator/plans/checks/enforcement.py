@@ -24,6 +24,7 @@ import pandas as pd
 
 from allocator.errors import InputError
 from allocator.data.instance import Instance
+from allocator.data.scenarios import Scenarios, load_scenarios
 from allocator.plans.plan import Plan
 from allocator.plans.checks import TOL, CheckReport, at_most, ids_match, integral, nonnegative
 
@@ -165,8 +166,6 @@ def _check_coverage(report: CheckReport, towns: pd.DataFrame, pools: pd.Series, 
 def _check_deployment(report: CheckReport, plan: Plan, towns: pd.DataFrame, pools: pd.Series, instance: Instance,
                       demand: pd.Series) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Scenario data, deployments within pools, unmet demand at least the gap; returns losses and probabilities."""
-    from allocator.models.scenarios import Scenarios, load_scenarios   # pure pandas: rebuilds the scenarios the plan names
-
     recorded = (plan.meta.get("enforcement") or {}).get("scenarios")
     if not recorded or "pool_deploy" not in plan.tables:
         report.fail("an `expected` plan needs its scenarios in plan.json and a pool_deploy table")

@@ -1,26 +1,23 @@
 """The search behind the grid model's `maxmin` objective: the highest common coverage level ρ
 whose least-cost staffing fits the budget.
 
-Each step fixes ρ (row (5) of `models.grid`), asks HiGHS for the least cost of covering ρ of
-every town's work, and records the verdict: reached (a plan within budget raises ρ_lo),
-out of reach (HiGHS's cost bound exceeds the budget, or no plan: ρ_hi falls), or undecided
-(the budget lies within the step's MIP gap). The next level aims just below where the
-least-cost curve, convex in ρ, is estimated to meet the budget; the search stops when
+Each step fixes ρ (row (5) of `allocator.models.grid`), asks HiGHS for the least cost of
+covering ρ of every town's work, and records the verdict: reached (a plan within budget raises
+ρ_lo), out of reach (HiGHS's cost bound exceeds the budget, or no plan: ρ_hi falls), or
+undecided (the budget lies within the step's MIP gap). The next level aims just below where
+the least-cost curve, convex in ρ, is estimated to meet the budget; the search stops when
 (ρ_hi − ρ_lo)/ρ_lo is within the tolerance. `LevelSearch` holds that state and those rules;
-`models.grid` runs the solves.
+`allocator.solving.grid` runs the solves.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from allocator.models.grid import GridStaffing
 from allocator.solving.solve import SolveResult
-
-if TYPE_CHECKING:
-    from .grid import Staffing
 
 LEVEL_RESOLUTION = 1e-6      # levels closer than this are not told apart (HiGHS's integrality tolerance)
 
@@ -29,7 +26,7 @@ LEVEL_RESOLUTION = 1e-6      # levels closer than this are not told apart (HiGHS
 class LevelSearch:
     """State of the level search: `best` reaches ρ_lo within budget; ρ_hi is proven out of reach."""
 
-    best: Staffing
+    best: GridStaffing
     budget: float
     tolerance: float
     hi: float = 1.0
