@@ -150,7 +150,7 @@ def orlib_family(family: str, data: Path, wanted: str) -> list[dict]:
     for name in names:
         inst = load(data, name, optima)
         result, seconds = module.solve_instance(inst, options)
-        gap = None if result.objective is None else orlib.relative_gap(result.objective, inst.optimum)
+        gap = None if result.objective is None else orlib.gap_to_optimum(result.objective, inst.optimum)
         records.append({"family": family, "instance": name, "optimum": inst.optimum, "found": result.objective,
                         "gap": gap, "seconds": seconds, "status": result.status})
         orlib.progress(f"  {name}: {result.status}, {seconds:.2f} s")

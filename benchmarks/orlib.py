@@ -163,7 +163,7 @@ def load_cap(data_dir: Path, name: str, optima: dict | None = None) -> CapInstan
 HEADER = "instance,optimum,found,gap,seconds"
 
 
-def relative_gap(found: float | None, optimum: float) -> float:
+def gap_to_optimum(found: float | None, optimum: float) -> float:
     """|found − optimum| / |optimum|; inf when nothing was found."""
     if found is None:
         return float("inf")
@@ -172,7 +172,7 @@ def relative_gap(found: float | None, optimum: float) -> float:
 
 def csv_line(name: str, optimum: float, found: float | None, seconds: float) -> str:
     shown = "" if found is None else _number(found)
-    gap = relative_gap(found, optimum)
+    gap = gap_to_optimum(found, optimum)
     return f"{name},{_number(optimum)},{shown},{gap:.2e},{seconds:.3f}"
 
 
@@ -198,7 +198,7 @@ def run_family(data_dir: Path, instances: str, load, solve, describe, tolerance:
         result, seconds = solve(inst)
         total += seconds
         print(csv_line(name, inst.optimum, result.objective, seconds), flush=True)
-        if relative_gap(result.objective, inst.optimum) > tolerance:
+        if gap_to_optimum(result.objective, inst.optimum) > tolerance:
             missed.append(name)
         progress(f"{name}: {describe(inst, result)}")
     progress(f"{len(names) - len(missed)}/{len(names)} optima reproduced in {total:.1f} s"

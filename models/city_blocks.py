@@ -132,27 +132,10 @@ class GridBlock:
         x[grids] = [v.value for v in m.fulltime_workers.values()]
         z[grids] = [v.value for v in m.parttime_helpers.values()]
         y[towns] = [v.value for v in m.professionals.values()]
-        return staffing_as_decided(data, np.rint(x).astype(int), np.rint(z).astype(int), np.rint(y).astype(int))
+        return grd.staffing_as_decided(data, np.rint(x).astype(int), np.rint(z).astype(int), np.rint(y).astype(int))
 
     def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
         return grd.plan_tables(city, self.data, self.staffing())
-
-
-def staffing_as_decided(data: grd.GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> grd.GridStaffing:
-    """Hours of the decisions x, z, y: d_g = (W_g − H_full x_g − H_part z_g)⁺, professional hours shared
-    in proportion to the d_g, u_g = d_g − a_g; so Σ_{g∈t} u_g = (Σ_{g∈t} d_g − H_pro y_t)⁺."""
-    h, w, town = data.hours, data.workload, data.grid_town
-    deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
-    town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
-    share = np.divide(h["professional"] * y, town_deficit, out=np.ones_like(town_deficit), where=town_deficit > 0)
-    pro_hours = deficit * np.minimum(share, 1.0)[town]
-    unmet = deficit - pro_hours
-    unmet[unmet < 1e-6] = 0.0
-    town_unmet = np.bincount(town, weights=unmet, minlength=len(data.town_ids))
-    ratio = 1.0 - np.divide(town_unmet, data.town_workload, out=np.zeros_like(town_unmet), where=data.town_workload > 0)
-    s = data.salary
-    cost = float(s["fulltime"] * x.sum() + s["parttime"] * z.sum() + s["professional"] * y.sum())
-    return grd.GridStaffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
 
 
 def _grid_model(data: grd.GridData) -> pyo.ConcreteModel:

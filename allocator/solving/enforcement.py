@@ -39,7 +39,7 @@ from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BRE
                                           officers_for_target, plan_objective)
 from allocator.models.enforcement_levels import EnforcementData, best_level, fewest_moves_at
 from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions, SolveResult, solve
+from allocator.solving.solve import SolveOptions, SolveResult, relative_gap, solve
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "enforcement_options", "run"]
 
@@ -85,7 +85,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
         meta["tie_break_run"] = {"objective": TIE_BREAK["maxmin"], "status": result.status, "value": result.objective, "gap": result.gap}
         if bracket and result.has_solution:         # the objective is the level; its bound, the bracket's top
             low, high = bracket
-            result = replace(result, objective=low, bound=high, gap=(high - low) / max(low, 1e-10))
+            result = replace(result, objective=low, bound=high, gap=relative_gap(low, high))
     else:
         result, meta["tie_break_run"] = _solve_with_tie_break(model, opts, solve_options)
     outcome = ModelRun(result, opts.objective, build_s=build_s, meta={"enforcement": meta})

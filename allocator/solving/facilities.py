@@ -34,7 +34,7 @@ from allocator.models.facilities_tables import plan_figures, plan_tables
 from allocator.models.location.assignment import AssignInput
 from allocator.models.location.median import MedianInput
 from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions
+from allocator.solving.solve import SolveOptions, relative_gap
 
 from .location.assignment import assignment
 from .location.center import p_center
@@ -113,7 +113,7 @@ def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: 
     status = "optimal" if all(o.status == "optimal" for o in parts) else next(o.status for o in parts if o.status != "optimal")
     value = sum(o.objective for o in parts)
     bound = sum(o.bound for o in parts) if all(o.bound is not None for o in parts) else None
-    gap = abs(value - bound) / max(abs(value), 1e-10) if bound is not None else None
+    gap = relative_gap(value, bound)
     return Outcome(status, [o.open[0] for o in parts], value, bound, gap,
                    {"least_spend": least, "split_by_service": True,
                     "reductions": [r for o in parts for r in o.details.get("reductions", [])]})

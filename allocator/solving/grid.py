@@ -37,7 +37,7 @@ from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, Grid
                                    mandatory_staffing, plan_figures, plan_tables, staffing_from_model)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import Persistent, SolveOptions, SolveResult, solve
+from allocator.solving.solve import Persistent, SolveOptions, SolveResult, relative_gap, solve
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "options_of", "run"]
 
@@ -139,7 +139,8 @@ def _run_single(city: Instance, data: GridData, options: GridOptions, solve_opti
 def _gap(value: float, bound: float | None, status: str) -> float | None:
     if bound is None:
         return None
-    gap = max(0.0, value - bound) / max(abs(value), 1e-10) if value > 1e-9 else (0.0 if bound >= -1e-9 else None)
+    # a least cost (or unmet) is never below its bound: a bound above it is rounding, a gap of 0
+    gap = relative_gap(value, min(bound, value)) if value > 1e-9 else (0.0 if bound >= -1e-9 else None)
     return 0.0 if status == "optimal" and gap is not None and gap < 1e-9 else gap
 
 

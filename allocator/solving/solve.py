@@ -261,12 +261,20 @@ def _result(compiled: CompiledModel, watch: _Watch) -> SolveResult:
         bound = _finite(info.mip_dual_bound)
     gap = None
     if objective is not None and bound is not None:
-        gap = abs(objective - bound) / max(abs(objective), 1e-10)
+        gap = relative_gap(objective, bound)
         if status == "optimal" and gap < 1e-9:
             gap = 0.0
     termination = "wall_clock_guard" if watch.guard_fired and model_status in (_S.kInterrupt, _S.kHighsInterrupt) else model_status.name
     return SolveResult(status, objective, bound, gap, termination, solver_version=highs.version(),
                        has_solution=has_solution, highs_info=_highs_info(info))
+
+
+def relative_gap(value: float | None, bound: float | None) -> float | None:
+    """|value − bound| / max(|value|, 1e-10): how far a plan's objective may lie from the best
+    possible (None without both). The one gap every model reports."""
+    if value is None or bound is None:
+        return None
+    return abs(value - bound) / max(abs(value), 1e-10)
 
 
 def _finite(value) -> float | None:

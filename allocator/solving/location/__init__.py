@@ -4,7 +4,7 @@ formulations of `models.location`, and the generic solvers on arrays.
 Every HiGHS call goes through `allocator.solving.solve.solve`. Blocks share only the spend row
 and have their own count rows; a procedure returns an `Outcome` with the open sites per block.
 
-    common       Clock (seconds per stage, HiGHS calls), Outcome, relative_gap
+    common       Clock (seconds per stage, HiGHS calls), Outcome
     covering     maximal_cover (LP bound, greedy proof, MIP), set_cover and the LSCP-B backup stage
     median       p_median: LP rounds widening truncated rows, warm-started bases, MIP rounds
     assignment   capacitated assignment (capacitated p-median, CFLP) by widening arcs

@@ -19,7 +19,8 @@ from allocator.models.location.assignment import (AssignInput, assignment_arrays
 from allocator.models.location.common import Limits, rows_state, snap, values
 from allocator.solving.solve import SolveOptions
 
-from .common import DEFAULT_GAP, Clock, Outcome, relative_gap
+from .common import DEFAULT_GAP, Clock, Outcome
+from allocator.solving.solve import relative_gap
 
 INITIAL_ARCS = 50_000        # assignment models start with about this many arcs
 

@@ -15,7 +15,8 @@ from allocator.models.location.common import Limits, values
 from allocator.models.location.median import MedianInput
 from allocator.solving.solve import SolveOptions
 
-from .common import Clock, Outcome, relative_gap
+from .common import Clock, Outcome
+from allocator.solving.solve import relative_gap
 
 
 def p_center(inputs: list[MedianInput], spend: float, exact: bool, options: SolveOptions, clock: Clock) -> Outcome:

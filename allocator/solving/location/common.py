@@ -74,7 +74,3 @@ class Outcome:
                            highs_info=dict(clock.info))
 
 
-def relative_gap(value: float | None, bound: float | None) -> float | None:
-    if value is None or bound is None:
-        return None
-    return abs(value - bound) / max(abs(value), 1e-10)

@@ -22,7 +22,8 @@ from allocator.models.location.covering import (CoverInput, PreparedCover, SetCo
                                                 greedy_value, prepare_cover, unflatten_open)
 from allocator.solving.solve import Persistent, SolveOptions
 
-from .common import DEFAULT_GAP, Clock, Outcome, relative_gap
+from .common import DEFAULT_GAP, Clock, Outcome
+from allocator.solving.solve import relative_gap
 
 
 # --- maximal covering -----------------------------------------------------------------------

@@ -53,7 +53,8 @@ from allocator.models.location.median import MedianInput, RadiusArrays, build_ra
 from allocator.solving.highs_model import CompiledModel, compile_model
 from allocator.solving.solve import Persistent, SolveOptions
 
-from .common import DEFAULT_GAP, Clock, Outcome, relative_gap
+from .common import DEFAULT_GAP, Clock, Outcome
+from allocator.solving.solve import relative_gap
 
 INITIAL_FACTOR = 2.0        # rows start at this multiple of the pairs up to the greedy plan's nearest open site
 WIDEN_MARGIN = 1.5          # rows grow to this multiple of where their LP site mass reaches one
