@@ -4,7 +4,7 @@ against the published split-demand optima.
     python benchmarks/orlib_cap.py --data ../shared/data/orlib-cap [--instances cap41,cap71] [--time-limit S] [--gap G]
 
 Reads the original cap files (capa/capb/capc with the capacity named in optima.csv),
-solves each with `models.facilities.solve_cflp` (split demand) and prints CSV to stdout:
+solves each with `allocator.solving.location.solve_cflp` (split demand) and prints CSV to stdout:
 
     instance,optimum,found,gap,seconds
 

@@ -3,7 +3,7 @@
     python benchmarks/orlib_pmed.py --data ../shared/data/orlib-pmed [--instances pmed1,pmed7] [--time-limit S] [--gap G]
 
 Reads the original pmedN.txt files (last duplicate edge wins), computes all-pairs
-shortest paths, solves each instance with `models.facilities.solve_pmedian` (every node
+shortest paths, solves each instance with `allocator.solving.location.solve_pmedian` (every node
 a unit-weight demand point and a candidate site) and prints CSV to stdout:
 
     instance,optimum,found,gap,seconds

@@ -16,7 +16,7 @@ Cases
                assignment variables, and CBC needed about 4 minutes for n = 1000.
 
 Each case is solved by
-    project      models.facilities (HiGHS through Pyomo, one thread, gap 1e-9);
+    project      allocator.solving.location (HiGHS through Pyomo, one thread, gap 1e-9);
     spopt-cbc    spopt's `from_cost_matrix` + PuLP's default CBC (one thread);
     spopt-highs  the same spopt model solved by HiGHS through PuLP (`pulp.HiGHS`, highspy;
                  `HiGHS_CMD` needs a `highs` executable, which highspy does not ship),

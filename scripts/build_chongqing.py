@@ -663,7 +663,7 @@ def _rules_text() -> str:
 {specs}
 
 - **Money** (10k CNY/yr): budget = {BUDGET_SLACK} x (grids x full-time salary + officers the norm asks
-  for x enforcement salary), salaries from allocator/norms.yaml, rounded to 1,000; city pool =
+  for x enforcement salary), salaries from allocator/data/norms.yaml, rounded to 1,000; city pool =
   {CITY_POOL_SHARE:.0%} of the budget; districts' own budgets share {OWN_BUDGET_SHARE:.0%} of it in proportion to persons x
   {WEALTH['core']} / {WEALTH['suburban']} / {WEALTH['outer']} (core / suburban / outer: the core is richer); transfer caps = {TRANSFER_CAP_SHARE:.0%} of the
   budget x population share x {NEED['core']} / {NEED['suburban']} / {NEED['outer']}. Headcount = today's officers + {HEADCOUNT_GROWTH:.0%}.
