@@ -17,10 +17,9 @@ import numpy as np
 from allocator.models.location.assignment import (AssignInput, assignment_arrays, assignment_plan, assignment_start,
                                                   build_assignment_model)
 from allocator.models.location.common import Limits, rows_state, snap, values
-from allocator.solving.solve import SolveOptions
+from allocator.solving.solve import SolveOptions, relative_gap
 
 from .common import DEFAULT_GAP, Clock, Outcome
-from allocator.solving.solve import relative_gap
 
 INITIAL_ARCS = 50_000        # assignment models start with about this many arcs
 

@@ -13,10 +13,9 @@ import numpy as np
 from allocator.models.location.center import build_center_model, center_problem, center_start, radius_of, weighted_pairs
 from allocator.models.location.common import Limits, values
 from allocator.models.location.median import MedianInput
-from allocator.solving.solve import SolveOptions
+from allocator.solving.solve import SolveOptions, relative_gap
 
 from .common import Clock, Outcome
-from allocator.solving.solve import relative_gap
 
 
 def p_center(inputs: list[MedianInput], spend: float, exact: bool, options: SolveOptions, clock: Clock) -> Outcome:

@@ -20,10 +20,9 @@ from allocator.models.location.common import Limits, reduce_cover, values
 from allocator.models.location.covering import (CoverInput, PreparedCover, SetCoverArrays, backup_open, backup_problem,
                                                 build_set_cover_model, coverage_start, double_cover_weight, flatten_cover,
                                                 greedy_value, prepare_cover, unflatten_open)
-from allocator.solving.solve import Persistent, SolveOptions
+from allocator.solving.solve import Persistent, SolveOptions, relative_gap
 
 from .common import DEFAULT_GAP, Clock, Outcome
-from allocator.solving.solve import relative_gap
 
 
 # --- maximal covering -----------------------------------------------------------------------

@@ -51,10 +51,9 @@ import pyomo.environ as pyo
 from allocator.models.location.common import Levels, Limits, Pairs, Rows, greedy_median, nearest_open, rows_state, snap, values
 from allocator.models.location.median import MedianInput, RadiusArrays, build_radius_model, radius_arrays, radius_start
 from allocator.solving.highs_model import CompiledModel, compile_model
-from allocator.solving.solve import Persistent, SolveOptions
+from allocator.solving.solve import Persistent, SolveOptions, relative_gap
 
 from .common import DEFAULT_GAP, Clock, Outcome
-from allocator.solving.solve import relative_gap
 
 INITIAL_FACTOR = 2.0        # rows start at this multiple of the pairs up to the greedy plan's nearest open site
 WIDEN_MARGIN = 1.5          # rows grow to this multiple of where their LP site mass reaches one
