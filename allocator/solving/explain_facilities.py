@@ -41,7 +41,7 @@ COVERING = ("lscp", "lscpb")
 ASSIGNING = ("pmedian", "pcenter", "cpmedian", "cflp")
 CAPACITATED = ("cpmedian", "cflp")
 
-FAMILIES: dict[str, Family] = {
+REQUIREMENTS: dict[str, Family] = {
     "spend_within_budget": Family(
         "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}",
         "raise the budget (--budget) to {target}", verb="paying for"),
@@ -70,7 +70,7 @@ FAMILIES: dict[str, Family] = {
         "to allow that, set existing to 0 for them in sites.csv (the model keeps existing sites open)",
         member="existing site", held="the running cost of {members} kept open"),
 }
-DEFINITIONS: set[str] = {"grid_served_once", "served_only_by_open_site"}
+DEFINITIONS: frozenset[str] = frozenset({"grid_served_once", "served_only_by_open_site"})
 
 
 def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
