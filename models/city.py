@@ -74,8 +74,11 @@ from .enforcement import EnforcementOptions
 from .facilities import FacilitiesOptions
 from .facilities_tables import group_rates
 from .grid import GridData, mandatory_staffing
-from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
+from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FACILITIES_DEFINITIONS, GRID_DEFINITIONS,
+                          GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, district_ids)
+from .equity_problem import DEFINITIONS as HELD_DEFINITIONS
 from .equity_problem import EquityProblem, PlanLevels
+from .requirements import MONEY, Family
 
 OBJECTIVES = eq.MEASURES
 DEFAULT_OBJECTIVE = "maxmin"
@@ -161,6 +164,33 @@ def _add_blocks(m, city: Instance, enforcement_options: EnforcementOptions, faci
     facilities = FacilitiesBlock.build(city, facilities_options)
     m.grid, m.enforcement, m.facilities = grid.model, enforcement.model, facilities.model
     return grid, enforcement, facilities
+
+
+# --- the planner's words for each requirement (an infeasibility explanation relaxes them) ----------
+# The city's own rows and bounds built below, the blocks' (models.city_blocks), the --equity-bound
+# rows (models.equity) and the optimum a solve sequence holds (models.equity_problem): requirement
+# families keyed by constraint name or "<variable>.lower"/".upper", and the rows that only define
+# quantities (never relaxed).
+
+REQUIREMENTS: dict[str, Family] = {
+    "city_spend_within_budget": Family(                                # (5), _add_city_limits
+        "the city budget", MONEY, 1, "the city budget of {limit} falls {amount} short{of_held}",
+        "raise the budget (--budget, or budget in city.yaml) to {target}", verb="paying for"),
+    "transfers_within_city_pool": Family(                              # (4), _add_transfers
+        "the city pool", MONEY, 1, "the city pool of {limit} falls {amount} short of the transfers districts need",
+        "raise city_pool in city.yaml to {target_plain} (10k CNY)"),
+    "district_spend_within_own_budget_and_transfer": Family(           # (2), _add_transfers
+        "the districts' own budgets", MONEY, 1, "own budgets fall short in {members} ({each})",
+        "raise own_budget in districts.csv ({raised}, in 10k CNY)", member="district"),
+    "transfer_10k_cny.upper": Family(                                  # (3), _add_transfers
+        "the transfer caps", MONEY, 1, "transfer caps fall short in {members} ({each})",
+        "raise transfer_cap in districts.csv ({raised}, in 10k CNY)", member="district"),
+    **GRID_REQUIREMENTS, **ENFORCEMENT_REQUIREMENTS, **eq.REQUIREMENTS,
+}
+DEFINITIONS: frozenset[str] = frozenset({
+    "district_spend_is_sum_of_blocks",                                 # (1), _add_district_spend
+    "service_index_is_weighted_coverage",                              # (6), _add_service_index
+}) | GRID_DEFINITIONS | ENFORCEMENT_DEFINITIONS | FACILITIES_DEFINITIONS | eq.DEFINITIONS | HELD_DEFINITIONS
 
 
 def _add_district_spend(m, grid: GridBlock, enforcement: EnforcementBlock, facilities: FacilitiesBlock) -> None:

@@ -72,6 +72,7 @@ from .facilities_tables import plan_tables as facilities_tables
 from .linear import linear
 from .location.common import Limits, reduce_cover
 from .location.covering import PreparedCover, build_coverage_model, flatten_cover
+from .requirements import Family
 
 EPS = 1e-9
 
@@ -136,6 +137,17 @@ class GridBlock:
 
     def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
         return grd.plan_tables(city, self.data, self.staffing())
+
+
+# The grid block's words for the planner (infeasibility explanations): its bounds x_g ≥ 1 and
+# y_t ≥ y_min are models.grid's requirements; the rows built below only define quantities.
+GRID_REQUIREMENTS: dict[str, Family] = {
+    key: grd.REQUIREMENTS[key] for key in ("fulltime_workers.lower", "professionals.lower")}
+GRID_DEFINITIONS: frozenset[str] = frozenset({
+    "deficit_at_least_gap", "deficit_at_most_gap_when_short", "deficit_zero_unless_short",   # _add_grid_deficits
+    "unmet_at_least_gap", "unmet_at_most_gap_when_short", "unmet_zero_unless_short",         # _add_town_unmet
+    "town_spend_is_salaries",                                                                # _add_town_spend
+})
 
 
 def _grid_model(data: grd.GridData) -> pyo.ConcreteModel:
@@ -321,6 +333,20 @@ def enforcement_districts(city: Instance, towns: pd.DataFrame, pools: pd.Series,
                          "min_coverage": by["coverage_ratio"].min().reindex(ids).to_numpy()})
 
 
+# The enforcement block's words for the planner (infeasibility explanations): models.enforcement's
+# `shortfall` model without a budget row, its headcount and move limit named as what they pay
+# for only when minimum teams sit at their bound; its rows and the town cap define quantities.
+ENFORCEMENT_REQUIREMENTS: dict[str, Family] = {
+    "headcount_not_exceeded": replace(enf.REQUIREMENTS["headcount_not_exceeded"], held_from=("posted_staff.lower",)),
+    "moves_within_limit": replace(enf.REQUIREMENTS["moves_within_limit"], held_from=("posted_staff.lower",)),
+    "posted_staff.lower": enf.REQUIREMENTS["posted_staff.lower"],
+}
+ENFORCEMENT_DEFINITIONS: frozenset[str] = frozenset({
+    "posted_staff_is_today_plus_moves", "pool_shares_within_pool", "shortfall_covers_gap",   # models.enforcement
+    "town_counted_at_most_standard",                                                         # _add_town_cap
+})
+
+
 def _add_town_cap(m, cap: pd.Series) -> None:
     @m.Constraint(m.TOWNS)
     def town_counted_at_most_standard(m, t):
@@ -396,6 +422,14 @@ def _site_districts(city: Instance, data: list[ServiceData], prepared: PreparedC
     site_town = city.sites["town_id"].astype(str).to_numpy()
     parts = [town_district.reindex(site_town[d.site_rows[b.sites]]).to_numpy(str) for d, b in zip(data, prepared.blocks)]
     return np.concatenate(parts) if parts else np.zeros(0, str)
+
+
+# The facilities block's rows define coverage (an explanation never relaxes them): the
+# link of models.location.covering and the rows below that hold it exact.
+FACILITIES_DEFINITIONS: frozenset[str] = frozenset({
+    "level_reached_through_open_site",                                                       # build_coverage_model
+    "level_reached_when_site_open", "level_reached_when_higher_reached",                     # _add_exact_levels
+})
 
 
 def _add_exact_levels(m, flat: dict) -> None:

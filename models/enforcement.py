@@ -104,6 +104,7 @@ from allocator.data.scenarios import Scenarios
 
 from . import linear as lin
 from .enforcement_levels import EPS, EnforcementData, demand_officers, postings_at
+from .requirements import BUDGET_REMEDY, MONEY, Family
 
 OBJECTIVES = ("maxmin", "shortfall", "moves", "expected")
 DEFAULT_OBJECTIVE = "maxmin"
@@ -283,6 +284,40 @@ def _add_staff_variables(m, low: np.ndarray, high: np.ndarray | None) -> None:
     # (more than all of today's officers) makes the order exact
     weight = float(sum(pyo.value(m.staff_today[t]) for t in m.TOWNS) + 1)
     m.moves_then_released = pyo.Expression(expr=weight * m.total_moves + pyo.quicksum(m.moved_out[t] for t in m.TOWNS))
+
+
+# --- the planner's words for each requirement (an infeasibility explanation relaxes them) ----------
+# The rows and bounds built below: their requirement families, keyed by constraint name or
+# "<variable>.lower"/".upper", and the rows that only define quantities (never relaxed).
+
+REQUIREMENTS: dict[str, Family] = {
+    "headcount_not_exceeded": Family(                                  # (3), _add_headcount_limit
+        "the headcount", "officers", 1, "the headcount of {limit} falls {amount} short{of_held}",
+        "raise the headcount (--headcount or headcount in city.yaml) to {target}", verb="covering"),
+    "budget_not_exceeded": Family(                                     # (4), _add_budget_limit
+        "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}", BUDGET_REMEDY, verb="paying for"),
+    "moves_within_limit": Family(                                      # (2), _add_move_limit
+        "the move limit", "moves", 1, "the move limit of {limit} falls {amount} short{of_held}",
+        "allow {target} moves (--max-moves)", verb="reaching"),
+    "coverage_meets_target": Family(                                   # (8), _add_coverage_target
+        "the coverage target", "officers", 2, "{members} ({ids}) stay {amount} short of the target ratio",
+        "lower the target (--target) or raise the headcount", member="town", held="the target ratio in {members}"),
+    "posted_staff.lower": Family(                                      # s_t ≥ s_min, _add_staff_variables
+        "a viable team in every town", "officers", 3,
+        "a team of {bound} officers cannot be posted in {members} ({ids}): {amount} short",
+        "lower enforcement_min_team in the norms, or let the district pool serve those towns", member="town",
+        held="a team of {bound} in {members}"),
+}
+DEFINITIONS: frozenset[str] = frozenset({
+    "posted_staff_is_today_plus_moves",                                # (1), _add_staff_balance
+    "pool_shares_within_pool",                                         # (5), _add_pool_shares
+    "deployment_within_pool", "unmet_covers_surge_gap",                # (9), _add_town_deployment
+    "gap_covers_demand", "normal_gap_adds_up", "district_unmet_covers_gaps",   # (9'), _add_district_deployment
+    "cvar_excess_over_threshold",                                      # (10), _add_cvar
+    "coverage_at_least_min_ratio",                                     # (6), _add_min_ratio
+    "shortfall_covers_gap",                                            # (7), _add_shortfall
+    "primary_value_kept",                                              # keep_primary
+})
 
 
 def _add_staff_balance(m) -> None:

@@ -70,6 +70,8 @@ from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
 from allocator import metrics
 
+from .requirements import Family
+
 MEASURES = ("utilitarian", "maxmin", "leximin", "range", "mad", "gini", "owa", "alpha", "hoover")
 NATURAL_SENSE = {"utilitarian": "maximize", "maxmin": "maximize", "range": "minimize", "mad": "minimize",
                  "gini": "minimize", "owa": "maximize", "alpha": "maximize", "hoover": "minimize"}
@@ -253,6 +255,41 @@ def _weights_or_ones(w: np.ndarray | None, n: int) -> np.ndarray:
 
 def _bound_row(value, b, sense: str):
     return value >= b.bound_value if sense == "maximize" else value <= b.bound_value
+
+
+# --- the planner's words for the bound rows (an infeasibility explanation relaxes them) -------------
+# A measure held as a constraint (the city's --equity-bound, `models.equity_problem.hold_bound`,
+# over its districts' service index; hoover over district spend): the bound row of each measure
+# built below is a requirement, the rows that give its auxiliary variables their meaning are
+# definitions (relaxing them could only do what relaxing the bound row does).
+
+def _bound_family(measure: str, words: str, direction: str, exact: bool) -> Family:
+    """An --equity-bound row: exact in the index's units for maxmin, range and mad; named only for the
+    measures held as a scaled row (gini, owa, hoover), whose slack is not in the measure's units."""
+    if exact:
+        return Family(f"the equity bound ({measure})", "index points", 2,
+                      f"{words} cannot be held at {{limit}} together with the budgets; it misses by {{amount}}",
+                      f"{direction} --equity-bound {measure} to {{target_plain}}")
+    return Family(f"the equity bound ({measure})", "units", 2,
+                  f"{words} cannot be held at the bound asked together with the budgets",
+                  f"{direction} --equity-bound {measure}, or raise the budgets")
+
+
+REQUIREMENTS: dict[str, Family] = {
+    "floor_at_least_bound": _bound_family("maxmin", "the lowest district service index", "lower", True),
+    "band_within_bound": _bound_family("range", "the range of the districts' service index", "raise", True),
+    "mad_within_bound": _bound_family("mad", "the mean absolute deviation of the districts' service index", "raise", True),
+    "gini_within_bound": _bound_family("gini", "the Gini index of the districts' service index", "raise", False),
+    "owa_within_bound": _bound_family("owa", "the ordered weighted average of the districts' service index", "lower", False),
+    "hoover_within_bound": _bound_family("hoover", "the Hoover index of district spend against population", "raise", False),
+}
+DEFINITIONS: frozenset[str] = frozenset({
+    "level_at_least_floor",                                            # maxmin: L_g ≥ t
+    "level_below_ceiling", "level_above_floor",                        # range: ℓ ≤ L_g ≤ u
+    "deviation_covers_excess", "deviation_covers_deficit",             # mad, hoover: e_g ≥ ±(…)
+    "pair_gap_covers_rise", "pair_gap_covers_fall",                    # gini: d_gh ≥ ±(L_g − L_h)
+    "shortfall_covers_threshold_gap",                                  # owa: s_gk ≥ r_k − L_g
+})
 
 
 # --- measures --------------------------------------------------------------------------------

@@ -182,6 +182,11 @@ def initialise(term: eq.EquityTerm) -> None:
             b.utility[g].set_value(float(cuts[g].min()))
 
 
+# The row `hold_value` adds only keeps a solved optimum between the stages of a solve sequence:
+# a definition for an infeasibility explanation, never relaxed.
+DEFINITIONS: frozenset[str] = frozenset({"value_held"})
+
+
 def hold_value(term: eq.EquityTerm, value: float) -> None:
     """Keep the measure at its optimum (within δ) from now on; its objective, if it is one, is switched off."""
     slack = HOLD_TOLERANCE * max(1.0, abs(value))

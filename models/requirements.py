@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MONEY = "money"               # 10k CNY a year, the unit of budgets throughout (DESIGN §3)
+BUDGET_REMEDY = "raise the budget (--budget) to {target}"     # the remedy of every model's --budget row
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allocator.solving.explain import Family, elastic, explain_infeasible, money, requirement_groups
-from allocator.solving.explain_grid import FAMILIES as GRID_FAMILIES
+from allocator.models.grid import REQUIREMENTS as GRID_FAMILIES
 from allocator.solving.iis import compute_iis, iis_lines
 from allocator.data.loader import load_instance
 from allocator.plans.make import make_plan

@@ -146,7 +146,7 @@ def test_each_family_is_relaxed_on_the_model_as_it_was():
 
 def test_many_pairs_are_explained_by_total_open_capacity(health_city, monkeypatch):
     """Above MAX_ARCS pairs the capacity family is the total of open capacity (necessary, said so)."""
-    import allocator.solving.explain_facilities as explain_facilities
+    import allocator.models.facilities_requirements as explain_facilities
 
     monkeypatch.setattr(explain_facilities, "MAX_ARCS", 0)
     plan = _solve(health_city, objective="cpmedian", services=("health",), p=1, budget=2000)

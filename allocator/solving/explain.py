@@ -20,13 +20,16 @@ are named as what the relaxed limit pays for ("… short of paying for one full-
 per grid in 4,120 grids"). Elastic solves share ELASTIC_TOTAL_S seconds (at most the run's
 --time-limit, 5 s at least); a relaxation not proven least in time is marked so.
 
-Each model registers its requirement families in its own module, `allocator.solving.explain_<model>`
-(`MODULES`, found by `registry`): `FAMILIES`, keyed by the constraint component's name (or
-"<variable>.lower"/".upper" for a bound family), with the unit, the phrase of a shortfall and
-the remedy (`allocator.solving.explain_words.Family`); `DEFINITIONS`, rows that define quantities and
-are never relaxed; and `build(instance, options)`, the model to relax (without the exact
-reductions of the solving model, so counts and ids are the city's). A row the registry does
-not know is relaxed as a last resort and named as it is in the model. A model without a
+Each model declares its requirement families next to the constraints it builds (`models.<model>`):
+`REQUIREMENTS`, keyed by the constraint component's name (or "<variable>.lower"/".upper" for a
+bound family), with the unit, the phrase of a shortfall and the remedy
+(`allocator.models.requirements.Family`), and `DEFINITIONS`, rows that define quantities and are
+never relaxed. Its module `allocator.solving.explain_<model>` (`MODULES`, found by `registry`)
+holds `build(instance, options)`, the model to relax (without the exact reductions of the
+solving model, so counts and ids are the city's), and points at the words of that model:
+the formulation's, and those of any row `build` adds (tests/test_requirements.py holds every
+row of every such model to be one or the other). A row the registry does not know is relaxed
+as a last resort and named as it is in the model. A model without a
 module is explained from the Pyomo model its run left in `ModelRun.model`. A builder may
 instead settle the conflict from the data before any model ("no site is listed for grids
 …"): its words are the explanation and no IIS is computed.
@@ -394,13 +397,13 @@ def _moved(m: _Member, amount: float) -> float:
 MODULES = {model: f"allocator.solving.explain_{model}" for model in ("grid", "enforcement", "facilities", "city")}
 
 
-def registry(model: str) -> tuple[dict[str, Family], set[str], Callable | None]:
-    """The families, definitions and explanation builder of `model`, from its module in MODULES
-    (FAMILIES, DEFINITIONS, build); none for a model without one."""
+def registry(model: str) -> tuple[dict[str, Family], frozenset[str], Callable | None]:
+    """The requirement families, definitions and explanation builder of `model`, from its module in
+    MODULES (REQUIREMENTS, DEFINITIONS, build); none for a model without one."""
     if model not in MODULES:
-        return {}, set(), None
+        return {}, frozenset(), None
     module = importlib.import_module(MODULES[model])
-    return module.FAMILIES, module.DEFINITIONS, module.build
+    return module.REQUIREMENTS, module.DEFINITIONS, module.build
 
 
 def explanation_model(instance, options, outcome) -> tuple[pyo.ConcreteModel | None, dict] | None:

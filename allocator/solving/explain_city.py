@@ -1,5 +1,4 @@
-"""Infeasibility of the city budget model explained: its requirement families and the model
-`allocator.explain` relaxes.
+"""Infeasibility of the city budget model explained: the model `allocator.solving.explain` relaxes.
 
 The model is `models.city`'s (every grid modelled, so x_g ≥ 1 is a bound per grid; minimum
 enforcement teams as plain bounds s_t ≥ s_min), with the city budget B made a variable β so
@@ -18,7 +17,9 @@ P = max(0, β − Σ_d O_d), held exact with one binary z and M = Σ_d O_d + Σ_
 otherwise `transfers_within_city_pool` (Σ_d T_d ≤ P) is the pool family (tier 1). The other
 families: district own budgets S_d − T_d ≤ O_d and transfer caps T_d ≤ K_d (tier 1, per
 district), the enforcement headcount and move limit (tier 1), one full-time worker per grid,
-the required professionals and a minimum team per town (tier 3).
+the required professionals and a minimum team per town (tier 3), the --equity-bound rows
+(tier 2). Their words are `models.city`'s `REQUIREMENTS` and `DEFINITIONS`; those of the rows
+added here sit beside `_granted_budget`.
 
 A city of more than SETTLED_ABOVE_GRIDS grids is too large for the elastic solves in their
 time: when its staffing floor breaks a budget, the least budgets are settled from the data
@@ -26,72 +27,22 @@ time: when its staffing floor breaks a budget, the least budgets are settled fro
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pandas as pd
 import pyomo.environ as pyo
 
 from allocator.models import grid as grd
+from allocator.models.city import DEFINITIONS as CITY_DEFINITIONS
+from allocator.models.city import REQUIREMENTS as CITY_REQUIREMENTS
 from allocator.models.city import mandatory_spend_of, problem_of
 from allocator.models.equity_problem import hold_bound
+from allocator.models.requirements import Family
 from allocator.solving.city import build_city, city_options, enforcement_block_options
-from allocator.solving.explain_enforcement import DEFINITIONS as ENFORCEMENT_DEFINITIONS
-from allocator.solving.explain_enforcement import FAMILIES as _ENF
-from allocator.solving.explain_grid import FAMILIES as _GRID
-from allocator.solving.explain_words import MONEY, Family, money, plain
+from allocator.solving.explain_words import money, plain
+
+__all__ = ["REQUIREMENTS", "DEFINITIONS", "SETTLED_ABOVE_GRIDS", "build", "budget_floor"]
 
 SETTLED_ABOVE_GRIDS = 5_000   # above: a budget conflict of the staffing floor is settled from the data, no elastic solve
 TOL = 1e-6
-
-FAMILIES: dict[str, Family] = {
-    "budget_granted_10k_cny.upper": Family(
-        "the city budget", MONEY, 1, "the city budget of {limit} falls {amount} short{of_held}",
-        "raise the budget (--budget, or budget in city.yaml) to {target}", verb="paying for"),
-    "transfers_within_city_pool": Family(
-        "the city pool", MONEY, 1, "the city pool of {limit} falls {amount} short of the transfers districts need",
-        "raise city_pool in city.yaml to {target_plain} (10k CNY)"),
-    "district_spend_within_own_budget_and_transfer": Family(
-        "the districts' own budgets", MONEY, 1, "own budgets fall short in {members} ({each})",
-        "raise own_budget in districts.csv ({raised}, in 10k CNY)", member="district"),
-    "transfer_10k_cny.upper": Family(
-        "the transfer caps", MONEY, 1, "transfer caps fall short in {members} ({each})",
-        "raise transfer_cap in districts.csv ({raised}, in 10k CNY)", member="district"),
-    "headcount_not_exceeded": replace(_ENF["headcount_not_exceeded"], held_from=("posted_staff.lower",)),
-    "moves_within_limit": replace(_ENF["moves_within_limit"], held_from=("posted_staff.lower",)),
-    "budget_not_exceeded": _ENF["budget_not_exceeded"],
-    "posted_staff.lower": _ENF["posted_staff.lower"],
-    "fulltime_workers.lower": _GRID["fulltime_workers.lower"],
-    "professionals.lower": _GRID["professionals.lower"],
-}
-def _equity_family(measure: str, words: str, direction: str, exact: bool) -> Family:
-    """An --equity-bound row: exact in the index's units for maxmin, range and mad; named only for the
-    measures held as a scaled row (gini, owa, hoover), whose slack is not in the measure's units."""
-    if exact:
-        return Family(f"the equity bound ({measure})", "index points", 2,
-                      f"{words} cannot be held at {{limit}} together with the budgets; it misses by {{amount}}",
-                      f"{direction} --equity-bound {measure} to {{target_plain}}")
-    return Family(f"the equity bound ({measure})", "units", 2,
-                  f"{words} cannot be held at the bound asked together with the budgets",
-                  f"{direction} --equity-bound {measure}, or raise the budgets")
-
-
-EQUITY_BOUNDS: dict[str, Family] = {
-    "floor_at_least_bound": _equity_family("maxmin", "the lowest district service index", "lower", True),
-    "band_within_bound": _equity_family("range", "the range of the districts' service index", "raise", True),
-    "mad_within_bound": _equity_family("mad", "the mean absolute deviation of the districts' service index", "raise", True),
-    "gini_within_bound": _equity_family("gini", "the Gini index of the districts' service index", "raise", False),
-    "owa_within_bound": _equity_family("owa", "the ordered weighted average of the districts' service index", "lower", False),
-    "hoover_within_bound": _equity_family("hoover", "the Hoover index of district spend against population", "raise", False),
-}
-FAMILIES.update(EQUITY_BOUNDS)
-
-DEFINITIONS: set[str] = {
-    "district_spend_is_sum_of_blocks", "service_index_is_weighted_coverage", "city_spend_within_granted_budget",
-    "transfers_within_granted_pool", "granted_pool_is_budget_beyond_own", "granted_pool_zero_unless_open",
-    "town_spend_is_salaries", "deficit_at_least_gap", "deficit_at_most_gap_when_short", "deficit_zero_unless_short",
-    "unmet_at_least_gap", "unmet_at_most_gap_when_short", "unmet_zero_unless_short", "town_counted_at_most_standard",
-    "level_reached_through_open_site", "level_reached_when_site_open", "level_reached_when_higher_reached",
-    "group_spend_adds_up", *ENFORCEMENT_DEFINITIONS}
 
 
 def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
@@ -116,7 +67,7 @@ def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
 
 
 def _hold_equity_bounds(cm, instance, options) -> None:
-    """The run's --equity-bound rows, as the solving model holds them (families `EQUITY_BOUNDS`)."""
+    """The run's --equity-bound rows, as the solving model holds them (words: `models.equity.REQUIREMENTS`)."""
     if not options.equity_bounds:
         return
     problem = problem_of(cm, instance)
@@ -140,6 +91,18 @@ def _granted_budget(m, budget: float, own: float, caps: float, default_pool: boo
     m.granted_pool_is_budget_beyond_own = pyo.Constraint(
         expr=m.granted_pool_10k_cny <= m.budget_granted_10k_cny - own + big * (1 - m.granted_pool_open))
     m.granted_pool_zero_unless_open = pyo.Constraint(expr=m.granted_pool_10k_cny <= big * m.granted_pool_open)
+
+
+# The words of the rows `_granted_budget` adds: β ≤ B is the city budget of models.city's row (5),
+# which it stands for; the rows through β and π only define quantities.
+GRANTED_REQUIREMENTS: dict[str, Family] = {"budget_granted_10k_cny.upper": CITY_REQUIREMENTS["city_spend_within_budget"]}
+GRANTED_DEFINITIONS: frozenset[str] = frozenset({
+    "city_spend_within_granted_budget", "transfers_within_granted_pool", "granted_pool_is_budget_beyond_own",
+    "granted_pool_zero_unless_open"})
+
+# The families of the model `build` returns: the city model's and those of the rows added above.
+REQUIREMENTS: dict[str, Family] = {**CITY_REQUIREMENTS, **GRANTED_REQUIREMENTS}
+DEFINITIONS: frozenset[str] = CITY_DEFINITIONS | GRANTED_DEFINITIONS
 
 
 def budget_floor(instance, options, opts) -> dict | None:

@@ -3,23 +3,20 @@
 Each model has a module `allocator.solving.<model>` that exposes `OBJECTIVES`,
 `DEFAULT_OBJECTIVE` and `run(instance, options: RunOptions, solve_options: SolveOptions) ->
 ModelRun`: it builds the model's formulation (`allocator.models`), drives its solves through
-`allocator.solving.solve.solve` (`single_solve` below, or a sequence: a bisection,
-lexicographic steps) and extracts the plan tables.
+`allocator.solving.solve.solve` (one solve, or a sequence: a bisection, lexicographic
+steps) and extracts the plan tables.
 """
 from __future__ import annotations
 
-import math
-
 import importlib
-import time
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
-import pyomo.environ as pyo
 
 from allocator.errors import InputError, Problem
-from allocator.solving.solve import SolveOptions, SolveResult, solve
+from allocator.solving.solve import SolveResult
 
 MODELS = ("grid", "enforcement", "facilities", "city")
 
@@ -60,19 +57,6 @@ class ModelRun:
     meta: dict[str, Any] = field(default_factory=dict)
     explanation: str | None = None
     model: Any = None     # the Pyomo model solved, if the model's run keeps it (used to explain infeasibility)
-
-
-def single_solve(build: Callable[[], pyo.ConcreteModel], extract: Callable[[pyo.ConcreteModel], dict[str, pd.DataFrame]],
-                 objective: str, solve_options: SolveOptions) -> ModelRun:
-    """Build once, solve once, extract when a solution exists."""
-    t0 = time.perf_counter()
-    model = build()
-    build_s = time.perf_counter() - t0
-    result = solve(model, solve_options)
-    t1 = time.perf_counter()
-    tables = extract(model) if result.has_solution else {}
-    extract_s = time.perf_counter() - t1
-    return ModelRun(result, objective, tables, result.objective, build_s, extract_s, model=model)
 
 
 def model_module(name: str):
