@@ -116,7 +116,7 @@ def _finite(ctx, param, value):
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for HiGHS (1 for reproducible runs).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed.")
 @click.option("--out", type=click.Path(path_type=Path), help="Plan folder (default results/<instance>-<model>-<time>).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, objective, gap, plan_dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, objective, bound, gap, stages, plan_dir).")
 @click.option("--iis", is_flag=True, help="When infeasible, also name HiGHS's irreducible infeasible subset (LP relaxation).")
 @click.option("--equity-bound", "equity_bounds", multiple=True, metavar="MEASURE=VALUE",
               help="City model: hold an equity measure of the districts next to the objective, e.g. gini=0.05 "
@@ -145,9 +145,11 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     m = plan.meta
     if as_json:
         click.echo(json_lib.dumps({"status": m["status"], "objective": m["objective_value"], "objective_name": m["objective"],
-                                   "gap": m["mip_gap"], "plan_dir": str(folder), "model": model_name,
+                                   "bound": m.get("bound"), "gap": m["mip_gap"], "status_text": m.get("status_text"),
+                                   "stages": m.get("stages", []), "plan_dir": str(folder), "model": model_name,
                                    "check_passed": m.get("check", {}).get("passed"), "timings": m["timings"],
-                                   "explanation": m.get("explanation")}))
+                                   "explanation": m.get("explanation"),
+                                   **({"objective_asked": m["objective_asked"]} if m.get("objective_asked") else {})}))
     else:
         _echo_plan_summary(plan, folder)
     if m["status"] == "infeasible":
@@ -168,12 +170,26 @@ def _default_out(name: str, model: str) -> Path:
     return Path("results") / f"{name}-{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+MAX_STAGE_LINES = 12
+
+
 def _echo_plan_summary(plan, folder: Path) -> None:
+    """The headline (the objective asked: its value, bound and gap), a line per stage of a sequence, the
+    words for a sequence cut short, timings, check, note."""
     m = plan.meta
-    gap = "-" if m["mip_gap"] is None else f"{100 * m['mip_gap']:.3g}%"
-    value = "-" if m["objective_value"] is None else f"{m['objective_value']:,.6g}"
     t = m["timings"]
-    click.echo(f"{m['model']} / {m['objective']}: status {m['status']}, objective {value}, gap {gap}")
+    asked = f" (asked: {m['objective_asked']})" if m.get("objective_asked") else ""
+    click.echo(f"{m['model']} / {m['objective']}{asked}: status {m['status']}, objective {_number(m['objective_value'])}, "
+               f"bound {_number(m.get('bound'))}, gap {_percent(m['mip_gap'])}")
+    if m.get("status_text"):
+        click.echo(f"  {m['status_text']}")
+    stages = m.get("stages") or []
+    if len(stages) > 1:
+        for k, stage in enumerate(stages[:MAX_STAGE_LINES], start=1):
+            click.echo(f"  stage {k}, {stage['stage']}: {stage['status']}, value {_number(stage['value'])}, "
+                       f"bound {_number(stage['bound'])}, gap {_percent(stage['gap'])}, {stage['seconds']:.1f} s")
+        if len(stages) > MAX_STAGE_LINES:
+            click.echo(f"  ... {len(stages) - MAX_STAGE_LINES} more stages in plan.json")
     click.echo(f"time: build {t['build_s']:.2f} s, hand-over {t['handover_s']:.2f} s, HiGHS {t['solve_s']:.2f} s, "
                f"extract {t['extract_s']:.2f} s, total {t['total_s']:.2f} s")
     check = m.get("check")
@@ -182,6 +198,14 @@ def _echo_plan_summary(plan, folder: Path) -> None:
     if m.get("explanation"):
         click.echo(f"note: {m['explanation']}")
     click.echo(f"wrote {folder}")
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:,.6g}"
+
+
+def _percent(gap) -> str:
+    return "-" if gap is None else f"{100 * gap:.3g}%"
 
 
 @main.command()

@@ -10,7 +10,7 @@ from allocator.errors import InputError, Problem
 from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan
 from allocator.solving.explain import explain_infeasible
-from allocator.solving.run import ModelRun, RunOptions, check_equity_bounds, model_module
+from allocator.solving.run import ModelRun, RunOptions, check_equity_bounds, model_module, stage_record
 from allocator.solving.solve import SolveOptions
 
 
@@ -41,14 +41,19 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
 
 
 def _meta(instance: Instance, options: RunOptions, solve_options: SolveOptions, outcome: ModelRun, total_s: float) -> dict[str, Any]:
+    """plan.json: the headline (status, objective_value, bound, mip_gap) is the primary objective's, the
+    one asked; `stages` lists each solve of the run's sequence with its own figures."""
     r = outcome.result
     return {
         "model": options.model,
         "objective": outcome.objective,
+        **({"objective_asked": outcome.asked} if outcome.asked and outcome.asked != outcome.objective else {}),
         "objective_value": outcome.objective_value,
         "status": r.status,
+        "status_text": outcome.status_text,
         "mip_gap": r.gap,
         "bound": r.bound,
+        "stages": outcome.stages or [stage_record(outcome.objective, r)],
         "solver": r.solver,
         "solver_version": r.solver_version,
         "options": {**options.as_dict(), **solve_options.as_dict()},

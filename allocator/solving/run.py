@@ -5,6 +5,14 @@ Each model has a module `allocator.solving.<model>` that exposes `OBJECTIVES`,
 ModelRun`: it builds the model's formulation (`allocator.models`), drives its solves through
 `allocator.solving.solve.solve` (one solve, or a sequence: a bisection, lexicographic
 steps) and extracts the plan tables.
+
+The headline of a run is its primary objective, the one the planner asked for: `ModelRun.result`
+holds that objective's value, a bound proven on it and their gap (`primary_gap`), whichever
+solve of a sequence proved the bound; `ModelRun.stages` lists every solve of the sequence with
+its own figures (`stage_record`), and `status_text` says in words how a sequence that was cut
+short ended. A run whose plan answers another objective than the one asked (leximin stopped
+before its first round: a max-min plan) names that objective in `ModelRun.objective` and the
+one asked in `ModelRun.asked`.
 """
 from __future__ import annotations
 
@@ -57,6 +65,20 @@ class ModelRun:
     meta: dict[str, Any] = field(default_factory=dict)
     explanation: str | None = None
     model: Any = None     # the Pyomo model solved, if the model's run keeps it (used to explain infeasibility)
+    stages: list[dict] = field(default_factory=list)   # each solve of the sequence (`stage_record`)
+    status_text: str | None = None                      # how a sequence cut short ended, in words
+    asked: str | None = None                            # the objective asked, when the plan answers another
+
+
+def stage_record(name: str, result: SolveResult | None, **extra) -> dict:
+    """One solve of a sequence as plan.json lists it under the headline: the stage's name, status, the
+    value of the objective that stage optimised, its bound and gap, and its seconds (hand-over and
+    HiGHS). `result` None: the stage did not run."""
+    if result is None:
+        return {"stage": name, "status": "skipped", "value": None, "bound": None, "gap": None, "seconds": 0.0, **extra}
+    return {"stage": name, "status": result.status, "value": result.objective if result.has_solution else None,
+            "bound": result.bound, "gap": result.gap if result.has_solution else None,
+            "seconds": result.handover_s + result.solve_s, **extra}
 
 
 def model_module(name: str):

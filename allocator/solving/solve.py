@@ -277,6 +277,17 @@ def relative_gap(value: float | None, bound: float | None) -> float | None:
     return abs(value - bound) / max(abs(value), 1e-10)
 
 
+def primary_gap(value: float | None, bound: float | None, maximise: bool) -> float | None:
+    """The gap of a plan's value of its objective against a bound proven on that objective (possibly
+    by an earlier solve of a sequence): relative_gap, and 0 when the value lies beyond the bound (the
+    rounding of a held value or of a value recomputed from the plan's tables)."""
+    if value is None or bound is None:
+        return None
+    if (value >= bound) if maximise else (value <= bound):
+        return 0.0
+    return relative_gap(value, bound)
+
+
 def _finite(value) -> float | None:
     if value is None:
         return None
