@@ -64,15 +64,18 @@ objective of fewest moves reaching z*; without it (`level_search=False`) it is t
 MIP (6). `shortfall` posts at most max(s_min, ⌈D_t⌉), `expected` at most
 max(s_min, ⌈D_t·max_ω μ_tω⌉) (`posting_range`).
 
-Ties: each model holds its primary objective (m.primary, active) and a tie-break
-(m.tie_break, inactive): the fewest moves and then the fewest officers leaving their posts
-(`moves_then_released`; so officers above b_t are kept where they are today rather than
-released: their upper bound is max(b_t, s0_t)) for `shortfall`, `expected` and the plain
-`maxmin` MIP, the fewest officers for `moves`; `maxmin` at z* has `moves_then_released` as
-its primary. `keep_primary` holds the primary at its optimum within KEEP_TOLERANCE
-(relative) as primary_value_kept and switches to the tie-break; the solving layer
-(`solving.enforcement`) runs the two stages. A plan's objective_value is the objective
-recomputed from its tables (`plan_objective`). Pool shares are water-filled (`share_pools`).
+Ties: each model holds its primary objective (m.primary, active) and a tie-break in
+lexicographic steps (`TIE_BREAK_STEPS`), each a whole number to minimise: the fewest moves
+(total_moves), then the fewest officers leaving their posts (total_released; so officers
+above b_t are kept where they are today rather than released: their upper bound is
+max(b_t, s0_t)) for `shortfall`, `expected` and `maxmin`, the fewest officers (total_staff)
+for `moves`; `maxmin` at z* has the fewest moves as its primary. `keep_primary` holds the
+primary at its optimum within KEEP_TOLERANCE (relative) as primary_value_kept;
+`minimise_step` makes a step the objective; `hold_step` holds a step at its optimum v as
+<name>_held: <name> ≤ v + ½, exact for a whole number. The solving layer
+(`solving.enforcement`) runs the stages, each step proven optimal before the next. A plan's
+objective_value is the objective recomputed from its tables (`plan_objective`). Pool shares
+are water-filled (`share_pools`).
 
     symbol   attribute                     meaning
     D_t      m.demand_officers[t]          officers the standard asks for in town t
@@ -113,6 +116,10 @@ POOL_COST_WEIGHT = 0.1            # officer-equivalents per pool officer (object
 KEEP_TOLERANCE = 1e-7             # relative slack when the primary objective is kept for the tie-break
 TIE_BREAK = {"maxmin": "moves, then officers released", "shortfall": "moves, then officers released",
              "moves": "officers", "expected": "moves, then officers released"}
+# the tie-break's steps, in order: (expression to minimise, the planner's word); whole numbers
+_MOVES_THEN_RELEASED = (("total_moves", "moves"), ("total_released", "officers released"))
+TIE_BREAK_STEPS = {"maxmin": _MOVES_THEN_RELEASED, "shortfall": _MOVES_THEN_RELEASED, "moves": (("total_staff", "officers"),),
+                   "expected": _MOVES_THEN_RELEASED}
 
 
 @dataclass(frozen=True)
@@ -280,10 +287,7 @@ def _add_staff_variables(m, low: np.ndarray, high: np.ndarray | None) -> None:
     m.moved_out = pyo.Var(m.TOWNS, within=pyo.NonNegativeIntegers)
     m.total_staff = pyo.Expression(expr=pyo.quicksum(m.posted_staff[t] for t in m.TOWNS) + pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS))
     m.total_moves = pyo.Expression(expr=pyo.quicksum(m.moved_in[t] for t in m.TOWNS) + pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS))
-    # fewest moves first, then fewest officers leaving their posts: whole numbers, so the weight
-    # (more than all of today's officers) makes the order exact
-    weight = float(sum(pyo.value(m.staff_today[t]) for t in m.TOWNS) + 1)
-    m.moves_then_released = pyo.Expression(expr=weight * m.total_moves + pyo.quicksum(m.moved_out[t] for t in m.TOWNS))
+    m.total_released = pyo.Expression(expr=pyo.quicksum(m.moved_out[t] for t in m.TOWNS))
 
 
 # --- the planner's words for each requirement (an infeasibility explanation relaxes them) ----------
@@ -317,6 +321,7 @@ DEFINITIONS: frozenset[str] = frozenset({
     "coverage_at_least_min_ratio",                                     # (6), _add_min_ratio
     "shortfall_covers_gap",                                            # (7), _add_shortfall
     "primary_value_kept",                                              # keep_primary
+    "total_moves_held",                                                # hold_step
 })
 
 
@@ -449,37 +454,46 @@ def _add_coverage_target(m, target: float) -> None:
 
 
 def _add_objectives(m, options: EnforcementOptions) -> None:
-    """The primary objective, active, and the tie-break objective, inactive until asked for."""
-    objective, tie = options.objective, m.moves_then_released
+    """The primary objective, active (the tie-break's steps are made objectives by `minimise_step`)."""
+    objective = options.objective
     if objective == "maxmin" and options.level is None:
         _add_min_ratio(m)
         m.primary = pyo.Objective(expr=m.min_ratio, sense=pyo.maximize)
     elif objective == "maxmin":            # the level found by bisection: fewest moves reaching it
         _add_coverage_target(m, options.level)
-        m.primary = pyo.Objective(expr=m.moves_then_released, sense=pyo.minimize)
+        m.primary = pyo.Objective(expr=m.total_moves, sense=pyo.minimize)
     elif objective == "shortfall":
         _add_shortfall(m)
         m.primary = pyo.Objective(expr=m.total_shortfall, sense=pyo.minimize)
     elif objective == "moves":
         _add_coverage_target(m, options.target_ratio)
-        m.primary, tie = pyo.Objective(expr=m.total_moves, sense=pyo.minimize), m.total_staff
+        m.primary = pyo.Objective(expr=m.total_moves, sense=pyo.minimize)
     else:
         cost = options.pool_cost_weight * pyo.quicksum(m.pool_staff[d] for d in m.DISTRICTS)
         risk = options.cvar_weight * m.cvar_unmet if options.cvar_alpha is not None else 0
         m.primary = pyo.Objective(expr=m.expected_unmet + cost + risk, sense=pyo.minimize)
-    m.tie_break = pyo.Objective(expr=tie, sense=pyo.minimize)
-    m.tie_break.deactivate()
 
 
 def keep_primary(m, value: float) -> None:
-    """Hold the primary objective at its optimum (within KEEP_TOLERANCE) and switch to the tie-break."""
+    """Hold the primary objective at its optimum (within KEEP_TOLERANCE) and switch it off."""
     slack = KEEP_TOLERANCE * max(1.0, abs(value))
     if m.primary.sense == pyo.maximize:
         m.primary_value_kept = pyo.Constraint(expr=m.primary.expr >= value - slack)
     else:
         m.primary_value_kept = pyo.Constraint(expr=m.primary.expr <= value + slack)
     m.primary.deactivate()
-    m.tie_break.activate()
+
+
+def minimise_step(m, name: str) -> None:
+    """Make the tie-break step `name` (an expression of TIE_BREAK_STEPS) the only active objective."""
+    for objective in m.component_data_objects(pyo.Objective, active=True):
+        objective.deactivate()
+    m.add_component(f"{name}_objective", pyo.Objective(expr=getattr(m, name), sense=pyo.minimize))
+
+
+def hold_step(m, name: str, value: float) -> None:
+    """Hold the whole-numbered step `name` at its optimum `value`: name ≤ value + ½ (exact)."""
+    m.add_component(f"{name}_held", pyo.Constraint(expr=getattr(m, name) <= round(value) + 0.5))
 
 
 # --- from a solved model to plan tables ---------------------------------------------------

@@ -58,7 +58,7 @@ def solved_directly(instance: Instance, **fixed) -> tuple[float, dict]:
     run_options = {k: fixed.pop(k) for k in list(fixed) if k in RunOptions.__dataclass_fields__}
     opts = enforcement.enforcement_options(instance, RunOptions(model="enforcement", **run_options), **fixed)
     model = enforcement.build_model(instance, opts)
-    result, _ = enforcement._solve_with_tie_break(model, opts, EXACT)
+    result, _, _ = enforcement._solve_with_tie_break(model, opts, EXACT)
     assert result.status == "optimal", result.status
     tables = enforcement.extract(model, instance, opts)
     return enforcement.plan_objective(tables, opts), tables

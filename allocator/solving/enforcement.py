@@ -8,22 +8,34 @@ fills in those the city sets). Then `run`:
 
 - `maxmin`, by default: the best common level z* and its bracket [z_lo, z_hi] come from the
   data alone (`best_level`: a bisection on z over the exact reductions, no solver). HiGHS
-  then solves the model at z*, whose objective is the fewest moves (then the fewest officers
-  leaving their posts) reaching z*: the tie-break, in one solve. The run reports z_lo as
-  its objective and z_hi as its bound;
-- every other objective (and `maxmin` with `level_search=False`) in two stages: HiGHS solves
+  then solves the model at z*, whose objective is the fewest moves reaching z*, then the
+  fewest officers leaving their posts: the tie-break's steps. The run reports the plan's
+  lowest ratio as its objective and z_hi as its bound;
+- every other objective (and `maxmin` with `level_search=False`) in stages: HiGHS solves
   the primary objective from a first plan (`posting_start`: today's posting raised to the
   minimum team, no pool); if that is optimal, the primary is held within 1e-7 (relative,
-  `keep_primary`) and HiGHS solves again for the tie-break — the fewest moves, then the
+  `keep_primary`) and HiGHS solves the tie-break's steps — the fewest moves, then the
   fewest officers leaving their posts; under `moves` the fewest officers — starting from
-  the first plan, within the time left (skipped with less than a second left). A second
-  stage without a solution leaves the first plan, which the variables still hold;
+  the first plan, within the time left (a step is skipped with less than a second left).
+  A step without a solution leaves the plan before it, which the variables still hold;
+- the tie-break is exact: its steps are lexicographic (`TIE_BREAK_STEPS`), each a whole
+  number solved to proven optimality (no relative gap, an absolute gap below one:
+  `exact_step`; its bound rounded up) and then held at its optimum (`hold_step`) for the
+  next. One weighted sum (Σ today + 1)·moves + released, solved at the default relative gap
+  (1e-4), would leave thousands of units — released officers, at Chongqing's scale —
+  unproven;
+- the headline is the primary objective (the one asked): its value recomputed from the plan's
+  tables, the bound its own solve proved (z_hi for `maxmin` from the data) and their gap.
+  `stages` lists the primary's solve (or the level search) and the tie-break with their own
+  figures. The run is `optimal` only when the tie-break was proven too; a tie-break stopped
+  or skipped leaves `time_limit`, and `status_text` says which;
 - the plan tables are extracted and the objective recomputed from them; an infeasible run
   is explained in the planner's words, the simple conflicts (teams, headcount, budget, move
   limit, target) first.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -35,13 +47,16 @@ from allocator.data.instance import Instance
 from allocator.data.scenarios import load_scenarios
 from allocator.errors import InputError, Problem
 from allocator.models import enforcement as enf
-from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BREAK, build_model, extract, keep_primary,
-                                          officers_for_target, plan_objective)
+from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BREAK_STEPS, build_model, extract, hold_step,
+                                          keep_primary, minimise_step, officers_for_target, plan_objective)
 from allocator.models.enforcement_levels import EnforcementData, best_level, fewest_moves_at
-from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions, SolveResult, relative_gap, solve
+from allocator.solving.run import ModelRun, RunOptions, stage_record
+from allocator.solving.solve import SolveOptions, SolveResult, primary_gap, relative_gap, solve
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "enforcement_options", "run"]
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "enforcement_options", "exact_step", "run"]
+
+STEP_ABS_GAP = 0.99     # a tie-break step minimises a whole number: an absolute gap below 1 proves it
+MIN_STEP_S = 1.0        # a step is skipped with less time left than this (once a plan is loaded)
 
 
 def enforcement_options(city: Instance, run: RunOptions, **fixed) -> enf.EnforcementOptions:
@@ -81,24 +96,98 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     model = build_model(city, opts)
     build_s = time.perf_counter() - t0
     if opts.level is not None:
-        result = solve(model, solve_options)         # fewest moves at the level: the tie-break, in one solve
-        meta["tie_break_run"] = {"objective": TIE_BREAK["maxmin"], "status": result.status, "value": result.objective, "gap": result.gap}
-        if bracket and result.has_solution:         # the objective is the level; its bound, the bracket's top
-            low, high = bracket
-            result = replace(result, objective=low, bound=high, gap=relative_gap(low, high))
+        result, stages, text = _solve_at_level(model, opts, solve_options, bracket, meta.get("level_search"))
     else:
-        result, meta["tie_break_run"] = _solve_with_tie_break(model, opts, solve_options)
-    outcome = ModelRun(result, opts.objective, build_s=build_s, meta={"enforcement": meta})
+        result, stages, text = _solve_with_tie_break(model, opts, solve_options)
+    outcome = ModelRun(result, opts.objective, build_s=build_s, meta={"enforcement": meta}, stages=stages, status_text=text)
     if result.has_solution:
         t1 = time.perf_counter()
         outcome.tables = extract(model, city, opts)
         outcome.objective_value = plan_objective(outcome.tables, opts)
+        outcome.result = replace(result, objective=outcome.objective_value,
+                                 gap=primary_gap(outcome.objective_value, result.bound, opts.objective == "maxmin"))
         outcome.extract_s = time.perf_counter() - t1
     elif result.status == "infeasible":
         outcome.explanation = explain_infeasible(city, opts)
     elif result.status == "time_limit":
         outcome.explanation = "HiGHS found no plan within the time limit; allow more time (--time-limit)"
     return outcome
+
+
+def exact_step(options: SolveOptions) -> tuple[SolveOptions, dict]:
+    """The run's options for a tie-break step, and the HiGHS options that make it exact: no relative
+    gap, an absolute gap below one unit of its whole-number objective."""
+    return replace(options, gap=0.0), {"mip_abs_gap": STEP_ABS_GAP}
+
+
+def _solve_at_level(m, options: enf.EnforcementOptions, solve_options: SolveOptions, bracket, search: dict | None):
+    """maxmin at the level z* the data gave: the fewest moves reaching it, then the fewest released, each
+    step proven. The headline's value is z_lo, its bound z_hi, the lowest level proven out of reach."""
+    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
+    steps, solves, unproven = _tie_break(m, options, solve_options, deadline, planned=False)
+    first = solves[0]
+    if not bracket:          # not even the teams fit: the solve only confirms it (no bound on the level)
+        return replace(first, bound=None, gap=None), steps, None
+    low, high = bracket
+    level = {"stage": "maxmin: highest common level (from the data, no solver)", "status": "optimal", "value": low,
+             "bound": high, "gap": primary_gap(low, high, True), "seconds": (search or {}).get("seconds", 0.0)}
+    if not first.has_solution:
+        return first, [level] + steps, None
+    text = None if unproven is None else _unproven_text("the highest lowest coverage ratio is proven from the data", unproven)
+    loaded = [r for r in solves if r.has_solution][-1]
+    result = replace(loaded, status="optimal" if unproven is None else "time_limit", objective=low, bound=high,
+                     gap=primary_gap(low, high, True), handover_s=sum(r.handover_s for r in solves),
+                     solve_s=sum(r.solve_s for r in solves))
+    return result, [level] + steps, text
+
+
+def _tie_break(m, options: enf.EnforcementOptions, solve_options: SolveOptions, deadline: float | None,
+               planned: bool = True) -> tuple[list[dict], list[SolveResult], tuple[str, str] | None]:
+    """The tie-break's steps (`TIE_BREAK_STEPS`), in order, each solved to proven optimality from the plan
+    loaded (`exact_step`) and then held at its optimum (`hold_step`) for the next. `planned`: a plan is
+    loaded (else the first step runs whatever the time left, to find one). Returns the stages, the solves
+    and, for a step not proven (stopped, or skipped with less than a second left), its word and status."""
+    stages: list[dict] = []
+    solves: list[SolveResult] = []
+    unproven = None
+    for name, word in TIE_BREAK_STEPS[options.objective]:
+        label = f"tie-break: fewest {word}"
+        left = None if deadline is None else deadline - time.monotonic()
+        if unproven is not None or (planned and left is not None and left < MIN_STEP_S):
+            stages.append(stage_record(label, None))
+            unproven = unproven or (word, "skipped")
+            continue
+        start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var, active=True)) if planned else None
+        minimise_step(m, name)
+        step_options, highs_options = exact_step(replace(solve_options, time_limit=None if left is None else max(left, MIN_STEP_S)))
+        r = _whole(solve(m, step_options, start=start, highs_options=highs_options))
+        stages.append(stage_record(label, r))
+        solves.append(r)
+        planned = planned or r.has_solution     # a step without a solution loaded nothing: the plan stays
+        if r.status != "optimal":
+            unproven = (word, r.status)
+            continue
+        hold_step(m, name, r.objective)
+    return stages, solves, unproven
+
+
+def _whole(r: SolveResult) -> SolveResult:
+    """A step minimises a whole number: its bound rounds up (HiGHS's, within 1e-6), and so does its gap."""
+    if r.bound is None or r.objective is None:
+        return r
+    bound = float(math.ceil(r.bound - 1e-6))
+    return replace(r, bound=bound, gap=0.0 if r.objective <= bound else relative_gap(r.objective, bound))
+
+
+def _unproven_text(proven: str, unproven: tuple[str, str]) -> str:
+    word, status = unproven
+    how = "did not run: no time was left" if status == "skipped" else _ended(status)
+    return (f"{proven}; the tie-break for the fewest {word} {how}, so a plan as good may have fewer {word} "
+            f"(the plan is the best found)")
+
+
+def _ended(status: str) -> str:
+    return "stopped at the time limit" if status == "time_limit" else f"ended {status}"
 
 
 def posting_start(m) -> ComponentMap:
@@ -117,23 +206,26 @@ def posting_start(m) -> ComponentMap:
     return start
 
 
-def _solve_with_tie_break(m, options: enf.EnforcementOptions, solve_options: SolveOptions) -> tuple[SolveResult, dict]:
-    """Solve the primary objective; if optimal, keep it and solve again for the tie-break, from the first plan."""
-    start = time.monotonic()
+def _solve_with_tie_break(m, options: enf.EnforcementOptions, solve_options: SolveOptions) -> tuple[SolveResult, list[dict], str | None]:
+    """Solve the primary objective; if optimal, keep it and run the tie-break's steps (`_tie_break`), from
+    the first plan, within the time left. Returns the headline (the primary's value and bound; `optimal`
+    only when every step was proven too), the stages and the words for a tie-break that did not finish."""
+    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
     first = solve(m, solve_options, start=posting_start(m))
-    if not options.tie_break or first.status != "optimal" or first.objective is None:
-        return first, {"objective": None, "status": "skipped"}
-    limit = solve_options.time_limit
-    if limit is not None and limit - (time.monotonic() - start) < 1.0:
-        return first, {"objective": TIE_BREAK[options.objective], "status": "skipped: no time left"}
+    stages = [stage_record(options.objective, first)]
+    if not options.tie_break or not first.has_solution:
+        return first, stages, None
+    if first.status != "optimal":
+        stages += [stage_record(f"tie-break: fewest {word}", None) for _, word in TIE_BREAK_STEPS[options.objective]]
+        return first, stages, f"{options.objective} was not proven optimal ({_ended(first.status)}); the tie-break did not run"
     keep_primary(m, first.objective)
-    remaining = None if limit is None else limit - (time.monotonic() - start)
-    first_plan = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var, active=True))   # feasible: a start
-    second = solve(m, replace(solve_options, time_limit=remaining), start=first_plan)
-    # Without a solution HiGHS loaded nothing, so the variables still hold the first plan.
-    combined = replace(first, handover_s=first.handover_s + second.handover_s, solve_s=first.solve_s + second.solve_s)
-    return combined, {"objective": TIE_BREAK[options.objective], "status": second.status,
-                      "value": second.objective if second.has_solution else None, "gap": second.gap}
+    steps, solves, unproven = _tie_break(m, options, solve_options, deadline)
+    # A step without a solution loaded nothing, so the variables still hold the plan before it.
+    text = None if unproven is None else _unproven_text(f"{options.objective} is proven", unproven)
+    combined = replace(first, status="optimal" if unproven is None else "time_limit",
+                       handover_s=first.handover_s + sum(r.handover_s for r in solves),
+                       solve_s=first.solve_s + sum(r.solve_s for r in solves))
+    return combined, stages + steps, text
 
 
 # --- infeasibility, in the planner's words ------------------------------------------------
