@@ -25,7 +25,10 @@ then:
   gets at most the time left (120 s when no --time-limit is given); at most 30 steps.
 
 The plan is read off the integer decisions (`staffing_from_model`), and the objective value
-and gap are recomputed from it.
+and gap are recomputed from it. The headline is the objective asked: under `maxmin` the
+level ρ_lo of the plan, its bound ρ_hi and their gap; `stages` lists each step's least-cost
+solve (value, bound, gap of the cost at that level), and under `cost` with --budget the
+solve without and the solve within the budget row.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ from allocator.data.instance import Instance
 from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model, grid_data,
                                    mandatory_staffing, plan_figures, plan_tables, staffing_from_model)
 from allocator.solving.level_search import LevelSearch
-from allocator.solving.run import ModelRun, RunOptions
+from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, relative_gap, solve
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "options_of", "run"]
@@ -95,7 +98,8 @@ def _decided(status: str, value: float | None = None) -> SolveResult:
 
 
 def _outcome(city: Instance, data: GridData, options: GridOptions, result: SolveResult, plan: GridStaffing, value: float,
-             build_s: float, extract_s: float, extra: dict | None = None, note: str | None = None) -> ModelRun:
+             build_s: float, extract_s: float, extra: dict | None = None, note: str | None = None,
+             stages: list[dict] | None = None) -> ModelRun:
     t0 = time.perf_counter()
     tables = plan_tables(city, data, plan)
     figures = plan_figures(data, plan, options.budget_10k_cny, options.headcount_max, options.professional_cover_required)
@@ -104,7 +108,8 @@ def _outcome(city: Instance, data: GridData, options: GridOptions, result: Solve
     meta = {"figures": figures}
     if "level_search" in figures:
         meta["level_search"] = figures.pop("level_search")
-    return ModelRun(result, options.objective, tables, value, build_s, extract_s + time.perf_counter() - t0, meta, note)
+    return ModelRun(result, options.objective, tables, value, build_s, extract_s + time.perf_counter() - t0, meta, note,
+                    stages=stages or [])
 
 
 def _run_single(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
@@ -113,6 +118,7 @@ def _run_single(city: Instance, data: GridData, options: GridOptions, solve_opti
     m = build_model(city, replace(options, budget_10k_cny=None) if unbudgeted else options, data)
     build_s = time.perf_counter() - t0
     result = solve(m, solve_options)
+    stages = [stage_record("cost, without the budget row" if unbudgeted else options.objective, result)]
     if unbudgeted and result.bound is not None and result.bound > options.budget_10k_cny * (1 + 1e-9):
         return ModelRun(replace(result, status="infeasible", has_solution=False), "cost", build_s=build_s,
                         explanation=_cost_above_budget(data, options, result))
@@ -125,6 +131,7 @@ def _run_single(city: Instance, data: GridData, options: GridOptions, solve_opti
         m = build_model(city, options, data)            # B lies within HiGHS's gap: search within the budget
         build_s += time.perf_counter() - t1
         first, result = result, solve(m, solve_options)
+        stages.append(stage_record("cost within the budget", result))
         result = replace(result, handover_s=result.handover_s + first.handover_s, solve_s=result.solve_s + first.solve_s)
     t1 = time.perf_counter()
     if not result.has_solution:
@@ -133,7 +140,7 @@ def _run_single(city: Instance, data: GridData, options: GridOptions, solve_opti
     plan = staffing_from_model(m, data)
     value = plan.cost if options.objective == "cost" else float(plan.unmet.sum())
     result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
-    return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
+    return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1, stages=stages)
 
 
 def _gap(value: float, bound: float | None, status: str) -> float | None:
@@ -169,6 +176,7 @@ def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_opti
     search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
     deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
     steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
+    stages: list[dict] = []
     while not search.converged() and len(steps) < MAX_PROBES:
         remaining = PROBE_LIMIT_S if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
@@ -183,6 +191,7 @@ def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_opti
         extract_s += time.perf_counter() - t1
         steps.append({"level": level, "verdict": verdict, "status": r.status, "mip_gap_asked": gap,
                       "least_cost": r.objective, "cost_bound": r.bound, "handover_s": r.handover_s, "solve_s": r.solve_s})
+        stages.append(stage_record(f"least cost at level {level:.6g}: {verdict}", r))
     status = "optimal" if search.converged() else "time_limit"
     result = SolveResult(status, search.lo, search.hi, search.gap, "level search", solver_version=version,
                          handover_s=handover_s, solve_s=solve_s, has_solution=True, highs_info={"steps": len(steps)})
@@ -191,4 +200,4 @@ def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_opti
     note = None if search.converged() else (
         f"the search stopped after {len(steps)} steps with the minimum coverage ratio between {search.lo:.4f} "
         f"(this plan) and {search.hi:.4f}")
-    return _outcome(city, data, options, result, search.best, search.lo, build_s, extract_s, extra, note)
+    return _outcome(city, data, options, result, search.best, search.lo, build_s, extract_s, extra, note, stages)
