@@ -22,7 +22,8 @@ The functions here only change a built model; the solving layer's equity sequenc
                          hoover  N = ½ Σ_g e_g,             D = P·R                (resources r_g
                                                                                     against p_g)
                      with the bound form N ≤ β D (β = 1 to start) and the objective
-                     min N − λ D, λ the ratio of the loaded plan (mutable)
+                     min N − λ D, λ the ratio of the loaded plan (mutable); beside it the
+                     objective min D, inactive (its LP relaxation bounds the ratio from below)
 
 HOLD_TOLERANCE = 1e-5: a tighter hold, below HiGHS's feasibility tolerance (1e-6), was
 refused by its presolve.
@@ -30,6 +31,7 @@ refused by its presolve.
     symbol   attribute (in the measure's block b)   meaning
     λ        b.ratio_weight                         Dinkelbach's ratio weight
     N − λD   b.ratio_gap                            Dinkelbach's objective
+    min D    b.least_denominator                    the least denominator (inactive)
     m*       b.value_held                           the row holding the optimum
 """
 from __future__ import annotations
@@ -206,13 +208,16 @@ def maximise_efficiency(problem: EquityProblem) -> eq.EquityTerm:
 
 def ratio_objective(problem: EquityProblem, measure: str):
     """gini or hoover bounded by β = 1 (to be lowered with `set_bound`), and the objective min N − λ D
-    with λ (`b.ratio_weight`) the ratio of the loaded plan; every other objective is switched off.
+    with λ (`b.ratio_weight`) the ratio of the loaded plan; every other objective is switched off
+    (`b.least_denominator`, min D, is added inactive).
     Returns the term, N and D."""
     term = attach_measure(problem, measure, "constraint", 1.0)
     numerator, denominator = _ratio_parts(problem, term)
     b = term.block
     b.ratio_weight = pyo.Param(initialize=loaded_ratio(problem, measure), mutable=True)
     b.ratio_gap = pyo.Objective(expr=numerator - b.ratio_weight * denominator, sense=pyo.minimize)
+    b.least_denominator = pyo.Objective(expr=denominator, sense=pyo.minimize)
+    b.least_denominator.deactivate()
     for other in problem.model.component_data_objects(pyo.Objective, active=True):
         if other is not b.ratio_gap:
             other.deactivate()

@@ -19,6 +19,11 @@ and the objective is solved by `allocator.solving.equity.solve_measure`: the obj
 the most efficient of its optimal plans (utilitarian: the fairest of the most efficient);
 gini and hoover exactly by Dinkelbach's method, leximin by `allocator.solving.leximin`. The
 plan's objective value, efficiency and lowest index are recomputed from its tables.
+
+The headline is the objective asked (`allocator.solving.equity`): its value recomputed from the
+plan's tables, the bound the sequence proved on it (the objective's own solve, before the
+tie-break), and their gap; each solve of the sequence is listed in `ModelRun.stages`. A leximin
+stopped before its first round gives a max-min plan and says so: its objective is `maxmin`.
 """
 from __future__ import annotations
 
@@ -78,12 +83,15 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         hold_bound(problem, measure, bound)
     outcome = solve_measure(problem, opts.objective, solve_options)
     meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds]}}
-    done = ModelRun(outcome.result, opts.objective, build_s=build_s, meta=meta, model=problem.model)
+    done = ModelRun(outcome.result, outcome.plan_is, build_s=build_s, meta=meta, model=problem.model,
+                    stages=outcome.stages, status_text=outcome.status_text,
+                    asked=opts.objective if outcome.plan_is != opts.objective else None)
     if outcome.has_solution:
         t1 = time.perf_counter()
         done.tables = problem.tables()
         levels = problem.plan_levels(done.tables)
-        done.objective_value = plan_objective(levels, opts.objective)
+        done.objective_value = plan_objective(levels, outcome.plan_is)
+        done.result = outcome.headline(done.objective_value)
         meta["city"]["efficiency"] = levels.efficiency()
         meta["city"]["min_service_index"] = float(levels.levels.min())
         done.extract_s = time.perf_counter() - t1

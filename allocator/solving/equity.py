@@ -41,7 +41,8 @@ from allocator.models import equity as eq
 from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, EquityProblem, attach_measure, check_measure,
                                              hold_value, maximise_efficiency, ratio_objective)
 from allocator.solving.leximin import solve_leximin
-from allocator.solving.solve import SolveOptions, SolveResult, solve
+from allocator.solving.run import stage_record
+from allocator.solving.solve import SolveOptions, SolveResult, primary_gap, solve
 
 DINKELBACH_TOLERANCE = 1e-6
 DINKELBACH_MAX_STEPS = 25
@@ -52,15 +53,23 @@ STATUS_RANK = {"optimal": 0, "time_limit": 1}
 
 @dataclass
 class EquityOutcome:
-    """The end of a solve sequence: the loaded plan and how it was reached."""
+    """The end of a solve sequence: the loaded plan and how it was reached.
+
+    `result` is the headline: the primary objective's value on the loaded plan, the bound proven on
+    it and their gap, with the sequence's worst status and its summed timings; `stages` lists each
+    solve's own figures; `status_text` says how a sequence cut short ended; `plan_is` names the
+    objective the plan answers (the measure, except a leximin stopped before its first round)."""
 
     status: str
     result: SolveResult | None
     measure: str
     role: str                                      # "objective" | "constraint"
-    bound: float | None = None
+    bound: float | None = None                     # the ε-constraint's bound (role "constraint")
     modelled: float | None = None                  # the measure as the model computes it
-    steps: list[dict] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)
+    status_text: str | None = None
+    plan_is: str | None = None
+    sense: str = "maximize"                        # of the primary objective
 
     @property
     def has_solution(self) -> bool:
@@ -68,31 +77,49 @@ class EquityOutcome:
 
     def as_meta(self) -> dict:
         return {"measure": self.measure, "role": self.role, "bound": self.bound, "modelled_value": self.modelled,
-                "status": self.status, "steps": self.steps}
+                "status": self.status}
+
+    def headline(self, value: float | None) -> SolveResult | None:
+        """The headline with the primary's value recomputed from the plan's tables, and its gap."""
+        if self.result is None or value is None:
+            return self.result
+        return replace(self.result, objective=value, gap=primary_gap(value, self.result.bound, self.sense == "maximize"))
 
 
 # --- the solve sequences ---------------------------------------------------------------------
 
 class _Sequence:
-    """Solves of one sequence: combined timings, a start from the previous plan, the worst status."""
+    """Solves of one sequence: combined timings, a start from the previous plan, the worst status, and
+    the record of each stage."""
 
     def __init__(self, problem: EquityProblem, options: SolveOptions):
         self.problem, self.options = problem, options
-        self.steps: list[dict] = []
-        self.results: list[SolveResult] = []
+        self.stages: list[dict] = []
+        self.results: list[SolveResult] = []        # the solves that change the plan
+        self.aside: list[SolveResult] = []          # solves that only prove a bound (LP relaxations)
         self.deadline = None if options.time_limit is None else time.monotonic() + options.time_limit
 
     def run(self, purpose: str, share: float = 1.0) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left."""
-        start = self._incumbent()
-        options = self.options
-        if self.deadline is not None:
-            options = replace(options, time_limit=max(1.0, share * (self.deadline - time.monotonic())))
-        r = solve(self.problem.model, options, start=start)
+        r = solve(self.problem.model, self._options(share), start=self._incumbent())
         self.results.append(r)
-        self.steps.append({"purpose": purpose, "status": r.status, "objective": r.objective, "gap": r.gap,
-                           "solve_s": r.solve_s})
+        self.stages.append(stage_record(purpose, r))
         return r
+
+    def relaxation(self, purpose: str) -> SolveResult:
+        """Solve the LP relaxation of the active objective; the loaded plan is put back afterwards."""
+        kept = [(v, v.value) for v in self.problem.model.component_data_objects(pyo.Var, active=True)]
+        r = solve(self.problem.model, self._options(1.0), relax=True)
+        for v, x in kept:
+            v.set_value(x, skip_validation=True)
+        self.aside.append(r)
+        self.stages.append(stage_record(purpose, r))
+        return r
+
+    def _options(self, share: float) -> SolveOptions:
+        if self.deadline is None:
+            return self.options
+        return replace(self.options, time_limit=max(1.0, share * (self.deadline - time.monotonic())))
 
     def _incumbent(self) -> ComponentMap | None:
         """The plan loaded last (a failed solve loads nothing, so the variables still hold it)."""
@@ -110,8 +137,9 @@ class _Sequence:
             return self.results[-1] if self.results else None
         worst = max((r.status for r in self.results), key=lambda s: STATUS_RANK.get(s, 9))
         status = worst if worst in STATUS_RANK else "time_limit"
-        return replace(loaded[-1], status=status, handover_s=sum(r.handover_s for r in self.results),
-                       solve_s=sum(r.solve_s for r in self.results))
+        every = self.results + self.aside
+        return replace(loaded[-1], status=status, handover_s=sum(r.handover_s for r in every),
+                       solve_s=sum(r.solve_s for r in every))
 
 
 def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None) -> EquityOutcome:
@@ -124,40 +152,56 @@ def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, t
         return _leximin(problem, seq)
     if measure in RATIO_MEASURES:
         if not _utilitarian_start(problem, seq).has_solution:
-            return _outcome(seq, measure, "objective")
-        term, ratio = _minimise_ratio(problem, measure, seq)
-        return _then_efficiency(problem, seq, term, ratio)
+            return _outcome(seq, measure, "objective", sense="minimize",
+                            text=f"{measure} {_ended(seq.results[-1].status)} before a first plan was found")
+        term, ratio, proof = _minimise_ratio(problem, measure, seq, prove=True)
+        return _then_efficiency(problem, seq, term, ratio, proof)
     term = attach_measure(problem, measure, "objective")
-    if not seq.run(f"optimise {measure}", share=PRIMARY_TIME_SHARE).has_solution:
-        return _outcome(seq, measure, "objective")
+    first = seq.run(f"optimise {measure}", share=PRIMARY_TIME_SHARE)
+    if not first.has_solution:
+        return _outcome(seq, measure, "objective", sense=term.sense, text=f"{measure} {_ended(first.status)} with no plan")
     hold_value(term, term.modelled())
-    return _then_efficiency(problem, seq, term, term.modelled())
+    return _then_efficiency(problem, seq, term, term.modelled(), _Proof(first.bound, first.status == "optimal", measure))
 
 
 def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: SolveOptions) -> EquityOutcome:
-    """Max U with `measure` bounded by `bound` (an ε-constraint point of the frontier)."""
+    """Max U with `measure` bounded by `bound` (an ε-constraint point of the frontier); U is the primary."""
     check_measure(measure, "constraint", len(problem.levels))
     seq = _Sequence(problem, options)
     term = attach_measure(problem, measure, "constraint", bound)
-    maximise_efficiency(problem)
+    efficiency = maximise_efficiency(problem)
     r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}")
-    out = _outcome(seq, measure, "constraint", bound)
+    text = None if r.status == "optimal" else f"max efficiency {_ended(r.status)}" + ("" if r.has_solution else " with no plan")
+    out = _outcome(seq, measure, "constraint", bound, primary=efficiency, primary_bound=r.bound, text=text)
     out.modelled = term.modelled() if r.has_solution else None
     return out
 
 
+@dataclass
+class _Proof:
+    """What the solves of a primary objective proved: a bound on it, whether they finished, and words."""
+
+    bound: float | None
+    finished: bool
+    what: str
+
+
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = maximise_efficiency(problem)
-    if not seq.run("max efficiency", share=PRIMARY_TIME_SHARE).has_solution:
-        return _outcome(seq, "utilitarian", "objective")
+    first = seq.run("max efficiency", share=PRIMARY_TIME_SHARE)
+    if not first.has_solution:
+        return _outcome(seq, "utilitarian", "objective", text=f"max efficiency {_ended(first.status)} with no plan")
     value = term.modelled()
     hold_value(term, value)
+    tied = len(seq.results)
     if tie_break in RATIO_MEASURES:
         _minimise_ratio(problem, tie_break, seq)
     else:                                   # leximin's first round is max-min: ties go to maxmin
         attach_measure(problem, "maxmin" if tie_break == "leximin" else tie_break, "objective")
         seq.run(f"tie-break: {tie_break}")
-    out = _outcome(seq, "utilitarian", "objective")
+    text = _tie_text(_Proof(first.bound, first.status == "optimal", "max efficiency"), seq.results[tied:],
+                     f"the fairest by {tie_break}", f"fairer by {tie_break}")
+    out = _outcome(seq, "utilitarian", "objective", primary=term, primary_bound=first.bound, text=text)
     out.modelled = value
     return out
 
@@ -177,48 +221,141 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
     result = solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
     if result.result is not None:
         seq.results.append(replace(result.result, handover_s=result.handover_s, solve_s=result.solve_s))
-    seq.steps.append({"purpose": "leximin", "status": result.status, "solves": result.solves, "rounds": len(result.rounds)})
+    seq.stages.extend(result.stages)
+    rounds, group = len(result.rounds), problem.group
+    stopped = f"leximin stopped after round {rounds} {_at(result.status)}"
+    lowest = _Lowest(problem)
     if result.result is None or not result.result.has_solution:
-        return _outcome(seq, "leximin", "objective")
+        return _outcome(seq, "leximin", "objective", primary=lowest, primary_bound=result.first_bound,
+                        text=f"{stopped} with no plan")
     maximise_efficiency(problem)
     seq.run("tie-break: max efficiency")
-    out = _outcome(seq, "leximin", "objective")
+    plan_is, text = "leximin", None
+    if result.status != "optimal" and rounds == 0:
+        plan_is = "maxmin"
+        text = (f"{stopped}: no round finished, so this is not a leximin plan but the max-min plan found so far "
+                f"(its lowest level not proven the highest), made as efficient as that lowest level allows")
+    elif result.status != "optimal":
+        fixed = sum(len(r["fixed"]) for r in result.rounds)
+        text = (f"{stopped}: {fixed} of {len(problem.levels)} {group}s are at their leximin levels, the others "
+                f"are held at or above the last level reached")
+    elif seq.results[-1].status != "optimal":
+        text = (f"leximin is complete; the tie-break for max efficiency {_ended(seq.results[-1].status)}: another "
+                f"leximin plan may be more efficient")
+    out = _outcome(seq, "leximin", "objective", primary=lowest, primary_bound=result.first_bound, text=text, plan_is=plan_is)
     out.modelled = min(result.levels.values())
     if result.status != "optimal" and out.status == "optimal":
         out.status = result.status
+        out.result = replace(out.result, status=result.status)
     return out
 
 
-def _then_efficiency(problem: EquityProblem, seq: _Sequence, term: eq.EquityTerm, value: float) -> EquityOutcome:
+@dataclass
+class _Lowest:
+    """The primary of leximin (its first criterion): the lowest level of the loaded plan."""
+
+    problem: EquityProblem
+    sense: str = "maximize"
+
+    def measured(self) -> float:
+        return min(float(pyo.value(e)) for e in self.problem.levels.values())
+
+
+def _then_efficiency(problem: EquityProblem, seq: _Sequence, term: eq.EquityTerm, value: float, proof: _Proof) -> EquityOutcome:
     """The measure is held (a bound); the most efficient of its optimal plans."""
     maximise_efficiency(problem)
+    tied = len(seq.results)
     seq.run("tie-break: max efficiency")
-    out = _outcome(seq, term.measure, "objective")
+    text = _tie_text(proof, seq.results[tied:], "the most efficient", "more efficient")
+    out = _outcome(seq, term.measure, "objective", primary=term, primary_bound=proof.bound, text=text)
+    if not proof.finished and out.status == "optimal":     # Dinkelbach's steps ran out before λ converged
+        out.status = "time_limit"
+        out.result = replace(out.result, status="time_limit")
     out.modelled = value
     return out
 
 
-def _minimise_ratio(problem: EquityProblem, measure: str, seq: _Sequence) -> tuple[eq.EquityTerm, float]:
-    """Dinkelbach's method on the loaded plan; leaves the ratio bounded by its least value."""
+def _minimise_ratio(problem: EquityProblem, measure: str, seq: _Sequence, prove: bool = False) -> tuple[eq.EquityTerm, float, _Proof]:
+    """Dinkelbach's method on the loaded plan; leaves the ratio bounded by its least value.
+
+    With `prove`, the least denominator D_min over the LP relaxation is found first, and every step k
+    gives a lower bound on the least ratio: N(x) − λ_k D(x) ≥ F_k (HiGHS's bound of the step) for every
+    plan x, so N/D ≥ λ_k + min(0, F_k)/D_min; the ratio itself is ≥ 0."""
     term, numerator, denominator = ratio_objective(problem, measure)
     b = term.block
     best = float(pyo.value(b.ratio_weight))
+    lowest = _least_denominator(term, seq) if prove else None
+    bound, converged, steps = 0.0, False, 0
     for step in range(DINKELBACH_MAX_STEPS):
         r = seq.run(f"min {measure}: Dinkelbach step {step + 1}, λ = {best:.6g}", share=DINKELBACH_TIME_SHARE)
+        steps += 1
+        if r.bound is not None:
+            if r.bound >= 0:
+                bound = max(bound, best)
+            elif lowest is not None and lowest > 0:
+                bound = max(bound, best + r.bound / lowest)
         if not r.has_solution:
             break
         n, d = float(pyo.value(numerator)), float(pyo.value(denominator))
         if n - best * d >= -DINKELBACH_TOLERANCE * max(d, 1e-12):
+            converged = r.status == "optimal"
             break
         best = n / d
         b.ratio_weight.set_value(best)
     b.ratio_gap.deactivate()
     term.set_bound(best * (1 + HOLD_TOLERANCE) + 1e-12)
-    return term, best
+    what = f"min {measure}" if converged else f"min {measure} (Dinkelbach stopped after {steps} steps, not converged)"
+    return term, best, _Proof(bound, converged, what)
 
 
-def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None) -> EquityOutcome:
+def _least_denominator(term: eq.EquityTerm, seq: _Sequence) -> float | None:
+    """min D over the LP relaxation: no plan has a smaller denominator (None when not proven)."""
+    b = term.block
+    b.ratio_gap.deactivate()
+    b.least_denominator.activate()
+    r = seq.relaxation(f"least {term.measure} denominator (LP relaxation, for the bound)")
+    b.least_denominator.deactivate()
+    b.ratio_gap.activate()
+    return r.bound if r.status == "optimal" else None
+
+
+def _tie_text(proof: _Proof, tie: list[SolveResult], best: str, better: str) -> str | None:
+    """How an objective-then-tie-break sequence ended, in words (None when every solve was proven)."""
+    last = tie[-1] if tie else None
+    tie_done = last is not None and last.status == "optimal"
+    if proof.finished and tie_done:
+        return None
+    if not proof.finished:
+        text = f"{proof.what} was not proven optimal"
+        return text + (f"; the tie-break then chose {best} of the plans as good as the one found" if tie_done else
+                       "; the tie-break did not finish either")
+    return (f"{proof.what} is proven; the tie-break {_ended(last.status if last else 'time_limit')}, so another plan "
+            f"as good in {proof.what} may be {better}")
+
+
+def _ended(status: str) -> str:
+    return "stopped at the time limit" if status == "time_limit" else f"ended {status}"
+
+
+def _at(status: str) -> str:
+    return "at the time limit" if status == "time_limit" else f"({status})"
+
+
+def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None, *, primary=None,
+             primary_bound: float | None = None, text: str | None = None, plan_is: str | None = None,
+             sense: str | None = None) -> EquityOutcome:
+    """The outcome of the sequence: the headline is `primary`'s value on the loaded plan (an EquityTerm
+    or anything with `measured()` and `sense`) against `primary_bound`."""
+    sense = sense or (primary.sense if primary is not None else "maximize")
     result = seq.combined()
     if result is None:
-        return EquityOutcome("error", None, measure, role, bound, steps=seq.steps)
-    return EquityOutcome(result.status, result, measure, role, bound, steps=seq.steps)
+        return EquityOutcome("error", None, measure, role, bound, stages=seq.stages, status_text=text,
+                             plan_is=plan_is or measure, sense=sense)
+    if result.has_solution and primary is not None:
+        value = primary.measured()
+        result = replace(result, objective=value, bound=primary_bound,
+                         gap=primary_gap(value, primary_bound, sense == "maximize"))
+    else:
+        result = replace(result, objective=None, bound=primary_bound, gap=None)
+    return EquityOutcome(result.status, result, measure, role, bound, stages=seq.stages, status_text=text,
+                         plan_is=plan_is or measure, sense=sense)

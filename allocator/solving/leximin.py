@@ -15,6 +15,13 @@ every solve through allocator.solving.solve.solve:
     solve_options.gap (give gap=0). The model keeps the floors and its objectives stay
     deactivated: re-activate one and solve again to choose among leximin plans.
 
+    A sequence stopped (time limit, or a solve not optimal) keeps the floors of its finished
+    rounds, and the free groups keep the floor t of the last max t solve that found a plan —
+    in the round it stopped in, too: stopped in round 1, the model holds the max-min plan
+    found so far (not a leximin one). `LeximinResult.stages` lists each round (the last one
+    stopped, if so) with its level t, the bound HiGHS proved on it (its max t solve) and
+    seconds; `first_bound` is round 1's bound: no plan has a lowest level above it.
+
     symbol        attribute (in the block `equity_leximin`)   meaning
     t             b.floor_level                             lowest level of the free groups
     f_g           b.fixed_level[g]                          floors of fixed groups
@@ -29,7 +36,8 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
-from allocator.solving.solve import SolveOptions, SolveResult, solve
+from allocator.solving.run import stage_record
+from allocator.solving.solve import SolveOptions, SolveResult, relative_gap, solve
 
 from allocator.models.equity import attach, deactivate_objectives, leximin_block
 
@@ -49,6 +57,8 @@ class LeximinResult:
     replaced_objectives: list[str] = field(default_factory=list)
     handover_s: float = 0.0           # over every solve of the sequence
     solve_s: float = 0.0
+    stages: list[dict] = field(default_factory=list)   # per round (and the round stopped in)
+    first_bound: float | None = None  # round 1's bound on max t: no plan's lowest level exceeds it
 
     @property
     def sorted_levels(self) -> np.ndarray:
@@ -74,6 +84,7 @@ class _Solves:
     deadline: float | None = None
     handover_s: float = 0.0                   # over every solve of the sequence
     solve_s: float = 0.0
+    log: list = field(default_factory=list)   # every solve, in order
 
     def __post_init__(self) -> None:
         if self.options.time_limit is not None:
@@ -87,6 +98,7 @@ class _Solves:
                 raise _Stop(None)
             options = replace(options, time_limit=left)
         self.last = solve(self.model, options, start=self._plan())
+        self.log.append(self.last)
         self.count += 1
         self.handover_s += self.last.handover_s
         self.solve_s += self.last.solve_s
@@ -116,12 +128,16 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
     floors: dict[int, float] = {}
     free = list(range(len(L)))
     held = [None]                     # the floor the free groups have reached (kept when the sequence stops)
+    stages: list[dict] = []
+    first = 0                         # index in solves.log of the round's first solve
     try:
         while free:
+            first = len(solves.log)
             t, blocked, used = _leximin_round(b, L, free, tolerance, solves, held)
             if not blocked:
                 used += _ordered_steps(b, L, free, t, tolerance, solves)
                 rounds.append({"level": t, "fixed": [groups[g] for g in free], "method": "ordered", "solves": used})
+                stages.append(_round_stage(len(rounds), solves.log[first:], t, "optimal"))
                 free = []
                 break
             for g in blocked:
@@ -131,9 +147,15 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
                 b.level_at_least_fixed[g].activate()
             free = [g for g in free if g not in blocked]
             rounds.append({"level": t, "fixed": [groups[g] for g in blocked], "method": "saturation", "solves": used})
+            stages.append(_round_stage(len(rounds), solves.log[first:], t, "optimal"))
         status = "optimal"
     except _Stop as stop:
         status = "time_limit" if stop.result is None else stop.result.status
+        if stop.result is not None and stop.result.has_solution and b.raise_floor.active:
+            # stopped in a max t solve that found a plan: the free groups keep the floor it reached
+            t = float(b.floor_level.value)
+            held[0] = t if held[0] is None else max(held[0], t)
+        stages.append(_round_stage(len(rounds) + 1, solves.log[first:], held[0] if solves.best else None, status))
     finally:
         b.raise_floor.deactivate()
         b.raise_one.deactivate()
@@ -141,8 +163,19 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
     # A solve that stopped without a plan loaded nothing: the model still holds the best one's plan.
     values = {groups[g]: float(pyo.value(L[g])) for g in range(len(L))} if solves.best else {}
     last = solves.last if solves.last is not None and solves.last.has_solution else (solves.best or solves.last)
+    first_bound = solves.log[0].bound if solves.log else None
     return LeximinResult(status, values, {groups[g]: v for g, v in floors.items()}, rounds, solves.count, last, replaced,
-                         solves.handover_s, solves.solve_s)
+                         solves.handover_s, solves.solve_s, stages, first_bound)
+
+
+def _round_stage(k: int, log: list[SolveResult], level: float | None, status: str) -> dict:
+    """Round k as a stage: the level t its free groups reached, the bound of its max t solve, its seconds."""
+    bound = log[0].bound if log else None
+    record = stage_record(f"leximin round {k}", log[0] if log else None, solves=len(log))
+    gap = None if level is None or bound is None else (0.0 if level >= bound else relative_gap(level, bound))
+    record.update(status=status if log else "skipped", value=level, bound=bound, gap=gap,
+                  seconds=sum(r.handover_s + r.solve_s for r in log))
+    return record
 
 
 def _hold_floor(b, t: float | None, tolerance: float) -> None:
