@@ -548,7 +548,7 @@ def frontier_command(instance: Path, measure, points, workers, scheduler, out, r
         click.echo(json_lib.dumps({"out": str(out), "frontier_csv": str(out / FRONTIER_CSV),
                                    "points": json_lib.loads(frame.to_json(orient="records"))}))
     else:
-        shown = frame[["point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status"]]
+        shown = frame[["point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status", "gap"]]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
         click.echo(f"wrote {out / FRONTIER_CSV}, {out / 'frontier.png'}, {out / 'frontier.svg'}")
     if (frame["status"] == "error").any():

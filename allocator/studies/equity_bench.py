@@ -15,6 +15,11 @@ checked. From every plan's tables, with `allocator.metrics` and the problem's we
     price_of_fairness   (U* − U)/U*, U* the efficiency of the utilitarian plan (always solved)
     solve_s             seconds inside HiGHS, summed over the objective's solve sequence
 
+and the headline of each plan: objective_value, bound and gap of the objective itself (not of
+the tie-break solved after it), status_text (how a sequence cut short ended, e.g. "leximin
+stopped after round 0 at the time limit: ... a max-min plan"), and in bench.csv stages, each
+solve of the sequence with its own figures.
+
 Written: bench.csv (with '#' lines naming the instance and its sha256, the solver version,
 seed and threads), bench.json (the same settings and the rows), bench.png and bench.svg
 (`allocator.studies.equity_charts.bench_figure`).
@@ -39,13 +44,13 @@ from allocator.plans.plan import read_plan
 from allocator.solving.solve import SolveOptions
 from allocator.studies.equity_charts import bench_figure, save_both
 from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count,
-                                           solve_job, spec_plan_levels, versions)
+                                           headline, solve_job, spec_plan_levels, versions)
 from allocator.files import write_text
 from allocator.studies.sweep import PLANS_DIR, Scenario, now, run_sweep
 
 BENCH_CSV, BENCH_JSON = "bench.csv", "bench.json"
-JSON_KEYS = ("objective", "status", "efficiency", "min_level", "gini", "theil", "hoover", "cv", "jain",
-             "price_of_fairness", "solve_s")
+JSON_KEYS = ("objective", "status", "objective_value", "bound", "gap", "efficiency", "min_level", "gini", "theil", "hoover",
+             "cv", "jain", "price_of_fairness", "solve_s", "status_text")
 DEFAULT_OBJECTIVES = ("utilitarian", "maxmin", "leximin", "range", "mad", "gini", "owa", "alpha", "hoover")
 
 
@@ -95,6 +100,7 @@ def bench_frame(out: Path, city, spec: ProblemSpec, jobs) -> pd.DataFrame:
         plan = read_plan(folder) if (folder / "plan.json").exists() else None
         row = {"objective": job.measure, "status": plan.status if plan else "error"}
         row.update(dict.fromkeys(JSON_KEYS[2:], math.nan))
+        row.update(headline(plan))
         if plan is not None and plan.tables:
             row.update(_measures(spec_plan_levels(plan, city, spec)))
             row["solve_s"] = float((plan.meta.get("timings") or {}).get("solve_s") or 0.0)
@@ -105,7 +111,7 @@ def bench_frame(out: Path, city, spec: ProblemSpec, jobs) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     top = float(frame.loc[frame["objective"] == "utilitarian", "efficiency"].iloc[0])
     frame["price_of_fairness"] = (top - frame["efficiency"]) / top if math.isfinite(top) and top != 0 else math.nan
-    extra = [c for c in ("total_s", "check_passed", "plan_dir") if c in frame]
+    extra = [c for c in ("stages", "total_s", "check_passed", "plan_dir") if c in frame]
     return frame[list(JSON_KEYS) + extra]
 
 
@@ -133,4 +139,5 @@ def json_rows(frame: pd.DataFrame) -> list[dict]:
 
 
 def read_bench(out: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(out) / BENCH_CSV, comment="#", dtype={"objective": str, "status": str})
+    return pd.read_csv(Path(out) / BENCH_CSV, comment="#", dtype={"objective": str, "status": str, "status_text": str,
+                                                                    "stages": str})

@@ -14,7 +14,9 @@ Problems by model (`equity_problem`, built by allocator.solving.equity_problems)
 
 A job is solved by allocator.solving.equity: `solve_measure` for a measure as the objective
 (with its tie-break), `solve_bounded` for an ε-constraint point (max efficiency, the measure
-bounded). `solve_job` runs on a sweep worker: it builds the problem, solves the job, checks
+bounded). A plan's headline (objective_value, bound, mip_gap) is its primary objective's: the
+measure asked (efficiency for utilitarian and for a bounded point), its value recomputed from
+the tables against the bound the sequence proved on it; `stages` in plan.json lists each solve. `solve_job` runs on a sweep worker: it builds the problem, solves the job, checks
 the plan with its model's checker and writes it.
 """
 from __future__ import annotations
@@ -168,8 +170,7 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
     t1 = time.perf_counter()
     tables = problem.tables() if outcome.has_solution else {}
     extract_s = time.perf_counter() - t1
-    r = outcome.result
-    name = _objective_name(spec, job)
+    name = _objective_name(spec, job, outcome.plan_is)
     value = None
     equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem.group, "groups": [str(g) for g in problem.levels]}
     if tables:
@@ -177,6 +178,7 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
         equity.update(efficiency=levels.efficiency(), measured=levels.measure(job.measure), min_level=float(levels.levels.min()))
         value = equity["efficiency"] if job.kind == "bound" or job.measure == "utilitarian" else (
             float(levels.levels.min()) if job.measure == "leximin" else equity["measured"])
+    r = outcome.headline(value)              # the primary objective: value from the tables, bound, gap
     meta = {
         "model": spec.model, "objective": name, "objective_value": value, "status": outcome.status,
         "mip_gap": r.gap if r else None, "bound": r.bound if r else None, "solver": "highs",
@@ -187,15 +189,41 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
                     "extract_s": extract_s, "total_s": time.perf_counter() - t0},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "explanation": None if tables else f"no plan was found ({outcome.status})",
+        "status_text": outcome.status_text, "stages": outcome.stages,
+        **({"objective_asked": _objective_name(spec, job)} if outcome.plan_is != job.measure else {}),
         **problem.meta, "equity": equity, "spec": spec.as_meta(),
     }
     return Plan(meta, tables)
 
 
-def _objective_name(spec: ProblemSpec, job: Job) -> str:
-    """City plans carry the measure (its checker recomputes it); a bounded point maximises U."""
-    measure = "utilitarian" if job.kind == "bound" else job.measure
+def _objective_name(spec: ProblemSpec, job: Job, plan_is: str | None = None) -> str:
+    """City plans carry the measure (its checker recomputes it); a bounded point maximises U; `plan_is`:
+    the measure the plan answers when it is not the one asked (a leximin stopped before its first round)."""
+    measure = "utilitarian" if job.kind == "bound" else (plan_is or job.measure)
     return measure if spec.model == "city" else f"equity-{measure}"
+
+
+# --- a plan's headline in a table -------------------------------------------------------------
+
+HEADLINE_COLUMNS = ("objective_value", "bound", "gap", "status_text", "stages")
+
+
+def headline(plan: Plan | None) -> dict:
+    """The primary objective's value, bound and gap as a plan.json gives them, the words for a sequence cut
+    short, and its stages in one cell ("stage: status, value v, bound b, gap g %, s s; ...")."""
+    if plan is None:
+        return {"objective_value": None, "bound": None, "gap": None, "status_text": None, "stages": ""}
+    m = plan.meta
+    return {"objective_value": m.get("objective_value"), "bound": m.get("bound"), "gap": m.get("mip_gap"),
+            "status_text": m.get("status_text"), "stages": "; ".join(_stage_text(s) for s in m.get("stages") or [])}
+
+
+def _stage_text(stage: dict) -> str:
+    def number(x):
+        return "-" if x is None else f"{x:.6g}"
+    gap = "-" if stage.get("gap") is None else f"{100 * stage['gap']:.3g} %"
+    return (f"{stage['stage']}: {stage['status']}, value {number(stage.get('value'))}, bound {number(stage.get('bound'))}, "
+            f"gap {gap}, {stage.get('seconds') or 0.0:.1f} s")
 
 
 # --- settings written next to the results --------------------------------------------------------

@@ -20,7 +20,10 @@ price of fairness of a point is (U* − U) / U*. Each solve is one scenario of
 as a plan folder and checked by the model's independent checker; the two ends run first,
 the points after them (the sweep is resumed with them), so `--resume` finishes an
 interrupted frontier. Efficiency and the equity value in frontier.csv are recomputed from
-each plan's tables with `allocator.metrics`.
+each plan's tables with `allocator.metrics`. Each row's objective, objective_value, bound and
+gap are its primary objective's (efficiency at end 0 and at the points, the measure at end
+N+1), not those of the tie-break solved after it; status_text says how a sequence cut short
+ended, and stages lists each solve with its own figures.
 
 Layout of OUT: frontier.csv, frontier.json (settings and versions), frontier.png/.svg, and
 the sweep's sweep.csv, sweep.json, plans/<end=…|point=…>/.
@@ -45,13 +48,13 @@ from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies.equity_charts import frontier_figure, save_both
 from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count,
-                                           solve_job, spec_plan_levels, versions)
+                                           headline, solve_job, spec_plan_levels, versions)
 from allocator.files import write_json, write_text
 from allocator.studies.sweep import PLANS_DIR, Scenario, now, run_sweep
 
 FRONTIER_CSV, FRONTIER_JSON = "frontier.csv", "frontier.json"
-FRONTIER_COLUMNS = ("point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status", "gap",
-                    "check_passed", "plan_dir")
+FRONTIER_COLUMNS = ("point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status", "objective",
+                    "objective_value", "bound", "gap", "status_text", "stages", "check_passed", "plan_dir")
 MAX_POINTS = 200
 
 
@@ -118,8 +121,8 @@ def frontier_frame(out: Path, city: Instance, spec: ProblemSpec, measure: str, j
         folder = out / PLANS_DIR / name
         plan = read_plan(folder) if (folder / "plan.json").exists() else None
         row = {"point": job.point, "role": job.role, "equity_bound": job.bound, "efficiency": math.nan, "equity": math.nan,
-               "status": plan.status if plan else "error", "gap": plan.meta.get("mip_gap") if plan else None,
-               "check_passed": (plan.meta.get("check") or {}).get("passed") if plan else None,
+               "status": plan.status if plan else "error", "objective": plan.meta.get("objective") if plan else None,
+               **headline(plan), "check_passed": (plan.meta.get("check") or {}).get("passed") if plan else None,
                "plan_dir": str(Path(PLANS_DIR) / name) if plan else ""}
         if plan is not None and plan.tables:
             levels = spec_plan_levels(plan, city, spec)
@@ -157,4 +160,5 @@ def _write_csv(path: Path, frame: pd.DataFrame, settings: dict) -> None:
 
 
 def read_frontier(out: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(out) / FRONTIER_CSV, comment="#", dtype={"role": str, "status": str, "plan_dir": str})
+    return pd.read_csv(Path(out) / FRONTIER_CSV, comment="#", dtype={"role": str, "status": str, "objective": str,
+                                                                      "status_text": str, "stages": str, "plan_dir": str})
