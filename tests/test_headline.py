@@ -6,6 +6,7 @@ independent checker. Small generated cities, solved in process."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pandas as pd
@@ -197,3 +198,18 @@ def test_bench_csv_gives_each_objectives_primary(small_city, tmp_path):
         assert row["bound"] == pytest.approx(row["objective_value"], abs=TOL)
     assert "Dinkelbach" in frame.loc["gini", "stages"]
     assert pd.isna(frame.loc["maxmin", "status_text"])
+
+
+def test_leximin_under_a_real_time_limit_says_where_it_stopped():
+    """30 towns: the whole leximin takes some 16 s here; one second stops it in its first round."""
+    city = generate_city(30, 1)
+    plan = make_plan(city, RunOptions(model="city", objective="leximin"), SolveOptions(threads=1, gap=0.0, time_limit=1.0))
+    m = plan.meta
+    assert m["status"] == "time_limit"
+    assert re.match(r"leximin stopped after round \d+ at the time limit", m["status_text"]), m["status_text"]
+    rounds = int(re.search(r"round (\d+)", m["status_text"]).group(1))
+    if rounds == 0:                                                # no round finished: a max-min plan, named so
+        assert m["objective"] == "maxmin" and m["objective_asked"] == "leximin" and "max-min plan" in m["status_text"]
+    else:
+        assert m["objective"] == "leximin"
+    assert_headline(m, recomputed(plan, city), maximise=True)

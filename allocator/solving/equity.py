@@ -233,8 +233,10 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
     plan_is, text = "leximin", None
     if result.status != "optimal" and rounds == 0:
         plan_is = "maxmin"
+        lowest_is = ("its lowest level proven the highest, the levels above it not leximin" if result.first_proven else
+                     "its lowest level not proven the highest")
         text = (f"{stopped}: no round finished, so this is not a leximin plan but the max-min plan found so far "
-                f"(its lowest level not proven the highest), made as efficient as that lowest level allows")
+                f"({lowest_is}), made as efficient as that lowest level allows")
     elif result.status != "optimal":
         fixed = sum(len(r["fixed"]) for r in result.rounds)
         text = (f"{stopped}: {fixed} of {len(problem.levels)} {group}s are at their leximin levels, the others "

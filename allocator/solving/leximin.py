@@ -59,6 +59,7 @@ class LeximinResult:
     solve_s: float = 0.0
     stages: list[dict] = field(default_factory=list)   # per round (and the round stopped in)
     first_bound: float | None = None  # round 1's bound on max t: no plan's lowest level exceeds it
+    first_proven: bool = False        # round 1's max t solve finished: the lowest level is the highest possible
 
     @property
     def sorted_levels(self) -> np.ndarray:
@@ -164,8 +165,9 @@ def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_option
     values = {groups[g]: float(pyo.value(L[g])) for g in range(len(L))} if solves.best else {}
     last = solves.last if solves.last is not None and solves.last.has_solution else (solves.best or solves.last)
     first_bound = solves.log[0].bound if solves.log else None
+    first_proven = bool(solves.log) and solves.log[0].status == "optimal"
     return LeximinResult(status, values, {groups[g]: v for g, v in floors.items()}, rounds, solves.count, last, replaced,
-                         solves.handover_s, solves.solve_s, stages, first_bound)
+                         solves.handover_s, solves.solve_s, stages, first_bound, first_proven)
 
 
 def _round_stage(k: int, log: list[SolveResult], level: float | None, status: str) -> dict:
