@@ -165,8 +165,8 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
         click.get_current_context().exit(code)
 
 
-_NO_PLAN_WORDS = ("the solver stopped at its limit before finding any plan that meets every requirement; "
-                  "allow more time (--time-limit) or accept a larger gap (--gap)")
+_NO_PLAN_WORDS = ("the solver stopped at its time limit before finding any plan that meets every requirement; "
+                  "allow more time (--time-limit)")
 
 
 def _default_out(name: str, model: str) -> Path:

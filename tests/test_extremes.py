@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyomo.environ as pyo
 import pytest
 from click.testing import CliRunner
 
@@ -205,3 +206,35 @@ def test_the_largest_values_give_a_checked_plan(args, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["check_passed"] is True
     assert invoke("check", tmp_path / "p", TINY).exit_code == 0
+
+
+# --- what HiGHS receives -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("build, words", [
+    (lambda m: setattr(m, "c", pyo.Constraint(expr=1e300 * m.x + m.y <= 5)), ["constraint c", "coefficient 1e+300", "x"]),
+    (lambda m: setattr(m, "c", pyo.Constraint(expr=m.x + m.y >= 1e300)), ["constraint c", "bounds [1e+300"]),
+    (lambda m: setattr(m, "o2", pyo.Objective(expr=float("nan") * m.x)) or m.o.deactivate(), ["objective", "cost nan of x"]),
+], ids=["coefficient", "bound", "cost"])
+def test_numbers_highs_cannot_take_are_named_before_it_refuses(build, words):
+    from allocator.solving.highs_model import compile_model
+
+    m = pyo.ConcreteModel()
+    m.x, m.y = pyo.Var(bounds=(0, 10)), pyo.Var(bounds=(0, 10))
+    m.o = pyo.Objective(expr=m.x + m.y)
+    build(m)
+    with pytest.raises(ValueError) as caught:
+        compile_model(m)
+    for word in words:
+        assert word in str(caught.value), (word, str(caught.value))
+
+
+def test_a_scenario_file_with_too_many_scenarios_is_refused(tmp_path):
+    from allocator.data.scenarios import read_scenario_file
+    from allocator.errors import InputError
+
+    towns = pd.DataFrame({"district_id": "D1"}, index=pd.Index([f"T{i}" for i in range(300)], name="town_id"))
+    scenarios = tmp_path / "s.csv"
+    scenarios.write_text("scenario,probability,town_id,multiplier\n"
+                         + "".join(f"s{k},0.001,T1,2\n" for k in range(1000)), encoding="utf-8")
+    with pytest.raises(InputError, match="towns × scenarios"):
+        read_scenario_file(scenarios, towns)

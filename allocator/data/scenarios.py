@@ -143,6 +143,10 @@ def read_scenario_file(path: Path, towns: pd.DataFrame) -> Scenarios:
         raise InputError([Problem(file, "required column is missing", column=c) for c in missing])
     if raw.empty:
         raise InputError(Problem(file, "holds no scenarios"))
+    count = raw["scenario"].str.strip().nunique()
+    if not LIMITS["scenario_cells"].holds(count * len(towns)):       # before a table of that size is made
+        raise InputError(Problem(file, f"{count:,} scenarios × {len(towns):,} towns = {count * len(towns):,}: the number "
+                                       f"of towns × scenarios {LIMITS['scenario_cells'].rule()}", column="scenario"))
     problems: list[Problem] = []
     known = set(towns.index.astype(str))
     probability: dict[str, float] = {}

@@ -96,7 +96,7 @@ LIMITS: dict[str, Limit] = {
     "workers": Limit(0, 1024, "worker processes", integer=True),
     "surge_scenarios": Limit(1, 1000, "scenarios", integer=True),
     "surge_multiplier": Limit(0, 100, "times normal demand"),
-    "scenario_cells": Limit(1, 2e6, "towns × scenarios", integer=True),
+    "scenario_cells": Limit(1, 2e5, "towns × scenarios", integer=True),
 }
 
 
