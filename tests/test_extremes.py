@@ -238,3 +238,11 @@ def test_a_scenario_file_with_too_many_scenarios_is_refused(tmp_path):
                          + "".join(f"s{k},0.001,T1,2\n" for k in range(1000)), encoding="utf-8")
     with pytest.raises(InputError, match="towns × scenarios"):
         read_scenario_file(scenarios, towns)
+
+
+def test_index_weights_far_apart_are_refused(tmp_path):
+    result = invoke("equity-bench", TINY, "--index-weights", "1e300,1,1", "--objectives", "maxmin", "--out", tmp_path / "b")
+    refused(result, "--index-weights", "one millionth of the largest")
+    assert not (tmp_path / "b").exists()
+    ok = invoke("equity-bench", TINY, "--index-weights", "1,0,0.000001", "--objectives", "maxmin", "--out", tmp_path / "c")
+    assert ok.exit_code == 0, ok.output
