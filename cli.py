@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import functools
-import math
 import sys
 import traceback
 from pathlib import Path
 
 import click
 
-from allocator.errors import InfeasibleError, InputError
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+from allocator.data.schema import LIMITS
+from allocator.errors import Exit, InfeasibleError, InputError, NoPlanError, batch_exit, outcome_exit
 
 
 def friendly(command):
-    """One clear message instead of a traceback: exit 2 bad input, 3 infeasible, 1 internal."""
+    """One clear message instead of a traceback, with the exit code of `Exit` for each outcome."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -27,20 +25,23 @@ def friendly(command):
             n = len(err.problems)
             click.echo(f"error: {n} problem{'s' if n != 1 else ''} in the input:", err=True)
             click.echo(err.describe(), err=True)
-            ctx.exit(EXIT_BAD_INPUT)
+            ctx.exit(Exit.BAD_INPUT)
         except InfeasibleError as err:
             click.echo(f"infeasible: {err.explanation}", err=True)
-            ctx.exit(EXIT_INFEASIBLE)
+            ctx.exit(Exit.INFEASIBLE)
+        except NoPlanError as err:
+            click.echo(f"no plan: {err}", err=True)
+            ctx.exit(Exit.NO_PLAN)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was written", err=True)
-            ctx.exit(130)
+            ctx.exit(Exit.INTERRUPTED)
         except Exception as err:  # an internal error: say so plainly, trace only with --debug
             if debug:
                 traceback.print_exc()
             click.echo(f"internal error: {type(err).__name__}: {err} (run with --debug for details)", err=True)
-            ctx.exit(EXIT_FAILED)
+            ctx.exit(Exit.INTERNAL)
 
     return wrapper
 
@@ -85,36 +86,36 @@ def template(out: Path) -> None:
     click.echo(f"wrote {write_template(out)}")
 
 
-def _positive(ctx, param, value):
-    if value is not None and not (math.isfinite(value) and value > 0):   # nan and inf are no budget either
-        raise click.BadParameter(f"must be positive, not {value}" if math.isfinite(value) else f"must be a finite number, not {value}")
-    return value
+def _within(name: str):
+    """Option callback: the value within its range (allocator.data.schema.LIMITS), else exit 2 with the rule."""
+    limit = LIMITS[name]
 
+    def check(ctx, param, value):
+        if value is not None and not limit.holds(value):   # nan and inf are outside every range
+            raise click.BadParameter(f"{limit.rule()}, not {value if isinstance(value, int) else f'{value:g}'}")
+        return value
 
-def _finite(ctx, param, value):
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"must be a finite number, not {value}")
-    return value
+    return check
 
 
 @main.command()
 @instance_argument
 @click.option("--model", "model_name", required=True, type=click.Choice(["grid", "enforcement", "facilities", "city"]), help="Which model to solve.")
 @click.option("--objective", help="Objective of the model (see README; each model has a default).")
-@click.option("--budget", type=float, callback=_positive, help="Yearly budget, 10k CNY: a hard limit under every objective.")
-@click.option("--headcount", type=int, callback=_positive, help="Total headcount limit.")
+@click.option("--budget", type=float, callback=_within("budget"), help="Yearly budget, 10k CNY: a hard limit under every objective.")
+@click.option("--headcount", type=int, callback=_within("headcount"), help="Total headcount limit.")
 @click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis for this run.")
 @click.option("--scenarios", help="Enforcement surge scenarios: a CSV file or a named pattern.")
-@click.option("--cvar", "cvar_alpha", type=click.FloatRange(0, 1, max_open=True), callback=_finite, help="Add CVaR of unmet demand at this level (e.g. 0.9).")
-@click.option("--cvar-weight", type=click.FloatRange(min=0), default=1.0, show_default=True, callback=_finite, help="Weight of CVaR beside expected unmet demand.")
-@click.option("--target", "target_ratio", type=click.FloatRange(min=0, min_open=True), callback=_finite, help="Coverage ratio the `moves` objective must reach.")
-@click.option("--max-moves", type=click.IntRange(min=0), help="Most officers reassigned between towns.")
+@click.option("--cvar", "cvar_alpha", type=float, callback=_within("cvar_alpha"), help="Add CVaR of unmet demand at this level (e.g. 0.9).")
+@click.option("--cvar-weight", type=float, default=1.0, show_default=True, callback=_within("cvar_weight"), help="Weight of CVaR beside expected unmet demand.")
+@click.option("--target", "target_ratio", type=float, callback=_within("target_ratio"), help="Coverage ratio the `moves` objective must reach.")
+@click.option("--max-moves", type=int, callback=_within("max_moves"), help="Most officers reassigned between towns.")
 @click.option("--services", help="Comma-separated services (facilities model).")
-@click.option("--p", "p", type=click.IntRange(min=1), help="Number of facilities to open (facilities model).")
-@click.option("--time-limit", type=float, callback=_positive, help="Seconds for HiGHS; the best plan found is kept.")
-@click.option("--gap", type=click.FloatRange(0, 1), callback=_finite, help="Relative MIP gap at which HiGHS stops (default 1e-4).")
-@click.option("--threads", type=click.IntRange(min=1), help="Threads for HiGHS (1 for reproducible runs).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed.")
+@click.option("--p", "p", type=int, callback=_within("p"), help="Number of facilities to open (facilities model).")
+@click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for HiGHS; the best plan found is kept.")
+@click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap at which HiGHS stops (default 1e-4).")
+@click.option("--threads", type=int, callback=_within("threads"), help="Threads for HiGHS (1 for reproducible runs).")
+@click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed.")
 @click.option("--out", type=click.Path(path_type=Path), help="Plan folder (default results/<instance>-<model>-<time>).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, objective, bound, gap, stages, plan_dir).")
 @click.option("--iis", is_flag=True, help="When infeasible, also name HiGHS's irreducible infeasible subset (LP relaxation).")
@@ -124,7 +125,7 @@ def _finite(ctx, param, value):
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
           target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json, iis, equity_bounds) -> None:
-    """Solve a model on INSTANCE and write the plan (exit 0 done, 2 bad input, 3 infeasible)."""
+    """Solve a model on INSTANCE and write the plan (exit codes: see the README's table)."""
     import json as json_lib
 
     from allocator.data.loader import load_instance
@@ -152,16 +153,22 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
                                    **({"objective_asked": m["objective_asked"]} if m.get("objective_asked") else {})}))
     else:
         _echo_plan_summary(plan, folder)
-    if m["status"] == "infeasible":
+    code = outcome_exit(m["status"], bool(plan.tables), (m.get("check") or {}).get("passed"))
+    if code == Exit.INFEASIBLE:
         if not as_json:
             click.echo(f"infeasible: {m.get('explanation') or 'no plan satisfies every requirement'}", err=True)
         if iis:
             from allocator.solving.iis import iis_lines
             for line in iis_lines((m.get("infeasibility") or {}).get("iis") or {"note": "no IIS was computed"}):
                 click.echo(line, err=True)
-        click.get_current_context().exit(EXIT_INFEASIBLE)
-    if m["status"] in ("error", "unbounded"):
-        click.get_current_context().exit(EXIT_FAILED)
+    elif code == Exit.NO_PLAN and not as_json:
+        click.echo(f"no plan: {_NO_PLAN_WORDS}", err=True)
+    if code != Exit.OK:
+        click.get_current_context().exit(code)
+
+
+_NO_PLAN_WORDS = ("the solver stopped at its time limit before finding any plan that meets every requirement; "
+                  "allow more time (--time-limit)")
 
 
 def _default_out(name: str, model: str) -> Path:
@@ -213,7 +220,7 @@ def _percent(gap) -> str:
 @instance_argument
 @friendly
 def check(plan_dir: Path, instance: Path) -> None:
-    """Recompute every constraint and the objective of PLAN_DIR from the files (exit 0 holds, 1 not)."""
+    """Recompute every constraint and the objective of PLAN_DIR from the files (exit 0 holds, 5 not)."""
     from allocator.plans.checks import check_plan
     from allocator.data.loader import load_instance
     from allocator.plans.plan import read_plan
@@ -223,15 +230,30 @@ def check(plan_dir: Path, instance: Path) -> None:
     if plan.meta.get("instance_sha256") not in (None, city.content_hash()):
         raise InputError(f"the plan was made for instance {plan.meta.get('instance')!r}, not for {instance} (content differs)", file=str(plan_dir))
     if not plan.tables:
-        click.echo(f"plan status {plan.status}: it holds no tables to check")
-        click.get_current_context().exit(EXIT_OK if plan.status == "infeasible" else EXIT_FAILED)
+        _no_tables(plan, plan_dir)
     report = check_plan(plan, city)
     for v in report.violations:
         click.echo(f"violation: {v}")
     if report.objective is not None:
         click.echo(f"objective recomputed: {report.objective:,.10g} (plan says {plan.meta.get('objective_value')})")
     click.echo("check: passed" if report.passed else f"check: FAILED ({len(report.violations)} violations)")
-    click.get_current_context().exit(EXIT_OK if report.passed else EXIT_FAILED)
+    click.get_current_context().exit(Exit.OK if report.passed else Exit.CHECK_FAILED)
+
+
+def _no_tables(plan, plan_dir: Path) -> None:
+    """A plan folder without tables: say why there is nothing to check and exit non-zero."""
+    status, meta = plan.status, plan.meta
+    code = outcome_exit(status, False)
+    if code == Exit.NO_PLAN and meta.get("objective_value") is not None:   # a plan was found, its tables are gone
+        code = Exit.BAD_INPUT
+    if code == Exit.BAD_INPUT:
+        raise InputError(f"plan.json says status {status} with objective {meta.get('objective_value')}, but the folder "
+                         "holds none of the plan's tables (.csv files): nothing to check", file=str(plan_dir))
+    why = {Exit.INFEASIBLE: "no plan exists; " + (meta.get("explanation") or "the requirements contradict each other"),
+           Exit.NO_PLAN: _NO_PLAN_WORDS}.get(
+        code, "the run that made it failed" + (f": {meta['explanation']}" if meta.get("explanation") else ""))
+    click.echo(f"plan status {status}: it holds no tables to check — {why}", err=True)
+    click.get_current_context().exit(code)
 
 
 @main.command()
@@ -285,17 +307,17 @@ class _SweepProgress:
               help="A swept option (budget, headcount, basis, objective, max_moves, target_ratio, p, ...): "
                    "values separated by commas, numbers also as LO:HI:STEP. Repeat for a grid.")
 @click.option("--objective", help="Objective of every scenario (default: the model's).")
-@click.option("--workers", type=click.IntRange(min=0), help="Local worker processes (default: one per core; 0: in this process).")
+@click.option("--workers", type=int, callback=_within("workers"), help="Local worker processes (default: one per core; 0: in this process).")
 @click.option("--scheduler", metavar="ADDRESS", help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers must see INSTANCE and OUT).")
 @click.option("--out", type=click.Path(path_type=Path), help="Sweep folder (default results/<instance>-sweep-<model>-<time>).")
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out: skip scenarios it already finished.")
-@click.option("--time-limit", type=float, callback=_positive, help="Seconds for HiGHS per scenario.")
-@click.option("--gap", type=click.FloatRange(0, 1), callback=_finite, help="Relative MIP gap at which HiGHS stops (default 1e-4).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed (HiGHS runs on one thread).")
+@click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for HiGHS per scenario.")
+@click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap at which HiGHS stops (default 1e-4).")
+@click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed (HiGHS runs on one thread).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (counts by status, paths).")
 @friendly
 def sweep(instance: Path, model_name: str, params, objective, workers, scheduler, out, resume, time_limit, gap, seed, as_json) -> None:
-    """Solve one plan per combination of --param values, on Dask; table in OUT/sweep.csv (exit 1 if any errored)."""
+    """Solve one plan per combination of --param values, on Dask; table in OUT/sweep.csv (exit codes: see the README)."""
     import json as json_lib
 
     from allocator.solving.run import RunOptions
@@ -313,7 +335,7 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
                               solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed))
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted: finished scenarios are kept in {out / SWEEP_CSV}; continue with --resume", err=True)
-            click.get_current_context().exit(130)
+            click.get_current_context().exit(Exit.INTERRUPTED)
     counts = frame["status"].value_counts().to_dict()
     failed = frame.loc[frame["status"] == "error", "scenario"].tolist()
     if as_json:
@@ -326,8 +348,28 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
         click.echo(f"{len(frame)} scenarios ({', '.join(f'{n} {s}' for s, n in counts.items())})"
                    + (f", {skipped} finished earlier" if skipped else ""))
         click.echo(f"wrote {out / SWEEP_CSV}")
-    if failed:
-        click.get_current_context().exit(EXIT_FAILED)
+    _exit_batch(frame, "objective")
+
+
+def _exit_batch(frame, plan_column: str) -> None:
+    """Exit with the worst outcome of a batch's rows (`batch_exit`); `plan_column` is empty where a row has no plan."""
+    import pandas as pd
+
+    def passed(value):
+        return False if str(value) == "False" else None
+
+    codes = [outcome_exit(str(row["status"]), not pd.isna(row.get(plan_column)), passed(row.get("check_passed")))
+             for row in frame.to_dict("records")]
+    code = batch_exit(codes)
+    if code != Exit.OK:
+        click.echo(f"exit {int(code)}: {_BATCH_WORDS[code]}", err=True)
+        click.get_current_context().exit(code)
+
+
+_BATCH_WORDS = {Exit.INTERNAL: "a run failed with an internal error (see its message)",
+                Exit.CHECK_FAILED: "a plan failed the independent check",
+                Exit.NO_PLAN: "a run stopped at its time limit before finding a plan",
+                Exit.INFEASIBLE: "no run has a plan: every one is infeasible"}
 
 
 # ---------------------------------------------------------------- plans for people: compare, chart, report, export
@@ -506,13 +548,13 @@ def equity_options(command):
         click.option("--by", type=click.Choice(["district", "town"]), default="district", show_default=True,
                      help="Groups compared (enforcement: towns or districts; the others: districts)."),
         click.option("--index-weights", help="City service index weights: grid workers, enforcement, facilities (default 0.25,0.25,0.5)."),
-        click.option("--budget", type=float, callback=_positive, help="Budget, 10k CNY/yr (city, grid and facilities models; default: city.yaml)."),
-        click.option("--headcount", type=int, callback=_positive, help="Enforcement headcount."),
-        click.option("--max-moves", type=click.IntRange(min=0), help="Most officers reassigned."),
+        click.option("--budget", type=float, callback=_within("budget"), help="Budget, 10k CNY/yr (city, grid and facilities models; default: city.yaml)."),
+        click.option("--headcount", type=int, callback=_within("headcount"), help="Enforcement headcount."),
+        click.option("--max-moves", type=int, callback=_within("max_moves"), help="Most officers reassigned."),
         click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis."),
-        click.option("--time-limit", type=float, callback=_positive, help="Seconds for each solve sequence."),
-        click.option("--gap", type=click.FloatRange(0, 1), help="Relative MIP gap of each solve (default 1e-4)."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="HiGHS random seed (one thread)."),
+        click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for each solve sequence."),
+        click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap of each solve (default 1e-4)."),
+        click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed (one thread)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
     ]):
         command = decorator(command)
@@ -523,7 +565,7 @@ def equity_options(command):
 @instance_argument
 @click.option("--equity", "measure", required=True, help="Equity measure bounded: maxmin, range, mad, gini, owa, alpha or hoover.")
 @click.option("--points", type=int, default=6, show_default=True, help="ε-constraint points between the two ends.")
-@click.option("--workers", type=click.IntRange(min=0), help="Local worker processes (default: one per core; 0: in this process).")
+@click.option("--workers", type=int, callback=_within("workers"), help="Local worker processes (default: one per core; 0: in this process).")
 @click.option("--scheduler", metavar="ADDRESS", help="A running Dask scheduler instead of local workers.")
 @click.option("--out", type=click.Path(path_type=Path), help="Folder (default results/<instance>-frontier-<model>-<time>).")
 @click.option("--resume", is_flag=True, help="Finish the frontier in --out.")
@@ -551,14 +593,13 @@ def frontier_command(instance: Path, measure, points, workers, scheduler, out, r
         shown = frame[["point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status", "gap"]]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
         click.echo(f"wrote {out / FRONTIER_CSV}, {out / 'frontier.png'}, {out / 'frontier.svg'}")
-    if (frame["status"] == "error").any():
-        click.get_current_context().exit(EXIT_FAILED)
+    _exit_batch(frame, "efficiency")
 
 
 @main.command("equity-bench")
 @instance_argument
 @click.option("--objectives", help="Comma-separated measures (default: all of models/equity.MEASURES; utilitarian is always solved).")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Local worker processes (0: in this process).")
+@click.option("--workers", type=int, default=0, show_default=True, callback=_within("workers"), help="Local worker processes (0: in this process).")
 @click.option("--out", type=click.Path(path_type=Path), help="Folder (default results/<instance>-bench-<model>-<time>).")
 @equity_options
 @friendly
@@ -583,8 +624,7 @@ def equity_bench_command(instance: Path, objectives, workers, out, model_name, b
                        "price_of_fairness", "solve_s"]]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         click.echo(f"wrote {out / BENCH_CSV}, {out / 'bench.json'}, {out / 'bench.png'}, {out / 'bench.svg'}")
-    if (frame["status"] == "error").any():
-        click.get_current_context().exit(EXIT_FAILED)
+    _exit_batch(frame, "efficiency")
 
 
 if __name__ == "__main__":

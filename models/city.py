@@ -110,6 +110,9 @@ class CityOptions:
                 "budget": self.budget_10k_cny, "city_pool": self.city_pool_10k_cny}
 
 
+INDEX_WEIGHT_SPAN = 1e-6     # smaller weights next to the largest are typing slips, and below HiGHS's precision
+
+
 def check_index_weights(weights) -> tuple[float, float, float]:
     """Three weights ≥ 0 (grid, enforcement, facilities), scaled to sum 1; None: the default."""
     if weights is None:
@@ -118,6 +121,9 @@ def check_index_weights(weights) -> tuple[float, float, float]:
     if w.size != 3 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
         raise InputError(Problem("--index-weights", "give three weights ≥ 0, not all 0: grid workers, enforcement, "
                                                     "facilities (e.g. 0.25,0.25,0.5)", value=weights))
+    if np.any((w > 0) & (w < w.max() * INDEX_WEIGHT_SPAN)):
+        raise InputError(Problem("--index-weights", "a weight above 0 must be at least one millionth of the largest "
+                                                    "(give 0 to leave a block out)", value=weights))
     return tuple(float(x) for x in w / w.sum())
 
 

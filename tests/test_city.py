@@ -193,7 +193,7 @@ def test_cli_solve_and_check(tmp_path, tiny_dir):
         assert (out / f"{table}.csv").exists()
     assert CliRunner().invoke(main, ["check", str(out), str(tiny_dir)]).exit_code == 0
     _tamper(out, "districts", _set("district_id", "D2", "transfer", 0.0))
-    assert CliRunner().invoke(main, ["check", str(out), str(tiny_dir)]).exit_code == 1
+    assert CliRunner().invoke(main, ["check", str(out), str(tiny_dir)]).exit_code == 5
 
 
 def test_cli_bad_objective_and_infeasible_exit_codes(tmp_path, tiny_dir):

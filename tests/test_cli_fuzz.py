@@ -1,5 +1,5 @@
 """Fuzzing the command line: random argument combinations and corrupt files never give a
-traceback; the exit code is 0, 2 (bad input) or 3 (infeasible) — 1 only when `check` finds a
+traceback; the exit code is 0, 2 (bad input) or 3 (infeasible) — 5 only when `check` finds a
 plan violated — and a command that fails writes nothing."""
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def assert_clean(result, command: str, sandbox: Path, before: set[str]) -> None:
     text = result.output
     assert "Traceback" not in text and "internal error" not in text, text
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    allowed = {OK, BAD_INPUT, INFEASIBLE} | ({1} if command == "check" else set())
+    allowed = {OK, BAD_INPUT, INFEASIBLE} | ({5} if command == "check" else set())
     assert result.exit_code in allowed, (command, result.exit_code, text)
     if result.exit_code not in (OK, INFEASIBLE):
         assert snapshot(sandbox) == before, f"{command} failed with exit {result.exit_code} but wrote files"
@@ -217,7 +217,7 @@ def test_corrupt_instances_give_one_clear_message(damage, command):
 # --- named cases from the issue, and real processes -------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    (["solve", "tiny", "--model", "grid", "--budget", "-3"], "must be positive"),
+    (["solve", "tiny", "--model", "grid", "--budget", "-3"], "must be a positive number"),
     (["solve", "tiny", "--model", "facilities", "--services", "nosuch"], "unknown service(s) nosuch"),
     (["sweep", "tiny", "--model", "grid", "--workers", "0", "--param", "budget=10:5:1"], "the range has no value"),
     (["check", "not_a_plan", "tiny"], "is not a plan folder"),
@@ -230,11 +230,11 @@ def test_bad_parameters_give_one_message_and_exit_2(world, tmp_path, args, messa
     assert "Traceback" not in result.output
 
 
-def test_check_reports_a_violated_plan_with_exit_1(world):
+def test_check_reports_a_violated_plan_with_exit_5(world):
     result = CliRunner().invoke(main, ["check", str(world["violated_plan"]), str(TINY)])
-    assert result.exit_code == 1 and "check: FAILED" in result.output and "violation:" in result.output
+    assert result.exit_code == 5 and "check: FAILED" in result.output and "violation:" in result.output
     assert CliRunner().invoke(main, ["check", str(world["plan"]), str(TINY)]).exit_code == OK
-    assert CliRunner().invoke(main, ["check", str(world["infeasible_plan"]), str(TINY)]).exit_code == OK
+    assert CliRunner().invoke(main, ["check", str(world["infeasible_plan"]), str(TINY)]).exit_code == INFEASIBLE
 
 
 @pytest.mark.parametrize("case", ["bad-yaml", "missing", "negative-budget", "infeasible"])

@@ -498,7 +498,7 @@ def test_cli_solve_then_check_then_tamper(tmp_path):
     staff.loc[0, "enforcement_staff"] += 1
     staff.to_csv(out / "town_staff.csv", index=False)
     result = runner.invoke(cli.main, ["check", str(out), str(TINY)])
-    assert result.exit_code == 1 and "FAILED" in result.output
+    assert result.exit_code == 5 and "FAILED" in result.output
 
 
 def test_cli_scenarios_pick_the_expected_objective(tmp_path):

@@ -171,12 +171,12 @@ def test_a_tampered_plan_is_never_written_as_optimal(monkeypatch, tiny_dir, tmp_
     _tamper(monkeypatch)
     out = tmp_path / "plan"
     result = invoke("solve", tiny_dir, "--model", "enforcement", "--out", out)
-    assert result.exit_code == 1
+    assert result.exit_code == 5
     assert "check: FAILED" in result.output and "Traceback" not in result.output
     meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     assert meta["status"] == "error" and meta["check"]["violations"]
     check = invoke("check", out, tiny_dir)
-    assert check.exit_code == 1 and "violation:" in check.output
+    assert check.exit_code == 5 and "violation:" in check.output
 
 
 # --- inputs that cannot harm -----------------------------------------------------------------

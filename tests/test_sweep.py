@@ -72,7 +72,7 @@ def test_parse_param_values(text, values):
     ("cvar_alpha=1", "below 1"),
     ("services=health+parks", "services"),
     ("equity_bounds=alpha:0.5", "alpha"),
-    ("equity_bounds=gini:-1", "≥ 0"),
+    ("equity_bounds=gini:-1", "from 0 to 100"),
     ("equity_bounds=gini:0.1+gini:0.2", "twice"),
 ])
 def test_parse_param_refuses_with_a_message(text, says):

@@ -218,10 +218,10 @@ CASES = [
     Case("budget not finite", setting("budget", float("inf")), "city.yaml", LAST, "budget", "must be a positive number"),
     Case("unknown basis", setting("population_basis", "hukou"), "city.yaml", LAST, "population_basis", "unknown population basis"),
     Case("headcount fractional", setting("headcount", 10.5), "city.yaml", LAST, "headcount", "positive whole number"),
-    Case("city pool negative", setting("city_pool", -3), "city.yaml", LAST, "city_pool", "0 or more"),
-    Case("negative salary", setting("salaries", {"fulltime": -7.0}), "city.yaml", LAST, "salaries.fulltime", "salary must be a positive number"),
+    Case("city pool negative", setting("city_pool", -3), "city.yaml", LAST, "city_pool", "from 0 to"),
+    Case("negative salary", setting("salaries", {"fulltime": -7.0}), "city.yaml", LAST, "salaries.fulltime", "must be a positive number"),
     Case("negative salary, block style", text("city.yaml", "name: tiny\nbudget: 500\nsalaries:\n  fulltime: 7\n  parttime: -1.2\n"),
-         "city.yaml", 5, "salaries.parttime", "salary must be a positive number", -1.2),
+         "city.yaml", 5, "salaries.parttime", "must be a positive number", -1.2),
     Case("unknown staff type", setting("salaries", {"volunteer": 1.0}), "city.yaml", LAST, "salaries.volunteer", "unknown staff type"),
     Case("salaries not a mapping", setting("salaries", [7, 1]), "city.yaml", LAST, "salaries", "must map staff types"),
     Case("unknown service in city.yaml", setting("services", ["health", "karaoke"]), "city.yaml", LAST, "services", "unknown service"),
@@ -230,7 +230,7 @@ CASES = [
     Case("unknown norm", setting("norms", {"magic": 1}), "city.yaml", LAST, "norms.magic", "unknown norm"),
     Case("norms not a mapping", setting("norms", 3), "city.yaml", LAST, "norms", "must be a mapping"),
     Case("coverage minutes unknown service", setting("coverage_minutes", {"karaoke": 15}), "city.yaml", LAST, "coverage_minutes.karaoke", "unknown service"),
-    Case("coverage minutes zero", setting("coverage_minutes", {"health": 0}), "city.yaml", LAST, "coverage_minutes.health", "positive number of minutes"),
+    Case("coverage minutes zero", setting("coverage_minutes", {"health": 0}), "city.yaml", LAST, "coverage_minutes.health", "must be a positive number"),
     Case("groups unknown", setting("groups", ["caste"]), "city.yaml", LAST, "groups", "must be a list drawn from"),
     Case("origin out of range", setting("origin", [200, 30]), "city.yaml", LAST, "origin", "[lon, lat] in degrees"),
     Case("tolerance out of range", setting("population_tolerance", 1.5), "city.yaml", LAST, "population_tolerance", "from 0 to below 1"),
@@ -397,7 +397,7 @@ def test_workbook_setting_problems(tiny_book: Path) -> None:
     find(problems, "tiny.xlsx[city]", rows - 2, "budget", "appears twice")
     find(problems, "tiny.xlsx[city]", rows - 1, "headcount", "not valid YAML")
     find(problems, "tiny.xlsx[city]", rows, "sevrices", "unknown setting")
-    find(problems, "tiny.xlsx[city]", salaries_row, "salaries.fulltime", "salary must be a positive number")
+    find(problems, "tiny.xlsx[city]", salaries_row, "salaries.fulltime", "must be a positive number")
 
 
 def test_file_that_is_not_a_workbook(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from allocator.errors import Problem
 from allocator.data.instance import CityConfig
 from allocator.data.norms import default_norms, merged_norms
-from allocator.data.schema import POPULATION_BASES, SERVICES
+from allocator.data.schema import LIMITS, POPULATION_BASES, POSITIVE_NORMS, SERVICES, Limit
 
 STAFF_TYPES = ("fulltime", "parttime", "professional", "enforcement")
 KNOWN_KEYS = {
@@ -40,20 +41,19 @@ def check_config(raw: dict[str, Any], file: str, problems: list[Problem], rows: 
     name = raw.get("name")
     if not isinstance(name, (str, int)) or not str(name).strip():
         bad("name", name, "the city needs a name (text)")
-    budget = _positive(raw.get("budget"), "budget", bad, required=True)
+    budget = _ranged(raw.get("budget"), "budget", bad, LIMITS["budget"], required=True)
     basis = raw.get("population_basis", "actual")
     if basis not in POPULATION_BASES:
         bad("population_basis", basis, f"unknown population basis; use one of {', '.join(POPULATION_BASES)}")
-    headcount = _positive(raw.get("headcount"), "headcount", bad, integer=True)
-    city_pool = _nonnegative(raw.get("city_pool"), "city_pool", bad)
+    headcount = _ranged(raw.get("headcount"), "headcount", bad, LIMITS["headcount"])
+    city_pool = _ranged(raw.get("city_pool"), "city_pool", bad, LIMITS["city_pool"])
     salaries = _salaries(raw.get("salaries"), bad)
     services = _services(raw.get("services"), bad)
     overrides = _norm_overrides(raw.get("norms"), raw.get("coverage_minutes"), bad)
     groups = _groups(raw.get("groups"), bad)
     origin = _origin(raw.get("origin"), bad)
-    tolerance = raw.get("population_tolerance", 0.02)
-    if not _is_number(tolerance) or not 0 <= float(tolerance) < 1:
-        bad("population_tolerance", tolerance, "must be a number from 0 to below 1")
+    tolerance = _ranged(raw.get("population_tolerance", 0.02), "population_tolerance", bad, LIMITS["population_tolerance"])
+    if tolerance is None:
         tolerance = 0.02
     if len(problems) > start:
         return None
@@ -69,24 +69,28 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _positive(value: Any, key: str, bad, required: bool = False, integer: bool = False):
+_NUMBER_TEXT = re.compile(r"[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _number(value: Any) -> Any:
+    """A number YAML left as text (YAML 1.1 reads 2e3 and 1_000.5e2 as strings) as a number."""
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        number = float(value.strip().replace("_", ""))
+        return int(number) if number.is_integer() and abs(number) < 2 ** 53 else number
+    return value
+
+
+def _ranged(value: Any, key: str, bad, limit: Limit, required: bool = False):
+    """A number within its range (schema.LIMITS), or None after reporting the rule."""
     if value is None:
         if required:
             bad(key, None, "required setting is missing")
         return None
-    if not _is_number(value) or value <= 0 or (integer and float(value) != int(value)):
-        bad(key, value, "must be a positive whole number" if integer else "must be a positive number")
+    value = _number(value)
+    if not _is_number(value) or not limit.holds(value):
+        bad(key, value, limit.rule())
         return None
-    return int(value) if integer else float(value)
-
-
-def _nonnegative(value: Any, key: str, bad):
-    if value is None:
-        return None
-    if not _is_number(value) or value < 0:
-        bad(key, value, "must be a number, 0 or more")
-        return None
-    return float(value)
+    return int(value) if limit.integer else float(value)
 
 
 def _salaries(value: Any, bad) -> dict[str, float]:
@@ -99,10 +103,8 @@ def _salaries(value: Any, bad) -> dict[str, float]:
     for kind, amount in value.items():
         if kind not in STAFF_TYPES:
             bad(f"salaries.{kind}", amount, f"unknown staff type; use {', '.join(STAFF_TYPES)}")
-        elif not _is_number(amount) or amount <= 0:
-            bad(f"salaries.{kind}", amount, "salary must be a positive number (10k CNY per year)")
-        else:
-            out[kind] = float(amount)
+        elif (amount := _ranged(amount, f"salaries.{kind}", bad, LIMITS["salary"])) is not None:
+            out[kind] = amount
     return out
 
 
@@ -129,20 +131,19 @@ def _norm_overrides(norms: Any, minutes: Any, bad) -> dict[str, Any]:
             bad(f"norms.{key}", value, "unknown norm; see allocator/norms.yaml for the names")
         elif key == "coverage_minutes":
             minutes = {**(value or {}), **(minutes or {})} if isinstance(value, dict) else value
-        elif isinstance(value, bool) or not _is_number(value) or value < 0:
-            bad(f"norms.{key}", value, "must be a number, 0 or more")
-        else:
-            overrides[key] = value
+        elif _ranged(value, f"norms.{key}", bad, LIMITS["norm_positive" if key in POSITIVE_NORMS else "norm"]) is not None:
+            overrides[key] = _number(value)
     if minutes is not None:
         if not isinstance(minutes, dict):
             bad("coverage_minutes", minutes, "must map services to minutes")
         else:
+            checked = {}
             for service, m in minutes.items():
                 if service not in SERVICES:
                     bad(f"coverage_minutes.{service}", m, f"unknown service; use {', '.join(SERVICES)}")
-                elif not _is_number(m) or m <= 0:
-                    bad(f"coverage_minutes.{service}", m, "must be a positive number of minutes")
-            overrides["coverage_minutes"] = {k: float(v) for k, v in minutes.items() if _is_number(v)}
+                elif (m := _ranged(m, f"coverage_minutes.{service}", bad, LIMITS["coverage_minutes"])) is not None:
+                    checked[service] = m
+            overrides["coverage_minutes"] = checked
     return overrides
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from allocator.data.schema import LIMITS
 from allocator.errors import InputError, Problem
 
 COLUMNS = ("scenario", "probability", "town_id", "multiplier")
@@ -97,6 +98,11 @@ def surge_pattern(spec: str, towns: pd.DataFrame) -> Scenarios:
     if not match or int(match.group(1)) < 1:
         raise InputError(Problem("--scenarios", "write the surge pattern as surge:N or surge:N:SEED with whole numbers N ≥ 1 and SEED ≥ 0", value=spec))
     n, seed = int(match.group(1)), int(match.group(2) or 0)
+    if not LIMITS["surge_scenarios"].holds(n):
+        raise InputError(Problem("--scenarios", f"the number of scenarios N {LIMITS['surge_scenarios'].rule()}", value=spec))
+    if not LIMITS["scenario_cells"].holds(n * len(towns)):
+        raise InputError(Problem("--scenarios", f"{n:,} scenarios × {len(towns):,} towns = {n * len(towns):,}: the number of "
+                                                f"towns × scenarios {LIMITS['scenario_cells'].rule()}", value=spec))
     rng = np.random.default_rng(seed)
     n_towns = len(towns)
     surging = rng.random((n_towns, n)) < SURGE_TOWN_SHARE
@@ -113,8 +119,9 @@ def district_surge_pattern(spec: str, towns: pd.DataFrame) -> Scenarios:
     """district-surge[:M] — one equally likely scenario per district, its towns surging by M."""
     match = re.fullmatch(r"district-surge(?::(\d+(?:\.\d*)?|\.\d+))?", spec)
     factor = float(match.group(1)) if match and match.group(1) else DISTRICT_SURGE_DEFAULT
-    if not match or factor < 0:
-        raise InputError(Problem("--scenarios", "write the district pattern as district-surge or district-surge:M with a multiplier M ≥ 0", value=spec))
+    if not match or not LIMITS["surge_multiplier"].holds(factor):
+        raise InputError(Problem("--scenarios", "write the district pattern as district-surge or district-surge:M with a multiplier M: "
+                                                f"M {LIMITS['surge_multiplier'].rule()}", value=spec))
     districts = list(dict.fromkeys(towns["district_id"].astype(str)))
     names = tuple(f"surge-{d}" for d in districts)
     table = pd.DataFrame(1.0, index=towns.index.astype(str), columns=list(names))
@@ -136,6 +143,10 @@ def read_scenario_file(path: Path, towns: pd.DataFrame) -> Scenarios:
         raise InputError([Problem(file, "required column is missing", column=c) for c in missing])
     if raw.empty:
         raise InputError(Problem(file, "holds no scenarios"))
+    count = raw["scenario"].str.strip().nunique()
+    if not LIMITS["scenario_cells"].holds(count * len(towns)):       # before a table of that size is made
+        raise InputError(Problem(file, f"{count:,} scenarios × {len(towns):,} towns = {count * len(towns):,}: the number "
+                                       f"of towns × scenarios {LIMITS['scenario_cells'].rule()}", column="scenario"))
     problems: list[Problem] = []
     known = set(towns.index.astype(str))
     probability: dict[str, float] = {}
@@ -178,8 +189,8 @@ def _read_row(file: str, row: int, cells: dict[str, str], known: set[str], proba
         bad("town_id", "is not a town of the instance")
         return
     mu = _number(multiplier)
-    if mu is None or mu < 0:
-        bad("multiplier", "must be a number, 0 or more")
+    if mu is None or not LIMITS["surge_multiplier"].holds(mu):
+        bad("multiplier", LIMITS["surge_multiplier"].rule())
     elif not math.isnan(table.at[town, name]):
         bad("town_id", f"town appears twice in scenario {name!r}")
     else:

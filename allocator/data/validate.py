@@ -13,9 +13,8 @@ import pandas as pd
 
 from allocator.errors import Problem
 from allocator.data.readers import RawTable
-from allocator.data.schema import LONLAT, TABLE_BY_NAME, Column, Table
+from allocator.data.schema import LONLAT, TABLE_BY_NAME, Column, Table, column_limit
 
-MAX_NUMBER = 1e15   # larger counts, costs or coordinates are typing slips, and overflow sums
 MISSING = {"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "null", "NULL", "None", "#N/A"}
 
 
@@ -112,8 +111,9 @@ def _typed_cell(raw: RawTable, spec: Column, text: str, row: int, problems: list
         if number not in (0.0, 1.0):
             bad("must be 0 or 1")
         return int(number == 1.0)
-    if abs(number) > MAX_NUMBER:
-        bad(f"number is too large (more than {MAX_NUMBER:.0e})")
+    limit = column_limit(spec)
+    if spec.name not in ("lon", "lat") and abs(number) > limit.high:     # the sign is checked below
+        bad(f"number is too large: {limit.rule()}")
         return math.nan
     if spec.kind == "int":
         if not number.is_integer():

@@ -268,6 +268,7 @@ def compile_model(model: pyo.ConcreteModel, track_parameters: bool = False) -> C
         columns = rows.columns
         col_lower, col_upper, integer = _column_bounds(columns)
         A = rows.matrix()
+    _check_numbers(rows, columns, cost, offset, A, col_lower, col_upper)
     sense = highspy.ObjSense.kMaximize if objectives and objectives[0].sense == pyo.maximize else highspy.ObjSense.kMinimize
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
@@ -283,6 +284,33 @@ def compile_model(model: pyo.ConcreteModel, track_parameters: bool = False) -> C
     if track_parameters:
         _track_parameters(compiled, rows)
     return compiled
+
+
+LARGEST = 1e15      # HiGHS's large_matrix_value: it refuses a model with a larger coefficient
+BOUND_AS_INFINITE = 1e20   # HiGHS's infinite_bound: a finite bound this large would be read as infinite
+
+
+def _check_numbers(rows: _Rows, columns: list, cost: np.ndarray, offset: float, A, col_lower, col_upper) -> None:
+    """Every coefficient and cost HiGHS receives is a finite number below LARGEST; else say where it
+    comes from (a number of the input beyond its range reached the model), instead of HiGHS's bare refusal."""
+    bad = np.flatnonzero(~np.isfinite(A.data) | (np.abs(A.data) >= LARGEST))
+    if len(bad):
+        k = int(bad[0])
+        column = int(np.searchsorted(A.indptr, k, side="right")) - 1
+        raise ValueError(f"constraint {rows.constraints[int(A.indices[k])].name} has the coefficient {A.data[k]:g} on "
+                         f"{columns[column].name}, beyond the {LARGEST:g} HiGHS takes: an input number lies outside its range")
+    bad = np.flatnonzero(~np.isfinite(cost) | (np.abs(cost) >= LARGEST))
+    if len(bad) or not np.isfinite(offset):
+        where = f"the cost {cost[bad[0]]:g} of {columns[int(bad[0])].name}" if len(bad) else f"the constant {offset:g}"
+        raise ValueError(f"the objective has {where}, beyond the {LARGEST:g} HiGHS takes: an input number lies outside its range")
+    for kind, names, lower, upper in (("constraint", rows.constraints, rows.lower, rows.upper),
+                                      ("variable", columns, col_lower, col_upper)):
+        bounds = np.column_stack([np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)])
+        bad = np.flatnonzero((np.isnan(bounds) | (np.isfinite(bounds) & (np.abs(bounds) >= BOUND_AS_INFINITE))).any(axis=1))
+        if len(bad):
+            i = int(bad[0])
+            raise ValueError(f"{kind} {names[i].name} has the bounds [{bounds[i, 0]:g}, {bounds[i, 1]:g}], which HiGHS "
+                             "would read as infinite: an input number lies outside its range")
 
 
 def _column_bounds(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

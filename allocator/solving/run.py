@@ -17,12 +17,12 @@ one asked in `ModelRun.asked`.
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from allocator.data.schema import LIMITS
 from allocator.errors import InputError, Problem
 from allocator.solving.solve import SolveResult
 
@@ -110,8 +110,8 @@ def parse_equity_bounds(texts, where: str = "--equity-bound", sep: str = "=") ->
             number = float(value)
         except ValueError:
             raise InputError(Problem(where, f"give MEASURE{sep}VALUE with a number, e.g. gini{sep}0.05", value=text)) from None
-        if not math.isfinite(number) or number < 0 or name in bounds:
-            raise InputError(Problem(where, "names a measure twice" if name in bounds else "needs a finite number ≥ 0",
+        if not LIMITS["equity_bound"].holds(number) or name in bounds:
+            raise InputError(Problem(where, "names a measure twice" if name in bounds else LIMITS["equity_bound"].rule(),
                                      value=text))
         bounds[name] = number
     return tuple(bounds.items())

@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from allocator.errors import InputError, Problem
+from allocator.errors import InfeasibleError, InputError, NoPlanError, Problem
 from allocator.data.instance import Instance
 from allocator.data.loader import load_instance
 from allocator.models.equity_problem import check_measure
@@ -83,7 +83,7 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
     write_json(out / FRONTIER_JSON, settings)
     u_end, f_end = (_measured(out, name, city, spec, measure) for name, _ in ends)
     if u_end is None or f_end is None:
-        raise InputError(Problem(str(out), "an end of the frontier has no plan (see sweep.csv); nothing to bound between"))
+        _no_end(out, ends)
     bounds = np.linspace(u_end[1], f_end[1], points + 2)[1:-1]
     jobs = ends + tuple((f"point={k:02d}", Job("bound", measure, float(b), role="point", point=k))
                         for k, b in enumerate(bounds, start=1))
@@ -112,6 +112,23 @@ def _measured(out: Path, name: str, city: Instance, spec: ProblemSpec, measure: 
         return None
     levels = spec_plan_levels(plan, city, spec)
     return levels.efficiency(), levels.measure(measure)
+
+
+def _no_end(out: Path, ends) -> None:
+    """An end of the frontier has no plan: raise what its run found (infeasible, stopped, failed)."""
+    for name, _ in ends:
+        folder = out / PLANS_DIR / name
+        plan = read_plan(folder) if (folder / "plan.json").exists() else None
+        if plan is not None and plan.tables:
+            continue
+        status = plan.status if plan else "error"
+        why = (plan.meta.get("explanation") if plan else None) or "see sweep.csv"
+        if status == "infeasible":
+            raise InfeasibleError(f"the {name.split('=')[1]} end of the frontier has no plan: {why}")
+        if status in ("optimal", "time_limit"):
+            raise NoPlanError(f"the {name.split('=')[1]} end of the frontier stopped at its time limit before finding "
+                              "a plan; nothing to bound between (allow more --time-limit)")
+        raise RuntimeError(f"the {name.split('=')[1]} end of the frontier failed ({why}); nothing to bound between")
 
 
 def frontier_frame(out: Path, city: Instance, spec: ProblemSpec, measure: str, jobs) -> pd.DataFrame:

@@ -20,11 +20,11 @@ import math
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from allocator.errors import InputError, Problem
 from allocator.solving.run import MODELS, RunOptions, model_module, parse_equity_bounds
-from allocator.data.schema import POPULATION_BASES, SERVICES
+from allocator.data.schema import LIMITS, POPULATION_BASES, SERVICES
 
 MAX_SCENARIOS = 100_000
 MAX_NAME_CHARS = 120
@@ -184,15 +184,6 @@ def _parse_value(name: str, kind: str, item: str) -> Any:
     return item
 
 
-_LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "budget": (lambda v: v > 0, "must be positive"),
-    "headcount": (lambda v: v >= 1, "must be at least 1"),
-    "cvar_alpha": (lambda v: 0 <= v < 1, "must be at least 0 and below 1"),
-    "cvar_weight": (lambda v: v >= 0, "must not be negative"),
-    "target_ratio": (lambda v: v > 0, "must be positive"),
-    "max_moves": (lambda v: v >= 0, "must not be negative"),
-    "p": (lambda v: v >= 1, "must be at least 1"),
-}
 
 
 def _check_value(name: str, value: Any) -> None:
@@ -211,8 +202,8 @@ def _check_value(name: str, value: Any) -> None:
             raise InputError(Problem(where, f"lists services joined by '+', each one of {', '.join(SERVICES)}", value=value))
     elif not isinstance(value, str) or not value:
         raise InputError(Problem(where, "takes a non-empty text", value=value))
-    if name in _LIMITS and not _LIMITS[name][0](value):
-        raise InputError(Problem(where, _LIMITS[name][1], value=value))
+    if name in LIMITS and kind in ("int", "float") and not LIMITS[name].holds(value):
+        raise InputError(Problem(where, LIMITS[name].rule(), value=value))
     if name == "basis" and value not in POPULATION_BASES:
         raise InputError(Problem(where, f"is one of {', '.join(POPULATION_BASES)}", value=value))
     if name == "model" and value not in MODELS:
