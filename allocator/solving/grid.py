@@ -4,9 +4,11 @@
 default; the budget of --budget, else the city's budget under unmet and maxmin; --headcount),
 then:
 
-- settles the run from the data when it can: infeasible when one full-time worker per grid
-  and the required professionals already exceed the budget or the headcount; the required
-  staff alone when they cover every grid (no town left to model);
+- settles the run from the data when it can: `cost` is infeasible when one full-time worker per
+  grid and the required professionals already exceed the budget or the headcount, while `unmet`
+  and `maxmin` then leave grids vacant (`GridOptions.vacancies`: a budget-limited objective
+  always has a plan, with unmet hours); the required staff alone when they cover every grid (no
+  town left to model);
 - `cost` and `unmet`: one solve of the model. `cost` is built without the unmet-hour accounts
   (`GridOptions.full_cover_only`). `cost` with --budget is first solved without the budget
   row (6) and its least cost compared with B: above B (by HiGHS's bound) the run is
@@ -25,7 +27,9 @@ then:
   gets at most the time left (120 s when no --time-limit is given); at most 30 steps.
 
 The plan is read off the integer decisions (`staffing_from_model`), and the objective value
-and gap are recomputed from it.
+and gap are recomputed from it. When `unmet` finds no unmet hour, or `maxmin` full coverage, the
+answer says nothing about the budget: the run then says so (`degeneracy`), with the least cost of
+covering all work, from which budget on every budget gives that answer.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from dataclasses import replace
 
 from allocator.data.instance import Instance
 from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model, grid_data,
-                                   mandatory_staffing, plan_figures, plan_tables, staffing_from_model)
+                                   mandatory_staffing, no_staffing, plan_figures, plan_tables, staffing_from_model)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, relative_gap, solve
@@ -61,6 +65,9 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     t0 = time.perf_counter()
     data = grid_data(city, grid_options.professional_cover_required)
     why = _mandatory_shortfall(data, budget, headcount)
+    if why and objective != "cost":          # unmet, maxmin: grids the limits cannot staff stay vacant
+        grid_options, data = replace(grid_options, vacancies=True), replace(data, reduced=False)
+        why = None
     if why:
         figures = {"mandatory_cost_10k_cny": data.mandatory_cost, "budget_limit_10k_cny": budget,
                    "mandatory_posts": data.mandatory_posts, "headcount_limit": headcount}
@@ -69,11 +76,62 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     if not data.modelled_towns.any():   # the required staff already cover every grid: nothing to choose
         plan = mandatory_staffing(data)
         value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
-        return _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
+        outcome = _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
+        return _with_degeneracy(city, data, grid_options, solve_options, outcome)
     if objective == "maxmin":
-        return _run_maxmin(city, data, grid_options, solve_options, t0)
-    return _run_single(city, data, grid_options, solve_options, t0)
+        outcome = _run_maxmin(city, data, grid_options, solve_options, t0)
+    else:
+        outcome = _run_single(city, data, grid_options, solve_options, t0)
+    return _with_degeneracy(city, data, grid_options, solve_options, outcome)
 
+
+def _with_degeneracy(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions,
+                     outcome: ModelRun) -> ModelRun:
+    """Say when the answer does not depend on the budget: all work covered (unmet 0, maxmin 1) at
+    this budget, and so at any budget from the least cost of full coverage on; or grids left vacant."""
+    figures = outcome.meta.get("figures") or {}
+    if not outcome.tables or options.objective == "cost":
+        return outcome
+    if options.vacancies:
+        vacant = int(figures.get("vacant_grids", 0))
+        text = (f"the limits cannot pay one full-time worker in every grid with the required professionals "
+                f"({_limits_needed(data, options)}): {vacant:,} of {len(data.grid_ids):,} grids are left vacant and "
+                f"all their work is unmet")
+        return _noted(outcome, text, {"kind": "vacancies", "vacant_grids": vacant,
+                                      "mandatory_cost_10k_cny": data.mandatory_cost})
+    if figures.get("unmet_hours", 1.0) > 1e-6:
+        return outcome
+    full = _full_cover_cost(city, data, options, solve_options)
+    what = "unmet is 0" if options.objective == "unmet" else "the lowest town coverage is 1.0"
+    text = (f"the budget covers all grid work: {what} at any budget from {full:,.1f} (10k CNY/yr, the least cost of "
+            f"covering every grid); try --budget below {full:,.1f} to see what a shorter budget leaves undone")
+    return _noted(outcome, text, {"kind": "budget covers all work", "from_budget_10k_cny": full})
+
+
+def _limits_needed(data: GridData, options: GridOptions) -> str:
+    parts = []
+    if options.budget_10k_cny is not None and data.mandatory_cost > options.budget_10k_cny * (1 + 1e-9):
+        parts.append(f"{data.mandatory_cost:,.1f} needed, budget {options.budget_10k_cny:,.1f} (10k CNY/yr)")
+    if options.headcount_max is not None and data.mandatory_posts > options.headcount_max:
+        parts.append(f"{data.mandatory_posts:,} posts needed, headcount {options.headcount_max:,}")
+    return "; ".join(parts)
+
+
+def _noted(outcome: ModelRun, text: str, figures: dict) -> ModelRun:
+    outcome.meta["degeneracy"] = {"statement": text, **figures}
+    outcome.explanation = text if not outcome.explanation else f"{outcome.explanation}; {text}"
+    return outcome
+
+
+def _full_cover_cost(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions) -> float:
+    """The least cost of covering all grid work (the `cost` objective, no budget row), within the headcount."""
+    if not data.modelled_towns.any():
+        return data.mandatory_cost
+    m = build_model(city, GridOptions("cost", None, options.headcount_max, full_cover_only=True), data)
+    result = solve(m, replace(solve_options, progress=False))
+    if result.has_solution:
+        return staffing_from_model(m, data).cost
+    return options.budget_10k_cny
 
 def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None) -> str | None:
     n, y = len(data.grid_ids), int(data.professionals_min.sum())
@@ -160,13 +218,39 @@ def _explain_infeasible(data: GridData, options: GridOptions) -> str:
             f"grid work (part-time helpers are limited to {data.parttime_max} per grid)")
 
 
+def _one_grid_per_town_cost(data: GridData) -> float:
+    """The least cost at which every town covers some of its work: one staffed grid (and, where cover is
+    required, one professional) in every town."""
+    return float(len(data.town_ids) * data.salary["fulltime"]
+                 + (data.professionals_min > 0).sum() * data.salary["professional"])
+
+
+def _maxmin_at_zero(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions,
+                    t0: float) -> ModelRun:
+    """Below the cost of one staffed grid per town some town covers nothing: the lowest coverage is 0 in
+    every plan. The plan given is the one with the fewest unmet hours within the limits."""
+    outcome = _run_single(city, data, replace(options, objective="unmet"), solve_options, t0)
+    if not outcome.tables:
+        return outcome
+    floor = _one_grid_per_town_cost(data)
+    value = float(outcome.meta["figures"]["min_coverage"])
+    outcome.objective, outcome.objective_value = "maxmin", value
+    outcome.result = replace(outcome.result, objective=value, bound=value, gap=0.0)
+    text = (f"the budget cannot staff one grid in every town ({floor:,.1f} needed, 10k CNY/yr): the lowest town "
+            f"coverage is 0 at any budget below {floor:,.1f}; this plan leaves the fewest unmet hours")
+    return _noted(outcome, text, {"kind": "lowest coverage 0", "below_budget_10k_cny": floor})
+
+
 # --- maxmin: search on the common coverage level (allocator.solving.level_search) ----------
 
 def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
+    if options.vacancies and _one_grid_per_town_cost(data) > options.budget_10k_cny * (1 + 1e-9):
+        return _maxmin_at_zero(city, data, options, solve_options, t0)
     m = build_model(city, replace(options, coverage_level=1.0), data)
     build_s = time.perf_counter() - t0
     tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
-    search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
+    cheapest = no_staffing(data) if options.vacancies else mandatory_staffing(data)
+    search = LevelSearch(cheapest, options.budget_10k_cny, tolerance)
     deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
     steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
     while not search.converged() and len(steps) < MAX_PROBES:
