@@ -17,27 +17,19 @@ Model (mixed-integer linear; s_t and U_t are accounting variables of town t):
     (7) Σ x_g + Σ y_t ≤ H                                               headcount_within_limit
 
 When the budget (or headcount) of `unmet` or `maxmin` cannot pay one full-time worker per grid
-and the required professionals, some grids stay vacant (GridOptions.vacancies): their work is
-all unmet. Then x_g ∈ {0, 1} replaces (3) (a grid is staffed, x_g = 1, or vacant), no part-time
-helpers are hired, a vacant grid gets no professional hours, and a town has exactly the
-professionals its staffed grids require:
-
-    (3v) 0 ≤ x_g ≤ 1, z_g = 0;  a_g ≤ (W_g − H_full)⁺·x_g               professional_hours_only_in_staffed_grids
-    (4v) m_pro·y_t ≥ Σ_{g∈G_t} x_g                                      professionals_cover_staffed_grids
-         m_pro·y_t ≤ Σ_{g∈G_t} x_g + m_pro − 1   (so y_t = ⌈staffed grids / m_pro⌉)   professionals_follow_staffed_grids
-    (8v) x_{g_k} ≥ x_{g_{k+1}} for the grids g_1, g_2, … of a town by falling W_g   larger_grids_staffed_first
-
-(8v) changes no optimum: every staffed grid costs the same, and for a given number of staffed
-grids and professionals in a town, staffing its largest grids leaves the least work unmet
+and the required professionals, some grids stay vacant (GridOptions.vacancies): a staffed grid
+has one full-time worker, a vacant one none and all its work unmet; no part-time helpers are
+hired, a vacant grid gets no professional hours, and a town has exactly the professionals its
+staffed grids require, ⌈staffed grids / m_pro⌉. Every staffed grid costs the same, and for a
+given number of staffed grids a town leaves the least work unmet by staffing its largest ones
 (both the hours a full-time worker covers, min(W_g, H_full), and the deficit professionals may
-take, (W_g − H_full)⁺, grow with W_g). Without it HiGHS closed a 306-grid case only to 0.5 %
-in 30 s; each town's choice is then only how many grids it staffs.
-
-Every such plan is the required staffing with grids left out, so it never leaves less work
-unmet than the required staffing itself, which the budget at or above its cost affords: the
-unmet hours never fall as the budget falls. No grid is modelled away (every grid can be left
-vacant), and the empty plan is always within the limits: a budget-limited objective always
-has a plan.
+take, (W_g − H_full)⁺, grow with W_g): so each town's choice is only how many grids k it
+staffs, with cost C_tk and unmet hours U_tk (`staffing_options`), and `unmet` is the
+multiple-choice model of `build_vacancy_model`; `maxmin` needs no solver (the solving layer
+picks the highest level whose cheapest town options fit). Every such plan is the required
+staffing with grids left out, so it never leaves less work unmet than the required staffing
+itself, which a budget at or above its cost affords: the unmet hours never fall as the budget
+falls. The empty plan is within any limit: a budget-limited objective always has a plan.
 
 Headcount counts posts (full-time workers and professionals); part-time helpers hold no
 post and are limited per grid by (3) instead.
@@ -80,6 +72,7 @@ How the model is kept small and friendly to HiGHS (none of it changes the optimu
     H_full ...  m.hours_fulltime_per_year, ...              effective hours per person-year
     c_full ...  m.salary_fulltime_10k_cny, ...              cost per person-year, 10k CNY
     B, H        m.budget_10k_cny, m.headcount_max           limits of the run
+    λ_tk        m.town_staffs[o] (build_vacancy_model)      town t staffs its k largest grids
 
 A plan is read off the integer decisions x, z, y only: each town's professional hours go to
 its grids in proportion to their remaining deficits, which leaves the least unmet work those
@@ -88,7 +81,7 @@ cost, the unmet hours or the headcount of the solver's answer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -114,7 +107,7 @@ class GridOptions:
     coverage_level: float = 1.0              # ρ of (5), cost and maxmin
     professional_cover_required: bool = True
     full_cover_only: bool = False            # cost at ρ = 1 without u, U and (5) (see the module docstring)
-    vacancies: bool = False                  # (3v), (4v): unmet/maxmin when the limits cannot staff every grid
+    vacancies: bool = False                  # unmet/maxmin over town options (`build_vacancy_model`): grids may stay vacant
 
     @property
     def unmet_accounts(self) -> bool:
@@ -201,8 +194,6 @@ def grid_data(city: Instance, professional_cover_required: bool = True) -> GridD
 def build_model(city: Instance, options: GridOptions, data: GridData | None = None) -> pyo.ConcreteModel:
     """The model of the module docstring; the garbage collector is paused while Pyomo builds it."""
     data = data or grid_data(city, options.professional_cover_required)
-    if options.vacancies:                     # any grid may be left vacant: none is settled as a constant
-        data = replace(data, reduced=False)
     with PauseGC():
         return _build(data, options)
 
@@ -217,8 +208,6 @@ def _build(data: GridData, options: GridOptions) -> pyo.ConcreteModel:
     if options.objective in ("cost", "maxmin") and options.unmet_accounts:
         _add_town_coverage_level(m)
     _add_grid_cover(m)
-    if options.vacancies:
-        _add_vacancy_rules(m)
     _add_budget_limit(m, options)
     _add_headcount_limit(m, data, options)
     _add_objective(m, options)
@@ -245,7 +234,6 @@ def _add_parameters(m, data: GridData, options: GridOptions) -> None:
     m.fixed_spend_10k_cny = pyo.Param(initialize=float(fixed))
     m.fixed_posts = pyo.Param(initialize=int((~grids).sum() + data.professionals_min[~towns].sum()))
     m.coverage_level = pyo.Param(initialize=options.coverage_level, mutable=True, domain=pyo.Reals)
-    m.grids_per_professional = pyo.Param(initialize=data.grids_per_professional)
 
 
 def _add_staff_variables(m, data: GridData, options: GridOptions) -> None:
@@ -255,14 +243,12 @@ def _add_staff_variables(m, data: GridData, options: GridOptions) -> None:
     x_max, w = data.fulltime_max[grids], data.workload[grids]
     y_min = data.professionals_min[towns]
     y_max = np.maximum(y_min, np.ceil(data.town_workload[towns] / data.hours["professional"] - 1e-9)).astype(int)
-    vacant = options.vacancies                # (3v), (4v): grids may stay vacant
-    m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, 1) if vacant else _bounds(grid_ids, 1, x_max))
-    m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, 0 if vacant else data.parttime_max))
-    for start, var in ((0 if vacant else 1, m.fulltime_workers), (0, m.parttime_helpers)):   # the cheapest plan
+    m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=_bounds(grid_ids, 1, x_max))
+    m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, data.parttime_max))
+    for start, var in ((1, m.fulltime_workers), (0, m.parttime_helpers)):   # the mandatory plan: one worker per grid
         for v in var.values():
             v.set_value(start, skip_validation=True)
-    m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers,
-                              bounds=_bounds(town_ids, 0, y_min) if vacant else _bounds(town_ids, y_min, y_max))
+    m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers, bounds=_bounds(town_ids, y_min, y_max))
     m.professional_hours = pyo.Var(m.GRIDS, bounds=_bounds(grid_ids, 0.0, w))
     if options.unmet_accounts:
         m.unmet_hours = pyo.Var(m.GRIDS, bounds=_bounds(grid_ids, 0.0, w))
@@ -322,12 +308,8 @@ REQUIREMENTS: dict[str, Family] = {
         "{amount} beyond the limit per grid would be needed in {members} ({ids})",
         "raise parttime_max_per_grid in the norms", member="grid", held="the most part-time helpers in {members}"),
 }
-REQUIREMENTS["professionals_cover_staffed_grids"] = replace(   # (4v), _add_vacancy_rules
-    REQUIREMENTS["professionals.lower"], short="the professionals are {amount} short of covering the staffed grids "
-    "in {members} ({ids})", held="professional cover of the staffed grids in {members}")
 DEFINITIONS: frozenset[str] = frozenset({
-    "professional_hours_only_in_staffed_grids", "larger_grids_staffed_first",   # (3v), (8v), _add_vacancy_rules
-    "professionals_follow_staffed_grids",                              # (4v), _add_vacancy_rules
+    "one_option_per_town",                                             # build_vacancy_model
     "town_spend_is_salaries", "town_unmet_is_sum",                     # (6), (5), _add_town_accounts
     "professional_hours_within_town",                                  # (2), _add_professional_sharing
     "grid_work_is_covered",                                            # (1), _add_grid_cover
@@ -378,31 +360,6 @@ def _add_grid_cover(m) -> None:
     else:                         # full cover: u_g = 0
         m.grid_work_is_covered = lin.rows(m.GRIDS, [
             lin.at_least(lin.linear([h_full, 1.0, h_part], terms), w) for *terms, w in zip(x, a, z, m.workload_hours.values())])
-
-
-def _add_vacancy_rules(m) -> None:
-    """(3v) a_g ≤ (W_g − H_full)⁺·x_g (a staffed grid needs no more)     professional_hours_only_in_staffed_grids
-       (4v) m_pro·y_t ≥ Σ_{g∈G_t} x_g     professionals_cover_staffed_grids (when cover is required)
-            m_pro·y_t ≤ Σ_{g∈G_t} x_g + m_pro − 1     professionals_follow_staffed_grids
-       (8v) x_{g_k} ≥ x_{g_{k+1}}, grids of a town by falling W_g     larger_grids_staffed_first"""
-    a, x = _grid_vars(m.professional_hours), _grid_vars(m.fulltime_workers)
-    h_full = pyo.value(m.hours_fulltime_per_year)
-    m.professional_hours_only_in_staffed_grids = lin.rows(m.GRIDS, [
-        lin.at_most(lin.linear([1.0, -max(w - h_full, 0.0)], [ag, xg]), 0) for ag, xg, w in zip(a, x, m.workload_hours.values())])
-    per_pro = float(m.grids_per_professional)
-    order = {g: k for k, g in enumerate(sorted(m.GRIDS, key=lambda g: -pyo.value(m.workload_hours[g])))}
-    pairs = {}
-    for t in m.TOWNS:
-        ranked = sorted(m.GRIDS_OF_TOWN[t], key=order.__getitem__)
-        pairs.update({g: (g, h) for g, h in zip(ranked, ranked[1:])})
-    m.larger_grids_staffed_first = lin.rows(m.GRIDS, {
-        g: lin.at_least(lin.linear([1.0, -1.0], [m.fulltime_workers[g], m.fulltime_workers[h]]), 0) for g, (_, h) in pairs.items()})
-    m.professionals_cover_staffed_grids = lin.rows(m.TOWNS, {
-        t: lin.at_least(lin.linear([per_pro] + [-1.0] * len(xt), [yt, *xt]), 0)
-        for t, yt, xt in zip(m.TOWNS, m.professionals.values(), _town_members(m, m.fulltime_workers)) if yt.ub > 0})
-    m.professionals_follow_staffed_grids = lin.rows(m.TOWNS, {
-        t: lin.at_most(lin.linear([per_pro] + [-1.0] * len(xt), [yt, *xt]), per_pro - 1)
-        for t, yt, xt in zip(m.TOWNS, m.professionals.values(), _town_members(m, m.fulltime_workers)) if yt.ub > 0})
 
 
 def _total_spend(m):
@@ -514,12 +471,6 @@ def mandatory_staffing(data: GridData) -> GridStaffing:
     return staffing_from_decisions(data, np.ones(n), np.zeros(n), data.professionals_min)
 
 
-def no_staffing(data: GridData) -> GridStaffing:
-    """Every grid vacant: the cheapest plan when grids may be left vacant (all work unmet)."""
-    n = len(data.grid_ids)
-    return staffing_as_decided(data, np.zeros(n, int), np.zeros(n, int), np.zeros(len(data.town_ids), int))
-
-
 def staffing_from_model(m: pyo.ConcreteModel, data: GridData) -> GridStaffing:
     """The solver's x, z, y where modelled; the fixed staff of the reductions elsewhere."""
     def values(var) -> np.ndarray:
@@ -576,3 +527,117 @@ def plan_figures(data: GridData, plan: GridStaffing, budget: float | None, headc
         "headcount_counts": "fulltime + professionals", "professional_cover_required": professional_cover_required,
         "mandatory_cost_10k_cny": data.mandatory_cost, "vacant_grids": int((plan.fulltime < 1).sum()),
     }
+
+
+# --- vacancies: each town's choice is how many grids it staffs (GridOptions.vacancies) -------------
+
+@dataclass(frozen=True)
+class StaffingOptions:
+    """Per town t and k = 0 … |G_t|: staffing its k largest grids (by W_g) with one full-time worker each
+    and ⌈k / m_pro⌉ professionals (where cover is required) costs C_tk and leaves U_tk hours unmet:
+
+        U_tk = Σ_{i>k} W_(i) + (Σ_{i≤k} (W_(i) − H_full)⁺ − H_pro·y_tk)⁺,   C_tk = c_full·k + c_pro·y_tk
+
+    W_(1) ≥ W_(2) ≥ … the town's workloads (see the module docstring for why these are the only
+    plans worth considering); C_tk rises and U_tk falls with k. Arrays run over every (t, k) pair, towns in order."""
+
+    town: np.ndarray       # town number of each option
+    staffed: np.ndarray    # k
+    cost: np.ndarray       # C_tk, 10k CNY/yr
+    unmet: np.ndarray      # U_tk, hours/yr
+    posts: np.ndarray      # k + y_tk
+    grid_rank: np.ndarray  # per grid: its position (1, 2, …) in its town by falling workload
+
+    def decisions(self, data: GridData, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """x, z, y of the plan that takes option `chosen[t]` (an index into the arrays) in each town."""
+        k = self.staffed[chosen]
+        x = (self.grid_rank <= k[data.grid_town]).astype(int)
+        y = required_professionals(data, x)
+        return x, np.zeros(len(x), int), y
+
+
+def staffing_options(data: GridData) -> StaffingOptions:
+    h, w, town = data.hours, data.workload, data.grid_town
+    n_towns = len(data.town_ids)
+    order = np.lexsort((-w, town))                        # by town, then by falling workload
+    counts = np.bincount(town, minlength=n_towns)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(len(w), int)
+    rank[order] = np.arange(len(w)) - np.repeat(first, counts) + 1
+    covered = np.cumsum(np.minimum(w[order], h["fulltime"]))       # per town after subtracting the start
+    excess = np.cumsum(np.maximum(w[order] - h["fulltime"], 0.0))
+    start = np.repeat(first, counts)
+    before_cov = np.concatenate(([0.0], covered))[start]
+    before_exc = np.concatenate(([0.0], excess))[start]
+    covered, excess = covered - before_cov, excess - before_exc
+    k = rank[order]
+    t = town[order]
+    cover = data.professionals_min[t] > 0
+    y = np.where(cover, -(-k // data.grids_per_professional), 0)
+    work = data.town_workload[t]
+    unmet = work - covered - np.minimum(excess, h["professional"] * y)
+    # k = 0 in every town, then the pairs (t, k ≥ 1) in order
+    towns_all = np.concatenate((np.arange(n_towns), t))
+    staffed = np.concatenate((np.zeros(n_towns, int), k))
+    cost = np.concatenate((np.zeros(n_towns), data.salary["fulltime"] * k + data.salary["professional"] * y))
+    unmet_all = np.concatenate((data.town_workload, np.maximum(unmet, 0.0)))
+    posts = np.concatenate((np.zeros(n_towns, int), k + y))
+    by_town = np.lexsort((staffed, towns_all))
+    return StaffingOptions(towns_all[by_town], staffed[by_town], cost[by_town], unmet_all[by_town], posts[by_town], rank)
+
+
+def build_vacancy_model(options_table: StaffingOptions, options: GridOptions) -> pyo.ConcreteModel:
+    """`unmet` when grids may stay vacant, over each town's options (a multiple-choice knapsack):
+
+        min Σ_tk U_tk λ_tk  s.t.  Σ_k λ_tk = 1 ∀t (one_option_per_town),  Σ C_tk λ_tk ≤ B (spend_within_budget),
+        Σ (k + y_tk) λ_tk ≤ H (headcount_within_limit),  λ_tk ∈ {0, 1}   (m.town_staffs[o], o = (t, k) pairs)
+
+    Its relaxation is each town's convex hull of (C_tk, U_tk): far tighter than the same rules stated
+    over single grids (x_g ∈ {0, 1}, a_g ≤ (W_g − H_full)⁺·x_g, …), whose proof of optimality HiGHS
+    did not finish in 30 s on 306 grids."""
+    o = options_table
+    m = pyo.ConcreteModel("grid_vacancies")
+    m.OPTIONS = pyo.RangeSet(0, len(o.town) - 1)
+    m.TOWNS = pyo.RangeSet(0, int(o.town.max()) if len(o.town) else -1)
+    m.town_staffs = pyo.Var(m.OPTIONS, domain=pyo.Binary)
+    lam = [m.town_staffs[i] for i in range(len(o.town))]
+    starts = np.flatnonzero(np.r_[True, o.town[1:] != o.town[:-1]]).tolist() + [len(o.town)]
+    m.one_option_per_town = lin.rows(m.TOWNS, [
+        lin.equal(lin.linear([1.0] * (b - a), lam[a:b]), 1.0) for a, b in zip(starts, starts[1:])])
+    if options.budget_10k_cny is not None:
+        m.budget_10k_cny = pyo.Param(initialize=options.budget_10k_cny, mutable=True)
+        spend = lin.linear(o.cost.tolist(), lam)
+        m.spend_within_budget = pyo.Constraint(expr=spend <= m.budget_10k_cny)
+    if options.headcount_max is not None:
+        m.headcount_max = pyo.Param(initialize=options.headcount_max, mutable=True)
+        m.headcount_within_limit = pyo.Constraint(expr=lin.linear(o.posts.astype(float).tolist(), lam) <= m.headcount_max)
+    for a in starts[:-1]:            # start from every grid vacant (within any limit)
+        lam[a].set_value(1.0, skip_validation=True)
+    m.least_unmet_hours = pyo.Objective(expr=lin.linear(o.unmet.tolist(), lam), sense=pyo.minimize)
+    return m
+
+
+def chosen_options(m: pyo.ConcreteModel, options_table: StaffingOptions) -> np.ndarray:
+    """Index of the option each town takes in the solver's answer."""
+    values = np.fromiter((v.value if v.value is not None else 0.0 for v in m.town_staffs.values()), float)
+    n_towns = int(options_table.town.max()) + 1
+    best = np.full(n_towns, -1)
+    score = np.full(n_towns, -np.inf)
+    for i in np.flatnonzero(values > 0.5):
+        t = options_table.town[i]
+        if values[i] > score[t]:
+            best[t], score[t] = i, values[i]
+    first = np.flatnonzero(np.r_[True, options_table.town[1:] != options_table.town[:-1]])
+    return np.where(best >= 0, best, first)
+
+
+def level_options(options_table: StaffingOptions, town_workload: np.ndarray, level: float) -> np.ndarray:
+    """Per town, the cheapest option whose coverage 1 − U_tk/W_t reaches `level` (the last option if none)."""
+    o = options_table
+    ratio = 1.0 - np.divide(o.unmet, town_workload[o.town], out=np.zeros_like(o.unmet), where=town_workload[o.town] > 0)
+    reach = ratio >= level - 1e-12
+    n_towns = len(town_workload)
+    last = np.r_[np.flatnonzero(o.town[1:] != o.town[:-1]), len(o.town) - 1]
+    candidates = np.where(reach, np.arange(len(o.town)), len(o.town))
+    first_reach = np.minimum.reduceat(candidates, np.r_[0, last[:-1] + 1])
+    return np.where(first_reach < len(o.town), first_reach, last)[:n_towns]

@@ -14,6 +14,10 @@ then:
   row (6) and its least cost compared with B: above B (by HiGHS's bound) the run is
   infeasible; within B the plan stands; only when HiGHS leaves that comparison undecided is
   the model built again with (6) and solved within the budget;
+- `unmet` and `maxmin` with grids left vacant: over each town's options (how many of its largest
+  grids it staffs, `staffing_options`): `unmet` is one solve of `build_vacancy_model`; `maxmin`
+  is exact from the data, a bisection on the towns' option ratios for the highest level whose
+  cheapest options fit the limits;
 - `maxmin`: a search on the common level ρ. Each step solves the block-separable min C
   s.t. (1)-(5), (7) with ρ fixed (the model is built once and handed to HiGHS once, through
   a persistent `Persistent` hand-over; ρ is a mutable parameter) and compares C with B: the
@@ -36,9 +40,13 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from allocator.data.instance import Instance
-from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model, grid_data,
-                                   mandatory_staffing, no_staffing, plan_figures, plan_tables, staffing_from_model)
+from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model,
+                                   build_vacancy_model, chosen_options, grid_data, level_options, mandatory_staffing,
+                                   plan_figures, plan_tables, staffing_from_decisions, staffing_from_model,
+                                   staffing_options)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, relative_gap, solve
@@ -78,7 +86,9 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
         value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
         outcome = _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
         return _with_degeneracy(city, data, grid_options, solve_options, outcome)
-    if objective == "maxmin":
+    if grid_options.vacancies:
+        outcome = _run_vacancies(city, data, grid_options, solve_options, t0)
+    elif objective == "maxmin":
         outcome = _run_maxmin(city, data, grid_options, solve_options, t0)
     else:
         outcome = _run_single(city, data, grid_options, solve_options, t0)
@@ -229,7 +239,7 @@ def _maxmin_at_zero(city: Instance, data: GridData, options: GridOptions, solve_
                     t0: float) -> ModelRun:
     """Below the cost of one staffed grid per town some town covers nothing: the lowest coverage is 0 in
     every plan. The plan given is the one with the fewest unmet hours within the limits."""
-    outcome = _run_single(city, data, replace(options, objective="unmet"), solve_options, t0)
+    outcome = _run_vacancies(city, data, replace(options, objective="unmet"), solve_options, t0)
     if not outcome.tables:
         return outcome
     floor = _one_grid_per_town_cost(data)
@@ -243,14 +253,59 @@ def _maxmin_at_zero(city: Instance, data: GridData, options: GridOptions, solve_
 
 # --- maxmin: search on the common coverage level (allocator.solving.level_search) ----------
 
+def _run_vacancies(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
+    """unmet and maxmin when the limits cannot staff every grid: over each town's options
+    (`staffing_options`). unmet: one solve of the multiple-choice model; maxmin: exact from the data,
+    the highest town coverage level whose cheapest options fit the limits (below the cost of one staffed
+    grid per town, the level is 0 and the plan is unmet's)."""
+    table = staffing_options(data)
+    if options.objective == "maxmin":
+        if _one_grid_per_town_cost(data) > options.budget_10k_cny * (1 + 1e-9):
+            return _maxmin_at_zero(city, data, options, solve_options, t0)
+        chosen = _highest_level(table, data, options)
+        plan = staffing_from_decisions(data, *table.decisions(data, chosen))
+        result = replace(_decided("optimal", plan.min_ratio), termination="level from the town options")
+        return _outcome(city, data, options, result, plan, plan.min_ratio, time.perf_counter() - t0, 0.0)
+    m = build_vacancy_model(table, options)
+    build_s = time.perf_counter() - t0
+    result = solve(m, solve_options)
+    t1 = time.perf_counter()
+    if not result.has_solution:
+        return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1)
+    plan = staffing_from_decisions(data, *table.decisions(data, chosen_options(m, table)))
+    value = float(plan.unmet.sum())
+    result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
+    return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
+
+
+def _highest_level(table, data: GridData, options: GridOptions):
+    """The options of the highest level every town reaches within the limits: the levels worth trying are
+    the towns' option ratios; the cost of the cheapest options reaching a level rises with it (bisection)."""
+    w = data.town_workload[table.town]
+    ratios = np.unique(1.0 - np.divide(table.unmet, w, out=np.zeros_like(table.unmet), where=w > 0))
+
+    def fits(level: float):
+        chosen = level_options(table, data.town_workload, level)
+        ok = table.cost[chosen].sum() <= options.budget_10k_cny * (1 + 1e-9)
+        if options.headcount_max is not None:
+            ok = ok and table.posts[chosen].sum() <= options.headcount_max
+        return ok, chosen
+
+    lo, hi = 0, len(ratios) - 1          # ratios[lo] fits (level 0: every grid vacant)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(ratios[mid])[0]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return fits(ratios[lo])[1]
+
+
 def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
-    if options.vacancies and _one_grid_per_town_cost(data) > options.budget_10k_cny * (1 + 1e-9):
-        return _maxmin_at_zero(city, data, options, solve_options, t0)
     m = build_model(city, replace(options, coverage_level=1.0), data)
     build_s = time.perf_counter() - t0
     tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
-    cheapest = no_staffing(data) if options.vacancies else mandatory_staffing(data)
-    search = LevelSearch(cheapest, options.budget_10k_cny, tolerance)
+    search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
     deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
     steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
     while not search.converged() and len(steps) < MAX_PROBES:
