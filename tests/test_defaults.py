@@ -111,3 +111,20 @@ def test_grid_below_the_cost_optimum_on_a_generated_city_leaves_recomputable_unm
     assert plan.meta["figures"]["cost_10k_cny"] <= 0.8 * full + 1e-6
     if objective == "maxmin":
         assert 0 < lowest == pytest.approx(plan.meta["objective_value"], abs=1e-9)
+
+
+def test_city_says_when_the_budget_does_not_limit_the_plan():
+    """On a generated city the districts' own budgets, transfer caps and city pool allow no more than
+    the city budget, so the budget does not decide the plan; the run says from which budget on it
+    holds, and solving at that budget and at twice the budget gives the same value."""
+    city = generate_city(8, 5)
+    plan = make_plan(city, RunOptions(model="city", objective="maxmin"), SolveOptions(threads=1))
+    said = plan.meta["degeneracy"]
+    assert "does not limit this plan" in plan.meta["explanation"]
+    assert said["no_plan_below_10k_cny"] < said["from_budget_10k_cny"] <= city.config.budget
+    for budget in (said["from_budget_10k_cny"], 2 * city.config.budget):
+        again = make_plan(city, RunOptions(model="city", objective="maxmin", budget=budget), SolveOptions(threads=1))
+        assert again.meta["objective_value"] == pytest.approx(plan.meta["objective_value"], abs=1e-6)
+    below = make_plan(city, RunOptions(model="city", objective="maxmin", budget=0.99 * said["no_plan_below_10k_cny"]),
+                      SolveOptions(threads=1))
+    assert below.meta["status"] == "infeasible"
