@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from allocator.cli import main
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
+from allocator.models.facilities_data import grid_demand
 from allocator.plans.make import make_plan
 from allocator.solving import city as city_run
 from allocator.solving import enforcement as enforcement_run
@@ -128,3 +129,12 @@ def test_city_says_when_the_budget_does_not_limit_the_plan():
     below = make_plan(city, RunOptions(model="city", objective="maxmin", budget=0.99 * said["no_plan_below_10k_cny"]),
                       SolveOptions(threads=1))
     assert below.meta["status"] == "infeasible"
+
+
+def test_chongqing_capacities_count_the_facilities_models_demand(chongqing):
+    """The build sized sites on a share of a group (35 % of children for childcare) while the facilities
+    model's demand is the whole group: city-wide, all childcare sites held 0.36 of it. Capacities are now
+    stated in persons of the model's target group, so every service's sites together hold its demand."""
+    for service in chongqing.config.services:
+        held = chongqing.sites.loc[chongqing.sites["service"] == service, "capacity"].sum()
+        assert held >= grid_demand(chongqing, service).sum(), service
