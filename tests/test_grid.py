@@ -420,3 +420,12 @@ def test_headcount_too_small_for_full_coverage_is_explained(tiny):
     assert plan.meta["status"] == "infeasible"
     assert "headcount of 2 posts" in plan.meta["explanation"] and "5,300 hours" in plan.meta["explanation"]
     assert solved(city, "cost", headcount=3).meta["objective_value"] == pytest.approx(best(enumerate_plans(city, 3), "cost", None))
+
+
+@pytest.mark.parametrize("salaries", [SALARIES, {**SALARIES, "fulltime": 7.003}])   # by budget units; by HiGHS
+def test_unmet_with_vacant_grids_is_exact_by_either_method(tiny, salaries):
+    city = small_city(tiny, {"A": [2300.0, 900.0, 2500.0, 1900.0], "B": [3400.0, 1200.0, 600.0]}, salaries=salaries)
+    for budget in (18.0, 33.5, 51.0):
+        plan = solved(city, "unmet", budget)
+        assert plan.meta["objective_value"] == pytest.approx(min(p[0] for p in enumerate_vacancies(city, budget)), rel=1e-6)
+        assert plan.meta["figures"]["unmet_hours"] == pytest.approx(recomputed_unmet(plan, city), rel=1e-9)

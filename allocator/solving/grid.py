@@ -15,7 +15,9 @@ then:
   infeasible; within B the plan stands; only when HiGHS leaves that comparison undecided is
   the model built again with (6) and solved within the budget;
 - `unmet` and `maxmin` with grids left vacant: over each town's options (how many of its largest
-  grids it staffs, `staffing_options`): `unmet` is one solve of `build_vacancy_model`; `maxmin`
+  grids it staffs, `staffing_options`): `unmet` is exact from the data by a recursion over towns on
+  the budget in whole units where that is small enough (`_least_unmet_by_budget`), else one solve
+  of `build_vacancy_model`; `maxmin`
   is exact from the data, a bisection on the towns' option ratios for the highest level whose
   cheapest options fit the limits;
 - `maxmin`: a search on the common level ρ. Each step solves the block-separable min C
@@ -266,6 +268,12 @@ def _run_vacancies(city: Instance, data: GridData, options: GridOptions, solve_o
         plan = staffing_from_decisions(data, *table.decisions(data, chosen))
         result = replace(_decided("optimal", plan.min_ratio), termination="level from the town options")
         return _outcome(city, data, options, result, plan, plan.min_ratio, time.perf_counter() - t0, 0.0)
+    chosen = _least_unmet_by_budget(table, data, options)
+    if chosen is not None:              # exact, from the data
+        plan = staffing_from_decisions(data, *table.decisions(data, chosen))
+        value = float(plan.unmet.sum())
+        result = replace(_decided("optimal", value), termination="least unmet over the town options, by budget")
+        return _outcome(city, data, options, result, plan, value, time.perf_counter() - t0, 0.0)
     m = build_vacancy_model(table, options)
     build_s = time.perf_counter() - t0
     result = solve(m, solve_options)
@@ -276,6 +284,46 @@ def _run_vacancies(city: Instance, data: GridData, options: GridOptions, solve_o
     value = float(plan.unmet.sum())
     result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
     return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
+
+
+DP_CELLS_MAX = 40_000_000     # towns × budget units the exact unmet recursion may hold (one int16 each)
+
+
+def _least_unmet_by_budget(table, data: GridData, options: GridOptions):
+    """The town options of least unmet hours within the budget, exactly, by recursion over towns on the
+    budget in whole units (f_t(b) = min_k f_{t−1}(b − C_tk) + U_tk): when salaries are whole multiples
+    of 1, 0.1 or 0.01 (10k CNY), no headcount limit applies and towns × budget units stay within
+    DP_CELLS_MAX; otherwise None (the multiple-choice model is solved instead)."""
+    if options.headcount_max is not None:
+        return None
+    salaries = [data.salary["fulltime"], data.salary["professional"]]
+    unit = next((u for u in (1.0, 0.1, 0.01) if all(abs(c / u - round(c / u)) < 1e-9 for c in salaries)), None)
+    if unit is None:
+        return None
+    budget = int(np.floor(options.budget_10k_cny / unit + 1e-6))
+    starts = np.flatnonzero(np.r_[True, table.town[1:] != table.town[:-1]])
+    ends = np.r_[starts[1:], len(table.town)]
+    if len(starts) * (budget + 1) > DP_CELLS_MAX or np.diff(np.r_[starts, len(table.town)]).max() > 32_000:
+        return None
+    cost = np.rint(table.cost / unit).astype(np.int64)
+    best = np.zeros(budget + 1)                      # least unmet of the towns so far within b units
+    picks = np.empty((len(starts), budget + 1), np.int16)
+    for t, (a, z) in enumerate(zip(starts, ends)):
+        step = np.full(budget + 1, np.inf)
+        pick = np.zeros(budget + 1, np.int16)
+        for j in range(a, z):                        # options by rising k, so rising cost
+            c = cost[j]
+            if c > budget:
+                break
+            candidate = best[: budget + 1 - c] + table.unmet[j]
+            better = candidate < step[c:] - 1e-9
+            step[c:][better], pick[c:][better] = candidate[better], j - a
+        best, picks[t] = step, pick
+    chosen, b = np.empty(len(starts), np.int64), budget
+    for t in range(len(starts) - 1, -1, -1):
+        chosen[t] = starts[t] + picks[t, b]
+        b -= cost[chosen[t]]
+    return chosen
 
 
 def _highest_level(table, data: GridData, options: GridOptions):
