@@ -16,6 +16,21 @@ Model (mixed-integer linear; s_t and U_t are accounting variables of town t):
         C = F + Σ_t s_t ≤ B                                             spend_within_budget
     (7) Σ x_g + Σ y_t ≤ H                                               headcount_within_limit
 
+When the budget (or headcount) of `unmet` or `maxmin` cannot pay one full-time worker per grid
+and the required professionals, some grids stay vacant (GridOptions.vacancies): a staffed grid
+has one full-time worker, a vacant one none and all its work unmet; no part-time helpers are
+hired, a vacant grid gets no professional hours, and a town has exactly the professionals its
+staffed grids require, ⌈staffed grids / m_pro⌉. Every staffed grid costs the same, and for a
+given number of staffed grids a town leaves the least work unmet by staffing its largest ones
+(both the hours a full-time worker covers, min(W_g, H_full), and the deficit professionals may
+take, (W_g − H_full)⁺, grow with W_g): so each town's choice is only how many grids k it
+staffs, with cost C_tk and unmet hours U_tk (`staffing_options`), and `unmet` is the
+multiple-choice model of `build_vacancy_model`; `maxmin` needs no solver (the solving layer
+picks the highest level whose cheapest town options fit). Every such plan is the required
+staffing with grids left out, so it never leaves less work unmet than the required staffing
+itself, which a budget at or above its cost affords: the unmet hours never fall as the budget
+falls. The empty plan is within any limit: a budget-limited objective always has a plan.
+
 Headcount counts posts (full-time workers and professionals); part-time helpers hold no
 post and are limited per grid by (3) instead.
 
@@ -57,6 +72,7 @@ How the model is kept small and friendly to HiGHS (none of it changes the optimu
     H_full ...  m.hours_fulltime_per_year, ...              effective hours per person-year
     c_full ...  m.salary_fulltime_10k_cny, ...              cost per person-year, 10k CNY
     B, H        m.budget_10k_cny, m.headcount_max           limits of the run
+    λ_tk        m.town_staffs[o] (build_vacancy_model)      town t staffs its k largest grids
 
 A plan is read off the integer decisions x, z, y only: each town's professional hours go to
 its grids in proportion to their remaining deficits, which leaves the least unmet work those
@@ -91,6 +107,7 @@ class GridOptions:
     coverage_level: float = 1.0              # ρ of (5), cost and maxmin
     professional_cover_required: bool = True
     full_cover_only: bool = False            # cost at ρ = 1 without u, U and (5) (see the module docstring)
+    vacancies: bool = False                  # unmet/maxmin over town options (`build_vacancy_model`): grids may stay vacant
 
     @property
     def unmet_accounts(self) -> bool:
@@ -292,6 +309,7 @@ REQUIREMENTS: dict[str, Family] = {
         "raise parttime_max_per_grid in the norms", member="grid", held="the most part-time helpers in {members}"),
 }
 DEFINITIONS: frozenset[str] = frozenset({
+    "one_option_per_town",                                             # build_vacancy_model
     "town_spend_is_salaries", "town_unmet_is_sum",                     # (6), (5), _add_town_accounts
     "professional_hours_within_town",                                  # (2), _add_professional_sharing
     "grid_work_is_covered",                                            # (1), _add_grid_cover
@@ -409,27 +427,35 @@ def staffing_from_decisions(data: GridData, fulltime, parttime, professionals) -
     y = np.rint(np.asarray(professionals, float)).astype(int)
     h, w, town = data.hours, data.workload, data.grid_town
     surplus = h["fulltime"] * x + h["parttime"] * z - w
-    drop_x = np.minimum(x - 1, np.floor(np.maximum(surplus, 0) / h["fulltime"] + 1e-9).astype(int))
+    drop_x = np.minimum(np.maximum(x - 1, 0), np.floor(np.maximum(surplus, 0) / h["fulltime"] + 1e-9).astype(int))
     x = x - drop_x
     surplus = surplus - h["fulltime"] * drop_x
     z = z - np.minimum(z, np.floor(np.maximum(surplus, 0) / h["parttime"] + 1e-9).astype(int))
-    deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
+    deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0) * (x >= 1)   # vacant grids get no hours
     town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
     needed = np.ceil(town_deficit / h["professional"] - 1e-9).astype(int)
-    y = np.maximum(data.professionals_min, np.minimum(y, needed))
+    y = np.maximum(required_professionals(data, x), np.minimum(y, needed))
     return staffing_as_decided(data, x, z, y)
+
+
+def required_professionals(data: GridData, fulltime: np.ndarray) -> np.ndarray:
+    """⌈staffed grids of t / m_pro⌉ where cover is required (every grid staffed: professionals_min)."""
+    staffed = np.bincount(data.grid_town, weights=(np.asarray(fulltime) >= 1), minlength=len(data.town_ids))
+    return np.minimum(data.professionals_min, np.ceil(staffed / data.grids_per_professional - 1e-9).astype(int))
 
 
 def staffing_as_decided(data: GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> GridStaffing:
     """Hours of the whole-number decisions x, z, y as they stand (no staff dropped): d_g = (W_g − H_full x_g −
-    H_part z_g)⁺, professional hours shared in proportion to the d_g, u_g = d_g − a_g; so
-    Σ_{g∈t} u_g = (Σ_{g∈t} d_g − H_pro y_t)⁺."""
+    H_part z_g)⁺, professional hours shared among the staffed grids (x_g ≥ 1) in proportion to the d_g,
+    u_g = d_g − a_g; so Σ_{g∈t} u_g = (Σ_{g∈t, staffed} d_g − H_pro y_t)⁺ + Σ_{g∈t, vacant} W_g."""
     h, w, town = data.hours, data.workload, data.grid_town
+    staffed = x >= 1                          # a vacant grid (x_g = 0) gets no professional hours: all its work is unmet
     deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
-    town_deficit = np.bincount(town, weights=deficit, minlength=len(data.town_ids))
+    shared = deficit * staffed
+    town_deficit = np.bincount(town, weights=shared, minlength=len(data.town_ids))
     capacity = h["professional"] * y
     share = np.divide(capacity, town_deficit, out=np.ones_like(town_deficit), where=town_deficit > 0)
-    pro_hours = deficit * np.minimum(share, 1.0)[town]
+    pro_hours = shared * np.minimum(share, 1.0)[town]
     unmet = deficit - pro_hours
     unmet[unmet < 1e-6] = 0.0
     town_unmet = np.bincount(town, weights=unmet, minlength=len(data.town_ids))
@@ -499,5 +525,119 @@ def plan_figures(data: GridData, plan: GridStaffing, budget: float | None, headc
         "min_coverage": plan.min_ratio, "fulltime": int(plan.fulltime.sum()), "parttime": int(plan.parttime.sum()),
         "professionals": int(plan.professionals.sum()), "posts": plan.posts, "headcount_limit": headcount,
         "headcount_counts": "fulltime + professionals", "professional_cover_required": professional_cover_required,
-        "mandatory_cost_10k_cny": data.mandatory_cost,
+        "mandatory_cost_10k_cny": data.mandatory_cost, "vacant_grids": int((plan.fulltime < 1).sum()),
     }
+
+
+# --- vacancies: each town's choice is how many grids it staffs (GridOptions.vacancies) -------------
+
+@dataclass(frozen=True)
+class StaffingOptions:
+    """Per town t and k = 0 … |G_t|: staffing its k largest grids (by W_g) with one full-time worker each
+    and ⌈k / m_pro⌉ professionals (where cover is required) costs C_tk and leaves U_tk hours unmet:
+
+        U_tk = Σ_{i>k} W_(i) + (Σ_{i≤k} (W_(i) − H_full)⁺ − H_pro·y_tk)⁺,   C_tk = c_full·k + c_pro·y_tk
+
+    W_(1) ≥ W_(2) ≥ … the town's workloads (see the module docstring for why these are the only
+    plans worth considering); C_tk rises and U_tk falls with k. Arrays run over every (t, k) pair, towns in order."""
+
+    town: np.ndarray       # town number of each option
+    staffed: np.ndarray    # k
+    cost: np.ndarray       # C_tk, 10k CNY/yr
+    unmet: np.ndarray      # U_tk, hours/yr
+    posts: np.ndarray      # k + y_tk
+    grid_rank: np.ndarray  # per grid: its position (1, 2, …) in its town by falling workload
+
+    def decisions(self, data: GridData, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """x, z, y of the plan that takes option `chosen[t]` (an index into the arrays) in each town."""
+        k = self.staffed[chosen]
+        x = (self.grid_rank <= k[data.grid_town]).astype(int)
+        y = required_professionals(data, x)
+        return x, np.zeros(len(x), int), y
+
+
+def staffing_options(data: GridData) -> StaffingOptions:
+    h, w, town = data.hours, data.workload, data.grid_town
+    n_towns = len(data.town_ids)
+    order = np.lexsort((-w, town))                        # by town, then by falling workload
+    counts = np.bincount(town, minlength=n_towns)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(len(w), int)
+    rank[order] = np.arange(len(w)) - np.repeat(first, counts) + 1
+    covered = np.cumsum(np.minimum(w[order], h["fulltime"]))       # per town after subtracting the start
+    excess = np.cumsum(np.maximum(w[order] - h["fulltime"], 0.0))
+    start = np.repeat(first, counts)
+    before_cov = np.concatenate(([0.0], covered))[start]
+    before_exc = np.concatenate(([0.0], excess))[start]
+    covered, excess = covered - before_cov, excess - before_exc
+    k = rank[order]
+    t = town[order]
+    cover = data.professionals_min[t] > 0
+    y = np.where(cover, -(-k // data.grids_per_professional), 0)
+    work = data.town_workload[t]
+    unmet = work - covered - np.minimum(excess, h["professional"] * y)
+    # k = 0 in every town, then the pairs (t, k ≥ 1) in order
+    towns_all = np.concatenate((np.arange(n_towns), t))
+    staffed = np.concatenate((np.zeros(n_towns, int), k))
+    cost = np.concatenate((np.zeros(n_towns), data.salary["fulltime"] * k + data.salary["professional"] * y))
+    unmet_all = np.concatenate((data.town_workload, np.maximum(unmet, 0.0)))
+    posts = np.concatenate((np.zeros(n_towns, int), k + y))
+    by_town = np.lexsort((staffed, towns_all))
+    return StaffingOptions(towns_all[by_town], staffed[by_town], cost[by_town], unmet_all[by_town], posts[by_town], rank)
+
+
+def build_vacancy_model(options_table: StaffingOptions, options: GridOptions) -> pyo.ConcreteModel:
+    """`unmet` when grids may stay vacant, over each town's options (a multiple-choice knapsack):
+
+        min Σ_tk U_tk λ_tk  s.t.  Σ_k λ_tk = 1 ∀t (one_option_per_town),  Σ C_tk λ_tk ≤ B (spend_within_budget),
+        Σ (k + y_tk) λ_tk ≤ H (headcount_within_limit),  λ_tk ∈ {0, 1}   (m.town_staffs[o], o = (t, k) pairs)
+
+    Its relaxation is each town's convex hull of (C_tk, U_tk): far tighter than the same rules stated
+    over single grids (x_g ∈ {0, 1}, a_g ≤ (W_g − H_full)⁺·x_g, …), whose proof of optimality HiGHS
+    did not finish in 30 s on 306 grids."""
+    o = options_table
+    m = pyo.ConcreteModel("grid_vacancies")
+    m.OPTIONS = pyo.RangeSet(0, len(o.town) - 1)
+    m.TOWNS = pyo.RangeSet(0, int(o.town.max()) if len(o.town) else -1)
+    m.town_staffs = pyo.Var(m.OPTIONS, domain=pyo.Binary)
+    lam = [m.town_staffs[i] for i in range(len(o.town))]
+    starts = np.flatnonzero(np.r_[True, o.town[1:] != o.town[:-1]]).tolist() + [len(o.town)]
+    m.one_option_per_town = lin.rows(m.TOWNS, [
+        lin.equal(lin.linear([1.0] * (b - a), lam[a:b]), 1.0) for a, b in zip(starts, starts[1:])])
+    if options.budget_10k_cny is not None:
+        m.budget_10k_cny = pyo.Param(initialize=options.budget_10k_cny, mutable=True)
+        spend = lin.linear(o.cost.tolist(), lam)
+        m.spend_within_budget = pyo.Constraint(expr=spend <= m.budget_10k_cny)
+    if options.headcount_max is not None:
+        m.headcount_max = pyo.Param(initialize=options.headcount_max, mutable=True)
+        m.headcount_within_limit = pyo.Constraint(expr=lin.linear(o.posts.astype(float).tolist(), lam) <= m.headcount_max)
+    for a in starts[:-1]:            # start from every grid vacant (within any limit)
+        lam[a].set_value(1.0, skip_validation=True)
+    m.least_unmet_hours = pyo.Objective(expr=lin.linear(o.unmet.tolist(), lam), sense=pyo.minimize)
+    return m
+
+
+def chosen_options(m: pyo.ConcreteModel, options_table: StaffingOptions) -> np.ndarray:
+    """Index of the option each town takes in the solver's answer."""
+    values = np.fromiter((v.value if v.value is not None else 0.0 for v in m.town_staffs.values()), float)
+    n_towns = int(options_table.town.max()) + 1
+    best = np.full(n_towns, -1)
+    score = np.full(n_towns, -np.inf)
+    for i in np.flatnonzero(values > 0.5):
+        t = options_table.town[i]
+        if values[i] > score[t]:
+            best[t], score[t] = i, values[i]
+    first = np.flatnonzero(np.r_[True, options_table.town[1:] != options_table.town[:-1]])
+    return np.where(best >= 0, best, first)
+
+
+def level_options(options_table: StaffingOptions, town_workload: np.ndarray, level: float) -> np.ndarray:
+    """Per town, the cheapest option whose coverage 1 − U_tk/W_t reaches `level` (the last option if none)."""
+    o = options_table
+    ratio = 1.0 - np.divide(o.unmet, town_workload[o.town], out=np.zeros_like(o.unmet), where=town_workload[o.town] > 0)
+    reach = ratio >= level - 1e-12
+    n_towns = len(town_workload)
+    last = np.r_[np.flatnonzero(o.town[1:] != o.town[:-1]), len(o.town) - 1]
+    candidates = np.where(reach, np.arange(len(o.town)), len(o.town))
+    first_reach = np.minimum.reduceat(candidates, np.r_[0, last[:-1] + 1])
+    return np.where(first_reach < len(o.town), first_reach, last)[:n_towns]

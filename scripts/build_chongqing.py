@@ -436,6 +436,7 @@ def build_sites(town, dkind: str, grids: pd.DataFrame, boundary: Boundary,
         open_cost = np.where(np.arange(n) < existing, 0.0,
                              np.round(spec.open_cost * OPEN_COST_FACTOR[dkind] * noise(rng, 0.15, n), 1))
         annual = np.round(spec.annual_cost * ANNUAL_COST_FACTOR[dkind] * cap / spec.capacity * noise(rng, 0.15, n), 1)
+        cap = np.round(cap * target_group_per_user(town, service), -1)
         lon, lat = sample_around(boundary, g_lon[at], g_lat[at], 0.3, rng, clustered=True)
         for name, values in (("site_id", [f"{town.town_id}{spec.code}{k + 1}" for k in range(n)]),
                              ("town_id", [town.town_id] * n), ("service", [service] * n),
@@ -446,6 +447,20 @@ def build_sites(town, dkind: str, grids: pd.DataFrame, boundary: Boundary,
 
 
 SITE_COLUMNS = ["site_id", "town_id", "service", "existing", "capacity", "open_cost", "annual_cost", "lon", "lat"]
+
+
+MODEL_GROUP = {"childcare": "children", "education": "children", "elderly_care": "elderly", "employment": "working_age",
+               "health": "actual", "housing": "actual", "assistance": "actual"}   # models.facilities_data.TARGET_GROUP
+
+
+def target_group_per_user(town, service: str) -> float:
+    """Persons of the facilities model's target group of `service` per user the site is sized for: the
+    model's demand is the whole group (children 0-14, the elderly, working age, everyone), so a site for
+    N users (N = the town's demand column x share) serves N x group / users of it, and its capacity is
+    stated in those persons. 1 where the town has no users to size on."""
+    spec = SERVICE_SPECS[service]
+    users = spec.factor * float(getattr(town, spec.demand))
+    return float(getattr(town, MODEL_GROUP[service])) / users if users > 0 else 1.0
 
 
 def _town_demands(towns: pd.DataFrame, grids: pd.DataFrame) -> pd.DataFrame:
@@ -656,7 +671,12 @@ def _rules_text() -> str:
   capacity) with provision {PROVISION['core']} (core) / {PROVISION['suburban']} (suburban) / {PROVISION['outer']} (outer), x {PROVISION_TOWN['town']} in towns,
   capacity x lognormal(σ 0.2), open cost 0; plus {CANDIDATES['street']} (street) / {CANDIDATES['town']} (town) candidate sites at
   standard capacity. Costs x {OPEN_COST_FACTOR['core']} / {OPEN_COST_FACTOR['suburban']} / {OPEN_COST_FACTOR['outer']} (opening) and {ANNUAL_COST_FACTOR['core']} / {ANNUAL_COST_FACTOR['suburban']} / {ANNUAL_COST_FACTOR['outer']} (running)
-  in core / suburban / outer districts, noise σ 0.15. Planning assumptions per service:
+  in core / suburban / outer districts, noise σ 0.15. Capacities are then stated in persons of
+  the facilities model's target group of the service (children 0-14 for childcare and education,
+  the elderly, working age, everyone for health, housing and assistance), as the model's demand is
+  the whole group: a site sized for N users serves N x group / users of it (300 childcare places,
+  sized on 35 % of children, serve the 0-14 group of about 857 children); costs are those of the
+  size for N users. Planning assumptions per service:
 
    | service | demand (town column x share) | capacity (persons) | open cost (10k CNY) | annual cost (10k CNY/yr) |
    |---|---|---|---|---|

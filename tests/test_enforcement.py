@@ -379,7 +379,6 @@ def test_a_calm_scenario_row_may_name_no_town(tmp_path):
 
 
 @pytest.mark.parametrize("options, fragment", [
-    ({"objective": "expected"}, "needs --scenarios"),
     ({"objective": "maxmin", "scenarios": "surge:3"}, "need --objective expected"),
     ({"cvar_alpha": 0.9}, "give --scenarios"),
     ({"target_ratio": 0.9}, "applies to --objective moves"),

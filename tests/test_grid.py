@@ -264,11 +264,117 @@ def test_maxmin_reports_an_honest_interval(tiny):
     assert f["level_reached"] <= exact + 1e-9 <= f["level_out_of_reach"] + 2e-9
 
 
-def test_impossible_budget_is_explained_with_the_figures(tiny):
-    plan = make_plan(tiny, RunOptions(model="grid", objective="unmet", budget=60.0), EXACT)
+def test_cost_below_one_worker_per_grid_is_explained_with_the_figures(tiny):
+    plan = make_plan(tiny, RunOptions(model="grid", objective="cost", budget=60.0), EXACT)
     assert plan.meta["status"] == "infeasible" and not plan.tables
     assert "budget of 60.0" in plan.meta["explanation"] and "72.0" in plan.meta["explanation"]
     assert "6 grids" in plan.meta["explanation"]
+
+
+def enumerate_vacancies(city: Instance, budget: float):
+    """Every plan that staffs a subset of grids with one full-time worker each and exactly
+    ⌈staffed grids / m_pro⌉ professionals per town (no helpers), within the budget:
+    (unmet hours, min town ratio) of each, by brute force."""
+    n = city.config.norms
+    hf, hpro, per_pro = n["hours_fulltime"], n["hours_professional"], n["professional_max_grids"]
+    s = {k: city.config.salary(k) for k in ("fulltime", "professional")}
+    w = city.grids["households"].astype(float).tolist()
+    towns = city.grids["town_id"].tolist()
+    out = []
+    for staffed in itertools.product((0, 1), repeat=len(w)):
+        unmet, load, pros = {}, {}, 0
+        for t in dict.fromkeys(towns):
+            members = [i for i, tg in enumerate(towns) if tg == t]
+            y = math.ceil(sum(staffed[i] for i in members) / per_pro)
+            pros += y
+            deficit = sum(max(0.0, w[i] - hf) for i in members if staffed[i])
+            unmet[t] = sum(w[i] for i in members if not staffed[i]) + max(0.0, deficit - hpro * y)
+            load[t] = sum(w[i] for i in members)
+        if s["fulltime"] * sum(staffed) + s["professional"] * pros <= budget + 1e-9:
+            out.append((sum(unmet.values()), min(1 - unmet[t] / load[t] for t in load)))
+    return out
+
+
+def recomputed_unmet(plan, city: Instance) -> float:
+    """Unmet hours of a plan from its tables and the norms alone: per town, the work of its
+    vacant grids plus what its staff's hours leave of the rest."""
+    n = city.config.norms
+    g = plan.tables["grid_staff"].set_index("grid_id").reindex(city.grids.index)
+    pros = plan.tables["town_staff"].set_index("town_id")["professionals"]
+    w = (n["grid_hours_per_household"] * city.grids["households"].astype(float)
+         + n["grid_hours_per_event"] * city.grids["events_per_year"].astype(float)
+         + n["grid_hours_per_person"] * city.grids["population"].astype(float))
+    left = (w - n["hours_fulltime"] * g["fulltime"] - n["hours_parttime"] * g["parttime"]).clip(lower=0)
+    total = 0.0
+    for t, members in city.grids.groupby("town_id").groups.items():
+        staffed = g.loc[members, "fulltime"] >= 1
+        total += w[members][~staffed].sum()
+        total += max(0.0, left[members][staffed].sum() - n["hours_professional"] * pros[t])
+    return total
+
+
+@pytest.mark.parametrize("objective", ["unmet", "maxmin"])
+@pytest.mark.parametrize("workloads,budget", [
+    ({"A": [2300.0, 900.0, 2500.0], "B": [3400.0, 1200.0]}, 40.0),     # required staff: 5·7 + 3·10 = 65
+    ({"A": [2300.0, 900.0, 2500.0], "B": [3400.0, 1200.0]}, 20.0),
+    ({"A": [1000.0, 1700.0, 1500.0, 600.0]}, 31.0),                   # 4·7 + 2·10 = 48; the cost optimum
+])
+def test_budget_below_the_cost_optimum_leaves_grids_vacant_with_a_plan(tiny, workloads, budget, objective):
+    """Below the cost of one full-time worker per grid, unmet and maxmin used to be infeasible: the
+    budget-limited objectives now give the best plan that leaves grids vacant (their work unmet),
+    matched against brute force, with the unmet hours recomputed from the tables."""
+    city = small_city(tiny, workloads)
+    plans = enumerate_vacancies(city, budget)
+    plan = solved(city, objective, budget)
+    expected = min(p[0] for p in plans) if objective == "unmet" else max(p[1] for p in plans)
+    tolerance = 1e-6 if objective == "unmet" else 0.01            # maxmin: the level search's tolerance
+    assert plan.meta["objective_value"] == pytest.approx(expected, rel=tolerance, abs=1e-6)
+    unmet = recomputed_unmet(plan, city)
+    assert unmet > 0 and unmet == pytest.approx(plan.meta["figures"]["unmet_hours"], rel=1e-9)
+    assert (plan.tables["grid_staff"]["fulltime"] == 0).sum() == plan.meta["figures"]["vacant_grids"] > 0
+    assert "left vacant" in plan.meta["explanation"]
+
+
+def test_unmet_falls_as_the_budget_rises_across_the_required_staff_cost(tiny):
+    city = small_city(tiny, {"A": [2300.0, 900.0, 2500.0], "B": [3400.0, 1200.0]})
+    full = solved(city, "cost").meta["objective_value"]
+    values = [solved(city, "unmet", b).meta["objective_value"] for b in (10.0, 30.0, 50.0, 64.9, 65.0, full - 1, full)]
+    assert all(a >= b - 1e-6 for a, b in zip(values, values[1:])) and values[0] > values[-1] == 0.0
+
+
+def test_no_budget_is_too_small_for_unmet_or_maxmin(tiny):
+    for objective in ("unmet", "maxmin"):
+        plan = solved(tiny, objective, budget=1.0)
+        assert plan.meta["figures"]["vacant_grids"] == len(tiny.grids)
+        assert plan.meta["figures"]["unmet_hours"] == pytest.approx(recomputed_unmet(plan, tiny), rel=1e-9)
+    assert "lowest town coverage is 0 at any budget below" in plan.meta["explanation"]
+
+
+@pytest.mark.parametrize("objective,said", [("unmet", "unmet is 0"), ("maxmin", "lowest town coverage is 1.0")])
+def test_a_budget_covering_all_work_is_said_not_reported_as_a_finding(tiny, objective, said):
+    """Tiny's budget (500) pays for full coverage (72): the answer holds at any budget from 72."""
+    plan = solved(tiny, objective)
+    assert plan.meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(72.0)
+    assert said in plan.meta["explanation"] and "from 72.0" in plan.meta["explanation"]
+    city = small_city(tiny, {"A": [3300.0, 2500.0], "B": [3000.0]})  # full coverage needs staff beyond the required
+    full = solved(city, "cost").meta["objective_value"]
+    assert solved(city, objective, full + 5).meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(full)
+    assert "degeneracy" not in solved(city, objective, full - 1.5).meta     # between the required staff (41) and full
+
+
+def test_checker_holds_vacant_grids_to_their_rules(tiny, tmp_path):
+    city = small_city(tiny, {"A": [2300.0, 900.0, 2500.0], "B": [3400.0, 1200.0]})
+    folder = write_plan(solved(city, "unmet", 40.0), tmp_path / "plan")
+    helped = read_plan(folder)
+    g = helped.tables["grid_staff"]
+    g.loc[g["fulltime"] == 0, "parttime"] = 1
+    assert any("without a full-time worker" in v for v in check_plan(helped, city).violations)
+    hidden = read_plan(folder)
+    hidden.tables["grid_staff"].loc[hidden.tables["grid_staff"]["fulltime"] == 0, "unmet_hours"] = 0.0
+    assert any("fall short of the workload" in v for v in check_plan(hidden, city).violations)
+    rich = read_plan(folder)                        # at the city's budget every grid must have its worker
+    rich.meta["options"]["budget"] = 500.0
+    assert any("no full-time worker" in v for v in check_plan(rich, city).violations)
 
 
 def test_cost_with_a_budget_short_of_full_coverage_is_infeasible(tiny):
@@ -295,10 +401,17 @@ def test_cli_solve_and_check_end_to_end(tmp_path):
 
 
 def test_cli_impossible_budget_exits_3_with_the_reason(tmp_path):
-    result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "maxmin", "--budget", "50",
+    result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "cost", "--budget", "50",
                                        "--out", str(tmp_path / "p")])
     assert result.exit_code == 3
     assert "falls short of the 72.0 needed" in result.output
+
+
+def test_cli_maxmin_below_the_required_staff_gives_a_plan_and_says_why(tmp_path):
+    result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "maxmin", "--budget", "50",
+                                       "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert "check: passed" in result.output and "72.0 needed" in result.output and "left vacant" in result.output
 
 
 def test_headcount_too_small_for_full_coverage_is_explained(tiny):
@@ -307,3 +420,12 @@ def test_headcount_too_small_for_full_coverage_is_explained(tiny):
     assert plan.meta["status"] == "infeasible"
     assert "headcount of 2 posts" in plan.meta["explanation"] and "5,300 hours" in plan.meta["explanation"]
     assert solved(city, "cost", headcount=3).meta["objective_value"] == pytest.approx(best(enumerate_plans(city, 3), "cost", None))
+
+
+@pytest.mark.parametrize("salaries", [SALARIES, {**SALARIES, "fulltime": 7.003}])   # by budget units; by HiGHS
+def test_unmet_with_vacant_grids_is_exact_by_either_method(tiny, salaries):
+    city = small_city(tiny, {"A": [2300.0, 900.0, 2500.0, 1900.0], "B": [3400.0, 1200.0, 600.0]}, salaries=salaries)
+    for budget in (18.0, 33.5, 51.0):
+        plan = solved(city, "unmet", budget)
+        assert plan.meta["objective_value"] == pytest.approx(min(p[0] for p in enumerate_vacancies(city, budget)), rel=1e-6)
+        assert plan.meta["figures"]["unmet_hours"] == pytest.approx(recomputed_unmet(plan, city), rel=1e-9)

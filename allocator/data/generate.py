@@ -11,7 +11,13 @@ A generated city has the shape the policy literature describes:
   resident one (people left for the city).
 
 Today's staffing carries today's faults: enforcement officers follow the *registered*
-population, and some grids have no full-time worker. The budget in city.yaml pays one
+population, and some grids have no full-time worker. A site's capacity counts persons of its
+service's whole target group, as the facilities model's demand does (children for childcare and
+education, the elderly for elderly care, working age for employment, everyone for health,
+housing and assistance: `TARGET_GROUP`, the same as `models.facilities_data`): existing sites
+stay short where the profile says so, and each town's candidate sites are enlarged, cost per
+place kept, until all its sites of a service hold CAPACITY_HEADROOM times its target group, so
+that every capacitated model (cflp, cpmedian) has a plan once enough sites are opened. The budget in city.yaml pays one
 full-time worker per grid plus enforcement at the norm, with 10 % slack.
 
 Everything is drawn with one `numpy.random.default_rng(seed)` in a fixed order, in whole
@@ -35,6 +41,11 @@ from allocator.data.writers import write_folder, write_workbook
 from allocator.data.schema import DISTRICT_KINDS, DISTRICTS, GRIDS, SERVICES, SITES, TOWNS
 
 MIN_TOWNS, MAX_TOWNS = 5, 5000
+TARGET_GROUP = {      # persons a site of each service serves (models.facilities_data.TARGET_GROUP)
+    "childcare": "children", "education": "children", "elderly_care": "elderly", "employment": "working_age",
+    "health": "population", "housing": "population", "assistance": "population",
+}
+CAPACITY_HEADROOM = 1.25  # all sites of a service in a town hold this many times its target group
 FORMATS = ("folder", "xlsx")
 CORE, SUBURBAN, OUTER = range(3)          # indices into DISTRICT_KINDS
 
@@ -391,14 +402,40 @@ def _site_table(town: np.ndarray, service: np.ndarray, is_existing: np.ndarray, 
               for f in ("capacity", "open_cost", "annual_cost")}
     land = _profile_array("land_cost", towns.profile)[town]
     capacity = np.round(rng.uniform(bounds["capacity"][:, 0], bounds["capacity"][:, 1]), -1)
-    open_cost = np.round(rng.uniform(bounds["open_cost"][:, 0], bounds["open_cost"][:, 1]) * land, 1)
-    annual = np.round(rng.uniform(bounds["annual_cost"][:, 0], bounds["annual_cost"][:, 1]), 1)
+    open_cost = rng.uniform(bounds["open_cost"][:, 0], bounds["open_cost"][:, 1]) * land
+    annual = rng.uniform(bounds["annual_cost"][:, 0], bounds["annual_cost"][:, 1])
+    scale = _candidate_scale(town, service, is_existing, capacity, grids, len(towns.profile))
+    capacity = np.round(capacity * scale, -1)
+    open_cost, annual = np.round(open_cost * scale, 1), np.round(annual * scale, 1)
     return pd.DataFrame({
         "site_id": _ids("S", n), "town_id": _ids("T", len(towns.profile))[town],
         "service": np.asarray(SERVICES, dtype=object)[service], "existing": is_existing.astype(np.int64),
         "capacity": capacity, "open_cost": np.where(is_existing == 1, 0.0, open_cost),
         "annual_cost": annual, "x": x, "y": y,
     })
+
+
+def target_groups(grids: Grids) -> dict[str, np.ndarray]:
+    """Persons of each service's target group per grid (TARGET_GROUP)."""
+    groups = {"children": grids.children, "elderly": grids.elderly, "population": grids.population,
+              "working_age": np.maximum(grids.population - grids.elderly - grids.children, 0)}
+    return {service: groups[group].astype(float) for service, group in TARGET_GROUP.items()}
+
+
+def _candidate_scale(town: np.ndarray, service: np.ndarray, is_existing: np.ndarray, capacity: np.ndarray,
+                     grids: Grids, n_towns: int) -> np.ndarray:
+    """Per site: 1 for existing sites; for a town's candidate sites of a service, the factor that lifts
+    all its sites of that service to CAPACITY_HEADROOM times the town's target group (never below 1)."""
+    n_services = len(SERVICES)
+    demand = np.zeros((n_towns, n_services))
+    for k, persons in enumerate(target_groups(grids)[s] for s in SERVICES):
+        demand[:, k] = np.bincount(grids.town, weights=persons, minlength=n_towns)
+    cell = town * n_services + service
+    held = np.bincount(cell, weights=capacity, minlength=n_towns * n_services)
+    offered = np.bincount(cell, weights=capacity * (is_existing == 0), minlength=n_towns * n_services)
+    missing = np.maximum(CAPACITY_HEADROOM * demand.ravel() - held, 0.0)
+    factor = 1.0 + np.divide(missing, offered, out=np.zeros_like(missing), where=offered > 0)
+    return np.where(is_existing == 1, 1.0, factor[cell])
 
 
 def norm_enforcement_demand(towns: pd.DataFrame, norms: dict) -> np.ndarray:

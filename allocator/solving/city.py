@@ -32,7 +32,7 @@ from dataclasses import replace
 
 from allocator.data.instance import Instance
 from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, CityOptions, build_model,
-                                   mandatory_shortfall, plan_objective, problem_of)
+                                   mandatory_shortfall, mandatory_spend, plan_objective, problem_of)
 from allocator.models.enforcement import EnforcementOptions
 from allocator.models.equity_problem import EquityProblem, hold_bound
 from allocator.models.facilities import FacilitiesOptions
@@ -94,8 +94,33 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         done.result = outcome.headline(done.objective_value)
         meta["city"]["efficiency"] = levels.efficiency()
         meta["city"]["min_service_index"] = float(levels.levels.min())
+        done.explanation = _budget_band(city, cm, done)
         done.extract_s = time.perf_counter() - t1
     elif outcome.status == "infeasible":
         bounds = " and the equity bounds" if options.equity_bounds else ""
         done.explanation = f"no plan meets the district budgets, transfer caps, city pool, staffing rules{bounds} together"
     return done
+
+
+def _budget_band(city: Instance, cm: CityModel, done: ModelRun) -> str | None:
+    """When the city budget B is at least the most the districts may spend (own budgets plus transfers
+    within their caps and the city pool), B does not limit the plan: at any budget from what the plan
+    needs (its spend S; with the default pool B − Σ O_d, at least Σ O_d + its transfers) on, it is
+    within the limits and nothing better is (a better plan would have been within B, or within the
+    districts' limits, which no budget moves). Below the cost of the required staff no plan exists.
+    Said only for a proven optimum."""
+    b, districts = cm.options.budget_10k_cny, done.tables["districts"]
+    own, caps = city.districts["own_budget"].to_numpy(float), city.districts["transfer_cap"].to_numpy(float)
+    most = min(float((own + caps).sum()), float(own.sum()) + cm.options.city_pool_10k_cny)
+    if done.result.status != "optimal" or b < most - 1e-9:
+        return None
+    need = float(districts["spend"].sum())
+    if city.config.city_pool is None:          # the pool is then B − Σ O_d: a lower budget must still pay the transfers
+        need = max(need, float(own.sum() + districts["transfer"].sum()))
+    floor = float(mandatory_spend(city, cm).sum())
+    text = (f"the districts may spend at most {most:,.1f} (10k CNY/yr: own budgets plus transfers within their caps and "
+            f"the city pool), so the budget of {b:,.1f} does not limit this plan: every budget from {need:,.1f} on gives "
+            f"it; below {floor:,.1f} (the required staff) no plan exists")
+    done.meta["degeneracy"] = {"statement": text, "from_budget_10k_cny": need, "districts_may_spend_10k_cny": most,
+                               "no_plan_below_10k_cny": floor}
+    return text

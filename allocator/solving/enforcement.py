@@ -3,7 +3,8 @@
 `enforcement_options` turns the planner's RunOptions into the model's options: the
 objective (maxmin by default, expected when surge scenarios are given; a combination of
 options another objective cannot use is an InputError), the surge scenarios loaded from
-their file or pattern, and the limits (`allocator.models.enforcement.EnforcementOptions.of`
+their file or pattern (`expected` without --scenarios: DEFAULT_SCENARIOS, said with the plan,
+as is the default target of `moves`), and the limits (`allocator.models.enforcement.EnforcementOptions.of`
 fills in those the city sets). Then `run`:
 
 - `maxmin`, by default: the best common level z* and its bracket [z_lo, z_hi] come from the
@@ -53,16 +54,17 @@ from allocator.models.enforcement_levels import EnforcementData, best_level, few
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, primary_gap, relative_gap, solve
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "enforcement_options", "exact_step", "run"]
+__all__ = ["DEFAULT_OBJECTIVE", "DEFAULT_SCENARIOS", "OBJECTIVES", "enforcement_options", "exact_step", "run"]
 
 STEP_ABS_GAP = 0.99     # a tie-break step minimises a whole number: an absolute gap below 1 proves it
 MIN_STEP_S = 1.0        # a step is skipped with less time left than this (once a plan is loaded)
+DEFAULT_SCENARIOS = "surge:20"    # `expected` without --scenarios: 20 equally likely surges (seed 0)
 
 
 def enforcement_options(city: Instance, run: RunOptions, **fixed) -> enf.EnforcementOptions:
     """The model's options for a run; `fixed` sets other fields (tie_break, level_search, deployment)."""
     objective = _objective(run)
-    scenarios = load_scenarios(run.scenarios, city.towns) if objective == "expected" else None
+    scenarios = load_scenarios(run.scenarios or DEFAULT_SCENARIOS, city.towns) if objective == "expected" else None
     return enf.EnforcementOptions.of(city, objective, headcount=run.headcount, budget_10k_cny=run.budget,
                                      max_moves=run.max_moves, target_ratio=run.target_ratio, scenarios=scenarios,
                                      cvar_alpha=run.cvar_alpha, cvar_weight=run.cvar_weight, **fixed)
@@ -74,8 +76,6 @@ def _objective(run: RunOptions) -> str:
         raise InputError(Problem("--objective", f"the enforcement model has objectives {', '.join(OBJECTIVES)}", value=objective))
     if run.scenarios and objective != "expected":
         raise InputError(Problem("--scenarios", f"surge scenarios need --objective expected, not {objective}"))
-    if objective == "expected" and not run.scenarios:
-        raise InputError(Problem("--objective", "expected unmet demand needs --scenarios FILE or a pattern such as surge:20"))
     if run.cvar_alpha is not None and objective != "expected":
         raise InputError(Problem("--cvar", "CVaR weighs surge scenarios: give --scenarios as well"))
     if run.target_ratio is not None and objective != "moves":
@@ -107,6 +107,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
         outcome.result = replace(result, objective=outcome.objective_value,
                                  gap=primary_gap(outcome.objective_value, result.bound, opts.objective == "maxmin"))
         outcome.extract_s = time.perf_counter() - t1
+        outcome.explanation = _defaults_and_degeneracy(options, opts, outcome)
     elif result.status == "infeasible":
         outcome.explanation = explain_infeasible(city, opts)
     elif result.status == "time_limit":
@@ -188,6 +189,28 @@ def _unproven_text(proven: str, unproven: tuple[str, str]) -> str:
 
 def _ended(status: str) -> str:
     return "stopped at the time limit" if status == "time_limit" else f"ended {status}"
+
+
+def _defaults_and_degeneracy(run: RunOptions, opts: enf.EnforcementOptions, outcome: ModelRun) -> str | None:
+    """The defaults a run took in the objective's own options, and an answer that is no finding:
+    every town covered (maxmin ≥ 1, shortfall 0) or today's posting already at the target (moves 0)."""
+    said, value = [], outcome.objective_value
+    if opts.objective == "expected" and not run.scenarios:
+        said.append(f"no --scenarios given: {len(opts.scenarios.names)} equally likely surge scenarios "
+                    f"({DEFAULT_SCENARIOS}) were used")
+    if opts.objective == "moves" and run.target_ratio is None:
+        said.append(f"no --target given: every town's coverage ratio must reach {opts.target_ratio:g} (the default)")
+    degenerate = None
+    if value is not None and opts.objective == "maxmin" and value >= 1 - 1e-9:
+        degenerate = "the headcount covers every town's demand: the lowest coverage ratio is at least 1"
+    elif value is not None and opts.objective == "shortfall" and value <= 1e-9:
+        degenerate = "the headcount covers every town's demand: no officer is missing anywhere"
+    elif value is not None and opts.objective == "moves" and value <= 1e-9:
+        degenerate = f"today's posting already reaches the target {opts.target_ratio:g}: no move is needed"
+    if degenerate:
+        said.append(degenerate)
+        outcome.meta["degeneracy"] = {"statement": degenerate}
+    return "; ".join(said) or None
 
 
 def posting_start(m) -> ComponentMap:

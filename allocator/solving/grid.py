@@ -4,14 +4,22 @@
 default; the budget of --budget, else the city's budget under unmet and maxmin; --headcount),
 then:
 
-- settles the run from the data when it can: infeasible when one full-time worker per grid
-  and the required professionals already exceed the budget or the headcount; the required
-  staff alone when they cover every grid (no town left to model);
+- settles the run from the data when it can: `cost` is infeasible when one full-time worker per
+  grid and the required professionals already exceed the budget or the headcount, while `unmet`
+  and `maxmin` then leave grids vacant (`GridOptions.vacancies`: a budget-limited objective
+  always has a plan, with unmet hours); the required staff alone when they cover every grid (no
+  town left to model);
 - `cost` and `unmet`: one solve of the model. `cost` is built without the unmet-hour accounts
   (`GridOptions.full_cover_only`). `cost` with --budget is first solved without the budget
   row (6) and its least cost compared with B: above B (by HiGHS's bound) the run is
   infeasible; within B the plan stands; only when HiGHS leaves that comparison undecided is
   the model built again with (6) and solved within the budget;
+- `unmet` and `maxmin` with grids left vacant: over each town's options (how many of its largest
+  grids it staffs, `staffing_options`): `unmet` is exact from the data by a recursion over towns on
+  the budget in whole units where that is small enough (`_least_unmet_by_budget`), else one solve
+  of `build_vacancy_model`; `maxmin`
+  is exact from the data, a bisection on the towns' option ratios for the highest level whose
+  cheapest options fit the limits;
 - `maxmin`: a search on the common level ρ. Each step solves the block-separable min C
   s.t. (1)-(5), (7) with ρ fixed (the model is built once and handed to HiGHS once, through
   a persistent `Persistent` hand-over; ρ is a mutable parameter) and compares C with B: the
@@ -29,15 +37,23 @@ and gap are recomputed from it. The headline is the objective asked: under `maxm
 level ρ_lo of the plan, its bound ρ_hi and their gap; `stages` lists each step's least-cost
 solve (value, bound, gap of the cost at that level), and under `cost` with --budget the
 solve without and the solve within the budget row.
+
+When `unmet` finds no unmet hour, or `maxmin` full coverage, the answer says nothing about the
+budget: the run then says so (`degeneracy`), with the least cost of covering all work, from
+which budget on every budget gives that answer.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from allocator.data.instance import Instance
-from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model, grid_data,
-                                   mandatory_staffing, plan_figures, plan_tables, staffing_from_model)
+from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model,
+                                   build_vacancy_model, chosen_options, grid_data, level_options, mandatory_staffing,
+                                   plan_figures, plan_tables, staffing_from_decisions, staffing_from_model,
+                                   staffing_options)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, relative_gap, solve
@@ -64,6 +80,9 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     t0 = time.perf_counter()
     data = grid_data(city, grid_options.professional_cover_required)
     why = _mandatory_shortfall(data, budget, headcount)
+    if why and objective != "cost":          # unmet, maxmin: grids the limits cannot staff stay vacant
+        grid_options, data = replace(grid_options, vacancies=True), replace(data, reduced=False)
+        why = None
     if why:
         figures = {"mandatory_cost_10k_cny": data.mandatory_cost, "budget_limit_10k_cny": budget,
                    "mandatory_posts": data.mandatory_posts, "headcount_limit": headcount}
@@ -72,11 +91,64 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     if not data.modelled_towns.any():   # the required staff already cover every grid: nothing to choose
         plan = mandatory_staffing(data)
         value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
-        return _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
-    if objective == "maxmin":
-        return _run_maxmin(city, data, grid_options, solve_options, t0)
-    return _run_single(city, data, grid_options, solve_options, t0)
+        outcome = _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
+        return _with_degeneracy(city, data, grid_options, solve_options, outcome)
+    if grid_options.vacancies:
+        outcome = _run_vacancies(city, data, grid_options, solve_options, t0)
+    elif objective == "maxmin":
+        outcome = _run_maxmin(city, data, grid_options, solve_options, t0)
+    else:
+        outcome = _run_single(city, data, grid_options, solve_options, t0)
+    return _with_degeneracy(city, data, grid_options, solve_options, outcome)
 
+
+def _with_degeneracy(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions,
+                     outcome: ModelRun) -> ModelRun:
+    """Say when the answer does not depend on the budget: all work covered (unmet 0, maxmin 1) at
+    this budget, and so at any budget from the least cost of full coverage on; or grids left vacant."""
+    figures = outcome.meta.get("figures") or {}
+    if not outcome.tables or options.objective == "cost":
+        return outcome
+    if options.vacancies:
+        vacant = int(figures.get("vacant_grids", 0))
+        text = (f"the limits cannot pay one full-time worker in every grid with the required professionals "
+                f"({_limits_needed(data, options)}): {vacant:,} of {len(data.grid_ids):,} grids are left vacant and "
+                f"all their work is unmet")
+        return _noted(outcome, text, {"kind": "vacancies", "vacant_grids": vacant,
+                                      "mandatory_cost_10k_cny": data.mandatory_cost})
+    if figures.get("unmet_hours", 1.0) > 1e-6:
+        return outcome
+    full = _full_cover_cost(city, data, options, solve_options)
+    what = "unmet is 0" if options.objective == "unmet" else "the lowest town coverage is 1.0"
+    text = (f"the budget covers all grid work: {what} at any budget from {full:,.1f} (10k CNY/yr, the least cost of "
+            f"covering every grid); try --budget below {full:,.1f} to see what a shorter budget leaves undone")
+    return _noted(outcome, text, {"kind": "budget covers all work", "from_budget_10k_cny": full})
+
+
+def _limits_needed(data: GridData, options: GridOptions) -> str:
+    parts = []
+    if options.budget_10k_cny is not None and data.mandatory_cost > options.budget_10k_cny * (1 + 1e-9):
+        parts.append(f"{data.mandatory_cost:,.1f} needed, budget {options.budget_10k_cny:,.1f} (10k CNY/yr)")
+    if options.headcount_max is not None and data.mandatory_posts > options.headcount_max:
+        parts.append(f"{data.mandatory_posts:,} posts needed, headcount {options.headcount_max:,}")
+    return "; ".join(parts)
+
+
+def _noted(outcome: ModelRun, text: str, figures: dict) -> ModelRun:
+    outcome.meta["degeneracy"] = {"statement": text, **figures}
+    outcome.explanation = text if not outcome.explanation else f"{outcome.explanation}; {text}"
+    return outcome
+
+
+def _full_cover_cost(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions) -> float:
+    """The least cost of covering all grid work (the `cost` objective, no budget row), within the headcount."""
+    if not data.modelled_towns.any():
+        return data.mandatory_cost
+    m = build_model(city, GridOptions("cost", None, options.headcount_max, full_cover_only=True), data)
+    result = solve(m, replace(solve_options, progress=False))
+    if result.has_solution:
+        return staffing_from_model(m, data).cost
+    return options.budget_10k_cny
 
 def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None) -> str | None:
     n, y = len(data.grid_ids), int(data.professionals_min.sum())
@@ -167,7 +239,124 @@ def _explain_infeasible(data: GridData, options: GridOptions) -> str:
             f"grid work (part-time helpers are limited to {data.parttime_max} per grid)")
 
 
+def _one_grid_per_town_cost(data: GridData) -> float:
+    """The least cost at which every town covers some of its work: one staffed grid (and, where cover is
+    required, one professional) in every town."""
+    return float(len(data.town_ids) * data.salary["fulltime"]
+                 + (data.professionals_min > 0).sum() * data.salary["professional"])
+
+
+def _maxmin_at_zero(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions,
+                    t0: float) -> ModelRun:
+    """Below the cost of one staffed grid per town some town covers nothing: the lowest coverage is 0 in
+    every plan. The plan given is the one with the fewest unmet hours within the limits."""
+    outcome = _run_vacancies(city, data, replace(options, objective="unmet"), solve_options, t0)
+    if not outcome.tables:
+        return outcome
+    floor = _one_grid_per_town_cost(data)
+    value = float(outcome.meta["figures"]["min_coverage"])
+    outcome.objective, outcome.objective_value = "maxmin", value
+    outcome.result = replace(outcome.result, objective=value, bound=value, gap=0.0)
+    text = (f"the budget cannot staff one grid in every town ({floor:,.1f} needed, 10k CNY/yr): the lowest town "
+            f"coverage is 0 at any budget below {floor:,.1f}; this plan leaves the fewest unmet hours")
+    return _noted(outcome, text, {"kind": "lowest coverage 0", "below_budget_10k_cny": floor})
+
+
 # --- maxmin: search on the common coverage level (allocator.solving.level_search) ----------
+
+def _run_vacancies(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
+    """unmet and maxmin when the limits cannot staff every grid: over each town's options
+    (`staffing_options`). unmet: one solve of the multiple-choice model; maxmin: exact from the data,
+    the highest town coverage level whose cheapest options fit the limits (below the cost of one staffed
+    grid per town, the level is 0 and the plan is unmet's)."""
+    table = staffing_options(data)
+    if options.objective == "maxmin":
+        if _one_grid_per_town_cost(data) > options.budget_10k_cny * (1 + 1e-9):
+            return _maxmin_at_zero(city, data, options, solve_options, t0)
+        chosen = _highest_level(table, data, options)
+        plan = staffing_from_decisions(data, *table.decisions(data, chosen))
+        result = replace(_decided("optimal", plan.min_ratio), termination="level from the town options")
+        return _outcome(city, data, options, result, plan, plan.min_ratio, time.perf_counter() - t0, 0.0)
+    chosen = _least_unmet_by_budget(table, data, options)
+    if chosen is not None:              # exact, from the data
+        plan = staffing_from_decisions(data, *table.decisions(data, chosen))
+        value = float(plan.unmet.sum())
+        result = replace(_decided("optimal", value), termination="least unmet over the town options, by budget")
+        return _outcome(city, data, options, result, plan, value, time.perf_counter() - t0, 0.0)
+    m = build_vacancy_model(table, options)
+    build_s = time.perf_counter() - t0
+    result = solve(m, solve_options)
+    t1 = time.perf_counter()
+    if not result.has_solution:
+        return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1)
+    plan = staffing_from_decisions(data, *table.decisions(data, chosen_options(m, table)))
+    value = float(plan.unmet.sum())
+    result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
+    return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
+
+
+DP_CELLS_MAX = 40_000_000     # towns × budget units the exact unmet recursion may hold (one int16 each)
+
+
+def _least_unmet_by_budget(table, data: GridData, options: GridOptions):
+    """The town options of least unmet hours within the budget, exactly, by recursion over towns on the
+    budget in whole units (f_t(b) = min_k f_{t−1}(b − C_tk) + U_tk): when salaries are whole multiples
+    of 1, 0.1 or 0.01 (10k CNY), no headcount limit applies and towns × budget units stay within
+    DP_CELLS_MAX; otherwise None (the multiple-choice model is solved instead)."""
+    if options.headcount_max is not None:
+        return None
+    salaries = [data.salary["fulltime"], data.salary["professional"]]
+    unit = next((u for u in (1.0, 0.1, 0.01) if all(abs(c / u - round(c / u)) < 1e-9 for c in salaries)), None)
+    if unit is None:
+        return None
+    budget = int(np.floor(options.budget_10k_cny / unit + 1e-6))
+    starts = np.flatnonzero(np.r_[True, table.town[1:] != table.town[:-1]])
+    ends = np.r_[starts[1:], len(table.town)]
+    if len(starts) * (budget + 1) > DP_CELLS_MAX or np.diff(np.r_[starts, len(table.town)]).max() > 32_000:
+        return None
+    cost = np.rint(table.cost / unit).astype(np.int64)
+    best = np.zeros(budget + 1)                      # least unmet of the towns so far within b units
+    picks = np.empty((len(starts), budget + 1), np.int16)
+    for t, (a, z) in enumerate(zip(starts, ends)):
+        step = np.full(budget + 1, np.inf)
+        pick = np.zeros(budget + 1, np.int16)
+        for j in range(a, z):                        # options by rising k, so rising cost
+            c = cost[j]
+            if c > budget:
+                break
+            candidate = best[: budget + 1 - c] + table.unmet[j]
+            better = candidate < step[c:] - 1e-9
+            step[c:][better], pick[c:][better] = candidate[better], j - a
+        best, picks[t] = step, pick
+    chosen, b = np.empty(len(starts), np.int64), budget
+    for t in range(len(starts) - 1, -1, -1):
+        chosen[t] = starts[t] + picks[t, b]
+        b -= cost[chosen[t]]
+    return chosen
+
+
+def _highest_level(table, data: GridData, options: GridOptions):
+    """The options of the highest level every town reaches within the limits: the levels worth trying are
+    the towns' option ratios; the cost of the cheapest options reaching a level rises with it (bisection)."""
+    w = data.town_workload[table.town]
+    ratios = np.unique(1.0 - np.divide(table.unmet, w, out=np.zeros_like(table.unmet), where=w > 0))
+
+    def fits(level: float):
+        chosen = level_options(table, data.town_workload, level)
+        ok = table.cost[chosen].sum() <= options.budget_10k_cny * (1 + 1e-9)
+        if options.headcount_max is not None:
+            ok = ok and table.posts[chosen].sum() <= options.headcount_max
+        return ok, chosen
+
+    lo, hi = 0, len(ratios) - 1          # ratios[lo] fits (level 0: every grid vacant)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(ratios[mid])[0]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return fits(ratios[lo])[1]
+
 
 def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float) -> ModelRun:
     m = build_model(city, replace(options, coverage_level=1.0), data)

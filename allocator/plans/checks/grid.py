@@ -4,6 +4,9 @@ budget and headcount the run was held to, the tables' totals and the objective.
 
     W_g = h_household·households + h_event·events_per_year + h_person·population
     x_g ≥ 1 and whole;  0 ≤ z_g ≤ z_max and whole;  y_t ≥ ⌈|G_t|/m_pro⌉ and whole
+        (unmet and maxmin under a budget or headcount short of one full-time worker per grid and
+        ⌈|G_t|/m_pro⌉ professionals per town: a grid may be vacant, x_g = 0, with no helper and no
+        professional hours; y_t ≥ ⌈staffed grids of t / m_pro⌉)
     Σ_{g∈G_t} a_g ≤ H_pro·y_t;   H_full·x_g + a_g + H_part·z_g + u_g ≥ W_g
     C = c_full Σx + c_part Σz + c_pro Σy ≤ B;   Σx + Σy ≤ H
         (B: the run's --budget, else the city's budget for unmet and maxmin; H: --headcount)
@@ -42,7 +45,7 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     workload = (float(norms["grid_hours_per_household"]) * city.grids["households"].to_numpy(float)
                 + float(norms["grid_hours_per_event"]) * city.grids["events_per_year"].to_numpy(float)
                 + float(norms["grid_hours_per_person"]) * city.grids["population"].to_numpy(float))
-    _check_staffing_rules(report, plan, grids, towns, norms)
+    _check_staffing_rules(report, plan, grids, towns, norms, _vacancies_allowed(plan, towns, city))
     _check_hours(report, grids, towns, norms, workload)
     _check_limits_and_objective(report, plan, grids, towns, city, workload)
     if "districts" in plan.tables:
@@ -59,10 +62,35 @@ def _check_membership(report: CheckReport, grids: pd.DataFrame, towns: pd.DataFr
         report.fail(f"town_staff: {int(wrong_district.sum())} towns are placed in the wrong district")
 
 
-def _check_staffing_rules(report: CheckReport, plan: Plan, grids, towns, norms) -> None:
+def _required_staff(towns, city: Instance) -> tuple[float, int]:
+    """Cost and posts of one full-time worker per grid and ⌈|G_t|/m_pro⌉ professionals per town."""
+    per_pro = int(city.config.norms["professional_max_grids"])
+    n_grids = city.grids.groupby(city.grids["town_id"].astype(str)).size().reindex(towns.index, fill_value=0).to_numpy()
+    pros = int((-(-n_grids // per_pro)).sum())
+    return (len(city.grids) * city.config.salary("fulltime") + pros * city.config.salary("professional"),
+            len(city.grids) + pros)
+
+
+def _vacancies_allowed(plan: Plan, towns, city: Instance) -> bool:
+    """unmet and maxmin whose budget or headcount cannot pay the required staff may leave grids vacant."""
+    if plan.meta.get("objective") not in ("unmet", "maxmin"):
+        return False
+    options = plan.meta.get("options") or {}
+    budget = options.get("budget") if options.get("budget") is not None else city.config.budget
+    cost, posts = _required_staff(towns, city)
+    headcount = options.get("headcount")
+    return cost > float(budget) * (1 + 1e-9) or (headcount is not None and posts > int(headcount))
+
+
+def _check_staffing_rules(report: CheckReport, plan: Plan, grids, towns, norms, vacancies: bool = False) -> None:
     x, z, y = grids["fulltime"].to_numpy(float), grids["parttime"].to_numpy(float), towns["professionals"].to_numpy(float)
     few = x < 1 - TOL
-    if few.any():
+    if vacancies:                  # a vacant grid holds no helper and gets no professional hours
+        busy = few & ((z > TOL) | (grids["pro_hours"].to_numpy(float) > TOL))
+        if busy.any():
+            report.fail(f"grid_staff: {int(busy.sum())} grids without a full-time worker have helpers or professional "
+                        f"hours, e.g. {grids.index[busy][0]}")
+    elif few.any():
         report.fail(f"grid_staff: {int(few.sum())} grids have no full-time worker (一格一员), e.g. {grids.index[few][0]}")
     cap = float(norms["parttime_max_per_grid"])
     many = z > cap + TOL
@@ -70,11 +98,12 @@ def _check_staffing_rules(report: CheckReport, plan: Plan, grids, towns, norms) 
         report.fail(f"grid_staff: {int(many.sum())} grids have more than {cap:g} part-time helpers, e.g. {grids.index[many][0]}")
     if _figure(plan, "professional_cover_required", True):
         per_pro = int(norms["professional_max_grids"])
-        n_grids = grids.groupby("town_id").size().reindex(towns.index, fill_value=0).to_numpy()
+        staffed = grids["fulltime"].to_numpy(float) >= 1 - TOL if vacancies else np.ones(len(grids), bool)
+        n_grids = grids[staffed].groupby("town_id").size().reindex(towns.index, fill_value=0).to_numpy()
         need = -(-n_grids // per_pro)
         short = y < need - TOL
         if short.any():
-            report.fail(f"town_staff: {int(short.sum())} towns have fewer professionals than ⌈grids / {per_pro}⌉ "
+            report.fail(f"town_staff: {int(short.sum())} towns have fewer professionals than ⌈{'staffed ' * vacancies}grids / {per_pro}⌉ "
                         f"(一员多格), e.g. {towns.index[short][0]}")
 
 
