@@ -188,16 +188,23 @@ def grid_rows(city: Instance, site_rows: np.ndarray, through: np.ndarray | None 
     return GridRows(from_rows(g, j, minutes, n, m), tail, restricted, min(m, NEAREST_SITES) if restricted else 0)
 
 
-def widen_rows(city: Instance, site_rows: np.ndarray, rows: GridRows, grids: np.ndarray) -> GridRows:
-    """`rows` with the rows of `grids` (bool per grid) WIDEN_FACTOR times longer (every site once
-    that reaches them); the other rows stay as they are."""
+def widen_rows(city: Instance, site_rows: np.ndarray, rows: GridRows, grids: np.ndarray,
+               is_open: np.ndarray | None = None) -> GridRows:
+    """`rows` with the rows of `grids` (bool per grid) WIDEN_FACTOR times longer, and at least up to
+    the grid's nearest site of `is_open` (a bool per site: a plan's open sites, so that the plan can
+    serve those grids); the other rows stay as they are."""
     grids = np.asarray(grids, bool) & np.isfinite(rows.tail)
     if not grids.any():
         return rows
     pairs, m = rows.pairs, len(site_rows)
-    k = int(min(m, max(NEAREST_SITES, WIDEN_FACTOR * int(pairs.degree[grids].max()))))
     which = np.flatnonzero(grids)
-    g, j, minutes, tail = _nearest(_grid_xy(city)[which], _site_xy(city, site_rows), k, walk_speed(city))
+    gxy, sxy, speed = _grid_xy(city)[which], _site_xy(city, site_rows), walk_speed(city)
+    k = int(min(m, max(NEAREST_SITES, WIDEN_FACTOR * int(pairs.degree[grids].max()))))
+    if is_open is not None and np.any(is_open):
+        reach, _ = cKDTree(sxy[np.asarray(is_open, bool)]).query(gxy, k=1)
+        within = cKDTree(sxy).query_ball_point(gxy, r=np.asarray(reach, float) * (1 + 1e-12) + 1e-9, return_length=True)
+        k = int(min(m, max(k, int(np.max(within)))))
+    g, j, minutes, tail = _nearest(gxy, sxy, k, speed)
     keep = ~grids[pairs.rows()]
     merged = from_rows(np.concatenate([pairs.rows()[keep], which[g]]), np.concatenate([pairs.site[keep], j]),
                        np.concatenate([pairs.value[keep], minutes]), pairs.n_nodes, m)

@@ -114,8 +114,8 @@ def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, sol
                            d.spend if objective == "cflp" else np.zeros(len(d.spend)), required[k], d.spend, count[k], p,
                            travel * d.demand * r.tail)
 
-    def widen(k: int, nodes: np.ndarray) -> AssignInput:
-        rows[k] = widen_rows(city, data[k].site_rows, rows[k], nodes)
+    def widen(k: int, nodes: np.ndarray, is_open: np.ndarray) -> AssignInput:
+        rows[k] = widen_rows(city, data[k].site_rows, rows[k], nodes, is_open)
         return block(k)
 
     outcome = assignment([block(k) for k in range(len(data))], budget, False, True, solve_options, clock, widen)

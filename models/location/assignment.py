@@ -172,8 +172,15 @@ def assignment_arrays(inputs: list[AssignInput], states, single_source: bool):
                        cat([b.required for b in inputs]), cat([b.fixed_charge for b in inputs]).astype(float))
     arcs = AssignmentArrays(cat(indptr), cat(arc_site).astype(np.int64), cat(arc_cost).astype(float), cat(demand).astype(float),
                             cat(node_block).astype(np.int64), cat(beyond).astype(float),
-                            cat([b.capacity for b in inputs]).astype(float), single_source)
+                            cat([_effective_capacity(b) for b in inputs]).astype(float), single_source)
     return sites, arcs, parts
+
+
+def _effective_capacity(b: AssignInput) -> np.ndarray:
+    """K_j, or inf (no row (4)) where the site holds the block's whole demand: the row then only
+    repeats x_a ≤ y_j, and a capacity far above the demand would make it a poorly scaled big-M."""
+    capacity = np.asarray(b.capacity, float)
+    return np.where(capacity >= float(np.sum(b.demand)), np.inf, capacity)
 
 
 def plan_shares(inputs, parts, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:

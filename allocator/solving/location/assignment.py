@@ -13,8 +13,9 @@
 
 When a block's pairs are themselves each node's nearest sites only (`AssignInput.tail_cost`
 finite), a node that uses slack with every pair in the model gets longer pairs from `widen`
-(the caller's: e.g. `models.facilities_data.widen_rows`); its slack costs the tail meanwhile,
-so the bound stays valid for the problem over every site, and infeasibility is proven too.
+(the caller's: e.g. `models.facilities_data.widen_rows`), at least up to the nearest site the
+last plan opened, so that plan is completed at once; its slack costs the tail meanwhile, so the
+bound stays valid for the problem over every site, and infeasibility is proven too.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from .common import DEFAULT_GAP, Clock, Outcome
 
 INITIAL_ARCS = 50_000        # assignment models start with about this many arcs
 
-Widen = Callable[[int, np.ndarray], AssignInput]     # (block, nodes to widen) -> the block with longer pairs
+Widen = Callable[[int, np.ndarray, np.ndarray], AssignInput]   # (block, nodes to widen, open sites) -> longer pairs
 
 
 def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_source: bool, options: SolveOptions,
@@ -89,7 +90,7 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
             status = "time_limit"
             break
         t3 = time.perf_counter()
-        grown = _grow(inputs, states, slack, widen)
+        grown = _grow(inputs, states, slack, widen, opened)
         if grown is None:               # slack on rows no one can widen: no proof either way
             status = "time_limit" if best is not None else "error"
             break
@@ -98,6 +99,10 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
             last = _moved(last, k, inputs[k], new)
             inputs[k] = new
             widened += 1
+        if grown and plan is None:      # the longer rows reach the plan's open sites: complete it now
+            plan = complete_assignment(inputs, last[0], last[1], single_source)
+            if plan is not None and assignment_cost(inputs, last[0], plan) < upper - 1e-9:
+                upper, best, repaired, last = assignment_cost(inputs, last[0], plan), (last[0], plan), True, (last[0], plan)
         clock.build_s += time.perf_counter() - t3
     details = {"rounds": rounds, "model_arcs": int(sum(st.keep.sum() for st in states)),
                "all_arcs": int(sum(len(b.pairs.site) for b in inputs)), "repaired": repaired}
@@ -116,9 +121,11 @@ def _open_end(b: AssignInput) -> np.ndarray:
     return np.zeros(b.pairs.n_nodes, bool) if b.tail_cost is None else np.isfinite(b.tail_cost)
 
 
-def _grow(inputs: list[AssignInput], states: list[Rows], slack: np.ndarray, widen: Widen | None) -> dict | None:
+def _grow(inputs: list[AssignInput], states: list[Rows], slack: np.ndarray, widen: Widen | None,
+          opened: list[np.ndarray]) -> dict | None:
     """Double the kept arcs of every node that used slack; a node that already keeps all its pairs
-    gets longer pairs from `widen`. Returns the blocks replaced (None when a node cannot grow)."""
+    gets longer pairs from `widen` (reaching the plan's open sites `opened`). Returns the blocks
+    replaced (None when a node cannot grow)."""
     grown, off = {}, 0
     for k, (b, st) in enumerate(zip(inputs, states)):
         n = b.pairs.n_nodes
@@ -128,7 +135,7 @@ def _grow(inputs: list[AssignInput], states: list[Rows], slack: np.ndarray, wide
         if stuck.any():
             if widen is None or not _open_end(b)[stuck].all():
                 return None
-            new = widen(k, stuck)
+            new = widen(k, stuck, opened[k])
             wider = rows_state(new.pairs, np.zeros(new.pairs.n_sites, bool))
             wider.keep = np.minimum(st.keep, wider.full)
             states[k], st, b = wider, wider, new
