@@ -11,6 +11,9 @@ Shared sites, spend row (S) and count rows (P) as in `models.location.common`.
          Σ_{j∈J_b} K_j y_j ≥ Σ_{i∈b} q_i              ∀ b ∈ BLOCKS              (5)
          0 ≤ x_a ≤ 1 (binary when single-source), u_i ≥ 0 (= 0 for a complete row)
 
+   Without a row (4) (every site holds all the demand) single source is free: given y, each node's
+   cheapest open arc serves it whole, so x stays continuous.
+
    u_i carries what truncated arcs leave out at c̲_i, the least cost beyond them: again a
    relaxation, exact once no u_i is used. (5) is a valid cut. When a node's pairs themselves
    leave sites out (`AssignInput.tail_cost`, e.g. each grid's nearest sites only), a row that
@@ -167,12 +170,13 @@ def assignment_arrays(inputs: list[AssignInput], states, single_source: bool):
         arc_off += len(tp.site)
         site_off += b.pairs.n_sites
     cat = np.concatenate
+    capacity = cat([_effective_capacity(b) for b in inputs]).astype(float)
     sites = SiteArrays(cat([np.full(b.pairs.n_sites, k) for k, b in enumerate(inputs)]).astype(np.int64),
                        cat([b.cost for b in inputs]).astype(float), cat([b.count for b in inputs]).astype(float),
                        cat([b.required for b in inputs]), cat([b.fixed_charge for b in inputs]).astype(float))
     arcs = AssignmentArrays(cat(indptr), cat(arc_site).astype(np.int64), cat(arc_cost).astype(float), cat(demand).astype(float),
                             cat(node_block).astype(np.int64), cat(beyond).astype(float),
-                            cat([_effective_capacity(b) for b in inputs]).astype(float), single_source)
+                            capacity, single_source and bool(np.isfinite(capacity).any()))
     return sites, arcs, parts
 
 
