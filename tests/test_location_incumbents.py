@@ -208,3 +208,19 @@ def test_pcenter_does_not_cut_rows_at_the_radius_of_a_plan_over_the_budget():
     m = plan.meta
     assert m["status"] == "optimal" and m["check"]["passed"], m.get("explanation")
     assert m["objective_value"] == pytest.approx(_brute_force(city, health, "pcenter", budget, p=2), rel=1e-6)
+
+
+@pytest.mark.parametrize("objective", ["cpmedian", "cflp"])
+def test_time_limited_run_on_nearest_site_rows_writes_a_plan(monkeypatch, objective):
+    """Stopped after its first model, whose plan sends grids beyond their nearest sites: the rows are
+    widened to the plan's open sites, and the plan completed, checked and bounded."""
+    monkeypatch.setattr(facilities_data, "DENSE_PAIRS_MAX", 1000)
+    monkeypatch.setattr(facilities_data, "NEAREST_SITES", 3)
+    city, health = _two_clusters()
+    plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",), p=1, budget=1e6), NO_TIME)
+    m = plan.meta
+    assert m["status"] == "time_limit" and plan.tables, m.get("explanation")
+    assert m["check"]["passed"], m["check"]
+    best = _brute_force(city, health, objective, 1e6)
+    assert m["objective_value"] >= best * (1 - 1e-9)
+    assert m["bound"] is not None and m["bound"] <= best * (1 + 1e-9)

@@ -86,13 +86,15 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
             break
         if not slack.any():
             break
-        if status != "optimal" or clock.out_of_time():
+        stop = status != "optimal" or clock.out_of_time()
+        if stop and best is not None:
             status = "time_limit"
             break
         t3 = time.perf_counter()
-        grown = _grow(inputs, states, slack, widen, opened)
+        # out of time without a plan: rows still reach the open sites, so the last plan is completed
+        grown = _grow(inputs, states, slack, widen, opened, every=stop)
         if grown is None:               # slack on rows no one can widen: no proof either way
-            status = "time_limit" if best is not None else "error"
+            status = "time_limit" if best is not None or stop else "error"
             break
         for k, new in grown.items():
             best = _moved(best, k, inputs[k], new)
@@ -104,6 +106,9 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
             if plan is not None and assignment_cost(inputs, last[0], plan) < upper - 1e-9:
                 upper, best, repaired, last = assignment_cost(inputs, last[0], plan), (last[0], plan), True, (last[0], plan)
         clock.build_s += time.perf_counter() - t3
+        if stop:
+            status = "time_limit"
+            break
     details = {"rounds": rounds, "model_arcs": int(sum(st.keep.sum() for st in states)),
                "all_arcs": int(sum(len(b.pairs.site) for b in inputs)), "repaired": repaired}
     if widened:
@@ -122,16 +127,17 @@ def _open_end(b: AssignInput) -> np.ndarray:
 
 
 def _grow(inputs: list[AssignInput], states: list[Rows], slack: np.ndarray, widen: Widen | None,
-          opened: list[np.ndarray]) -> dict | None:
+          opened: list[np.ndarray], every: bool = False) -> dict | None:
     """Double the kept arcs of every node that used slack; a node that already keeps all its pairs
-    gets longer pairs from `widen` (reaching the plan's open sites `opened`). Returns the blocks
-    replaced (None when a node cannot grow)."""
+    (with `every`, any node that used slack and whose pairs leave sites out) gets longer pairs from
+    `widen` (reaching the plan's open sites `opened`). Returns the blocks replaced (None when a node
+    cannot grow)."""
     grown, off = {}, 0
     for k, (b, st) in enumerate(zip(inputs, states)):
         n = b.pairs.n_nodes
         grow = slack[off:off + n]
         off += n
-        stuck = grow & (st.keep >= b.pairs.degree)
+        stuck = grow & ((st.keep >= b.pairs.degree) | (every & _open_end(b)))
         if stuck.any():
             if widen is None or not _open_end(b)[stuck].all():
                 return None
