@@ -187,6 +187,29 @@ def _effective_capacity(b: AssignInput) -> np.ndarray:
     return np.where(capacity >= float(np.sum(b.demand)), np.inf, capacity)
 
 
+def uncapacitated_shares(inputs, opened: list[np.ndarray], shares: list[np.ndarray]) -> list[np.ndarray]:
+    """In every block where no site's capacity binds (no row (4)), each node wholly on its cheapest
+    open pair (the best assignment for these open sites; nodes without one keep their shares)."""
+    out = []
+    for b, is_open, share in zip(inputs, opened, shares):
+        if np.isfinite(_effective_capacity(b)).any() or len(b.pairs.site) == 0:
+            out.append(share)
+            continue
+        rows, n = b.pairs.rows(), b.pairs.n_nodes
+        hit = is_open[b.pairs.site]
+        least = np.full(n, np.inf)
+        np.minimum.at(least, rows[hit], b.arc_cost[hit])
+        cheapest = np.flatnonzero(hit & (b.arc_cost <= least[rows]))
+        first = np.full(n, len(rows))
+        np.minimum.at(first, rows[cheapest], cheapest)
+        found = first < len(rows)
+        share = share.copy()
+        share[found[rows]] = 0.0
+        share[first[found]] = 1.0
+        out.append(share)
+    return out
+
+
 def plan_shares(inputs, parts, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per block: open sites and the share of every pair of `pairs` (0 beyond the model's arcs)."""
     opened, shares = [], []

@@ -27,7 +27,7 @@ import numpy as np
 
 from allocator.models.location.assignment import (AssignInput, assigned_sites, assignment_arrays, assignment_cost,
                                                   build_assignment_model, complete_assignment, idle_nodes, plan_shares, plan_start,
-                                                  shares_on)
+                                                  shares_on, uncapacitated_shares)
 from allocator.models.location.common import Limits, Rows, rows_state, snap, values
 from allocator.solving.solve import SolveOptions, relative_gap
 
@@ -71,10 +71,11 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
         t2 = time.perf_counter()
         x, u, y = values(model.assigned), values(model.unassigned), values(model.site_open) > 0.5
         opened, shares = plan_shares(inputs, parts, x, y)
+        shares = uncapacitated_shares(inputs, opened, shares)
         slack = (u > 1e-6) & ~idle
-        plan = shares if not (u > 1e-6).any() else complete_assignment(inputs, opened, shares, single_source)
+        plan = complete_assignment(inputs, opened, shares, single_source)
         if plan is not None:
-            cost = result.objective if not slack.any() and result.objective is not None else assignment_cost(inputs, opened, plan)
+            cost = assignment_cost(inputs, opened, plan)        # recomputed from the plan, whatever x was
             if cost < upper - 1e-9:
                 upper, best, repaired = cost, (opened, plan), bool(slack.any())
         last = (opened, plan if plan is not None else shares)
