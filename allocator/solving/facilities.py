@@ -11,7 +11,8 @@ objective, the plan tables and the meta of plan.json.
                 solve under the budget when the sum exceeds it unproven)
     pmedian     `p_median` (LP rounds, then MIP rounds) on each grid's walking-minute pairs
     pcenter     `p_center` on the same pairs, every grid with demand weighing 1
-    cpmedian    `assignment`, single source, arcs costing demand × minutes
+    cpmedian    `assignment`, single source, arcs costing demand × minutes (`p_median` when every
+                site can hold all of its service's demand: the two problems are then one)
     cflp        `assignment`, single source, with the sites' spend as fixed charges and
                 travel_cost_per_person_minute × demand × minutes per arc
 
@@ -89,21 +90,27 @@ def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, sol
     required = [d.existing & (not opts.allow_closing) for d in data]
     count = [(~d.existing).astype(float) for d in data]
     t0 = time.perf_counter()
-    if objective in ("pmedian", "pcenter"):
+    # every site holds all of its service's demand: the capacitated p-median is the p-median
+    as_median = objective == "cpmedian" and all(np.all(d.capacity >= d.demand.sum()) for d in data)
+    if objective in ("pmedian", "pcenter") or as_median:
         rows = [grid_rows(city, d.site_rows, through=rq) for d, rq in zip(data, required)]
         clock.build_s += time.perf_counter() - t0
-        inputs = [MedianInput(d.demand if objective == "pmedian" else (d.demand > 0).astype(float), r.pairs, rq, d.spend, c, p)
+    if (objective in ("pmedian", "pcenter") or as_median) and not (as_median and any(r.restricted for r in rows)):
+        inputs = [MedianInput(d.demand if objective != "pcenter" else (d.demand > 0).astype(float), r.pairs, rq, d.spend, c, p)
                   for d, r, rq, c in zip(data, rows, required, count)]
-        procedure = p_median if objective == "pmedian" else p_center
+        procedure = p_center if objective == "pcenter" else p_median
         outcome = procedure(inputs, budget, False, solve_options, clock)
         restricted = [(d.service, r.nearest) for d, r in zip(data, rows) if r.restricted]
         extra = {"pairs": _pair_note([r.pairs for r in rows], data, bool(restricted))}
+        if as_median:
+            extra["solved_as"] = "pmedian: every site can hold all of its service's demand"
         if restricted:
             extra["restriction"] = (f"{outcome.status} among each grid's {restricted[0][1]} nearest sites of "
                                     f"{', '.join(s for s, _ in restricted)} only (too many grid-site pairs to hold "
                                     "them all, and no existing site that must stay open to bound them): farther sites "
                                     "were not considered")
         return outcome, None, extra
+    t0 = time.perf_counter()
     rows = [grid_rows(city, d.site_rows) for d in data]
     clock.build_s += time.perf_counter() - t0
     travel = opts.travel_cost_per_person_minute if objective == "cflp" else 1.0
