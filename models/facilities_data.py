@@ -44,7 +44,7 @@ TARGET_GROUP = {
 }
 REACH_TOL = 1e-9
 DENSE_PAIRS_MAX = 2_000_000
-FULL_PAIRS_MAX = 10_000_000     # p-median and p-center without a site that must stay open: all pairs up to here
+FULL_PAIRS_MAX = 4_000_000      # p-median and p-center without a site that must stay open: all pairs up to here (memory)
 NEAREST_SITES = 50
 WIDEN_FACTOR = 4                # `widen_rows` makes a row this many times longer
 
