@@ -98,9 +98,11 @@ def grid_problem(city: Instance, budget: float) -> EquityProblem:
     least = mandatory_staffing(data)
     unmet = pd.Series(least.unmet, index=data.town_district[data.grid_town]).groupby(level=0).sum()
     lowest = float((1.0 - unmet.reindex(weights.index).fillna(0.0) / weights).min())
-    return _problem(m, city, {d: block.level(d) for d in weights.index}, weights, spend, budget, lowest,
-                    lambda: block.tables(city), lambda tables: grid_levels(tables, city, list(weights.index)),
-                    {})
+    problem = _problem(m, city, {d: block.level(d) for d in weights.index}, weights, spend, budget, lowest,
+                       lambda: block.tables(city), lambda tables: grid_levels(tables, city, list(weights.index)),
+                       {})
+    problem.release_spend = lambda: block.release_spend(budget)
+    return problem
 
 
 def grid_levels(tables: dict[str, pd.DataFrame], city: Instance, groups: list[str]) -> PlanLevels:
@@ -132,9 +134,11 @@ def facilities_problem(city: Instance, options: FacilitiesOptions, budget: float
         return plan_tables(city, block.cover.data, block.opened(), None, block.options)
 
     services = list(block.options.services)
-    return _problem(m, city, {d: block.level(d) for d in weights.index}, weights, spend, budget, min(lows),
-                    tables, lambda t: facilities_levels(t, city, list(weights.index)),
-                    {"facilities": {"services": services, "allow_closing": False}})
+    problem = _problem(m, city, {d: block.level(d) for d in weights.index}, weights, spend, budget, min(lows),
+                       tables, lambda t: facilities_levels(t, city, list(weights.index)),
+                       {"facilities": {"services": services, "allow_closing": False}})
+    problem.release_spend = block.release_spend
+    return problem
 
 
 def _kept_spend(city: Instance, block: FacilitiesBlock) -> pd.Series:

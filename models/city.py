@@ -256,7 +256,16 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
         level_range=(lowest_level(cm, city), float(top)), tables=lambda: extract(cm, city),
         plan_levels=lambda tables: city_plan_levels(tables, city), group="district",
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
-              "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}})
+              "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}},
+        release_spend=lambda: release_spend(cm))
+
+
+def release_spend(cm: CityModel) -> None:
+    """Idle grid staff and sites that cover no one more become choices (Hoover scores spend; see
+    `GridBlock.release_spend`, `FacilitiesBlock.release_spend`); enforcement pools take any officers
+    already."""
+    cm.grid.release_spend(float(pyo.value(cm.model.budget_10k_cny)))
+    cm.facilities.release_spend()
 
 
 def lowest_level(cm: CityModel, city: Instance) -> float:

@@ -110,13 +110,45 @@ class GridBlock:
                                 index=data.town_district).groupby(level=0).sum(), fill_value=0.0))
         ids = district_ids(city)
         workload = pd.Series(data.workload, index=grid_district).groupby(level=0).sum()
+        _add_idle_staff(model, ids)
         return cls(data, model, fixed.reindex(ids).fillna(0.0), workload.reindex(ids).fillna(0.0), towns_in)
 
     def _towns_of(self, d: str) -> list[str]:
         return self.towns_in.get(d, [])
 
     def spend(self, d: str):
-        return float(self.fixed_spend[d]) + pyo.quicksum(self.model.town_spend_10k_cny[t] for t in self._towns_of(d))
+        m = self.model
+        idle = (m.salary_fulltime_10k_cny * m.idle_fulltime[d] + m.salary_parttime_10k_cny * m.idle_parttime[d]
+                + m.salary_professional_10k_cny * m.idle_professionals[d])
+        return float(self.fixed_spend[d]) + pyo.quicksum(m.town_spend_10k_cny[t] for t in self._towns_of(d)) + idle
+
+    def release_spend(self, budget: float) -> None:
+        """Let the plan pay for staff with nothing to do (idle staff, see `_add_idle_staff`): the spend
+        the reductions settle is then any spend a plan of every grid could have. For objectives and
+        bounds that score spend (Hoover); `budget` bounds how many a plan can pay."""
+        m, data = self.model, self.data
+        if not m.idle_fulltime[next(iter(m.IDLE_DISTRICTS))].fixed:
+            return
+        district = data.town_district[data.grid_town]
+        settled_grids = pd.Series(~data.modelled_grids, index=district).groupby(level=0).sum()
+        settled_towns = pd.Series(~data.modelled_towns, index=data.town_district).groupby(level=0).sum()
+        s = data.salary
+        most = {k: float(math.floor(budget / s[k]) + 1) if math.isfinite(budget) else 1e6 for k in s}
+        covered_grids, covered_towns = {}, {}
+        for d in m.IDLE_DISTRICTS:
+            for v in (m.idle_fulltime[d], m.idle_parttime[d], m.idle_professionals[d]):
+                v.unfix()
+            room = int(settled_grids.get(d, 0))
+            m.idle_parttime[d].setub(data.parttime_max * room)
+            if room == 0:
+                covered_grids[d] = [str(data.grid_ids[g]) for g in np.flatnonzero(data.modelled_grids & (district == d))]
+            if int(settled_towns.get(d, 0)) == 0:
+                covered_towns[d] = self._towns_of(d)
+        _add_idle_links(m, covered_grids, covered_towns, most)
+
+    def _idle(self, name: str) -> dict:
+        """The solved number of idle staff of kind `name` per district (0 while fixed)."""
+        return {d: int(round(v.value or 0.0)) for d, v in getattr(self.model, name).items()}
 
     def level(self, d: str):
         w = float(self.workload[d])
@@ -133,7 +165,41 @@ class GridBlock:
         x[grids] = [v.value for v in m.fulltime_workers.values()]
         z[grids] = [v.value for v in m.parttime_helpers.values()]
         y[towns] = [v.value for v in m.professionals.values()]
-        return grd.staffing_as_decided(data, np.rint(x).astype(int), np.rint(z).astype(int), np.rint(y).astype(int))
+        x, z, y = np.rint(x).astype(int), np.rint(z).astype(int), np.rint(y).astype(int)
+        self._place_idle(x, z, y)
+        return grd.staffing_as_decided(data, x, z, y)
+
+    def _place_idle(self, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> None:
+        """Idle staff into grids and towns where they have nothing to do: a settled grid or town, else a
+        grid its full-time workers cover alone (x_g at its cap) or a town its professionals cover (y_t at
+        its cap), as `_add_idle_links` allows."""
+        data, m = self.data, self.model
+        district = data.town_district[data.grid_town]
+        cap_x, cap_y = data.fulltime_max, np.full(len(data.town_ids), np.iinfo(np.int64).max)
+        cap_y[np.flatnonzero(data.modelled_towns)] = [int(v.ub) for v in m.professionals.values()]
+        fulltime, parttime, pros = self._idle("idle_fulltime"), self._idle("idle_parttime"), self._idle("idle_professionals")
+        for d in fulltime:
+            grids = np.flatnonzero(district == d)
+            settled = grids[~data.modelled_grids[grids]]
+            if fulltime[d]:
+                home = settled if len(settled) else grids[x[grids] >= cap_x[grids]]
+                if not len(home):
+                    raise ValueError(f"idle full-time workers in district {d} have no covered grid to go to")
+                x[home[0]] += fulltime[d]
+            left = parttime[d]
+            for g in settled:
+                put = min(left, data.parttime_max - z[g])
+                z[g] += put
+                left -= put
+            if left:
+                raise ValueError(f"idle part-time helpers in district {d} exceed the settled grids' room")
+            if pros[d]:
+                towns = np.flatnonzero(data.town_district == d)
+                home = towns[~data.modelled_towns[towns]]
+                home = home if len(home) else towns[y[towns] >= cap_y[towns]]
+                if not len(home):
+                    raise ValueError(f"idle professionals in district {d} have no covered town to go to")
+                y[home[0]] += pros[d]
 
     def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
         return grd.plan_tables(city, self.data, self.staffing())
@@ -147,7 +213,65 @@ GRID_DEFINITIONS: frozenset[str] = frozenset({
     "deficit_at_least_gap", "deficit_at_most_gap_when_short", "deficit_zero_unless_short",   # _add_grid_deficits
     "unmet_at_least_gap", "unmet_at_most_gap_when_short", "unmet_zero_unless_short",         # _add_town_unmet
     "town_spend_is_salaries",                                                                # _add_town_spend
+    "fulltime_at_cap_when_marked", "professionals_at_cap_when_marked",                       # _add_idle_links
+    "idle_fulltime_in_covered_grids", "idle_professionals_in_covered_towns",
 })
+
+
+def _add_idle_staff(m, ids: list[str]) -> None:
+    """Idle staff per district d: full-time workers i_d, part-time helpers h_d and professionals e_d a plan
+    pays for though they have nothing to do, fixed at 0 until `GridBlock.release_spend`.
+
+    The reductions settle the staff of grids one full-time worker covers and of towns whose required
+    professionals cover every grid, and cap x_g ≤ ⌈W_g/H_full⌉ and y_t ≤ y_max: staff beyond them change
+    no hours a plan leaves undone, only its spend. For a measure of levels that is exact; Hoover's index
+    scores spend, and a plan of every grid could pay such staff. Released, idle staff restore that
+    spend, each where it has nothing to do:
+        full-time workers  in a settled grid of d, or in a modelled grid whose cap is reached
+        part-time helpers  in the settled grids of d, h_d ≤ z_max · (settled grids of d)
+        professionals      in a settled town of d, or in a modelled town whose cap is reached
+    so every spend a plan of every grid can have (with the same hours undone) is a plan here, and back."""
+    m.IDLE_DISTRICTS = pyo.Set(initialize=ids, ordered=True)
+    m.idle_fulltime = pyo.Var(m.IDLE_DISTRICTS, within=pyo.NonNegativeIntegers)
+    m.idle_parttime = pyo.Var(m.IDLE_DISTRICTS, within=pyo.NonNegativeIntegers)
+    m.idle_professionals = pyo.Var(m.IDLE_DISTRICTS, within=pyo.NonNegativeIntegers)
+    for var in (m.idle_fulltime, m.idle_parttime, m.idle_professionals):
+        for v in var.values():
+            v.fix(0)
+
+
+def _add_idle_links(m, covered_grids: dict, covered_towns: dict, most: dict) -> None:
+    """Where district d has no settled grid (town), idle full-time workers (professionals) need a modelled
+    grid (town) at its cap: binaries c_g (k_t) with x_g ≥ 1 + (x_max − 1) c_g, i_d ≤ N_full Σ c_g
+    (y_t ≥ y_min + (y_max − y_min) k_t, e_d ≤ N_pro Σ k_t); N the most staff the budget pays."""
+    grids = [g for gs in covered_grids.values() for g in gs]
+    towns = [t for ts in covered_towns.values() for t in ts]
+    m.IDLE_GRID_DISTRICTS = pyo.Set(initialize=list(covered_grids), ordered=True)
+    m.IDLE_TOWN_DISTRICTS = pyo.Set(initialize=list(covered_towns), ordered=True)
+    m.grid_at_cap = pyo.Var(grids, within=pyo.Binary)
+    m.town_at_cap = pyo.Var(towns, within=pyo.Binary)
+
+    @m.Constraint(grids)
+    def fulltime_at_cap_when_marked(m, g):
+        """x_g ≥ 1 + (x_max − 1) c_g"""
+        x = m.fulltime_workers[g]
+        return x >= 1 + (x.ub - 1) * m.grid_at_cap[g]
+
+    @m.Constraint(towns)
+    def professionals_at_cap_when_marked(m, t):
+        """y_t ≥ y_min + (y_max − y_min) k_t"""
+        y = m.professionals[t]
+        return y >= y.lb + (y.ub - y.lb) * m.town_at_cap[t]
+
+    @m.Constraint(m.IDLE_GRID_DISTRICTS)
+    def idle_fulltime_in_covered_grids(m, d):
+        """i_d ≤ N_full Σ_{g∈d} c_g"""
+        return m.idle_fulltime[d] <= most["fulltime"] * pyo.quicksum(m.grid_at_cap[g] for g in covered_grids[d])
+
+    @m.Constraint(m.IDLE_TOWN_DISTRICTS)
+    def idle_professionals_in_covered_towns(m, d):
+        """e_d ≤ N_pro Σ_{t∈d} k_t"""
+        return m.idle_professionals[d] <= most["professional"] * pyo.quicksum(m.town_at_cap[t] for t in covered_towns[d])
 
 
 def _grid_model(data: grd.GridData) -> pyo.ConcreteModel:
@@ -364,6 +488,7 @@ class FacilitiesBlock:
     cover: CoverageModel
     site_district: np.ndarray       # district of every model site
     levels: dict                    # district → F_d expression (districts with demand)
+    idle: pd.DataFrame              # new sites the reductions left out: block, site (original index), cost, district
 
     @classmethod
     def build(cls, city: Instance, options: FacilitiesOptions) -> "FacilitiesBlock":
@@ -376,7 +501,8 @@ class FacilitiesBlock:
             objective.deactivate()
         _add_exact_levels(model, prepared.flat)
         cover = CoverageModel(city, data, prepared, model)
-        return cls(options, cover, _site_districts(city, data, prepared), coverage_expressions(cover, "district"))
+        idle = _add_idle_sites(model, city, data, prepared)
+        return cls(options, cover, _site_districts(city, data, prepared), coverage_expressions(cover, "district"), idle)
 
     @property
     def model(self) -> pyo.ConcreteModel:
@@ -385,9 +511,16 @@ class FacilitiesBlock:
     def spend(self, d: str):
         cost = self.cover.prepared.flat["sites"].cost
         js = np.flatnonzero((self.site_district == d) & (cost != 0)).tolist()
-        if not js:
+        ks = np.flatnonzero(self.idle["district"].to_numpy(str) == d).tolist()
+        if not js and not ks:
             return 0.0
-        return linear(cost[js].tolist(), [self.model.site_open[j] for j in js])
+        return linear(cost[js].tolist() + self.idle["cost"].to_numpy(float)[ks].tolist(),
+                      [self.model.site_open[j] for j in js] + [self.model.idle_site_open[k] for k in ks])
+
+    def release_spend(self) -> None:
+        """Let the plan open sites that cover no one more (see `_add_idle_sites`), for Hoover."""
+        for v in self.model.idle_site_open.values():
+            v.unfix()
 
     def level(self, d: str):
         return self.levels.get(d, 1.0)
@@ -401,6 +534,9 @@ class FacilitiesBlock:
             is_open[b.sites[picked[off:off + len(b.sites)]]] = True
             out.append(is_open)
             off += len(b.sites)
+        idle = np.array([(v.value or 0.0) > 0.5 for v in self.model.idle_site_open.values()], dtype=bool)
+        for k, j in zip(self.idle["block"].to_numpy(int)[idle], self.idle["site"].to_numpy(int)[idle]):
+            out[k][j] = True
         return out
 
     def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
@@ -415,6 +551,28 @@ def prepare_cover(inputs) -> PreparedCover:
     flat = flatten_cover(blocks)
     return PreparedCover(inputs, blocks, flat, np.zeros(len(flat["sites"].cost), bool), math.inf,
                          np.full(len(inputs), math.inf))
+
+
+def _add_idle_sites(m, city: Instance, data: list[ServiceData], prepared: PreparedCover) -> pd.DataFrame:
+    """Binaries o_k for the new sites the reductions left out of the model (R2: they bring no grid
+    above the level existing sites give), fixed closed until `FacilitiesBlock.release_spend`. Opening
+    one changes no coverage, only spend: no measure of levels wants it, but Hoover's index scores
+    spend, and a plan of every site could open it."""
+    town_district = city.towns.set_index(city.towns["town_id"].astype(str))["district_id"].astype(str)
+    site_town = city.sites["town_id"].astype(str).to_numpy()
+    rows = []
+    for k, (d, inp, b) in enumerate(zip(data, prepared.inputs, prepared.blocks)):
+        left = ~inp.fixed & (np.asarray(inp.cost, float) > 0)
+        left[b.sites] = False
+        js = np.flatnonzero(left)
+        rows.append(pd.DataFrame({"block": k, "site": js, "cost": np.asarray(inp.cost, float)[js],
+                                  "district": town_district.reindex(site_town[d.site_rows[js]]).to_numpy(str)}))
+    idle = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["block", "site", "cost", "district"])
+    m.IDLE_SITES = pyo.RangeSet(0, len(idle) - 1) if len(idle) else pyo.Set(initialize=[])
+    m.idle_site_open = pyo.Var(m.IDLE_SITES, within=pyo.Binary)
+    for v in m.idle_site_open.values():
+        v.fix(0)
+    return idle
 
 
 def _site_districts(city: Instance, data: list[ServiceData], prepared: PreparedCover) -> np.ndarray:

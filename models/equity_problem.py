@@ -93,6 +93,7 @@ class EquityProblem:
     plan_levels: Callable[[dict[str, pd.DataFrame]], PlanLevels]   # the same, recomputed from tables
     group: str = "district"
     meta: dict = field(default_factory=dict)
+    release_spend: Callable[[], None] | None = None     # lets the plan choose spend a reduction settled (Hoover)
 
     def efficiency(self):
         return pyo.quicksum(float(self.weights[g]) * self.levels[g] for g in self.levels)
@@ -135,6 +136,8 @@ def attach_measure(problem: EquityProblem, measure: str, as_: str, bound: float 
     """`measure` of the problem's levels (hoover: of its resources against populations) as the objective
     or as a constraint with `bound`, started from the loaded plan (`initialise`)."""
     if measure == "hoover":
+        if problem.release_spend is not None:      # Hoover scores spend: no reduction may settle it
+            problem.release_spend()
         term = eq.attach(problem.model, problem.resources, "hoover", problem.population, as_=as_, bound=bound)
     else:
         weights = problem.weights if measure in eq.USES_WEIGHTS else None

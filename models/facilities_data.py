@@ -16,8 +16,15 @@ allocator/plans/checks/facilities.py):
 - spend (10k CNY, the plan's first year): a new site costs open_cost + annual_cost, an
   existing one annual_cost; existing sites that must stay open add a constant.
 - assignment models (p-median, p-center, CFLP) use every site of the service when the grid ×
-  site count is at most DENSE_PAIRS_MAX, otherwise each grid's NEAREST_SITES nearest sites
-  (and every pair listed in travel.csv when there is one).
+  site count is at most DENSE_PAIRS_MAX (and every pair listed in travel.csv when there is
+  one). Above it a grid's row holds only its nearest sites (`grid_rows`), and the models stay
+  exact: p-median and p-center keep every site up to the grid's nearest site that must stay
+  open (no plan serves a grid farther than that), or every pair up to FULL_PAIRS_MAX when no
+  site must stay open; the capacitated models keep NEAREST_SITES per grid with the minutes to
+  the first site left out (`tail`, a lower bound on any site beyond the row), and their
+  procedure asks for longer rows (`widen_rows`) where a plan needs one. Only a p-median or
+  p-center above FULL_PAIRS_MAX without a site that must stay open is solved on each grid's
+  NEAREST_SITES nearest sites, and says so.
 """
 from __future__ import annotations
 
@@ -37,7 +44,9 @@ TARGET_GROUP = {
 }
 REACH_TOL = 1e-9
 DENSE_PAIRS_MAX = 2_000_000
+FULL_PAIRS_MAX = 4_000_000      # p-median and p-center without a site that must stay open: all pairs up to here (memory)
 NEAREST_SITES = 50
+WIDEN_FACTOR = 4                # `widen_rows` makes a row this many times longer
 
 
 @dataclass
@@ -139,23 +148,108 @@ def travel_pairs(city: Instance, site_rows: np.ndarray) -> tuple[np.ndarray, np.
 
 def minutes_pairs(city: Instance, site_rows: np.ndarray) -> Pairs:
     """Walking minutes for the assignment models (see module docstring), sorted within each grid."""
+    return grid_rows(city, site_rows).pairs
+
+
+@dataclass
+class GridRows:
+    """Walking minutes from grids to a service's sites, as rows that may leave sites out."""
+
+    pairs: Pairs
+    tail: np.ndarray               # per grid: minutes to the first site left out of its row (inf: complete)
+    restricted: bool = False       # rows left out sites the problem needs (see `grid_rows`)
+    nearest: int = 0               # when restricted: the nearest sites each row holds
+
+
+def grid_rows(city: Instance, site_rows: np.ndarray, through: np.ndarray | None = None) -> GridRows:
+    """Each grid's sites of `site_rows` with walking minutes, sorted within each grid.
+
+    Every pair when the city has travel.csv or grids × sites ≤ DENSE_PAIRS_MAX. Otherwise each
+    grid's NEAREST_SITES nearest sites with `tail`, the minutes to the first site left out; with
+    `through` (a bool per site: sites that stay open, for p-median and p-center) every site up
+    to and including the grid's nearest such site, or, when there is none, every pair up to
+    FULL_PAIRS_MAX grids × sites and beyond that the nearest sites (`restricted`)."""
     n, m = len(city.grids), len(site_rows)
     if city.travel is not None:
         g, j, minutes = travel_pairs(city, site_rows)
-        return from_rows(g, j, minutes, n, m)
+        return GridRows(from_rows(g, j, minutes, n, m), np.full(n, np.inf))
     if m == 0:
-        return from_rows(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), n, m)
-    speed = walk_speed(city)
-    gxy = city.grids[["x", "y"]].to_numpy(float)
-    sxy = city.sites[["x", "y"]].to_numpy(float)[site_rows]
-    if n * m <= DENSE_PAIRS_MAX:
+        return GridRows(from_rows(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), n, m), np.full(n, np.inf))
+    gxy, sxy, speed = _grid_xy(city), _site_xy(city, site_rows), walk_speed(city)
+    has_through = through is not None and bool(np.any(through))
+    if n * m <= DENSE_PAIRS_MAX or (through is not None and not has_through and n * m <= FULL_PAIRS_MAX):
         d = np.hypot(gxy[:, None, 0] - sxy[None, :, 0], gxy[:, None, 1] - sxy[None, :, 1]) / speed
         g, j = np.divmod(np.arange(n * m), m)
-        return from_rows(g, j, d.ravel(), n, m)
-    k = min(m, NEAREST_SITES)
-    dist, j = cKDTree(sxy).query(gxy, k=k)
-    dist, j = dist.reshape(n, k), j.reshape(n, k)
-    return from_rows(np.repeat(np.arange(n), k), j.ravel(), dist.ravel() / speed, n, m)
+        return GridRows(from_rows(g, j, d.ravel(), n, m), np.full(n, np.inf))
+    g, j, minutes, tail = _nearest(gxy, sxy, NEAREST_SITES, speed)
+    if has_through:
+        g, j, minutes, tail = _through(gxy, sxy, np.asarray(through, bool), speed, g, j, minutes, tail)
+    restricted = through is not None and not has_through
+    return GridRows(from_rows(g, j, minutes, n, m), tail, restricted, min(m, NEAREST_SITES) if restricted else 0)
+
+
+def widen_rows(city: Instance, site_rows: np.ndarray, rows: GridRows, grids: np.ndarray,
+               is_open: np.ndarray | None = None) -> GridRows:
+    """`rows` with the rows of `grids` (bool per grid) WIDEN_FACTOR times longer, and at least up to
+    the grid's nearest site of `is_open` (a bool per site: a plan's open sites, so that the plan can
+    serve those grids); the other rows stay as they are."""
+    grids = np.asarray(grids, bool) & np.isfinite(rows.tail)
+    if not grids.any():
+        return rows
+    pairs, m = rows.pairs, len(site_rows)
+    which = np.flatnonzero(grids)
+    gxy, sxy, speed = _grid_xy(city)[which], _site_xy(city, site_rows), walk_speed(city)
+    k = int(min(m, max(NEAREST_SITES, WIDEN_FACTOR * int(pairs.degree[grids].max()))))
+    if is_open is not None and np.any(is_open):
+        reach, _ = cKDTree(sxy[np.asarray(is_open, bool)]).query(gxy, k=1)
+        within = cKDTree(sxy).query_ball_point(gxy, r=np.asarray(reach, float) * (1 + 1e-12) + 1e-9, return_length=True)
+        k = int(min(m, max(k, int(np.max(within)))))
+    g, j, minutes, tail = _nearest(gxy, sxy, k, speed)
+    keep = ~grids[pairs.rows()]
+    merged = from_rows(np.concatenate([pairs.rows()[keep], which[g]]), np.concatenate([pairs.site[keep], j]),
+                       np.concatenate([pairs.value[keep], minutes]), pairs.n_nodes, m)
+    new_tail = rows.tail.copy()
+    new_tail[which] = tail
+    return GridRows(merged, new_tail, rows.restricted, rows.nearest)
+
+
+def _grid_xy(city: Instance) -> np.ndarray:
+    return city.grids[["x", "y"]].to_numpy(float)
+
+
+def _site_xy(city: Instance, site_rows: np.ndarray) -> np.ndarray:
+    return city.sites[["x", "y"]].to_numpy(float)[site_rows]
+
+
+def _nearest(gxy: np.ndarray, sxy: np.ndarray, k: int, speed: float):
+    """(grid, site, minutes) of each grid's k nearest sites, and per grid the minutes to the next one (inf: none)."""
+    n, m = len(gxy), len(sxy)
+    k = min(m, k)
+    kk = min(m, k + 1)
+    dist, j = cKDTree(sxy).query(gxy, k=kk)
+    dist, j = np.asarray(dist, float).reshape(n, kk), np.asarray(j, np.int64).reshape(n, kk)
+    tail = dist[:, k] / speed if kk > k else np.full(n, np.inf)
+    return np.repeat(np.arange(n), k), j[:, :k].ravel(), dist[:, :k].ravel() / speed, tail
+
+
+def _through(gxy: np.ndarray, sxy: np.ndarray, through: np.ndarray, speed: float, g, j, minutes, tail):
+    """Rows extended to every site within the grid's nearest `through` site (ties included)."""
+    radius, _ = cKDTree(sxy[through]).query(gxy, k=1)
+    radius = np.asarray(radius, float) * (1 + 1e-12) + 1e-9
+    reached = np.zeros(len(gxy), bool)
+    reached[g[through[j]]] = True
+    far = np.flatnonzero(~reached)
+    if len(far) == 0:
+        return g, j, minutes, tail
+    balls = cKDTree(sxy).query_ball_point(gxy[far], r=radius[far], return_sorted=False)
+    sizes = np.array([len(b) for b in balls], np.int64)
+    bg = np.repeat(far, sizes)
+    bj = np.concatenate([np.asarray(b, np.int64) for b in balls]) if len(bg) else np.zeros(0, np.int64)
+    bd = np.hypot(gxy[bg, 0] - sxy[bj, 0], gxy[bg, 1] - sxy[bj, 1]) / speed
+    keep = ~np.isin(g, far)
+    tail = tail.copy()
+    tail[far] = radius[far] / speed            # nothing left out lies nearer than the ball's radius
+    return (np.concatenate([g[keep], bg]), np.concatenate([j[keep], bj]), np.concatenate([minutes[keep], bd]), tail)
 
 
 def nearest_open_minutes(city: Instance, site_rows: np.ndarray, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,8 @@ objective, the plan tables and the meta of plan.json.
                 solve under the budget when the sum exceeds it unproven)
     pmedian     `p_median` (LP rounds, then MIP rounds) on each grid's walking-minute pairs
     pcenter     `p_center` on the same pairs, every grid with demand weighing 1
-    cpmedian    `assignment`, single source, arcs costing demand × minutes
+    cpmedian    `assignment`, single source, arcs costing demand × minutes (`p_median` when every
+                site can hold all of its service's demand: the two problems are then one)
     cflp        `assignment`, single source, with the sites' spend as fixed charges and
                 travel_cost_per_person_minute × demand × minutes per arc
 
@@ -29,7 +30,7 @@ import numpy as np
 from allocator.data.instance import Instance
 from allocator.models.facilities import (COST_CONVENTION, DEFAULT_OBJECTIVE, OBJECTIVES, FacilitiesOptions, cover_inputs,
                                          fixed_spend_text)
-from allocator.models.facilities_data import ServiceData, minutes_pairs, service_data
+from allocator.models.facilities_data import ServiceData, grid_rows, service_data, widen_rows
 from allocator.models.facilities_tables import plan_figures, plan_tables
 from allocator.models.location.assignment import AssignInput
 from allocator.models.location.median import MedianInput
@@ -60,14 +61,22 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     meta = {"facilities": _meta(opts, data, outcome, extra)}
     if not outcome.open:
         return ModelRun(outcome.solve_result(clock), opts.objective, {}, None, clock.build_s, clock.extract_s, meta,
-                        _explain(outcome, data, opts))
+                        _restricted(extra, _explain(outcome, data, opts)))
     t1 = time.perf_counter()
     tables = plan_tables(city, data, outcome.open, assigned, opts)
     figures = plan_figures(city, data, tables, opts, outcome.open)
     meta["facilities"].update(figures)
     clock.extract_s += time.perf_counter() - t1
     result = outcome.solve_result(clock)
-    return ModelRun(result, opts.objective, tables, figures["objective_value"], clock.build_s, clock.extract_s, meta)
+    return ModelRun(result, opts.objective, tables, figures["objective_value"], clock.build_s, clock.extract_s, meta,
+                    _restricted(extra, None))
+
+
+def _restricted(extra: dict, explanation: str | None) -> str | None:
+    """The explanation, led by the restriction the run was solved on (if any)."""
+    if not extra.get("restriction"):
+        return explanation
+    return extra["restriction"] + (f"; {explanation}" if explanation else "")
 
 
 def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, solve_options: SolveOptions,
@@ -78,22 +87,46 @@ def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, sol
         return outcome, None, {}
     if objective in ("lscp", "lscpb"):
         return _set_cover(data, opts, solve_options, clock), None, {}
-    t0 = time.perf_counter()
-    pairs = [minutes_pairs(city, d.site_rows) for d in data]
-    clock.build_s += time.perf_counter() - t0
     required = [d.existing & (not opts.allow_closing) for d in data]
     count = [(~d.existing).astype(float) for d in data]
-    if objective in ("pmedian", "pcenter"):
-        inputs = [MedianInput(d.demand if objective == "pmedian" else (d.demand > 0).astype(float), pr, rq, d.spend, c, p)
-                  for d, pr, rq, c in zip(data, pairs, required, count)]
-        procedure = p_median if objective == "pmedian" else p_center
-        return procedure(inputs, budget, False, solve_options, clock), None, {"pairs": _pair_note(pairs, data)}
+    t0 = time.perf_counter()
+    # every site holds all of its service's demand: the capacitated p-median is the p-median
+    as_median = objective == "cpmedian" and all(np.all(d.capacity >= d.demand.sum()) for d in data)
+    if objective in ("pmedian", "pcenter") or as_median:
+        rows = [grid_rows(city, d.site_rows, through=rq) for d, rq in zip(data, required)]
+        clock.build_s += time.perf_counter() - t0
+    if (objective in ("pmedian", "pcenter") or as_median) and not (as_median and any(r.restricted for r in rows)):
+        inputs = [MedianInput(d.demand if objective != "pcenter" else (d.demand > 0).astype(float), r.pairs, rq, d.spend, c, p)
+                  for d, r, rq, c in zip(data, rows, required, count)]
+        procedure = p_center if objective == "pcenter" else p_median
+        outcome = procedure(inputs, budget, False, solve_options, clock)
+        restricted = [(d.service, r.nearest) for d, r in zip(data, rows) if r.restricted]
+        extra = {"pairs": _pair_note([r.pairs for r in rows], data, bool(restricted))}
+        if as_median:
+            extra["solved_as"] = "pmedian: every site can hold all of its service's demand"
+        if restricted:
+            extra["restriction"] = (f"{outcome.status} among each grid's {restricted[0][1]} nearest sites of "
+                                    f"{', '.join(s for s, _ in restricted)} only (too many grid-site pairs to hold "
+                                    "them all, and no existing site that must stay open to bound them): farther sites "
+                                    "were not considered")
+        return outcome, None, extra
+    t0 = time.perf_counter()
+    rows = [grid_rows(city, d.site_rows) for d in data]
+    clock.build_s += time.perf_counter() - t0
     travel = opts.travel_cost_per_person_minute if objective == "cflp" else 1.0
-    inputs = [AssignInput(pr, travel * d.demand[pr.rows()] * pr.value, d.demand, d.capacity,
-                          d.spend if objective == "cflp" else np.zeros(len(d.spend)), rq, d.spend, c, p)
-              for d, pr, rq, c in zip(data, pairs, required, count)]
-    outcome = assignment(inputs, budget, False, True, solve_options, clock)
-    return outcome, outcome.details.pop("assignment", None), {"pairs": _pair_note(pairs, data)}
+
+    def block(k: int) -> AssignInput:
+        d, r = data[k], rows[k]
+        return AssignInput(r.pairs, travel * d.demand[r.pairs.rows()] * r.pairs.value, d.demand, d.capacity,
+                           d.spend if objective == "cflp" else np.zeros(len(d.spend)), required[k], d.spend, count[k], p,
+                           travel * d.demand * r.tail)
+
+    def widen(k: int, nodes: np.ndarray, is_open: np.ndarray) -> AssignInput:
+        rows[k] = widen_rows(city, data[k].site_rows, rows[k], nodes, is_open)
+        return block(k)
+
+    outcome = assignment([block(k) for k in range(len(data))], budget, False, True, solve_options, clock, widen)
+    return outcome, outcome.details.pop("assignment", None), {"pairs": _pair_note([r.pairs for r in rows], data)}
 
 
 def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: SolveOptions, clock: Clock) -> Outcome:
@@ -119,9 +152,14 @@ def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: 
                     "reductions": [r for o in parts for r in o.details.get("reductions", [])]})
 
 
-def _pair_note(pairs, data: list[ServiceData]) -> str:
+def _pair_note(pairs, data: list[ServiceData], restricted: bool = False) -> str:
     complete = all(len(p.site) == p.n_nodes * d.existing.size for p, d in zip(pairs, data))
-    return "every grid-site pair" if complete else "each grid's nearest sites (or the pairs of travel.csv)"
+    if complete:
+        return "every grid-site pair"
+    if restricted:
+        return "each grid's nearest sites only (a restriction of the problem)"
+    return ("each grid's nearest sites, and farther ones wherever a plan could use them (or the pairs of "
+            "travel.csv)")
 
 
 def _meta(opts: FacilitiesOptions, data: list[ServiceData], outcome: Outcome, extra: dict) -> dict:
@@ -132,7 +170,7 @@ def _meta(opts: FacilitiesOptions, data: list[ServiceData], outcome: Outcome, ex
            "travel_cost_per_person_minute": opts.travel_cost_per_person_minute,
            "coverage_minutes": {d.service: d.coverage_minutes for d in data}}
     for key in ("reductions", "least_spend", "greedy_objective", "fallback", "rounds", "lp_rounds", "model_pairs",
-                "all_pairs", "model_arcs", "all_arcs", "split_by_service"):
+                "all_pairs", "model_arcs", "all_arcs", "split_by_service", "repaired", "widened_pairs"):
         if key in outcome.details:
             out[key] = outcome.details[key]
     out.update(extra)

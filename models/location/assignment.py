@@ -11,8 +11,19 @@ Shared sites, spend row (S) and count rows (P) as in `models.location.common`.
          Σ_{j∈J_b} K_j y_j ≥ Σ_{i∈b} q_i              ∀ b ∈ BLOCKS              (5)
          0 ≤ x_a ≤ 1 (binary when single-source), u_i ≥ 0 (= 0 for a complete row)
 
+   Without a row (4) (every site holds all the demand) single source is free: given y, each node's
+   cheapest open arc serves it whole, so x stays continuous.
+
    u_i carries what truncated arcs leave out at c̲_i, the least cost beyond them: again a
-   relaxation, exact once no u_i is used. (5) is a valid cut.
+   relaxation, exact once no u_i is used. (5) is a valid cut. When a node's pairs themselves
+   leave sites out (`AssignInput.tail_cost`, e.g. each grid's nearest sites only), a row that
+   holds all its pairs keeps u_i at the tail cost, so the model stays a relaxation of the
+   problem over every site.
+
+A plan read off a truncated model may leave some u_i > 0. `complete_assignment` turns it into
+a plan of the whole problem: the open sites stay as they are and each such node's share goes
+to open sites among all its pairs with capacity left, cheapest first (a feasible plan, so its
+cost is an upper bound; None when some node finds no room).
 
     symbol      attribute                       meaning
     y_j         m.site_open[j]                  site j open
@@ -46,6 +57,7 @@ class AssignInput:
     cost: np.ndarray
     count: np.ndarray
     n_open: float
+    tail_cost: np.ndarray | None = None     # per node: least cost of a site left out of `pairs` (None: rows complete)
 
 
 @dataclass
@@ -152,25 +164,67 @@ def assignment_arrays(inputs: list[AssignInput], states, single_source: bool):
         demand.append(b.demand)
         node_block.append(np.full(b.pairs.n_nodes, k))
         first_out = np.minimum(b.pairs.indptr[:-1] + st.keep, max(len(b.pairs.site) - 1, 0))
-        beyond.append(np.where(st.keep < b.pairs.degree, b.arc_cost[first_out] if len(b.arc_cost) else np.inf, np.inf))
+        tail = np.full(b.pairs.n_nodes, np.inf) if b.tail_cost is None else b.tail_cost
+        beyond.append(np.where(st.keep < b.pairs.degree, b.arc_cost[first_out] if len(b.arc_cost) else np.inf, tail))
         parts.append((mask, slice(site_off, site_off + b.pairs.n_sites), slice(arc_off, arc_off + len(tp.site))))
         arc_off += len(tp.site)
         site_off += b.pairs.n_sites
     cat = np.concatenate
+    capacity = cat([_effective_capacity(b) for b in inputs]).astype(float)
     sites = SiteArrays(cat([np.full(b.pairs.n_sites, k) for k, b in enumerate(inputs)]).astype(np.int64),
                        cat([b.cost for b in inputs]).astype(float), cat([b.count for b in inputs]).astype(float),
                        cat([b.required for b in inputs]), cat([b.fixed_charge for b in inputs]).astype(float))
     arcs = AssignmentArrays(cat(indptr), cat(arc_site).astype(np.int64), cat(arc_cost).astype(float), cat(demand).astype(float),
                             cat(node_block).astype(np.int64), cat(beyond).astype(float),
-                            cat([b.capacity for b in inputs]).astype(float), single_source)
+                            capacity, single_source and bool(np.isfinite(capacity).any()))
     return sites, arcs, parts
 
 
-def assignment_plan(inputs, states, parts, x: np.ndarray, y: np.ndarray):
-    opened, assigned, shares = [], [], []
+def _effective_capacity(b: AssignInput) -> np.ndarray:
+    """K_j, or inf (no row (4)) where the site holds the block's whole demand: the row then only
+    repeats x_a ≤ y_j, and a capacity far above the demand would make it a poorly scaled big-M."""
+    capacity = np.asarray(b.capacity, float)
+    return np.where(capacity >= float(np.sum(b.demand)), np.inf, capacity)
+
+
+def uncapacitated_shares(inputs, opened: list[np.ndarray], shares: list[np.ndarray]) -> list[np.ndarray]:
+    """In every block where no site's capacity binds (no row (4)), each node wholly on its cheapest
+    open pair (the best assignment for these open sites; nodes without one keep their shares)."""
+    out = []
+    for b, is_open, share in zip(inputs, opened, shares):
+        if np.isfinite(_effective_capacity(b)).any() or len(b.pairs.site) == 0:
+            out.append(share)
+            continue
+        rows, n = b.pairs.rows(), b.pairs.n_nodes
+        hit = is_open[b.pairs.site]
+        least = np.full(n, np.inf)
+        np.minimum.at(least, rows[hit], b.arc_cost[hit])
+        cheapest = np.flatnonzero(hit & (b.arc_cost <= least[rows]))
+        first = np.full(n, len(rows))
+        np.minimum.at(first, rows[cheapest], cheapest)
+        found = first < len(rows)
+        share = share.copy()
+        share[found[rows]] = 0.0
+        share[first[found]] = 1.0
+        out.append(share)
+    return out
+
+
+def plan_shares(inputs, parts, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per block: open sites and the share of every pair of `pairs` (0 beyond the model's arcs)."""
+    opened, shares = [], []
     for b, (mask, sites, arcs) in zip(inputs, parts):
         share = np.zeros(len(b.pairs.site))
-        share[mask] = x[arcs]
+        share[mask] = np.clip(x[arcs], 0.0, 1.0)
+        opened.append(y[sites].copy())
+        shares.append(share)
+    return opened, shares
+
+
+def assigned_sites(inputs, shares: list[np.ndarray]) -> list[np.ndarray]:
+    """Per block: the site of each node's largest share (ties: the nearest), -1 for none."""
+    assigned = []
+    for b, share in zip(inputs, shares):
         rows = b.pairs.rows()
         best = np.full(b.pairs.n_nodes, -1)
         top = np.full(b.pairs.n_nodes, 1e-9)
@@ -181,10 +235,86 @@ def assignment_plan(inputs, states, parts, x: np.ndarray, y: np.ndarray):
                     break
                 continue
             top[r], best[r] = share[idx], b.pairs.site[idx]
-        opened.append(y[sites].copy())
         assigned.append(best)
-        shares.append(share)
-    return opened, assigned, shares
+    return assigned
+
+
+def assignment_plan(inputs, states, parts, x: np.ndarray, y: np.ndarray):
+    opened, shares = plan_shares(inputs, parts, x, y)
+    return opened, assigned_sites(inputs, shares), shares
+
+
+def assignment_cost(inputs, opened: list[np.ndarray], shares: list[np.ndarray]) -> float:
+    """Σ_j f_j y_j + Σ_a c_a x_a of a plan over the blocks' pairs (formulation 5 without slack)."""
+    return float(sum(b.fixed_charge[o].sum() + b.arc_cost @ sh for b, o, sh in zip(inputs, opened, shares)))
+
+
+def idle_nodes(b: AssignInput) -> np.ndarray:
+    """Per node: no demand and nothing to pay wherever it goes (its share changes neither cost nor load)."""
+    top = np.zeros(b.pairs.n_nodes)
+    if len(b.arc_cost):
+        np.maximum.at(top, b.pairs.rows(), np.abs(b.arc_cost))
+    return (b.demand <= 0) & (top <= 0)
+
+
+def complete_assignment(inputs, opened: list[np.ndarray], shares: list[np.ndarray], single_source: bool,
+                        tol: float = 1e-6) -> list[np.ndarray] | None:
+    """Shares that serve every node wholly, opening nothing: each node's missing share (1 − Σ of
+    its shares) goes to the open sites among its pairs with capacity left, cheapest first —
+    whole, to one site, when `single_source` (nodes of largest demand first). None when some
+    node finds no room (idle nodes go to an open site when they have one, and never fail)."""
+    out = []
+    for b, is_open, share in zip(inputs, opened, shares):
+        share = share.copy()
+        rows = b.pairs.rows()
+        missing = 1.0 - np.bincount(rows, weights=share, minlength=b.pairs.n_nodes)
+        idle = idle_nodes(b)
+        needy = np.flatnonzero(missing > tol)
+        if len(needy) == 0:
+            out.append(share)
+            continue
+        left = b.capacity - np.bincount(b.pairs.site, weights=b.demand[rows] * share, minlength=b.pairs.n_sites)
+        if single_source:
+            share[np.isin(rows, needy)] = 0.0
+            left = b.capacity - np.bincount(b.pairs.site, weights=b.demand[rows] * share, minlength=b.pairs.n_sites)
+            missing[needy] = 1.0
+            needy = needy[np.argsort(-b.demand[needy], kind="stable")]
+        for i in needy.tolist():
+            idx = np.arange(b.pairs.indptr[i], b.pairs.indptr[i + 1])
+            idx = idx[is_open[b.pairs.site[idx]]]
+            idx = idx[np.argsort(b.arc_cost[idx], kind="stable")]
+            q, need = float(b.demand[i]), float(missing[i])
+            for a in idx.tolist():
+                j = b.pairs.site[a]
+                room = left[j] / q if q > 0 else np.inf
+                if single_source:
+                    if room >= 1.0 - 1e-9:
+                        share[a], left[j], need = 1.0, left[j] - q, 0.0
+                        break
+                    continue
+                give = min(need, room)
+                if give > 0:
+                    share[a] += give
+                    left[j] -= give * q
+                    need -= give
+                if need <= tol:
+                    break
+            if need > tol and not idle[i]:
+                return None
+        out.append(share)
+    return out
+
+
+def shares_on(old: Pairs, new: Pairs, share: np.ndarray) -> np.ndarray:
+    """A share per pair of `old` moved onto the pairs of `new` (matched by node and site)."""
+    m = max(old.n_sites, new.n_sites, 1)
+    old_key = old.rows().astype(np.int64) * m + old.site
+    new_key = new.rows().astype(np.int64) * m + new.site
+    order = np.argsort(new_key, kind="stable")
+    pos = order[np.searchsorted(new_key[order], old_key)]
+    out = np.zeros(len(new.site))
+    out[pos] = share
+    return out
 
 
 def assignment_start(model, start) -> dict:
@@ -193,3 +323,14 @@ def assignment_start(model, start) -> dict:
     out.update((model.site_open[j], float(v)) for j, v in enumerate(y))
     out.update((model.unassigned[i], float(v)) for i, v in enumerate(u))
     return out
+
+
+def plan_start(model, inputs, parts, opened: list[np.ndarray], shares: list[np.ndarray]) -> dict:
+    """A start for `model` (built on `parts`) from a plan over the blocks' pairs: shares on the
+    model's arcs, the rest of each node's share as u_i."""
+    x = np.concatenate([share[mask] for share, (mask, _, _) in zip(shares, parts)]) if parts else np.zeros(0)
+    y = np.concatenate([o.astype(float) for o in opened]) if opened else np.zeros(0)
+    covered = [np.bincount(b.pairs.rows()[mask], weights=share[mask], minlength=b.pairs.n_nodes)
+               for b, share, (mask, _, _) in zip(inputs, shares, parts)]
+    u = np.clip(1.0 - np.concatenate(covered), 0.0, 1.0) if covered else np.zeros(0)
+    return assignment_start(model, (x, u, y))

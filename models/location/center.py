@@ -12,9 +12,9 @@ Shared sites, spend row (S) and count rows (P) as in `models.location.common`.
    distance, a lower bound) up to a known feasible radius; u_k = 1 when the radius exceeds
    R_k; κ(ℓ) is the largest R_k below the node's next level.
 
-The model holds the pairs within a feasible radius R̄ found by farthest-first (an optimal
-plan never serves a node farther than R̄), from the lower bound R⁰ = max_i min_j w_i d_ij
-(`center_problem`).
+The model holds the pairs within a radius R̄ found by farthest-first (an optimal plan never
+serves a node farther than R̄; only when that plan keeps the spend and count rows, otherwise
+every pair), from the lower bound R⁰ = max_i min_j w_i d_ij (`center_problem`).
 
     symbol      attribute                       meaning
     y_j         m.site_open[j]                  site j open
@@ -101,19 +101,22 @@ def weighted_pairs(b: MedianInput) -> Pairs:
     return Pairs(b.pairs.indptr, b.pairs.site, b.pairs.value * w[b.pairs.rows()], b.pairs.n_sites)
 
 
-def center_problem(inputs: list[MedianInput], weighted: list[Pairs]) -> CenterProblem:
-    """Formulation 4 on the pairs within each block's farthest-first radius (see module docstring)."""
+def center_problem(inputs: list[MedianInput], weighted: list[Pairs], spend: float = np.inf, exact: bool = False) -> CenterProblem:
+    """Formulation 4 on the pairs within each block's cap R̄_b (see module docstring): with the
+    farthest-first plan keeping the spend row and the count rows, R̄_b = Σ_c R^g_c − Σ_{c≠b} R⁰_c
+    (R^g the plan's radii: an optimal plan's total is at most theirs, and every other block's radius
+    is at least its R⁰), which is R^g_b for one block; otherwise every pair."""
     parts, greedy, constant = [], [], 0.0
     steps, radius_block, raises, closed, site_off = [], [], [], [], 0
     lv_total = 0
-    for k, (b, wp) in enumerate(zip(inputs, weighted)):
+    for b, wp in zip(inputs, weighted):
         n_new = b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else wp.n_sites
-        g = greedy_center(wp, b.required, n_new)
-        greedy.append(g)
+        greedy.append(greedy_center(wp, b.required, n_new))
+    caps = _radius_caps(inputs, weighted, greedy, spend, exact)
+    for k, (b, wp) in enumerate(zip(inputs, weighted)):
         st = rows_state(wp, b.required)
         st.full[b.weights <= 0] = 0
-        _, near = nearest_open(wp, g)
-        upper = float(near[b.weights > 0].max()) if (b.weights > 0).any() else 0.0
+        upper = caps[k]
         within = (wp.value <= upper + 1e-12 * max(1.0, upper)) if np.isfinite(upper) else np.ones(len(wp.value), bool)
         counts = np.bincount(wp.rows()[within], minlength=wp.n_nodes)
         st.keep = snap(st, wp, counts)
@@ -143,6 +146,23 @@ def center_problem(inputs: list[MedianInput], weighted: list[Pairs]) -> CenterPr
     radius = RadiusArrays(levels, pair_site, np.zeros(len(levels)), cat(closed), 0.0)
     center = CenterArrays(radius, cat(radius_block).astype(np.int64), cat(steps), cat(raises).astype(np.int64), constant)
     return CenterProblem(sites, center, parts, greedy)
+
+
+def _radius_caps(inputs: list[MedianInput], weighted: list[Pairs], greedy: list[np.ndarray], spend: float,
+                 exact: bool) -> list[float]:
+    """R̄_b of `center_problem`: inf for every block when the farthest-first plan breaks a limit."""
+    cost = sum(float(b.cost[g].sum()) for b, g in zip(inputs, greedy))
+    counts = [float(b.count[g].sum()) for b, g in zip(inputs, greedy)]
+    kept = cost <= spend + 1e-9 and all(
+        not np.isfinite(b.n_open) or (abs(c - b.n_open) <= 1e-9 if exact else c <= b.n_open + 1e-9)
+        for b, c in zip(inputs, counts))
+    radii = [radius_of(wp, b, g) for wp, b, g in zip(weighted, inputs, greedy)]
+    if not kept or not all(np.isfinite(radii)):
+        return [np.inf] * len(inputs)
+    lows = [float(wp.value[wp.indptr[:-1][(wp.degree > 0) & (b.weights > 0)]].max()) if ((wp.degree > 0) & (b.weights > 0)).any()
+            else 0.0 for wp, b in zip(weighted, inputs)]
+    total, low = sum(radii), sum(lows)
+    return [total - (low - lows[k]) for k in range(len(inputs))]
 
 
 def radius_of(wp: Pairs, b: MedianInput, opened: np.ndarray) -> float:
