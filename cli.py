@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -51,12 +52,20 @@ def friendly(command):
 @click.version_option(package_name="allocator")
 def main(debug: bool, max_rows: int | None) -> None:
     """Allocate grid workers, enforcement staff and service facilities across a city."""
+    click.get_current_context().meta["allocator.started"] = time.time()   # --time-limit counts from here
     if max_rows is not None:   # read by every load, also in sweep worker processes started from here
         import os
         os.environ["ALLOCATOR_MAX_ROWS"] = str(max_rows)
 
 
 instance_argument = click.argument("instance", type=click.Path(path_type=Path))
+
+
+def _deadline(time_limit: float | None) -> float | None:
+    """The wall-clock end of this command under --time-limit: the limit counts from the command's start."""
+    if time_limit is None:
+        return None
+    return click.get_current_context().meta.get("allocator.started", time.time()) + time_limit
 
 
 @main.command()
@@ -138,7 +147,8 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
                          scenarios=scenarios, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight, target_ratio=target_ratio,
                          max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
                          services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None)
-    solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json)
+    solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json,
+                                 deadline=_deadline(time_limit))
     plan = make_plan(city, options, solve_options, iis=iis)
     out = out or _default_out(city.name, model_name)
     folder = write_plan(plan, out)

@@ -11,7 +11,7 @@ from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan
 from allocator.solving.explain import explain_infeasible
 from allocator.solving.run import ModelRun, RunOptions, check_equity_bounds, model_module
-from allocator.solving.solve import SolveOptions
+from allocator.solving.solve import SolveOptions, reserve_s
 
 
 def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptions, iis: bool = False) -> Plan:
@@ -26,6 +26,8 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
     check_equity_bounds(options)
     instance = instance.with_basis(options.basis)
     t0 = time.perf_counter()
+    # every solve (with the explanation of an infeasible run) ends in time to extract, check and write the plan
+    solve_options = solve_options.with_deadline(reserve_s(solve_options.time_limit, instance_rows(instance)))
     outcome: ModelRun = module.run(instance, options, solve_options)
     if outcome.result.status == "infeasible":
         explain_infeasible(instance, options, solve_options, outcome, iis=iis)
@@ -38,6 +40,11 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
             plan.meta["status"] = "error"
             plan.meta["explanation"] = "the plan failed the independent check: " + "; ".join(report.violations[:5])
     return plan
+
+
+def instance_rows(instance: Instance) -> int:
+    """Rows of the instance's tables: the size the work after a solve grows with."""
+    return sum(len(t) for t in (instance.grids, instance.sites, instance.towns, instance.districts))
 
 
 def _meta(instance: Instance, options: RunOptions, solve_options: SolveOptions, outcome: ModelRun, total_s: float) -> dict[str, Any]:

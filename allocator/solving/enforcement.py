@@ -39,7 +39,7 @@ from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BRE
                                           officers_for_target, plan_objective)
 from allocator.models.enforcement_levels import EnforcementData, best_level, fewest_moves_at
 from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions, SolveResult, relative_gap, solve
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, relative_gap, solve, time_left
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "enforcement_options", "run"]
 
@@ -81,7 +81,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     model = build_model(city, opts)
     build_s = time.perf_counter() - t0
     if opts.level is not None:
-        result = solve(model, solve_options)         # fewest moves at the level: the tie-break, in one solve
+        result = solve(model, solve_options.stage_named(f"tie-break at level {opts.level:.4f}"))   # fewest moves at the level, in one solve
         meta["tie_break_run"] = {"objective": TIE_BREAK["maxmin"], "status": result.status, "value": result.objective, "gap": result.gap}
         if bracket and result.has_solution:         # the objective is the level; its bound, the bracket's top
             low, high = bracket
@@ -119,17 +119,16 @@ def posting_start(m) -> ComponentMap:
 
 def _solve_with_tie_break(m, options: enf.EnforcementOptions, solve_options: SolveOptions) -> tuple[SolveResult, dict]:
     """Solve the primary objective; if optimal, keep it and solve again for the tie-break, from the first plan."""
-    start = time.monotonic()
-    first = solve(m, solve_options, start=posting_start(m))
+    solve_options = replace(solve_options, deadline=deadline_of(solve_options))   # one limit for both stages
+    first = solve(m, solve_options.stage_named(options.objective), start=posting_start(m))
     if not options.tie_break or first.status != "optimal" or first.objective is None:
         return first, {"objective": None, "status": "skipped"}
-    limit = solve_options.time_limit
-    if limit is not None and limit - (time.monotonic() - start) < 1.0:
+    remaining = time_left(solve_options)
+    if remaining is not None and remaining < 1.0:
         return first, {"objective": TIE_BREAK[options.objective], "status": "skipped: no time left"}
     keep_primary(m, first.objective)
-    remaining = None if limit is None else limit - (time.monotonic() - start)
     first_plan = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var, active=True))   # feasible: a start
-    second = solve(m, replace(solve_options, time_limit=remaining), start=first_plan)
+    second = solve(m, solve_options.stage_named(f"tie-break: {TIE_BREAK[options.objective]}"), start=first_plan)
     # Without a solution HiGHS loaded nothing, so the variables still hold the first plan.
     combined = replace(first, handover_s=first.handover_s + second.handover_s, solve_s=first.solve_s + second.solve_s)
     return combined, {"objective": TIE_BREAK[options.objective], "status": second.status,

@@ -41,7 +41,7 @@ from allocator.models import equity as eq
 from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, EquityProblem, attach_measure, check_measure,
                                              hold_value, maximise_efficiency, ratio_objective)
 from allocator.solving.leximin import solve_leximin
-from allocator.solving.solve import SolveOptions, SolveResult, solve
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, solve
 
 DINKELBACH_TOLERANCE = 1e-6
 DINKELBACH_MAX_STEPS = 25
@@ -80,14 +80,14 @@ class _Sequence:
         self.problem, self.options = problem, options
         self.steps: list[dict] = []
         self.results: list[SolveResult] = []
-        self.deadline = None if options.time_limit is None else time.monotonic() + options.time_limit
+        self.deadline = deadline_of(options)
 
     def run(self, purpose: str, share: float = 1.0) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left."""
         start = self._incumbent()
-        options = self.options
+        options = replace(self.options, deadline=self.deadline, stage=purpose)
         if self.deadline is not None:
-            options = replace(options, time_limit=max(1.0, share * (self.deadline - time.monotonic())))
+            options = replace(options, time_limit=max(1.0, share * (self.deadline - time.time())))
         r = solve(self.problem.model, options, start=start)
         self.results.append(r)
         self.steps.append({"purpose": purpose, "status": r.status, "objective": r.objective, "gap": r.gap,
@@ -171,9 +171,9 @@ def _utilitarian_start(problem: EquityProblem, seq: _Sequence) -> SolveResult:
 
 
 def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
-    options = seq.options
+    options = replace(seq.options, deadline=seq.deadline)
     if seq.deadline is not None:                  # leave the tie-break its share of the time
-        options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.monotonic())))
+        options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.time())))
     result = solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
     if result.result is not None:
         seq.results.append(replace(result.result, handover_s=result.handover_s, solve_s=result.solve_s))

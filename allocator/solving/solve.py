@@ -10,10 +10,22 @@ array. It never raises for a non-optimal outcome: the result's `status` says wha
 if any, is loaded into the model's variables. Ctrl-C stops HiGHS and raises
 KeyboardInterrupt.
 
+One deadline bounds a whole command. `SolveOptions.deadline` is the wall-clock time
+(`time.time()`) by which every solve of the command must have ended: `allocator solve` sets
+it to its start plus --time-limit, a study gives each of its jobs a share of it. Where a
+command begins its solves (`make_plan`, a study's job) `with_deadline` fixes it, keeping back
+`reserve_s` for what follows the last solve (extraction, the check, writing the plan). Every
+call of `solve` then gives HiGHS the smaller of its own `time_limit` and the time left to the
+deadline, so a sequence (bisection, tie-breaks, leximin rounds, LP rounds, explanations)
+shares one limit whatever it asks; a call with no time left returns `time_limit` without a
+solve. Sequences split the time left with `time_left(options)`.
+
 HiGHS can overrun its own time limit several-fold, so a callback also interrupts it
-once the wall clock passes the limit plus a grace period; such a run is reported as
+once the wall clock passes HiGHS's limit plus GRACE_S; such a run is reported as
 `time_limit`, like one HiGHS stopped itself. The same callback prints a progress line
-(elapsed time, incumbent, bound, gap) to stderr when asked.
+(the job's label, the stage, elapsed time, incumbent, bound, gap, time left) to stderr
+when asked: redrawn in place on a terminal, one line per update otherwise (a file, a pipe,
+a sweep worker).
 """
 from __future__ import annotations
 
@@ -21,7 +33,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
@@ -30,8 +42,11 @@ from pyomo.common.gc_manager import PauseGC
 
 from allocator.solving.highs_model import CompiledModel, compile_model
 
-GRACE_S = 5.0          # extra seconds HiGHS gets past --time-limit before it is interrupted
-PROGRESS_EVERY_S = 2.0
+GRACE_S = 1.0          # extra seconds HiGHS gets past its time limit before it is interrupted
+PROGRESS_EVERY_S = 2.0        # on a terminal (the line is redrawn)
+PROGRESS_LINE_EVERY_S = 5.0   # elsewhere (one line per update)
+RESERVE_SHARE, RESERVE_MIN_S, RESERVE_MAX_S = 0.05, 0.5, 15.0
+RESERVE_PER_ROW_S = 1e-4      # extraction, check and writing per row of the instance (measured: 6e-5 on Chongqing)
 
 
 @dataclass(frozen=True)
@@ -44,9 +59,50 @@ class SolveOptions:
     seed: int = 0                       # HiGHS random_seed
     progress: bool = False              # print a progress line to stderr
     tee: bool = False                   # show HiGHS's own log
+    deadline: float | None = None       # time.time() by which every solve of the command ends
+    parts: int = 1                      # a study's job: it takes 1/parts of the time left to `deadline`
+    label: str | None = None            # progress: the job of a study ("point 3/6")
+    stage: str | None = None            # progress: the stage of a solve sequence ("tie-break: max efficiency")
 
     def as_dict(self) -> dict:
         return {"time_limit": self.time_limit, "gap": self.gap, "threads": self.threads, "seed": self.seed}
+
+    def with_deadline(self, reserve: float = 0.0) -> "SolveOptions":
+        """The options of a command (or a study's job) whose solves start now: its deadline is now
+        plus `time_limit`, never later than a deadline already set (a job: its 1/parts share of the
+        time left), less `reserve` seconds kept for the work after the last solve."""
+        if self.time_limit is None and self.deadline is None:
+            return self
+        now = time.time()
+        ends = [] if self.time_limit is None else [now + self.time_limit]
+        if self.deadline is not None:
+            ends.append(now + max(0.0, self.deadline - now) / max(1, self.parts))
+        end = min(ends)
+        return replace(self, deadline=end - min(reserve, 0.5 * (end - now)), parts=1)
+
+    def stage_named(self, stage: str) -> "SolveOptions":
+        return replace(self, stage=stage)
+
+
+def reserve_s(time_limit: float | None, rows: int = 0) -> float:
+    """Seconds kept back from a command's limit for the work after its last solve: a share of the
+    limit, at least RESERVE_MIN_S, plus RESERVE_PER_ROW_S per row of the instance, at most RESERVE_MAX_S."""
+    if time_limit is None:
+        return 0.0
+    return min(RESERVE_MAX_S, max(RESERVE_MIN_S, RESERVE_SHARE * time_limit) + RESERVE_PER_ROW_S * rows)
+
+
+def deadline_of(options: SolveOptions) -> float | None:
+    """The wall-clock end of a sequence starting now: the command's deadline, else now + time_limit."""
+    if options.deadline is not None:
+        return options.deadline if options.time_limit is None else min(options.deadline, time.time() + options.time_limit)
+    return None if options.time_limit is None else time.time() + options.time_limit
+
+
+def time_left(options: SolveOptions) -> float | None:
+    """Seconds left to the deadline (None without a limit); a sequence splits them between its stages."""
+    end = deadline_of(options)
+    return None if end is None else end - time.time()
 
 
 @dataclass
@@ -85,14 +141,19 @@ class _Watch:
     """HiGHS callback: progress line and the outer wall-clock guard.
 
     The progress line goes to a duplicate of the terminal's stderr (file descriptor 2), so
-    that it reaches the terminal even when sys.stderr is redirected.
+    that it reaches the terminal even when sys.stderr is redirected. On a terminal it is
+    redrawn in place every PROGRESS_EVERY_S; anywhere else (a file, a pipe, a sweep worker
+    sharing the terminal with others) it is one full line every PROGRESS_LINE_EVERY_S.
     """
 
-    def __init__(self, options: SolveOptions):
+    def __init__(self, options: SolveOptions, time_limit: float | None = None):
         self.options = options
         self.stream = _terminal_stderr() if options.progress else None
+        self.redraw = self.stream is not None and _is_terminal(self.stream) and not _in_sweep_worker()
+        self.every = PROGRESS_EVERY_S if self.redraw else PROGRESS_LINE_EVERY_S
         self.start = time.monotonic()
-        self.deadline = None if options.time_limit is None else self.start + options.time_limit + GRACE_S
+        limit = options.time_limit if time_limit is None else time_limit
+        self.deadline = None if limit is None else self.start + limit + GRACE_S
         self.guard_fired = False
         self.last_print = self.start
 
@@ -101,24 +162,55 @@ class _Watch:
         if self.deadline is not None and now > self.deadline:
             self.guard_fired = True
             event.interrupt()
-        if self.options.progress and now - self.last_print >= PROGRESS_EVERY_S:
+        if self.options.progress and now - self.last_print >= self.every:
             self.last_print = now
             out = event.data_out
             inc, bnd = getattr(out, "mip_primal_bound", math.inf), getattr(out, "mip_dual_bound", math.nan)
-            gap = getattr(out, "mip_gap", math.nan)
-            shown = "none yet" if not math.isfinite(inc) or abs(inc) >= 1e30 else f"{inc:.6g}"
-            gap_text = f"{100 * gap:.2f}%" if math.isfinite(gap) and gap < 1e10 else "-"
-            self.stream.write(f"\r  solving: {now - self.start:6.1f} s   incumbent {shown}   bound {bnd:.6g}   gap {gap_text}   ")
-            self.stream.flush()
+            self.show(now - self.start, inc, bnd, getattr(out, "mip_gap", math.nan))
+
+    def show(self, elapsed: float, inc: float, bnd: float, gap: float) -> None:
+        line = progress_line(self.options, elapsed, inc, bnd, gap)
+        self.stream.write(f"\r{line}   " if self.redraw else line + "\n")
+        self.stream.flush()
 
     def finish(self) -> None:
         if self.stream is None:
             return
-        if self.last_print > self.start:
+        if self.redraw and self.last_print > self.start:
             self.stream.write("\n")
             self.stream.flush()
         if self.stream is not sys.stderr:
             self.stream.close()
+
+
+def progress_line(options: SolveOptions, elapsed: float, incumbent: float, bound: float, gap: float) -> str:
+    """'  point 3/6 · tie-break: max efficiency: 12 s, incumbent 0.7745, bound 0.7751, gap 0.08%, 40 s left'."""
+    shown = "none yet" if not math.isfinite(incumbent) or abs(incumbent) >= 1e30 else f"{incumbent:.6g}"
+    bound_text = f"{bound:.6g}" if math.isfinite(bound) and abs(bound) < 1e30 else "-"
+    gap_text = f"{100 * gap:.2f}%" if math.isfinite(gap) and gap < 1e10 else "-"
+    where = " · ".join(x for x in (options.label, options.stage) if x) or "solving"
+    left = time_left(options)
+    left_text = "" if left is None else f", {max(0.0, left):.0f} s left"
+    return f"  {where}: {elapsed:.0f} s, incumbent {shown}, bound {bound_text}, gap {gap_text}{left_text}"
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _in_sweep_worker() -> bool:
+    """True in a Dask worker process (it shares the terminal with other workers: no redrawn line)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+        return True
+    except ValueError:
+        return False
 
 
 def _terminal_stderr():
@@ -178,11 +270,15 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
     compiled = persistent.prepare(model) if persistent is not None else compile_model(model)
     highs = compiled.highs
     compiled.relax(relax)
-    _set_options(highs, options, highs_options)
     if start:
         _set_start(compiled, start)
+    limit = time_left(options)
+    if limit is not None and limit <= 0:        # the command's time is used up: no solve, no plan
+        return SolveResult("time_limit", None, None, None, "no time left", solver_version=highs.version(),
+                           handover_s=time.perf_counter() - t0)
+    _set_options(highs, options, highs_options, limit)
     handover_s = time.perf_counter() - t0
-    watch = _Watch(options)
+    watch = _Watch(options, limit)
     events = (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt)
     for event in events:
         event.subscribe(watch)
@@ -201,11 +297,11 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
     return result
 
 
-def _set_options(highs: highspy.Highs, options: SolveOptions, highs_options: dict | None) -> None:
-    """The run's options: output, time limit, MIP gap, threads, seed, then the model's raw options."""
+def _set_options(highs: highspy.Highs, options: SolveOptions, highs_options: dict | None, limit: float | None) -> None:
+    """The run's options: output, time limit (the time left), MIP gap, threads, seed, then the model's raw options."""
     values = {"output_flag": bool(options.tee), "log_to_console": bool(options.tee), "random_seed": int(options.seed)}
-    if options.time_limit is not None:
-        values["time_limit"] = float(options.time_limit)
+    if limit is not None:
+        values["time_limit"] = float(limit)
     if options.gap is not None:
         values["mip_rel_gap"] = float(options.gap)
     if options.threads is not None:

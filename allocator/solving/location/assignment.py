@@ -46,7 +46,7 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
         count = np.array([b.n_open for b in inputs], float)
         model = build_assignment_model(sites, arcs, Limits(spend, count, exact))
         clock.build_s += time.perf_counter() - t1
-        result = clock.run(model, options, assignment_start(model, start) if start else None)
+        result = clock.run(model, options, assignment_start(model, start) if start else None, stage=f"assignment round {rounds}")
         status = result.status
         if not result.has_solution:
             break
