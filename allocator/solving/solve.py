@@ -22,7 +22,12 @@ solve. Sequences split the time left with `time_left(options)`.
 
 HiGHS can overrun its own time limit several-fold, so a callback also interrupts it
 once the wall clock passes HiGHS's limit plus GRACE_S; such a run is reported as
-`time_limit`, like one HiGHS stopped itself. The same callback prints a progress line
+`time_limit`, like one HiGHS stopped itself. HiGHS calls no callback at all in some long
+stretches (root cut separation on a city model: 10 s with neither its time limit nor an
+interrupt looked at), so under a limit it runs in a thread of its own: ABANDON_S past the
+guard the command stops waiting, keeps the last incumbent HiGHS reported (its improving-
+solution callback) and goes on; the abandoned run is left to notice its interrupt in the
+background and is never used again. The same callback prints a progress line
 (the job's label, the stage, elapsed time, incumbent, bound, gap, time left) to stderr
 when asked: redrawn in place on a terminal, one line per update otherwise (a file, a pipe,
 a sweep worker).
@@ -32,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -43,10 +49,11 @@ from pyomo.common.gc_manager import PauseGC
 from allocator.solving.highs_model import CompiledModel, compile_model
 
 GRACE_S = 1.0          # extra seconds HiGHS gets past its time limit before it is interrupted
+ABANDON_S = 0.5        # further seconds after which the command stops waiting for an interrupted HiGHS
 PROGRESS_EVERY_S = 2.0        # on a terminal (the line is redrawn)
 PROGRESS_LINE_EVERY_S = 5.0   # elsewhere (one line per update)
 RESERVE_SHARE, RESERVE_MIN_S, RESERVE_MAX_S = 0.05, 0.5, 15.0
-RESERVE_PER_ROW_S = 1e-4      # extraction, check and writing per row of the instance (measured: 6e-5 on Chongqing)
+RESERVE_PER_ROW_S = 1.5e-4    # extraction, check and writing per row of the instance (measured 6e-5 to 3e-4 s)
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,11 @@ class SolveOptions:
     def as_dict(self) -> dict:
         return {"time_limit": self.time_limit, "gap": self.gap, "threads": self.threads, "seed": self.seed}
 
-    def with_deadline(self, reserve: float = 0.0) -> "SolveOptions":
+    def with_deadline(self, rows: int = 0, reserve: float = 0.0) -> "SolveOptions":
         """The options of a command (or a study's job) whose solves start now: its deadline is now
         plus `time_limit`, never later than a deadline already set (a job: its 1/parts share of the
-        time left), less `reserve` seconds kept for the work after the last solve."""
+        time left), less `reserve_s` (of an instance of `rows` rows; at least `reserve`) kept for the
+        work after the last solve: at most half the time."""
         if self.time_limit is None and self.deadline is None:
             return self
         now = time.time()
@@ -78,7 +86,8 @@ class SolveOptions:
         if self.deadline is not None:
             ends.append(now + max(0.0, self.deadline - now) / max(1, self.parts))
         end = min(ends)
-        return replace(self, deadline=end - min(reserve, 0.5 * (end - now)), parts=1)
+        kept = max(reserve, reserve_s(end - now, rows))
+        return replace(self, deadline=end - min(kept, 0.5 * max(0.0, end - now)), parts=1)
 
     def stage_named(self, stage: str) -> "SolveOptions":
         return replace(self, stage=stage)
@@ -155,13 +164,27 @@ class _Watch:
         limit = options.time_limit if time_limit is None else time_limit
         self.deadline = None if limit is None else self.start + limit + GRACE_S
         self.guard_fired = False
+        self.cancelled = False         # Ctrl-C while HiGHS runs in its own thread
+        self.abandoned = False         # the command stopped waiting for HiGHS
         self.last_print = self.start
+        self.incumbent: np.ndarray | None = None     # last improving solution HiGHS reported, its objective
+        self.incumbent_value: float | None = None
+        self.dual_bound = math.nan
+
+    def improved(self, event) -> None:
+        out = event.data_out
+        self.incumbent = np.array(out.mip_solution, dtype=float)
+        self.incumbent_value = float(out.objective_function_value)
+        self.dual_bound = float(getattr(out, "mip_dual_bound", math.nan))
 
     def __call__(self, event) -> None:
         now = time.monotonic()
-        if self.deadline is not None and now > self.deadline:
-            self.guard_fired = True
+        if self.cancelled or self.abandoned or (self.deadline is not None and now > self.deadline):
+            self.guard_fired = self.guard_fired or not self.cancelled
             event.interrupt()
+        bound = getattr(event.data_out, "mip_dual_bound", math.nan)
+        if math.isfinite(bound) and abs(bound) < 1e30:
+            self.dual_bound = float(bound)
         if self.options.progress and now - self.last_print >= self.every:
             self.last_print = now
             out = event.data_out
@@ -192,6 +215,19 @@ def progress_line(options: SolveOptions, elapsed: float, incumbent: float, bound
     left = time_left(options)
     left_text = "" if left is None else f", {max(0.0, left):.0f} s left"
     return f"  {where}: {elapsed:.0f} s, incumbent {shown}, bound {bound_text}, gap {gap_text}{left_text}"
+
+
+def note(options: SolveOptions, text: str) -> None:
+    """One progress line (when progress is asked) for a step without HiGHS: loading, building, a hand-over."""
+    if not options.progress:
+        return
+    stream = _terminal_stderr()
+    where = " · ".join(x for x in (options.label, options.stage) if x)
+    left = time_left(options)
+    stream.write(f"  {where + ': ' if where else ''}{text}{'' if left is None else f', {max(0.0, left):.0f} s left'}\n")
+    stream.flush()
+    if stream is not sys.stderr:
+        stream.close()
 
 
 def _is_terminal(stream) -> bool:
@@ -267,6 +303,8 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
     """
     _use_threads(options.threads)
     t0 = time.perf_counter()
+    if options.deadline is not None and options.deadline <= time.time():   # no time even to hand the model over
+        return SolveResult("time_limit", None, None, None, "no time left")
     compiled = persistent.prepare(model) if persistent is not None else compile_model(model)
     highs = compiled.highs
     compiled.relax(relax)
@@ -278,23 +316,86 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
                            handover_s=time.perf_counter() - t0)
     _set_options(highs, options, highs_options, limit)
     handover_s = time.perf_counter() - t0
+    if handover_s > PROGRESS_EVERY_S:
+        note(options, f"handed to HiGHS in {handover_s:.0f} s")
     watch = _Watch(options, limit)
     events = (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt)
     for event in events:
         event.subscribe(watch)
+    highs.cbMipImprovingSolution.subscribe(watch.improved)
     t1 = time.perf_counter()
     try:
-        highs.run()
+        _run(highs, watch)
     finally:
         watch.finish()
-        for event in events:
-            event.unsubscribe(watch)
+        if not watch.abandoned:              # an abandoned run still calls them
+            for event in events:
+                event.unsubscribe(watch)
+            highs.cbMipImprovingSolution.unsubscribe(watch.improved)
     solve_s = time.perf_counter() - t1
     t2 = time.perf_counter()
-    result = _result(compiled, watch)
+    if watch.abandoned:
+        if persistent is not None:
+            persistent.compiled = None       # the abandoned HiGHS model is never solved again
+        result = _abandoned_result(compiled, watch)
+    else:
+        result = _result(compiled, watch)
     result.handover_s = handover_s + time.perf_counter() - t2
     result.solve_s = solve_s
     return result
+
+
+_abandoned: list = []      # HiGHS runs the command stopped waiting for: (Highs, finished event), kept alive
+
+
+def _run(highs: highspy.Highs, watch: _Watch) -> None:
+    """highs.run(); under a time limit in a thread of its own, abandoned ABANDON_S after the guard's time."""
+    if watch.deadline is None:
+        highs.run()
+        return
+    done, failure = threading.Event(), []
+
+    def run() -> None:
+        try:
+            highs.run()
+        except BaseException as err:  # handed to the waiting thread
+            failure.append(err)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="highs", daemon=True).start()
+    try:
+        while not done.wait(0.05):
+            if time.monotonic() > watch.deadline + ABANDON_S:
+                watch.abandoned = True
+                _abandoned.append((highs, done))
+                return
+    except KeyboardInterrupt:
+        watch.cancelled = True               # HiGHS stops at its next callback; nothing is kept
+        done.wait(5.0)
+        raise
+    if failure:
+        raise failure[0]
+
+
+def abandoned_runs() -> int:
+    """HiGHS runs abandoned at a deadline that are still going (a process ending now must not wait for
+    them, nor let the interpreter's shutdown stop their threads inside HiGHS: it aborts)."""
+    _abandoned[:] = [(h, done) for h, done in _abandoned if not done.is_set()]
+    return len(_abandoned)
+
+
+def _abandoned_result(compiled: CompiledModel, watch: _Watch) -> SolveResult:
+    """The last incumbent HiGHS reported before the command stopped waiting for it (`time_limit`)."""
+    has_solution = watch.incumbent is not None and len(watch.incumbent) == len(compiled.columns)
+    objective = bound = gap = None
+    if has_solution:
+        compiled.load(watch.incumbent)
+        objective = _finite(watch.incumbent_value)
+        bound = _finite(watch.dual_bound)
+        gap = relative_gap(objective, bound)
+    return SolveResult("time_limit", objective, bound, gap, "abandoned past the deadline",
+                       solver_version=compiled.highs.version(), has_solution=has_solution and objective is not None)
 
 
 def _set_options(highs: highspy.Highs, options: SolveOptions, highs_options: dict | None, limit: float | None) -> None:
@@ -315,8 +416,10 @@ _threads_in_use: list = []
 
 
 def _use_threads(threads: int | None) -> None:
-    """HiGHS keeps one thread scheduler per process, sized by the first solve; resize it on change."""
-    if _threads_in_use and _threads_in_use[-1] != threads:
+    """HiGHS keeps one thread scheduler per process, sized by the first solve; resize it on change
+    (not while an abandoned run may still use it)."""
+    _abandoned[:] = [(h, done) for h, done in _abandoned if not done.is_set()]
+    if _threads_in_use and _threads_in_use[-1] != threads and not _abandoned:
         highspy.Highs.resetGlobalScheduler(True)
     _threads_in_use[:] = [threads]
 

@@ -40,6 +40,9 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     target = options.gap if options.gap is not None else DEFAULT_GAP
     upper, lower, best, status, rounds, start = math.inf, -math.inf, None, "error", 0, None
     while True:
+        if clock.out_of_time():         # no time left to build the next model: the best plan so far stands
+            status = "time_limit"
+            break
         rounds += 1
         t1 = time.perf_counter()
         sites, arcs, parts = assignment_arrays(inputs, states, single_source)

@@ -90,6 +90,9 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
         if relative_gap(upper, lower) is not None and relative_gap(upper, lower) <= target + 1e-12:
             status = "optimal"
             break
+        if clock.out_of_time():         # no time left to build a MIP: the best plan so far stands
+            status = "time_limit"
+            break
         rounds += 1
         model, arrays, slices = _mip_model(inputs, states, spend, exact, last if rounds == 1 else None, clock)
         result = clock.run(model, options, radius_start(model, inputs, states, best_open) if best_open is not None else None,
