@@ -34,6 +34,7 @@ a sweep worker).
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import sys
@@ -383,6 +384,15 @@ def abandoned_runs() -> int:
     them, nor let the interpreter's shutdown stop their threads inside HiGHS: it aborts)."""
     _abandoned[:] = [(h, done) for h, done in _abandoned if not done.is_set()]
     return len(_abandoned)
+
+
+@atexit.register
+def _wait_for_abandoned(limit_s: float = 60.0) -> None:
+    """At the end of a process that did not end at once (`allocator.cli` does): let abandoned HiGHS runs,
+    interrupted, reach their next callback, so that no thread is stopped inside HiGHS."""
+    end = time.monotonic() + limit_s
+    for _, done in list(_abandoned):
+        done.wait(max(0.0, end - time.monotonic()))
 
 
 def _abandoned_result(compiled: CompiledModel, watch: _Watch) -> SolveResult:
