@@ -120,7 +120,7 @@ def posting_start(m) -> ComponentMap:
 def _solve_with_tie_break(m, options: enf.EnforcementOptions, solve_options: SolveOptions) -> tuple[SolveResult, dict]:
     """Solve the primary objective; if optimal, keep it and solve again for the tie-break, from the first plan."""
     solve_options = replace(solve_options, deadline=deadline_of(solve_options))   # one limit for both stages
-    first = solve(m, solve_options.stage_named(options.objective), start=posting_start(m))
+    first = solve(m, solve_options.stage_named(f"optimise {options.objective}"), start=posting_start(m))
     if not options.tie_break or first.status != "optimal" or first.objective is None:
         return first, {"objective": None, "status": "skipped"}
     remaining = time_left(solve_options)
