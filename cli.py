@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import functools
+import math
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -46,18 +49,63 @@ def friendly(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group; a process whose solve abandoned HiGHS at a deadline ends at once (see _leave)."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as done:
+            _leave(done.code)
+            raise
+
+
+def _leave(code) -> None:
+    """End the process now when HiGHS still runs in an abandoned thread (a time limit kept despite a
+    HiGHS that stopped looking at the clock): waiting would break the limit, and the interpreter's
+    shutdown would abort inside HiGHS. Only in a process of its own (not under a test runner)."""
+    solve = sys.modules.get("allocator.solving.solve")
+    if solve is None or not solve.abandoned_runs() or sys.stdout is not sys.__stdout__:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else Exit.INTERNAL))
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
 @click.option("--max-rows", type=click.IntRange(min=1), help="Refuse instances with more rows per table (default $ALLOCATOR_MAX_ROWS or 5,000,000).")
 @click.version_option(package_name="allocator")
 def main(debug: bool, max_rows: int | None) -> None:
     """Allocate grid workers, enforcement staff and service facilities across a city."""
+    click.get_current_context().meta["allocator.started"] = _started()   # --time-limit counts from here
     if max_rows is not None:   # read by every load, also in sweep worker processes started from here
-        import os
         os.environ["ALLOCATOR_MAX_ROWS"] = str(max_rows)
 
 
 instance_argument = click.argument("instance", type=click.Path(path_type=Path))
+
+
+def _started() -> float:
+    """When this command started: the process's start when the process is this command (its Python
+    start-up and imports count towards --time-limit too), else now (a command run from Python)."""
+    now = time.time()
+    if Path(sys.argv[0]).name not in ("allocator", "__main__.py"):
+        return now
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):   # not Linux: from here
+        return now
+    return now - age if 0 <= age < 600 else now
+
+
+def _deadline(time_limit: float | None) -> float | None:
+    """The wall-clock end of this command under --time-limit: the limit counts from the command's start."""
+    if time_limit is None:
+        return None
+    return click.get_current_context().meta.get("allocator.started", time.time()) + time_limit
 
 
 @main.command()
@@ -139,7 +187,8 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
                          scenarios=scenarios, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight, target_ratio=target_ratio,
                          max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
                          services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None)
-    solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json)
+    solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json,
+                                 deadline=_deadline(time_limit))
     plan = make_plan(city, options, solve_options, iis=iis)
     out = out or _default_out(city.name, model_name)
     folder = write_plan(plan, out)
@@ -276,28 +325,25 @@ def generate(towns: int, seed: int, out: Path, fmt: str | None, overwrite: bool)
 
 
 class _SweepProgress:
-    """Finished scenarios on stderr: a bar on a terminal, one line per scenario otherwise."""
+    """One line on stderr per finished scenario (the running solve's own line, with its incumbent and
+    gap, comes from the solve seam: redrawn on a terminal, one line per update elsewhere)."""
 
     def __init__(self, total: int):
-        self.tty = sys.stderr.isatty()
-        self.bar = click.progressbar(length=total, label="scenarios", file=sys.stderr) if self.tty else None
+        self.total = total
 
     def __enter__(self):
-        if self.bar is not None:
-            self.bar.__enter__()
         return self
 
     def __call__(self, done: int, total: int, row: dict) -> None:
-        if self.bar is not None:
-            self.bar.length = total
-            self.bar.update(1)
-        else:
-            why = f" ({row['message']})" if row.get("message") and row["status"] == "error" else ""
-            click.echo(f"[{done}/{total}] {row['scenario']}: {row['status']}{why}", err=True)
+        why = f" ({row['message']})" if row.get("message") and row["status"] == "error" else ""
+        figures = [f"objective {row['objective']:,.6g}" if isinstance(row.get("objective"), (int, float)) else "",
+                   f"gap {100 * row['gap']:.2f}%" if isinstance(row.get("gap"), (int, float)) and math.isfinite(row["gap"]) else "",
+                   f"{row['wall_s']:.0f} s" if isinstance(row.get("wall_s"), (int, float)) else ""]
+        shown = ", ".join(f for f in figures if f)
+        click.echo(f"[{done}/{total}] {row['scenario']}: {row['status']}{', ' + shown if shown else ''}{why}", err=True)
 
     def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
+        pass
 
 
 @main.command()
@@ -311,7 +357,7 @@ class _SweepProgress:
 @click.option("--scheduler", metavar="ADDRESS", help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers must see INSTANCE and OUT).")
 @click.option("--out", type=click.Path(path_type=Path), help="Sweep folder (default results/<instance>-sweep-<model>-<time>).")
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out: skip scenarios it already finished.")
-@click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for HiGHS per scenario.")
+@click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for each scenario (its whole solve sequence).")
 @click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap at which HiGHS stops (default 1e-4).")
 @click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed (HiGHS runs on one thread).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (counts by status, paths).")
@@ -332,7 +378,8 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
         try:
             frame = run_sweep(instance, RunOptions(model=model_name, objective=objective), scenarios, out,
                               workers=workers, scheduler=scheduler, resume=resume, progress=advance,
-                              solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed))
+                              solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed,
+                                                         progress=not as_json))
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted: finished scenarios are kept in {out / SWEEP_CSV}; continue with --resume", err=True)
             click.get_current_context().exit(Exit.INTERRUPTED)
@@ -552,7 +599,7 @@ def equity_options(command):
         click.option("--headcount", type=int, callback=_within("headcount"), help="Enforcement headcount."),
         click.option("--max-moves", type=int, callback=_within("max_moves"), help="Most officers reassigned."),
         click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis."),
-        click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for each solve sequence."),
+        click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for the whole command, shared by its solves."),
         click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap of each solve (default 1e-4)."),
         click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed (one thread)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
@@ -585,7 +632,8 @@ def frontier_command(instance: Path, measure, points, workers, scheduler, out, r
     out = out or _default_out(f"{instance.name}-frontier", model_name)
     with _SweepProgress(points + 2) as advance:
         frame = run_frontier(instance, spec, measure, points, out, workers=workers, scheduler=scheduler, resume=resume,
-                             solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed), progress=advance)
+                             solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed, progress=not as_json,
+                                                        deadline=_deadline(time_limit)), progress=advance)
     if as_json:
         click.echo(json_lib.dumps({"out": str(out), "frontier_csv": str(out / FRONTIER_CSV),
                                    "points": json_lib.loads(frame.to_json(orient="records"))}))
@@ -616,7 +664,8 @@ def equity_bench_command(instance: Path, objectives, workers, out, model_name, b
     out = out or _default_out(f"{instance.name}-bench", model_name)
     with _SweepProgress(len(names)) as advance:
         frame = run_bench(instance, spec, names, out, workers=workers, progress=advance,
-                          solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed))
+                          solve_options=SolveOptions(time_limit=time_limit, gap=gap, threads=1, seed=seed, progress=not as_json,
+                                                     deadline=_deadline(time_limit)))
     if as_json:
         click.echo(json_lib.dumps(json_rows(frame)))
     else:

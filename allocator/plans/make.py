@@ -11,7 +11,7 @@ from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan
 from allocator.solving.explain import explain_infeasible
 from allocator.solving.run import ModelRun, RunOptions, check_equity_bounds, model_module, stage_record
-from allocator.solving.solve import SolveOptions
+from allocator.solving.solve import SolveOptions, note, time_left
 
 
 def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptions, iis: bool = False) -> Plan:
@@ -26,9 +26,18 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
     check_equity_bounds(options)
     instance = instance.with_basis(options.basis)
     t0 = time.perf_counter()
+    # Every solve (with the explanation of an infeasible run) ends in time to extract, check and write the
+    # plan: that work takes about 1.5 times as long as starting and loading took, on a busy machine too
+    # (at least reserve_s).
+    solve_options = solve_options.with_deadline(instance_rows(instance), reserve=1.5 * _spent(solve_options))
+    note(solve_options, f"building and solving {options.model} / {objective}")
     outcome: ModelRun = module.run(instance, options, solve_options)
-    if outcome.result.status == "infeasible":
+    if outcome.result.status == "infeasible" and _time_to_explain(instance, solve_options):
         explain_infeasible(instance, options, solve_options, outcome, iis=iis)
+    elif outcome.result.status == "infeasible":
+        outcome.meta["infeasibility"] = {"skipped": "--time-limit left too little time to look for the least change"}
+        outcome.explanation = outcome.explanation or ("no plan satisfies every requirement; allow more time "
+                                                      "(--time-limit) to be told the least change that makes a plan possible")
     total_s = time.perf_counter() - t0
     plan = Plan(_meta(instance, options, solve_options, outcome, total_s), outcome.tables)
     if outcome.tables:
@@ -38,6 +47,26 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
             plan.meta["status"] = "error"
             plan.meta["explanation"] = "the plan failed the independent check: " + "; ".join(report.violations[:5])
     return plan
+
+
+EXPLAIN_S_PER_ROW = 5e-4    # building an explanation's elastic model: about 30 s for Chongqing's 62,000 rows
+
+
+def _spent(solve_options: SolveOptions) -> float:
+    """Seconds the command has run so far (its start is its deadline less its limit, when it has both)."""
+    if solve_options.deadline is None or solve_options.time_limit is None:
+        return 0.0
+    return max(0.0, time.time() - (solve_options.deadline - solve_options.time_limit))
+
+
+def _time_to_explain(instance: Instance, solve_options: SolveOptions) -> bool:
+    left = time_left(solve_options)
+    return left is None or left > EXPLAIN_S_PER_ROW * instance_rows(instance)
+
+
+def instance_rows(instance: Instance) -> int:
+    """Rows of the instance's tables: the size the work after a solve grows with."""
+    return sum(len(t) for t in (instance.grids, instance.sites, instance.towns, instance.districts))
 
 
 def _meta(instance: Instance, options: RunOptions, solve_options: SolveOptions, outcome: ModelRun, total_s: float) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BRE
                                           keep_primary, minimise_step, officers_for_target, plan_objective)
 from allocator.models.enforcement_levels import EnforcementData, best_level, fewest_moves_at
 from allocator.solving.run import ModelRun, RunOptions, stage_record
-from allocator.solving.solve import SolveOptions, SolveResult, primary_gap, relative_gap, solve
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, relative_gap, solve
 
 __all__ = ["DEFAULT_OBJECTIVE", "DEFAULT_SCENARIOS", "OBJECTIVES", "enforcement_options", "exact_step", "run"]
 
@@ -124,7 +124,8 @@ def exact_step(options: SolveOptions) -> tuple[SolveOptions, dict]:
 def _solve_at_level(m, options: enf.EnforcementOptions, solve_options: SolveOptions, bracket, search: dict | None):
     """maxmin at the level z* the data gave: the fewest moves reaching it, then the fewest released, each
     step proven. The headline's value is z_lo, its bound z_hi, the lowest level proven out of reach."""
-    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
+    deadline = deadline_of(solve_options)
+    solve_options = replace(solve_options, deadline=deadline)       # one limit for every step
     steps, solves, unproven = _tie_break(m, options, solve_options, deadline, planned=False)
     first = solves[0]
     if not bracket:          # not even the teams fit: the solve only confirms it (no bound on the level)
@@ -153,7 +154,7 @@ def _tie_break(m, options: enf.EnforcementOptions, solve_options: SolveOptions, 
     unproven = None
     for name, word in TIE_BREAK_STEPS[options.objective]:
         label = f"tie-break: fewest {word}"
-        left = None if deadline is None else deadline - time.monotonic()
+        left = None if deadline is None else deadline - time.time()
         if unproven is not None or (planned and left is not None and left < MIN_STEP_S):
             stages.append(stage_record(label, None))
             unproven = unproven or (word, "skipped")
@@ -161,7 +162,7 @@ def _tie_break(m, options: enf.EnforcementOptions, solve_options: SolveOptions, 
         start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var, active=True)) if planned else None
         minimise_step(m, name)
         step_options, highs_options = exact_step(replace(solve_options, time_limit=None if left is None else max(left, MIN_STEP_S)))
-        r = _whole(solve(m, step_options, start=start, highs_options=highs_options))
+        r = _whole(solve(m, step_options.stage_named(label), start=start, highs_options=highs_options))
         stages.append(stage_record(label, r))
         solves.append(r)
         planned = planned or r.has_solution     # a step without a solution loaded nothing: the plan stays
@@ -233,8 +234,9 @@ def _solve_with_tie_break(m, options: enf.EnforcementOptions, solve_options: Sol
     """Solve the primary objective; if optimal, keep it and run the tie-break's steps (`_tie_break`), from
     the first plan, within the time left. Returns the headline (the primary's value and bound; `optimal`
     only when every step was proven too), the stages and the words for a tie-break that did not finish."""
-    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
-    first = solve(m, solve_options, start=posting_start(m))
+    deadline = deadline_of(solve_options)
+    solve_options = replace(solve_options, deadline=deadline)       # one limit for every stage
+    first = solve(m, solve_options.stage_named(f"optimise {options.objective}"), start=posting_start(m))
     stages = [stage_record(options.objective, first)]
     if not options.tie_break or not first.has_solution:
         return first, stages, None

@@ -42,7 +42,7 @@ from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, Equ
                                              hold_value, maximise_efficiency, ratio_objective)
 from allocator.solving.leximin import solve_leximin
 from allocator.solving.run import stage_record
-from allocator.solving.solve import SolveOptions, SolveResult, primary_gap, solve
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
 
 DINKELBACH_TOLERANCE = 1e-6
 DINKELBACH_MAX_STEPS = 25
@@ -97,11 +97,11 @@ class _Sequence:
         self.stages: list[dict] = []
         self.results: list[SolveResult] = []        # the solves that change the plan
         self.aside: list[SolveResult] = []          # solves that only prove a bound (LP relaxations)
-        self.deadline = None if options.time_limit is None else time.monotonic() + options.time_limit
+        self.deadline = deadline_of(options)
 
     def run(self, purpose: str, share: float = 1.0) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left."""
-        r = solve(self.problem.model, self._options(share), start=self._incumbent())
+        r = solve(self.problem.model, self._options(share, purpose), start=self._incumbent())
         self.results.append(r)
         self.stages.append(stage_record(purpose, r))
         return r
@@ -109,17 +109,18 @@ class _Sequence:
     def relaxation(self, purpose: str) -> SolveResult:
         """Solve the LP relaxation of the active objective; the loaded plan is put back afterwards."""
         kept = [(v, v.value) for v in self.problem.model.component_data_objects(pyo.Var, active=True)]
-        r = solve(self.problem.model, self._options(1.0), relax=True)
+        r = solve(self.problem.model, self._options(1.0, purpose), relax=True)
         for v, x in kept:
             v.set_value(x, skip_validation=True)
         self.aside.append(r)
         self.stages.append(stage_record(purpose, r))
         return r
 
-    def _options(self, share: float) -> SolveOptions:
+    def _options(self, share: float, purpose: str) -> SolveOptions:
+        options = replace(self.options, deadline=self.deadline, stage=purpose)
         if self.deadline is None:
-            return self.options
-        return replace(self.options, time_limit=max(1.0, share * (self.deadline - time.monotonic())))
+            return options
+        return replace(options, time_limit=max(1.0, share * (self.deadline - time.time())))
 
     def _incumbent(self) -> ComponentMap | None:
         """The plan loaded last (a failed solve loads nothing, so the variables still hold it)."""
@@ -215,9 +216,9 @@ def _utilitarian_start(problem: EquityProblem, seq: _Sequence) -> SolveResult:
 
 
 def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
-    options = seq.options
+    options = replace(seq.options, deadline=seq.deadline)
     if seq.deadline is not None:                  # leave the tie-break its share of the time
-        options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.monotonic())))
+        options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.time())))
     result = solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
     if result.result is not None:
         seq.results.append(replace(result.result, handover_s=result.handover_s, solve_s=result.solve_s))

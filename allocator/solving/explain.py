@@ -48,7 +48,7 @@ from pyomo.core.expr.numeric_expr import SumExpression
 
 from allocator.solving.explain_words import MONEY, Family, amount_text, count, ids_text, key_text, money, of_held, plain, target_text, unregistered
 from allocator.solving.iis import compute_iis
-from allocator.solving.solve import SolveOptions, solve
+from allocator.solving.solve import SolveOptions, solve, time_left
 
 __all__ = ["Family", "MONEY", "money", "elastic", "explain_infeasible", "requirement_groups", "registry", "ElasticReport",
            "Relaxation"]
@@ -303,7 +303,9 @@ def _solve_relaxed(model, chosen: list[_Group], groups: list[_Group], solve_opti
     if solve_options.time_limit is not None:
         limit = min(limit, max(1.0, solve_options.time_limit))
     with slackened(model, chosen):
-        result = solve(model, SolveOptions(time_limit=limit, gap=1e-6, threads=solve_options.threads, seed=solve_options.seed))
+        result = solve(model, SolveOptions(time_limit=limit, gap=1e-6, threads=solve_options.threads, seed=solve_options.seed,
+                                           deadline=solve_options.deadline, progress=solve_options.progress,
+                                           stage="explaining: relax " + ", ".join(g.name for g in chosen)))
         report.solves.append({"families": [g.key for g in chosen], "status": result.status, "penalty": result.objective})
         if not result.has_solution:
             return None
@@ -451,7 +453,8 @@ def explain_infeasible(instance, options, solve_options: SolveOptions, outcome, 
         else:
             model, context = built
             if iis:
-                info["iis"] = _safely(compute_iis, model)
+                left = time_left(solve_options)      # under a time limit the IIS gets half of what is left
+                info["iis"] = _safely(lambda m: compute_iis(m, 30.0 if left is None else max(0.1, min(30.0, left / 2))), model)
             families, definitions, _ = registry(options.model)
             report = elastic(model, families, solve_options, definitions, context)
             info["elastic"] = report.as_dict()

@@ -35,7 +35,7 @@ from allocator.models.facilities_tables import plan_figures, plan_tables
 from allocator.models.location.assignment import AssignInput
 from allocator.models.location.median import MedianInput
 from allocator.solving.run import ModelRun, RunOptions
-from allocator.solving.solve import SolveOptions, relative_gap
+from allocator.solving.solve import SolveOptions, deadline_of, relative_gap
 
 from .location.assignment import assignment
 from .location.center import p_center
@@ -53,7 +53,7 @@ def facilities_options(city: Instance, run: RunOptions, **fixed) -> FacilitiesOp
 
 def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
     opts = facilities_options(city, options)
-    clock = Clock(solve_options.time_limit)
+    clock = Clock(solve_options.time_limit, deadline=deadline_of(solve_options))
     t0 = time.perf_counter()
     data = [service_data(city, s) for s in opts.services]
     clock.build_s += time.perf_counter() - t0

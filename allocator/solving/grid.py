@@ -56,7 +56,7 @@ from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, Grid
                                    staffing_options)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions, stage_record
-from allocator.solving.solve import Persistent, SolveOptions, SolveResult, relative_gap, solve
+from allocator.solving.solve import Persistent, SolveOptions, SolveResult, deadline_of, relative_gap, solve
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "options_of", "run"]
 
@@ -363,17 +363,18 @@ def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_opti
     build_s = time.perf_counter() - t0
     tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
     search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
-    deadline = None if solve_options.time_limit is None else time.monotonic() + solve_options.time_limit
+    deadline = deadline_of(solve_options)
     steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
     stages: list[dict] = []
     while not search.converged() and len(steps) < MAX_PROBES:
-        remaining = PROBE_LIMIT_S if deadline is None else deadline - time.monotonic()
+        remaining = PROBE_LIMIT_S if deadline is None else deadline - time.time()
         if remaining <= 0:
             break
         level = 1.0 if not steps else search.next_level()
         gap = search.probe_gap(level)
         m.coverage_level.set_value(level)
-        r = solve(m, replace(solve_options, time_limit=remaining, gap=gap), persistent=highs)   # hand-over once
+        stage = f"level search step {len(steps) + 1}: level {level:.4f}"
+        r = solve(m, replace(solve_options, time_limit=remaining, gap=gap, stage=stage), persistent=highs)   # hand-over once
         handover_s, solve_s, version = handover_s + r.handover_s, solve_s + r.solve_s, r.solver_version
         t1 = time.perf_counter()
         verdict = search.record(level, r, lambda: staffing_from_model(m, data))

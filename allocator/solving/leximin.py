@@ -37,7 +37,7 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from allocator.solving.run import stage_record
-from allocator.solving.solve import SolveOptions, SolveResult, relative_gap, solve
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, relative_gap, solve
 
 from allocator.models.equity import attach, deactivate_objectives, leximin_block
 
@@ -88,13 +88,12 @@ class _Solves:
     log: list = field(default_factory=list)   # every solve, in order
 
     def __post_init__(self) -> None:
-        if self.options.time_limit is not None:
-            self.deadline = time.monotonic() + self.options.time_limit
+        self.deadline = deadline_of(self.options)
 
-    def step(self) -> None:
-        options = self.options
+    def step(self, stage: str = "") -> None:
+        options = replace(self.options, deadline=self.deadline, stage=f"leximin solve {self.count + 1}: {stage}")
         if self.deadline is not None:
-            left = self.deadline - time.monotonic()
+            left = self.deadline - time.time()
             if left <= 0:
                 raise _Stop(None)
             options = replace(options, time_limit=left)
@@ -203,7 +202,7 @@ def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solve
         b.floor_level.unfix()
     if held[0] is not None:               # free groups stay at the last round's floor, whatever the solve finds
         b.floor_level.setlb(held[0] - _slack(held[0], tolerance))
-    solves.step()
+    solves.step(f"raise the lowest of {len(free)} free levels")
     t = held[0] = float(b.floor_level.value)
     if len(free) == 1:
         return t, list(free), 1
@@ -218,7 +217,7 @@ def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solve
             continue
         for h in b.GROUPS:
             b.pick[h] = 1.0 if h == g else 0.0
-        solves.step()
+        solves.step("is a lowest level blocked?")
         used += 1
         if pyo.value(L[g]) <= above:
             blocked.append(g)
@@ -235,7 +234,7 @@ def _ordered_steps(b, L: list, free: list[int], t: float, tolerance: float, solv
     levels = {g: L[g] for g in free}
     for k in range(2, len(free) + 1):
         term = attach(b, levels, "owa", owa_weights=[1.0] * k + [0.0] * (len(free) - k))
-        solves.step()
+        solves.step(f"raise the sum of the {k} lowest levels")
         best = term.modelled()
         term.block.objective.deactivate()
         term.block.ordered_sum_held = pyo.Constraint(expr=term.value >= best - k * _slack(best / k, tolerance))

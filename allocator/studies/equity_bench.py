@@ -23,6 +23,10 @@ solve of the sequence with its own figures.
 Written: bench.csv (with '#' lines naming the instance and its sha256, the solver version,
 seed and threads), bench.json (the same settings and the rows), bench.png and bench.svg
 (`allocator.studies.equity_charts.bench_figure`).
+
+--time-limit bounds the whole benchmark: the objectives share the time left, each taking an
+equal part of what remains when it starts (`allocator.studies.sweep`), so one that ends early
+leaves its time to the others; the table and the chart are made within the limit.
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ from allocator.plans.plan import read_plan
 from allocator.solving.solve import SolveOptions
 from allocator.studies.equity_charts import bench_figure, save_both
 from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count,
-                                           headline, solve_job, spec_plan_levels, versions)
+                                           headline, solve_job, spec_plan_levels, study_deadline, versions)
 from allocator.files import write_text
 from allocator.studies.sweep import PLANS_DIR, Scenario, now, run_sweep
 
@@ -81,7 +85,8 @@ def run_bench(instance_path: str | Path, spec: ProblemSpec, objectives: list[str
     solve_options = solve_options or SolveOptions(threads=1)
     jobs = tuple((f"objective={name}", Job("objective", name, role="objective")) for name in objectives)
     run_sweep(instance_path, spec.options(), [Scenario(n, ()) for n, _ in jobs], out, workers=workers,
-              progress=progress, solve_options=solve_options, task=functools.partial(solve_job, Task(spec, jobs)))
+              progress=progress, solve_options=solve_options, task=functools.partial(solve_job, Task(spec, jobs)),
+              deadline=study_deadline(solve_options, city), unit="objective")
     frame = bench_frame(out, city, spec, jobs)
     settings = {"instance": city.name, "instance_sha256": city.content_hash(), "spec": spec.as_meta(),
                 "objectives": objectives, "solve_options": solve_options.as_dict(), "seed": solve_options.seed,

@@ -35,9 +35,9 @@ from allocator.models.equity_problem import EquityProblem, PlanLevels
 from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan, write_plan
 from allocator.solving import equity_problems
-from allocator.solving.equity import solve_bounded, solve_measure
+from allocator.solving.equity import EquityOutcome, solve_bounded, solve_measure
 from allocator.solving.run import RunOptions
-from allocator.solving.solve import SolveOptions
+from allocator.solving.solve import SolveOptions, deadline_of, note, reserve_s, time_left
 from allocator.studies.sweep import highs_version, library_versions, load_cached, worker_name
 
 MODELS = ("city", "enforcement", "grid", "facilities")
@@ -158,12 +158,24 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
     return row
 
 
+_BUILD_S: dict[tuple, float] = {}      # per process: seconds the last build of a problem took
+
+
 def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions) -> Plan:
     """Build the problem, solve the job, and return the plan (tables + meta), not yet written."""
     t0 = time.perf_counter()
-    problem = equity_problem(city, spec)
+    solve_options = solve_options.with_deadline(sum(len(t) for t in (city.grids, city.sites, city.towns)))
+    left, key = time_left(solve_options), (city.content_hash(), spec.model, spec.by)
+    note(solve_options, f"building the {spec.model} problem")
+    # a job is not started when the time left would not even build its model (as long as the last build here took)
+    problem = equity_problem(city, spec) if left is None or left > _BUILD_S.get(key, 0.0) else None
     build_s = time.perf_counter() - t0
-    if job.kind == "bound":
+    if problem is not None:
+        _BUILD_S[key] = build_s
+    if problem is None:           # the study's --time-limit left this job no time: nothing is built
+        outcome = EquityOutcome("time_limit", None, job.measure, "constraint" if job.kind == "bound" else "objective",
+                                job.bound)
+    elif job.kind == "bound":
         outcome = solve_bounded(problem, job.measure, job.bound, solve_options)
     else:
         outcome = solve_measure(problem, job.measure, solve_options, tie_break=job.tie_break)
@@ -172,7 +184,8 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
     extract_s = time.perf_counter() - t1
     name = _objective_name(spec, job, outcome.plan_is)
     value = None
-    equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem.group, "groups": [str(g) for g in problem.levels]}
+    equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem and problem.group,
+              "groups": [str(g) for g in problem.levels] if problem else []}
     if tables:
         levels = problem.plan_levels(tables)
         equity.update(efficiency=levels.efficiency(), measured=levels.measure(job.measure), min_level=float(levels.levels.min()))
@@ -188,10 +201,11 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
         "timings": {"build_s": build_s, "handover_s": r.handover_s if r else 0.0, "solve_s": r.solve_s if r else 0.0,
                     "extract_s": extract_s, "total_s": time.perf_counter() - t0},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "explanation": None if tables else f"no plan was found ({outcome.status})",
+        "explanation": None if tables else ("--time-limit left no time for this solve" if problem is None
+                                            else f"no plan was found ({outcome.status})"),
         "status_text": outcome.status_text, "stages": outcome.stages,
-        **({"objective_asked": _objective_name(spec, job)} if outcome.plan_is != job.measure else {}),
-        **problem.meta, "equity": equity, "spec": spec.as_meta(),
+        **({"objective_asked": _objective_name(spec, job)} if outcome.plan_is not in (None, job.measure) else {}),
+        **(problem.meta if problem else {}), "equity": equity, "spec": spec.as_meta(),
     }
     return Plan(meta, tables)
 
@@ -224,6 +238,23 @@ def _stage_text(stage: dict) -> str:
     gap = "-" if stage.get("gap") is None else f"{100 * stage['gap']:.3g} %"
     return (f"{stage['stage']}: {stage['status']}, value {number(stage.get('value'))}, bound {number(stage.get('bound'))}, "
             f"gap {gap}, {stage.get('seconds') or 0.0:.1f} s")
+
+
+# --- one time limit for a whole study -------------------------------------------------------------
+
+FINISH_S = 3.0      # kept back from a study's --time-limit for reading the plans back, the table and the chart
+
+
+def study_deadline(solve_options: SolveOptions, city: Instance) -> float | None:
+    """When a study's solves must end (time.time()): the command's deadline (else now + --time-limit),
+    less what the end of the study needs (FINISH_S and `reserve_s`), at most half the time left."""
+    end = deadline_of(solve_options)
+    if end is None:
+        return None
+    now = time.time()
+    spent = now - (end - solve_options.time_limit) if solve_options.time_limit is not None else 0.0   # loading took
+    kept = FINISH_S + max(spent, reserve_s(solve_options.time_limit, len(city.grids) + len(city.sites)))
+    return end - min(0.5 * max(0.0, end - now), kept)
 
 
 # --- settings written next to the results --------------------------------------------------------

@@ -25,6 +25,11 @@ gap are its primary objective's (efficiency at end 0 and at the points, the meas
 N+1), not those of the tie-break solved after it; status_text says how a sequence cut short
 ended, and stages lists each solve with its own figures.
 
+--time-limit bounds the whole frontier. Its time (less what the table and the chart need) is
+split between the two stages in proportion to their rounds of solves (⌈2/s⌉ for the ends and
+⌈N/s⌉ for the points, s solving at once); within a stage each solve takes an equal part of the
+time left when it starts (`allocator.studies.sweep`).
+
 Layout of OUT: frontier.csv, frontier.json (settings and versions), frontier.png/.svg, and
 the sweep's sweep.csv, sweep.json, plans/<end=…|point=…>/.
 """
@@ -33,6 +38,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -48,7 +54,7 @@ from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies.equity_charts import frontier_figure, save_both
 from allocator.studies.equity_runs import (Job, ProblemSpec, Task, check_limits, check_spec, comment_header, group_count,
-                                           headline, solve_job, spec_plan_levels, versions)
+                                           headline, solve_job, spec_plan_levels, study_deadline, versions)
 from allocator.files import write_json, write_text
 from allocator.studies.sweep import PLANS_DIR, Scenario, now, run_sweep
 
@@ -79,7 +85,11 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
     ends = (("end=utilitarian", Job("objective", "utilitarian", tie_break=measure, role="utilitarian", point=0)),
             (f"end={measure}", Job("objective", measure, role="fairest", point=points + 1)))
     base = spec.options()
-    _sweep(instance_path, base, Task(spec, ends), out, workers, scheduler, resume, solve_options, progress)
+    end = study_deadline(solve_options, city)
+    slots = 1 if workers == 0 and scheduler is None else max(1, workers or os.cpu_count() or 1)
+    first, rest = math.ceil(2 / min(slots, 2)), math.ceil(points / min(slots, points))
+    _sweep(instance_path, base, Task(spec, ends), out, workers, scheduler, resume, solve_options, progress, end,
+           points + 2, first / (first + rest))
     write_json(out / FRONTIER_JSON, settings)
     u_end, f_end = (_measured(out, name, city, spec, measure) for name, _ in ends)
     if u_end is None or f_end is None:
@@ -87,7 +97,7 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
     bounds = np.linspace(u_end[1], f_end[1], points + 2)[1:-1]
     jobs = ends + tuple((f"point={k:02d}", Job("bound", measure, float(b), role="point", point=k))
                         for k, b in enumerate(bounds, start=1))
-    _sweep(instance_path, base, Task(spec, jobs), out, workers, scheduler, True, solve_options, progress)
+    _sweep(instance_path, base, Task(spec, jobs), out, workers, scheduler, True, solve_options, progress, end, points + 2, 1.0)
     frame = frontier_frame(out, city, spec, measure, jobs)
     _write_csv(out / FRONTIER_CSV, frame, settings)
     save_both(frontier_figure(frame, measure, city.name, spec), out / "frontier")
@@ -97,10 +107,11 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
 
 
 def _sweep(instance_path, base: RunOptions, task: Task, out: Path, workers, scheduler, resume: bool,
-           solve_options: SolveOptions, progress) -> pd.DataFrame:
+           solve_options: SolveOptions, progress, deadline: float | None, count: int, share: float) -> pd.DataFrame:
     scenarios = [Scenario(name, ()) for name, _ in task.jobs]
     return run_sweep(instance_path, base, scenarios, out, workers=workers, scheduler=scheduler, resume=resume,
-                     progress=progress, solve_options=solve_options, task=functools.partial(solve_job, task))
+                     progress=progress, solve_options=solve_options, task=functools.partial(solve_job, task),
+                     deadline=deadline, share=share, unit="point", count=count)
 
 
 def _measured(out: Path, name: str, city: Instance, spec: ProblemSpec, measure: str) -> tuple[float, float] | None:

@@ -30,6 +30,13 @@ the sweep goes on. `resume=True` skips scenarios whose last row has a final stat
 (FINAL_STATUSES) and whose plan is still there; the others run again.
 
 `workers=0` solves the scenarios one after another in this process, without Dask.
+
+Time: each scenario's solve options carry its label for the progress line ("scenario 3/12
+(budget=6000)"). Without `deadline` every scenario has the whole --time-limit to itself. With
+`deadline` (a study bounded as a whole: frontier, equity-bench) the scenarios share the time
+left to it: with s workers and r = ⌈n/s⌉ rounds, the i-th scenario takes 1/(r − ⌊i/s⌋) of the
+time left when it starts (`SolveOptions.parts`), so a scenario that ends early leaves its time
+to those after it.
 """
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -63,6 +71,7 @@ SWEEP_CSV, SWEEP_JSON, PLANS_DIR = "sweep.csv", "sweep.json", "plans"
 FINAL_STATUSES = ("optimal", "time_limit", "infeasible", "unbounded")
 ALLOWED_FAILURES = 1          # local cluster: a task that took down this many workers, plus one, is recorded as lost
 WAIT_FOR_WORKERS_S = 60.0     # a named scheduler must offer a worker within this time
+CLUSTER_START_S = 10.0        # under a deadline closer than this, no workers are started (a busy 2-core machine took 10-20 s)
 TIMING_COLUMNS = ("build_s", "handover_s", "solve_s", "extract_s", "total_s", "wall_s")
 RESULT_COLUMNS = ("objective_name", "check_passed", "n_violations", *TIMING_COLUMNS, "worker", "plan_dir", "message")
 
@@ -149,13 +158,18 @@ def _result_of(meta: dict[str, Any]) -> dict[str, Any]:
 def run_sweep(instance_path: str | Path, base_options: RunOptions, scenarios: Sequence[Scenario], out: str | Path,
               workers: int | None = None, scheduler: str | None = None, resume: bool = False,
               progress: Callable[[int, int, dict], None] | None = None,
-              solve_options: SolveOptions | None = None, task: Callable[..., dict] = solve_scenario) -> pd.DataFrame:
+              solve_options: SolveOptions | None = None, task: Callable[..., dict] = solve_scenario,
+              deadline: float | None = None, share: float = 1.0, unit: str = "scenario",
+              count: int | None = None) -> pd.DataFrame:
     """Solve every scenario not yet finished in OUT; return one row per scenario of `scenarios`.
 
     workers: LocalCluster worker processes (default: the CPU count, at most one per scenario);
     0 solves in this process. scheduler: address of a running Dask scheduler instead.
     progress(done, total, row) is called as each scenario finishes. `task` is the function a
-    worker runs (signature of `solve_scenario`); the default is the one to use.
+    worker runs (signature of `solve_scenario`); the default is the one to use. `deadline`
+    (time.time()) bounds all the scenarios together (see the module docstring): they take `share` of
+    the time left to it once the workers are ready; `unit` and `count`
+    name them on progress lines ("point 3/6": the scenario's place in `scenarios` of `count`).
     """
 
     if workers is not None and scheduler is not None:
@@ -175,13 +189,20 @@ def run_sweep(instance_path: str | Path, base_options: RunOptions, scenarios: Se
             if row.get("status") in FINAL_STATUSES and _plan_kept(out, row)}
     todo = [s for s in scenarios if s.name not in done]
     columns = ["scenario", "status", "objective", "gap", *[p for p in param_names if p != "objective"], *RESULT_COLUMNS]
+    if deadline is not None and deadline - time.time() < CLUSTER_START_S:
+        workers, scheduler = 0, None            # no time to start workers: the scenarios left run here, briefly
     executor = _start(workers, scheduler, len(todo)) if todo else None
     try:
         settings["runner"] = executor.describe() if executor else "nothing to run"
         write_json(out / SWEEP_JSON, settings)
         with _CsvLog(out / SWEEP_CSV, columns) as log:
             finished = 0
-            for scenario, row in (executor.results(task, todo, instance_path, digest, base_options, solve_options, out)
+            if executor is not None:
+                executor.prepare(instance_path, sorted({s.options(base_options).model for s in todo}))
+            labels = _labels(scenarios, unit, count)
+            until = None if deadline is None else time.time() + share * max(0.0, deadline - time.time())
+            options = _shares(todo, solve_options, until, executor.slots() if executor else 1, labels)
+            for scenario, row in (executor.results(task, todo, instance_path, digest, base_options, options, out)
                                   if executor else iter(())):
                 row = _complete_row(row, scenario, base_options, out)
                 log.append(row)
@@ -382,13 +403,36 @@ def _start(workers: int | None, scheduler: str | None, n_tasks: int):
     return _Dask.start(workers, scheduler, n_tasks)
 
 
-def _jobs(todo, instance_path: Path, digest: str, base: RunOptions, solve_options: SolveOptions, out: Path):
-    return [(str(instance_path), digest, s.options(base), solve_options, str(out / PLANS_DIR / s.name)) for s in todo]
+def _labels(scenarios: Sequence[Scenario], unit: str, count: int | None) -> dict[str, str]:
+    return {s.name: f"{unit} {k}/{count or len(scenarios)} ({s.name})" for k, s in enumerate(scenarios, start=1)}
+
+
+def _shares(todo: Sequence[Scenario], solve_options: SolveOptions, deadline: float | None, slots: int,
+            labels: dict[str, str]) -> list[SolveOptions]:
+    """Each scenario's solve options: its progress label and, under a deadline, its share of the time left."""
+    rounds = max(1, math.ceil(len(todo) / max(1, slots)))
+    options = []
+    for i, s in enumerate(todo):
+        one = replace(solve_options, label=labels.get(s.name))
+        if deadline is not None:
+            one = replace(one, deadline=deadline, parts=rounds - i // max(1, slots))
+        options.append(one)
+    return options
+
+
+def _jobs(todo, instance_path: Path, digest: str, base: RunOptions, solve_options: list[SolveOptions], out: Path):
+    return [(str(instance_path), digest, s.options(base), o, str(out / PLANS_DIR / s.name)) for s, o in zip(todo, solve_options)]
 
 
 class _InProcess:
     def describe(self) -> str:
         return "in process"
+
+    def slots(self) -> int:
+        return 1
+
+    def prepare(self, instance_path, models) -> None:
+        pass
 
     def results(self, task, todo, instance_path, digest, base, solve_options, out) -> Iterator[tuple[Scenario, dict]]:
         for scenario, args in zip(todo, _jobs(todo, instance_path, digest, base, solve_options, out)):
@@ -445,12 +489,21 @@ class _Dask:
     def describe(self) -> str:
         return self.label
 
+    def prepare(self, instance_path, models) -> None:
+        """Every worker at once, before the first scenario: imports, the instance loaded (`prepare_worker`)."""
+        self.client.run(prepare_worker, str(instance_path), models, on_error="ignore")
+
+    def slots(self) -> int:
+        """Scenarios solved at once: the cluster's worker threads."""
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # information only: one at a time is the safe guess
+            return 1
+
     def results(self, task, todo, instance_path, digest, base, solve_options, out) -> Iterator[tuple[Scenario, dict]]:
         from distributed import as_completed
 
         jobs = _jobs(todo, instance_path, digest, base, solve_options, out)
-        models = sorted({s.options(base).model for s in todo})
-        self.client.run(prepare_worker, str(instance_path), models, on_error="ignore")   # all workers at once
         futures = self.client.map(task, *zip(*jobs), pure=False)
         scenario_of = {f.key: s for f, s in zip(futures, todo)}
         try:

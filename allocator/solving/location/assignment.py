@@ -57,6 +57,9 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     upper, lower, best, last, status, rounds = math.inf, -math.inf, None, None, "error", 0
     repaired, widened = False, 0
     while True:
+        if clock.out_of_time():         # no time left to build the next model: the best plan so far stands
+            status = "time_limit"
+            break
         rounds += 1
         t1 = time.perf_counter()
         sites, arcs, parts = assignment_arrays(inputs, states, single_source)
@@ -64,7 +67,7 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
         model = build_assignment_model(sites, arcs, Limits(spend, count, exact))
         start = plan_start(model, inputs, parts, *last) if last is not None else None
         clock.build_s += time.perf_counter() - t1
-        result = clock.run(model, options, start)
+        result = clock.run(model, options, start, stage=f"assignment round {rounds}")
         status = result.status
         if not result.has_solution:
             break

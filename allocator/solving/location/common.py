@@ -22,6 +22,7 @@ class Clock:
 
     limit: float | None = None
     start: float = field(default_factory=time.perf_counter)
+    deadline: float | None = None         # the command's (time.time()), when it has one
     build_s: float = 0.0
     handover_s: float = 0.0
     solve_s: float = 0.0
@@ -30,9 +31,9 @@ class Clock:
     info: dict = field(default_factory=dict)
 
     def run(self, model, options: SolveOptions, start: dict | None = None, highs_options: dict | None = None,
-            persistent: Persistent | None = None, relax: bool = False) -> SolveResult:
+            persistent: Persistent | None = None, relax: bool = False, stage: str | None = None) -> SolveResult:
         remaining = self.remaining()
-        result = solve(model, replace(options, time_limit=remaining), start, persistent=persistent,
+        result = solve(model, replace(options, time_limit=remaining, stage=stage or options.stage), start, persistent=persistent,
                        highs_options=highs_options, relax=relax)
         self.handover_s += result.handover_s
         self.solve_s += result.solve_s
@@ -42,12 +43,17 @@ class Clock:
         return result
 
     def remaining(self) -> float | None:
-        if self.limit is None:
-            return None
-        return max(0.5, self.limit - (time.perf_counter() - self.start))
+        left = self._left()
+        return None if left is None else max(0.5, left)     # a solve past the deadline returns at once (solve.py)
 
     def out_of_time(self) -> bool:
-        return self.limit is not None and time.perf_counter() - self.start >= self.limit
+        left = self._left()
+        return left is not None and left <= 0
+
+    def _left(self) -> float | None:
+        left = [] if self.limit is None else [self.limit - (time.perf_counter() - self.start)]
+        left += [] if self.deadline is None else [self.deadline - time.time()]
+        return min(left) if left else None
 
     def timings(self) -> dict:
         return {"build_s": self.build_s, "handover_s": self.handover_s, "solve_s": self.solve_s, "extract_s": self.extract_s}

@@ -47,7 +47,7 @@ def maximal_cover(inputs: list[CoverInput], spend: float, counts: list[float], o
     proof = _greedy_within_gap(model, prep, details, options, clock, persistent)
     if proof is not None:
         return proof, prep
-    result = clock.run(model, options, start, persistent=persistent)
+    result = clock.run(model, options, start, persistent=persistent, stage="maximal cover from the greedy plan")
     t1 = time.perf_counter()
     if result.has_solution:
         opened = unflatten_open(inputs, blocks, values(model.site_open) > 0.5)
@@ -72,7 +72,8 @@ def _greedy_within_gap(model, prep: PreparedCover, details: dict, options: Solve
     its aggregator and singleton-column stuffing took minutes, the simplex under a second.
     """
     target = options.gap if options.gap is not None else DEFAULT_GAP
-    lp = clock.run(model, replace(options, gap=None), highs_options={"presolve": "off"}, persistent=persistent, relax=True)
+    lp = clock.run(model, replace(options, gap=None), highs_options={"presolve": "off"}, persistent=persistent, relax=True,
+                   stage="LP bound")
     if lp.status != "optimal" or lp.objective is None:
         return None
     details["lp_bound"] = lp.objective
@@ -106,7 +107,7 @@ def set_cover(inputs: list[CoverInput], spend: float, backup: bool, options: Sol
                            np.zeros(len(flat["weight"]), bool), flat["weight"], fixed_spend)
     model = build_set_cover_model(flat["sites"], cover, Limits(spend - fixed_spend), backup=False)
     clock.build_s += time.perf_counter() - t0
-    first = clock.run(model, options)
+    first = clock.run(model, options, stage="least spend covering every grid")
     if not first.has_solution:
         return Outcome(first.status, [], None, first.bound, None, {"stage": "cover"})
     picked = values(model.site_open) > 0.5
@@ -133,7 +134,7 @@ def _backup_stage(inputs: list[CoverInput], first_open: list[np.ndarray], least:
     model = build_set_cover_model(problem.sites, problem.cover, Limits(room * (1 + 1e-9) + 1e-9), backup=True)
     start = ComponentMap((model.site_open[j], float(v)) for j, v in enumerate(problem.start))
     clock.build_s += time.perf_counter() - t0
-    second = clock.run(model, options, start)
+    second = clock.run(model, options, start, stage="backup cover within the least spend")
     if not second.has_solution:
         return Outcome(second.status, first_open, double_cover_weight(inputs, first_open), None, None, details)
     picked = values(model.site_open) > 0.5

@@ -90,9 +90,13 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
         if relative_gap(upper, lower) is not None and relative_gap(upper, lower) <= target + 1e-12:
             status = "optimal"
             break
+        if clock.out_of_time():         # no time left to build a MIP: the best plan so far stands
+            status = "time_limit"
+            break
         rounds += 1
         model, arrays, slices = _mip_model(inputs, states, spend, exact, last if rounds == 1 else None, clock)
-        result = clock.run(model, options, radius_start(model, inputs, states, best_open) if best_open is not None else None)
+        result = clock.run(model, options, radius_start(model, inputs, states, best_open) if best_open is not None else None,
+                           stage=f"MIP round {rounds}")
         status = result.status
         if not result.has_solution:
             break
@@ -147,7 +151,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[Rows], spend: f
         clock.build_s += time.perf_counter() - t0
         warm, handover_s = warm_lp(model, arrays.levels, warm)
         clock.handover_s += handover_s
-        result = clock.run(model, lp_options, persistent=warm.persistent)
+        result = clock.run(model, lp_options, persistent=warm.persistent, stage=f"LP round {rounds}")
         if result.status != "optimal" or result.objective is None:
             break                       # only an optimal LP gives a bound
         lower = max(lower, result.objective)
