@@ -90,7 +90,8 @@ def _started() -> float:
     """When this command started: the process's start when the process is this command (its Python
     start-up and imports count towards --time-limit too), else now (a command run from Python)."""
     now = time.time()
-    if Path(sys.argv[0]).name not in ("allocator", "__main__.py"):
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if Path(sys.argv[0]).name != "allocator" and getattr(main_spec, "name", None) != "allocator.__main__":
         return now
     try:
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])

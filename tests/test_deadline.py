@@ -86,7 +86,8 @@ def test_a_multi_stage_city_solve_keeps_the_command_limit(city100, tmp_path):
     result = invoke("solve", city100, "--model", "city", "--objective", "gini", "--time-limit", 3, "--threads", 1,
                     "--out", tmp_path / "plan", "--json")
     wall = time.monotonic() - t0
-    assert result.exit_code == 0, result.output
+    # a plan (exit 0) or, on a machine too busy to load and build in time, none (exit 4): never a late one
+    assert result.exit_code in (0, 4), result.output
     payload = json.loads(result.output.strip().splitlines()[-1])
     assert payload["status"] == "time_limit"          # the city needed longer: the limit did the stopping
     assert within(wall, 3), wall
@@ -98,7 +99,7 @@ def test_equity_bench_shares_one_limit_between_its_objectives(city100, tmp_path)
     result = invoke("equity-bench", city100, "--model", "city", "--objectives", "utilitarian,maxmin,gini,hoover",
                     "--time-limit", 6, "--out", tmp_path / "bench", "--json")
     wall = time.monotonic() - t0
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code in (0, 4), result.output      # 4: an objective the limit left without a plan
     assert within(wall, 6), wall
 
 

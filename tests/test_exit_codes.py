@@ -27,10 +27,24 @@ def stop_at_once(monkeypatch) -> None:
 
     original = getattr(seam, "_set_options")
 
-    def limited(highs, options, highs_options):
-        original(highs, options, highs_options)
+    def limited(highs, options, highs_options, *limit):
+        original(highs, options, highs_options, *limit)
         for key, value in {"presolve": "off", "simplex_iteration_limit": 0, "mip_max_nodes": 0, "mip_heuristic_effort": 0.0}.items():
             highs.setOptionValue(key, value)
+
+    monkeypatch.setattr(seam, "_set_options", limited)
+
+
+def first_plan_only(monkeypatch) -> None:
+    """HiGHS stops at its first plan, every time, with the status of a limit reached (as a short
+    --time-limit would, but not reliably once loading takes part of the limit)."""
+    import allocator.solving.solve as seam
+
+    original = getattr(seam, "_set_options")
+
+    def limited(highs, options, highs_options, *limit):
+        original(highs, options, highs_options, *limit)
+        highs.setOptionValue("mip_max_improving_sols", 1)
 
     monkeypatch.setattr(seam, "_set_options", limited)
 
@@ -55,8 +69,11 @@ def plans(tmp_path_factory, city30) -> dict[str, Path]:
         stop_at_once(monkeypatch)
         result = invoke("solve", TINY, *NO_PLAN, "--out", paths["no_plan"])
     assert result.exit_code == Exit.NO_PLAN, result.output
-    result = invoke("solve", city30, "--model", "city", "--time-limit", "0.001", "--threads", 1, "--out", paths["time_limited"])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        first_plan_only(monkeypatch)
+        result = invoke("solve", city30, "--model", "city", "--threads", 1, "--out", paths["time_limited"])
     assert result.exit_code == 0, result.output
+    assert json.loads((paths["time_limited"] / "plan.json").read_text())["status"] == "time_limit"
     return paths
 
 
