@@ -75,7 +75,7 @@ from .facilities import FacilitiesOptions
 from .facilities_tables import group_rates
 from .grid import GridData, mandatory_staffing
 from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FACILITIES_DEFINITIONS, GRID_DEFINITIONS,
-                          GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, district_ids)
+                          GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids)
 from .equity_problem import DEFINITIONS as HELD_DEFINITIONS
 from .equity_problem import EquityProblem, PlanLevels
 from .requirements import MONEY, Family
@@ -338,7 +338,8 @@ def component_levels(city: Instance, tables: dict[str, pd.DataFrame]) -> pd.Data
     sums = g.groupby(g["district_id"].astype(str))[["unmet_hours", "workload_hours"]].sum().reindex(ids)
     grid = 1.0 - (sums["unmet_hours"] / sums["workload_hours"].where(sums["workload_hours"] > 0)).fillna(0.0)
     t = tables["town_staff"]
-    covered = (t["enforcement_staff"] + t["pool_share"]).groupby(t["district_id"].astype(str)).sum().reindex(ids)
+    team = float(city.config.norms["enforcement_min_team"])
+    covered = pd.Series(counted_officers(t, math.ceil(team - 1e-9)), index=t.index).groupby(t["district_id"].astype(str)).sum().reindex(ids)
     enforcement = covered / t["enforcement_demand"].groupby(t["district_id"].astype(str)).sum().reindex(ids)
     facilities = pd.Series(group_rates(city, tables["coverage"], "district").get("all", {}), dtype=float).reindex(ids).fillna(1.0)
     return pd.DataFrame({"grid": grid.to_numpy(float), "enforcement": enforcement.to_numpy(float),

@@ -29,9 +29,9 @@ from allocator.data.instance import Instance
 from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, CityOptions, build_model,
                                    mandatory_shortfall, plan_objective, problem_of)
 from allocator.models.enforcement import EnforcementOptions
-from allocator.models.equity_problem import EquityProblem, hold_bound
+from allocator.models.equity_problem import EquityProblem, hold_bound, hold_today
 from allocator.models.facilities import FacilitiesOptions
-from allocator.solving.equity import solve_measure
+from allocator.solving.equity import solve_fair, solve_measure
 from allocator.solving.facilities import facilities_options
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import SolveOptions, SolveResult
@@ -46,7 +46,8 @@ def city_options(city: Instance, run: RunOptions, index_weights=None) -> CityOpt
 
 def enforcement_block_options(city: Instance, run: RunOptions) -> EnforcementOptions:
     """The enforcement block's options: objective `shortfall`, no tie-break, the run's headcount and move limit."""
-    return EnforcementOptions.of(city, "shortfall", headcount=run.headcount, max_moves=run.max_moves, tie_break=False)
+    return EnforcementOptions.of(city, "shortfall", headcount=run.headcount, max_moves=run.max_moves, tie_break=False,
+                                 allow_release=run.allow_release)
 
 
 def facilities_block_options(city: Instance, run: RunOptions) -> FacilitiesOptions:
@@ -74,10 +75,20 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
     if why:
         result = SolveResult("infeasible", None, None, None, "decided from the data")
         return ModelRun(result, opts.objective, build_s=build_s, explanation=why, meta=problem.meta)
-    for measure, bound in options.equity_bounds:
-        hold_bound(problem, measure, bound)
-    outcome = solve_measure(problem, opts.objective, solve_options)
-    meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds]}}
+    if options.no_worse_than_today:
+        hold_today(problem)
+
+    def hold_bounds() -> bool:
+        for measure, bound in options.equity_bounds:
+            hold_bound(problem, measure, bound)
+        return bool(options.equity_bounds)
+
+    if opts.objective == "utilitarian" and not options.equity_bounds:
+        outcome, fairness = solve_measure(problem, opts.objective, solve_options), {}
+    else:                       # held to the efficient plan: no levelling down
+        outcome, fairness = solve_fair(problem, opts.objective, solve_options, hold_bounds=hold_bounds)
+    meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds],
+                                       "fairness": fairness}}
     done = ModelRun(outcome.result, opts.objective, build_s=build_s, meta=meta, model=problem.model)
     if outcome.has_solution:
         t1 = time.perf_counter()

@@ -33,7 +33,7 @@ from allocator.models.equity_problem import EquityProblem, PlanLevels
 from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan, write_plan
 from allocator.solving import equity_problems
-from allocator.solving.equity import solve_bounded, solve_measure
+from allocator.solving.equity import solve_bounded, solve_fair, solve_measure
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies.sweep import highs_version, library_versions, load_cached, worker_name
@@ -159,19 +159,23 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
 def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions) -> Plan:
     """Build the problem, solve the job, and return the plan (tables + meta), not yet written."""
     t0 = time.perf_counter()
+    fairness: dict = {}
     problem = equity_problem(city, spec)
     build_s = time.perf_counter() - t0
     if job.kind == "bound":
         outcome = solve_bounded(problem, job.measure, job.bound, solve_options)
-    else:
+    elif job.measure == "utilitarian":
         outcome = solve_measure(problem, job.measure, solve_options, tie_break=job.tie_break)
+    else:                       # held to the efficient plan: no levelling down
+        outcome, fairness = solve_fair(problem, job.measure, solve_options, tie_break=job.tie_break)
     t1 = time.perf_counter()
     tables = problem.tables() if outcome.has_solution else {}
     extract_s = time.perf_counter() - t1
     r = outcome.result
     name = _objective_name(spec, job)
     value = None
-    equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem.group, "groups": [str(g) for g in problem.levels]}
+    equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem.group, "groups": [str(g) for g in problem.levels],
+              "fairness": fairness}
     if tables:
         levels = problem.plan_levels(tables)
         equity.update(efficiency=levels.efficiency(), measured=levels.measure(job.measure), min_level=float(levels.levels.min()))
