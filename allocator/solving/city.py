@@ -98,6 +98,8 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         meta["city"]["efficiency"] = levels.efficiency()
         meta["city"]["min_service_index"] = float(levels.levels.min())
         done.extract_s = time.perf_counter() - t1
+    elif outcome.status == "infeasible" and fairness.get("levelled_down_refused"):
+        done.explanation = fairness["lines"][-1].removeprefix("note: ")
     elif outcome.status == "infeasible":
         bounds = " and the equity bounds" if options.equity_bounds else ""
         done.explanation = f"no plan meets the district budgets, transfer caps, city pool, staffing rules{bounds} together"

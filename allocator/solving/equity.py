@@ -344,7 +344,9 @@ def _back_to_reference(problem: EquityProblem, measure: str, reference: Efficien
     for v, value in reference.values.items():
         v.set_value(value, skip_validation=True)
     if bounded and not _keeps_active_rows(problem, skip="not_dominated"):
-        return EquityOutcome("infeasible", None, measure, "objective", steps=outcome.steps)
+        why = "the efficient plan misses the equity bounds and every plan keeping them is dominated by it"
+        return EquityOutcome("infeasible", SolveResult("infeasible", None, None, None, why), measure, "objective",
+                             steps=outcome.steps)
     steps = outcome.steps + [{"purpose": "the efficient plan (no plan it does not dominate is better on the measure)",
                               "status": reference.result.status, "objective": reference.result.objective}]
     done = EquityOutcome(reference.result.status, reference.result, measure, "objective", steps=steps)
