@@ -499,6 +499,9 @@ def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, ba
         from allocator.models.city import check_index_weights
 
         weights = check_index_weights(weights)
+    if no_worse_than_today and model_name != "enforcement":
+        raise InputError(f"--no-worse-than-today is held by the enforcement model only (the level today's resources give a "
+                         f"district is not known for {model_name})", file="--no-worse-than-today")
     spec = ProblemSpec(model_name, by, weights, RunOptions(model=model_name, budget=budget, headcount=headcount,
                                                            max_moves=max_moves, basis=basis, allow_release=allow_release,
                                                            no_worse_than_today=no_worse_than_today))

@@ -28,7 +28,7 @@ from dataclasses import replace
 from allocator.data.instance import Instance
 from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, CityOptions, build_model,
                                    mandatory_shortfall, plan_objective, problem_of)
-from allocator.models.enforcement import EnforcementOptions
+from allocator.models.enforcement import EnforcementOptions, move_limit_source, staff_kept
 from allocator.models.equity_problem import EquityProblem, hold_bound, hold_today
 from allocator.models.facilities import FacilitiesOptions
 from allocator.solving.equity import solve_fair, solve_measure
@@ -97,6 +97,8 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         done.objective_value = plan_objective(levels, opts.objective)
         meta["city"]["efficiency"] = levels.efficiency()
         meta["city"]["min_service_index"] = float(levels.levels.min())
+        meta["enforcement"] = {**meta["enforcement"], "staff": staff_kept(done.tables),
+                               "move_limit_source": move_limit_source(city, options.max_moves, cm.enforcement.options)}
         done.extract_s = time.perf_counter() - t1
     elif outcome.status == "infeasible" and fairness.get("levelled_down_refused"):
         done.explanation = fairness["lines"][-1].removeprefix("note: ")
