@@ -246,6 +246,7 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
 
 LEVEL_TOLERANCE = 1e-6     # levels closer than this count as equal when comparing with the efficient plan
 LEVEL_GAIN = 1e-4          # a group counts as better off than in the efficient plan by at least this much
+REFERENCE_TIME_SHARE = 0.4  # under a time limit the efficient plan gets this share of it (max U is the hardest solve)
 MAXIMISED = ("utilitarian", "maxmin", "leximin", "owa", "alpha")
 
 
@@ -305,7 +306,8 @@ def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientR
     model's components before the sequence; `bounded`: equity bounds are held. Returns the new outcome
     (None: keep the first) and the fairness record for plan.json and the summary."""
     if reference is None:
-        return None, {}
+        return None, {"lines": ["note: the efficient plan was not found within the time limit, so this plan is not "
+                                "compared with it (no price of fairness; levelling down not checked)"]}
     levels = _loaded_levels(problem)
     lowered = dominated_by(reference.levels, levels)
     if not lowered:
@@ -410,12 +412,12 @@ def _measure_of(problem: EquityProblem, measure: str, levels: dict) -> float:
 
 def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
                hold_bounds=None) -> tuple[EquityOutcome, dict]:
-    """`solve_measure` held to the efficient plan: the reference first (a quarter of any time limit), then
+    """`solve_measure` held to the efficient plan: the reference first (REFERENCE_TIME_SHARE of any time limit), then
     `hold_bounds()` (the caller's equity bounds, if any; True when it held some), the sequence, its exact
     tie-break and `keep_undominated`. Returns the outcome and its fairness record (price of fairness,
     levelling down refused, summary lines)."""
     start = time.monotonic()
-    first = options if options.time_limit is None else replace(options, time_limit=max(1.0, 0.25 * options.time_limit))
+    first = options if options.time_limit is None else replace(options, time_limit=max(1.0, REFERENCE_TIME_SHARE * options.time_limit))
     reference = efficient_reference(problem, first, measure)
     bounded = bool(hold_bounds and hold_bounds())
 
