@@ -174,6 +174,7 @@ def test_no_worse_than_today_in_equity_bench(city20, tmp_path):
         today = np.minimum(t["enforcement_now"], np.maximum(t["enforcement_demand"], team)).groupby(
             t["district_id"].astype(str)).sum() / t["enforcement_demand"].groupby(t["district_id"].astype(str)).sum()
         assert (levels >= today - 1e-6).all(), (objective, levels.tolist(), today.tolist())
+        assert read_plan(plan_dir(out, objective)).meta["check"]["passed"]           # the checker holds the guard too
     assert len(towns)
 
 

@@ -96,6 +96,8 @@ def _limits(plan: Plan, instance: Instance, report: CheckReport) -> dict:
         "pool_cost_weight": float(recorded.get("pool_cost_weight") or 0.0),
         "allow_release": bool(options.get("allow_release")),
         "no_worse_than_today": bool(options.get("no_worse_than_today")),
+        "equity_levels": (((plan.meta.get("equity") or {}).get("group") or "district")
+                          if str(objective or "").startswith("equity-") else None),
     }
     for key in ("headcount", "budget", "max_moves", "min_team", "salary"):
         if key in recorded and recorded[key] != limits[key] and not _close(recorded[key], limits[key]):
@@ -147,19 +149,27 @@ def _check_staff(report: CheckReport, towns: pd.DataFrame, pools: pd.Series, ins
         at_most(report, "moves (arrivals in towns + pool officers)", float(towns["moves_in"].sum() + pools.sum()), limits["max_moves"])
     _check_released(report, towns, float(today.sum()), total, limits["allow_release"])
     if limits["no_worse_than_today"]:
-        _check_no_worse_than_today(report, towns, today)
+        _check_no_worse_than_today(report, towns, today, limits)
 
 
-def _check_no_worse_than_today(report: CheckReport, towns: pd.DataFrame, today: np.ndarray) -> None:
+def _check_no_worse_than_today(report: CheckReport, towns: pd.DataFrame, today: np.ndarray, limits: dict) -> None:
     """--no-worse-than-today: every district covers at least the officers it has today, Σ(s_t + q_t) ≥ Σ s0_t
-    (its coverage Σ(s_t + q_t)/Σ D_t at least today's Σ s0_t/Σ D_t)."""
-    district = towns["district_id"].astype(str).to_numpy()
-    covered = (towns["enforcement_staff"] + towns["pool_share"]).groupby(district).sum()
-    before = pd.Series(today, index=towns.index).groupby(district).sum()
+    (its coverage Σ(s_t + q_t)/Σ D_t at least today's Σ s0_t/Σ D_t). Equity plans (objective `equity-…`) count a
+    town at most at its standard K_t = max(D_t, s_min), as their levels do: Σ min(s_t + q_t, K_t) ≥ Σ min(s0_t, K_t)
+    per district, or per town with --by town."""
+    key = towns["district_id"].astype(str).to_numpy()
+    covered = towns["enforcement_staff"] + towns["pool_share"]
+    before = pd.Series(today, index=towns.index)
+    if limits["equity_levels"]:
+        cap = np.maximum(towns["enforcement_demand"].to_numpy(float), limits["min_team"])
+        covered, before = np.minimum(covered, cap), np.minimum(before, cap)
+        if limits["equity_levels"] == "town":
+            key = towns.index.astype(str).to_numpy()
+    covered, before = covered.groupby(key).sum(), before.groupby(key).sum()
     lower = covered < before - 1e-6 * np.maximum(1.0, before)
     if lower.any():
         d = lower[lower].index[0]
-        report.fail(f"{int(lower.sum())} districts fall below their coverage today (e.g. {d}: {covered[d]:,.6g} officers "
+        report.fail(f"{int(lower.sum())} districts (or towns) fall below their coverage today (e.g. {d}: {covered[d]:,.6g} officers "
                     f"counted, {before[d]:,.0f} today), which --no-worse-than-today forbids")
 
 
