@@ -171,9 +171,14 @@ def _within(name: str):
 @click.option("--equity-bound", "equity_bounds", multiple=True, metavar="MEASURE=VALUE",
               help="City model: hold an equity measure of the districts next to the objective, e.g. gini=0.05 "
                    "(at most) or maxmin=0.6 (at least); repeatable.")
+@click.option("--allow-release", is_flag=True, help="Enforcement and city: let officers employed today leave the service "
+                                                   "(by default every one stays posted or in a district pool).")
+@click.option("--no-worse-than-today", is_flag=True, help="Enforcement and city: no district below the level its resources "
+                                                         "give it today.")
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
-          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json, iis, equity_bounds) -> None:
+          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json, iis, equity_bounds,
+          allow_release, no_worse_than_today) -> None:
     """Solve a model on INSTANCE and write the plan (exit codes: see the README's table)."""
     import json as json_lib
 
@@ -183,10 +188,14 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     from allocator.solving.run import RunOptions
     from allocator.solving.solve import SolveOptions
 
+    for flag, given in (("--allow-release", allow_release), ("--no-worse-than-today", no_worse_than_today)):
+        if given and model_name not in ("enforcement", "city"):
+            raise InputError(f"{flag} applies to the enforcement and city models, not {model_name}", file=flag)
     city = load_instance(instance)
     options = RunOptions(model=model_name, objective=objective, budget=budget, headcount=headcount, basis=basis,
                          scenarios=scenarios, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight, target_ratio=target_ratio,
                          max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
+                         allow_release=allow_release, no_worse_than_today=no_worse_than_today,
                          services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None)
     solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json,
                                  deadline=_deadline(time_limit))
@@ -249,6 +258,8 @@ def _echo_plan_summary(plan, folder: Path) -> None:
             click.echo(f"  ... {len(stages) - MAX_STAGE_LINES} more stages in plan.json")
     click.echo(f"time: build {t['build_s']:.2f} s, hand-over {t['handover_s']:.2f} s, HiGHS {t['solve_s']:.2f} s, "
                f"extract {t['extract_s']:.2f} s, total {t['total_s']:.2f} s")
+    for line in staff_lines(m):
+        click.echo(line)
     check = m.get("check")
     if check is not None:
         click.echo("check: passed" if check["passed"] else f"check: FAILED ({check['n_violations']} violations)")
@@ -263,6 +274,25 @@ def _number(value) -> str:
 
 def _percent(gap) -> str:
     return "-" if gap is None else f"{100 * gap:.3g}%"
+
+
+def staff_lines(meta: dict) -> list[str]:
+    """The summary's lines on staff kept, released and the move limit (enforcement and city plans)."""
+    e = meta.get("enforcement") or {}
+    lines = []
+    staff = e.get("staff")
+    if staff:
+        released = (f"{staff['released']:,} released (leaving the service)" if e.get("allow_release")
+                    else "none released (--allow-release not given)")
+        lines.append(f"officers: {staff['today']:,} employed today, {staff['posted']:,} posted, {staff['pooled']:,} in "
+                     f"district pools, {staff['new_posts']:,} new posts; {released}")
+    if "max_moves" in e and e.get("move_limit_source"):
+        limit = "none" if e["max_moves"] is None else f"{e['max_moves']:,}"
+        lines.append(f"move limit: {limit} ({e['move_limit_source']})")
+    fair = (meta.get("equity") or {}).get("fairness")
+    if fair:
+        lines.extend(fair.get("lines", []))
+    return lines
 
 
 @main.command()
@@ -568,7 +598,8 @@ def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, 
     return bounds
 
 
-def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis):
+def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release=False,
+                 no_worse_than_today=False):
     """The problem of `frontier` and `equity-bench`: model, grouping, index weights, run limits."""
     from allocator.studies.equity_runs import ProblemSpec, check_spec
     from allocator.solving.run import RunOptions
@@ -582,8 +613,12 @@ def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, ba
         from allocator.models.city import check_index_weights
 
         weights = check_index_weights(weights)
+    if no_worse_than_today and model_name != "enforcement":
+        raise InputError(f"--no-worse-than-today is held by the enforcement model only (the level today's resources give a "
+                         f"district is not known for {model_name})", file="--no-worse-than-today")
     spec = ProblemSpec(model_name, by, weights, RunOptions(model=model_name, budget=budget, headcount=headcount,
-                                                           max_moves=max_moves, basis=basis))
+                                                           max_moves=max_moves, basis=basis, allow_release=allow_release,
+                                                           no_worse_than_today=no_worse_than_today))
     check_spec(spec)
     return spec
 
@@ -600,6 +635,8 @@ def equity_options(command):
         click.option("--headcount", type=int, callback=_within("headcount"), help="Enforcement headcount."),
         click.option("--max-moves", type=int, callback=_within("max_moves"), help="Most officers reassigned."),
         click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis."),
+        click.option("--allow-release", is_flag=True, help="Let officers employed today leave the service."),
+        click.option("--no-worse-than-today", is_flag=True, help="No group below the level its resources give it today."),
         click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for the whole command, shared by its solves."),
         click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap of each solve (default 1e-4)."),
         click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed (one thread)."),
@@ -620,14 +657,14 @@ def equity_options(command):
 @equity_options
 @friendly
 def frontier_command(instance: Path, measure, points, workers, scheduler, out, resume, model_name, by, index_weights, budget,
-                     headcount, max_moves, basis, time_limit, gap, seed, as_json) -> None:
+                     headcount, max_moves, basis, allow_release, no_worse_than_today, time_limit, gap, seed, as_json) -> None:
     """Efficiency against an equity measure: both ends, then --points ε-constraint points; frontier.csv + chart."""
     import json as json_lib
 
     from allocator.studies.frontier import FRONTIER_CSV, run_frontier
     from allocator.solving.solve import SolveOptions
 
-    spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis)
+    spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release, no_worse_than_today)
     if resume and out is None:
         raise InputError("--resume finishes the frontier in --out: name that folder", file="--resume")
     out = out or _default_out(f"{instance.name}-frontier", model_name)
@@ -653,14 +690,14 @@ def frontier_command(instance: Path, measure, points, workers, scheduler, out, r
 @equity_options
 @friendly
 def equity_bench_command(instance: Path, objectives, workers, out, model_name, by, index_weights, budget, headcount,
-                         max_moves, basis, time_limit, gap, seed, as_json) -> None:
+                         max_moves, basis, allow_release, no_worse_than_today, time_limit, gap, seed, as_json) -> None:
     """Solve INSTANCE under each equity objective; one table of efficiency, inequality and price of fairness."""
     import json as json_lib
 
     from allocator.studies.equity_bench import BENCH_CSV, json_rows, parse_objectives, run_bench
     from allocator.solving.solve import SolveOptions
 
-    spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis)
+    spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release, no_worse_than_today)
     names = parse_objectives(objectives)
     out = out or _default_out(f"{instance.name}-bench", model_name)
     with _SweepProgress(len(names)) as advance:

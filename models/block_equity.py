@@ -38,6 +38,8 @@ every L_g, w_g and r_g from those tables alone.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
@@ -46,7 +48,7 @@ from pyomo.core.expr.numvalue import is_constant
 
 from allocator.data.instance import Instance
 
-from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, district_ids
+from .city_blocks import EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids
 from .enforcement import EnforcementOptions
 from .equity_problem import EquityProblem, PlanLevels, defined_variables
 from .facilities import FacilitiesOptions
@@ -209,13 +211,19 @@ def enforcement_problem(city: Instance, options: EnforcementOptions, by: str) ->
         teams = block.town_district.value_counts().reindex(groups) * block.options.min_team
         floor = float((teams / standard).min())
     weights = (standard / standard.sum()).to_dict()
+    today = np.minimum(pd.Series(pyo.value(m.staff_today[t]) for t in block.demand.index).to_numpy(float),
+                       block.cap.reindex(block.demand.index).to_numpy(float))      # officers counted today
+    counted_today = pd.Series(today, index=block.demand.index)
+    if by != "town":
+        counted_today = counted_today.groupby(block.town_district).sum()
+    today_levels = (counted_today.reindex(standard.index) / standard).to_dict()
     scale = salary * block.options.headcount           # Hoover is scale-free; HiGHS wants numbers near 1
     return EquityProblem(
         model=m, levels=levels, weights=weights, population=(people / people.sum()).to_dict(),
         resources={g: r / scale for g, r in resources.items()},
         level_range=(0.5 * floor, block.level_cap(by)), tables=lambda: block.tables(city),
         plan_levels=lambda tables: enforcement_levels(tables, city, by), group=by,
-        meta={"enforcement": block.options.as_meta()})
+        meta={"enforcement": block.options.as_meta()}, today_levels=today_levels)
 
 
 def enforcement_levels(tables: dict[str, pd.DataFrame], city: Instance, by: str) -> PlanLevels:
@@ -224,11 +232,12 @@ def enforcement_levels(tables: dict[str, pd.DataFrame], city: Instance, by: str)
     salary = city.config.salary("enforcement")
     population = pd.Series(city.town_population().to_numpy(float), index=city.towns["town_id"].astype(str).to_numpy())
     key = t["town_id"].astype(str) if by == "town" else t["district_id"].astype(str)
-    covered = (t["enforcement_staff"] + t["pool_share"]).groupby(key.to_numpy()).sum()
+    team = math.ceil(float(city.config.norms["enforcement_min_team"]) - 1e-9)
+    covered = pd.Series(counted_officers(t, team), index=t.index).groupby(key.to_numpy()).sum()
     standard = t["enforcement_demand"].groupby(key.to_numpy()).sum()
     people = population.reindex(t["town_id"].astype(str)).groupby(key.to_numpy()).sum()
     if by == "town":
-        resources = salary * covered
+        resources = salary * (t["enforcement_staff"] + t["pool_share"]).groupby(key.to_numpy()).sum()
     else:
         pools = tables["district_pool"].set_index(tables["district_pool"]["district_id"].astype(str))["pool_staff"]
         resources = salary * t["enforcement_staff"].groupby(key.to_numpy()).sum().add(pools.astype(float), fill_value=0.0)

@@ -75,7 +75,7 @@ from .facilities import FacilitiesOptions
 from .facilities_tables import group_rates
 from .grid import GridData, mandatory_staffing
 from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FACILITIES_DEFINITIONS, GRID_DEFINITIONS,
-                          GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, district_ids)
+                          GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids)
 from .equity_problem import DEFINITIONS as HELD_DEFINITIONS
 from .equity_problem import EquityProblem, PlanLevels
 from .requirements import MONEY, Family
@@ -353,7 +353,8 @@ def component_levels(city: Instance, tables: dict[str, pd.DataFrame]) -> pd.Data
     sums = g.groupby(g["district_id"].astype(str))[["unmet_hours", "workload_hours"]].sum().reindex(ids)
     grid = 1.0 - (sums["unmet_hours"] / sums["workload_hours"].where(sums["workload_hours"] > 0)).fillna(0.0)
     t = tables["town_staff"]
-    covered = (t["enforcement_staff"] + t["pool_share"]).groupby(t["district_id"].astype(str)).sum().reindex(ids)
+    team = float(city.config.norms["enforcement_min_team"])
+    covered = pd.Series(counted_officers(t, math.ceil(team - 1e-9)), index=t.index).groupby(t["district_id"].astype(str)).sum().reindex(ids)
     enforcement = covered / t["enforcement_demand"].groupby(t["district_id"].astype(str)).sum().reindex(ids)
     facilities = pd.Series(group_rates(city, tables["coverage"], "district").get("all", {}), dtype=float).reindex(ids).fillna(1.0)
     return pd.DataFrame({"grid": grid.to_numpy(float), "enforcement": enforcement.to_numpy(float),
@@ -385,9 +386,20 @@ def mandatory_spend_of(city: Instance, data: GridData, e: EnforcementOptions) ->
     return grid.reindex(ids).fillna(0.0) + teams.reindex(ids).fillna(0.0)
 
 
+def kept_officers_spend(city: Instance, e: EnforcementOptions) -> tuple[float, int]:
+    """The pay of the officers employed today beyond the minimum teams, c_enf·max(0, Σ s0_t − s_min·|T|)
+    (10k CNY/yr), and their number: nobody is dismissed (models.enforcement (4')) unless release is allowed.
+    Officers may serve in any district, so this adds to the city's floor, not to a district's."""
+    if e.allow_release:
+        return 0.0, 0
+    extra = max(0, int(city.towns["enforcement_now"].sum()) - e.min_team * len(city.towns))
+    return extra * e.salary_10k_cny, extra
+
+
 def mandatory_shortfall(city: Instance, cm: CityModel) -> str | None:
     """The budget conflicts the data settle before any solve, in the planner's words."""
     need = mandatory_spend(city, cm)
+    kept, extra = kept_officers_spend(city, cm.enforcement.options)
     own = pd.Series(city.districts["own_budget"].to_numpy(float), index=need.index)
     cap = pd.Series(city.districts["transfer_cap"].to_numpy(float), index=need.index)
     names = pd.Series(city.districts["name"].astype(str).to_numpy(), index=need.index)
@@ -399,8 +411,9 @@ def mandatory_shortfall(city: Instance, cm: CityModel) -> str | None:
                 f"{own[d]:,.1f} plus its transfer cap {cap[d]:,.1f} allow {own[d] + cap[d]:,.1f}"
                 + (f" ({int(short.sum())} districts in all)" if short.sum() > 1 else ""))
     b, p = cm.options.budget_10k_cny, cm.options.city_pool_10k_cny
-    if need.sum() > b + 1e-9:
-        return f"{what} cost {need.sum():,.1f} (10k CNY/yr), more than the city budget {b:,.1f}"
+    if need.sum() + kept > b + 1e-9:
+        what += f", and the {extra:,} other officers employed today" if extra else ""
+        return f"{what} cost {need.sum() + kept:,.1f} (10k CNY/yr), more than the city budget {b:,.1f}"
     transfers = (need - own).clip(lower=0).sum()
     if transfers > p + 1e-9:
         return (f"districts need transfers of at least {transfers:,.1f} (10k CNY/yr) to pay for {what}, "

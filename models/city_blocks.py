@@ -27,13 +27,26 @@ leaves exactly U_t undone; idle staff a plan pays for are kept in it.
 Enforcement (`models.enforcement`, objective `shortfall`: its posting range, headcount and
 move limit, pool shares Σ_{t∈d} q_t ≤ r_d), plus one row that keeps the level exact:
 
-    s_t + q_t ≤ max(D_t, s_min)              ∀ t   town_counted_at_most_standard
+    s_t + q_t ≤ max(D_t, s_min) = K_t        ∀ t   town_counted_at_most_standard
     ρ_t       = (s_t + q_t) / D_t                     (town level)
     E_d       = Σ_{t∈d} (s_t + q_t) / Σ_{t∈d} D_t     (district level)
     spend^E_d = c_enf · (Σ_{t∈d} s_t + r_d)
 
 Without the row, officers above a town's standard would count as service; with it a town's
 ratio exceeds 1 only where the minimum team alone exceeds the standard.
+
+Nobody is dismissed (models.enforcement (4')), so a town staffed above K_t today
+(s0_t > K_t, OVERSTAFFED) may keep its officers in place; they are employed but not counted.
+There the row above becomes exact counting c_t = min(s_t + q_t, K_t) with a binary f_t
+(the town is full and keeps officers above its standard):
+
+    c_t ≤ s_t + q_t,  c_t ≤ K_t,  c_t ≥ K_t·f_t,  c_t ≥ s_t + q_t − (ŝ_t − K_t)·f_t,
+    q_t ≤ K_t·(1 − f_t)                       ∀ t ∈ OVERSTAFFED    town_counted_exactly
+    (ŝ_t the upper bound of s_t, ≥ s0_t), and ρ_t = c_t / D_t, E_d = Σ_{t∈d} c_t / Σ_{t∈d} D_t.
+
+Every pool officer is counted somewhere: Σ_{t∈d} q_t ≥ r_d (pool_fully_shared), so a plan
+cannot hold idle officers in a pool (an equity objective would otherwise buy equality with
+them); a plan's levels are a function of its decisions: c_t = min(s_t + q_t, K_t).
 
 Facilities (`models.facilities`' maximal covering block, every service side by side):
 existing sites stay open and their running cost is NOT part of the city budget; a new site
@@ -400,17 +413,24 @@ class EnforcementBlock:
         demand.index = demand.index.astype(str)
         cap = np.maximum(demand, float(options.min_team))
         _add_town_cap(model, cap)
+        _add_pool_fully_shared(model)
         town_district = pd.Series(city.towns["district_id"].astype(str).to_numpy(), index=demand.index)
         return cls(options, model, demand, cap, town_district)
 
-    def town_level(self, t: str):
+    def counted(self, t: str):
+        """Officers counted in town t: c_t where the town may keep officers above its standard, else s_t + q_t."""
         m = self.model
-        return (m.posted_staff[t] + m.pool_share[t]) / float(self.demand[t])
+        if t in m.OVERSTAFFED:
+            return m.counted_staff[t]
+        return m.posted_staff[t] + m.pool_share[t]
+
+    def town_level(self, t: str):
+        return self.counted(t) / float(self.demand[t])
 
     def district_level(self, d: str):
         m = self.model
         towns = list(m.TOWNS_IN[d])
-        return pyo.quicksum(m.posted_staff[t] + m.pool_share[t] for t in towns) / float(self.demand[towns].sum())
+        return pyo.quicksum(self.counted(t) for t in towns) / float(self.demand[towns].sum())
 
     def officers(self, d: str):
         m = self.model
@@ -463,19 +483,51 @@ def enforcement_districts(city: Instance, towns: pd.DataFrame, pools: pd.Series,
 ENFORCEMENT_REQUIREMENTS: dict[str, Family] = {
     "headcount_not_exceeded": replace(enf.REQUIREMENTS["headcount_not_exceeded"], held_from=("posted_staff.lower",)),
     "moves_within_limit": replace(enf.REQUIREMENTS["moves_within_limit"], held_from=("posted_staff.lower",)),
+    "officers_of_today_kept": enf.REQUIREMENTS["officers_of_today_kept"],
     "posted_staff.lower": enf.REQUIREMENTS["posted_staff.lower"],
 }
 ENFORCEMENT_DEFINITIONS: frozenset[str] = frozenset({
     "posted_staff_is_today_plus_moves", "pool_shares_within_pool", "shortfall_covers_gap",   # models.enforcement
-    "town_counted_at_most_standard",                                                         # _add_town_cap
+    "town_counted_at_most_standard", "town_counted_exactly",                                 # _add_town_cap
+    "pool_fully_shared",                                                                     # _add_pool_fully_shared
 })
 
 
 def _add_town_cap(m, cap: pd.Series) -> None:
+    over = [t for t in m.TOWNS if pyo.value(m.staff_today[t]) > cap[t] + EPS]
+    m.OVERSTAFFED = pyo.Set(initialize=over, ordered=True)
+
     @m.Constraint(m.TOWNS)
     def town_counted_at_most_standard(m, t):
-        """s_t + q_t ≤ max(D_t, s_min)"""
+        """s_t + q_t ≤ max(D_t, s_min)  (towns not OVERSTAFFED)"""
+        if t in m.OVERSTAFFED:
+            return pyo.Constraint.Skip
         return m.posted_staff[t] + m.pool_share[t] <= float(cap[t])
+
+    m.counted_staff = pyo.Var(m.OVERSTAFFED, bounds=lambda m, t: (0.0, float(cap[t])))
+    m.keeps_above_standard = pyo.Var(m.OVERSTAFFED, within=pyo.Binary)
+    rows = {}
+    for t in m.OVERSTAFFED:
+        c, f, s, q, k = m.counted_staff[t], m.keeps_above_standard[t], m.posted_staff[t], m.pool_share[t], float(cap[t])
+        top = float(s.ub if s.ub is not None else pyo.value(m.staff_today[t]))
+        rows[t, "within_posted"] = c <= s + q
+        rows[t, "full"] = c >= k * f
+        rows[t, "all_unless_full"] = c >= s + q - (top - k) * f
+        rows[t, "no_pool_when_full"] = q <= k * (1 - f)
+    m.town_counted_exactly = pyo.Constraint(list(rows), rule=lambda m, t, r: rows[t, r])
+
+
+def _add_pool_fully_shared(m) -> None:
+    @m.Constraint(m.DISTRICTS)
+    def pool_fully_shared(m, d):
+        """Σ_{t∈d} q_t ≥ r_d: every pool officer is counted in some town"""
+        return pyo.quicksum(m.pool_share[t] for t in m.TOWNS_IN[d]) >= m.pool_staff[d]
+
+
+def counted_officers(towns: pd.DataFrame, min_team: float) -> np.ndarray:
+    """c_t = min(s_t + q_t, max(D_t, s_min)) from a town table: the officers a town's level counts."""
+    cap = np.maximum(towns["enforcement_demand"].to_numpy(float), float(min_team))
+    return np.minimum(towns["enforcement_staff"].to_numpy(float) + towns["pool_share"].fillna(0.0).to_numpy(float), cap)
 
 
 # --- facilities ------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ Every objective shares the first-stage staffing rules:
     Σ_t m⁺_t + Σ_d r_d ≤ M                            (when a move limit applies) (2)
     Σ_t s_t + Σ_d r_d ≤ H                             ("编制总量管理")             (3)
     c_off·(Σ_t s_t + Σ_d r_d) ≤ B                      (only with --budget)       (4)
+    Σ_t s_t + Σ_d r_d ≥ Σ_t s0_t                      (unless --allow-release)   (4')
+    Σ_{t∈d} s_t + r_d ≥ Σ_{t∈d} s0_t                  ∀ d (--no-worse-than-today) (4'')
     s_t ≥ s_min;  s_t, r_d, m⁺_t, m⁻_t whole numbers ≥ 0
 
 A move is an officer taking up a post they do not hold today: arriving in a town
@@ -19,6 +21,15 @@ A move is an officer taking up a post they do not hold today: arriving in a town
 another town, for a district pool, or leaving the service) counts in m⁻_t. No district
 pool exists today, so every pool officer r_d is also a move: (2) counts them, otherwise
 "no moves" could still empty towns into pools. The plan reports net moves per town.
+
+Establishment staff (编制) are reassigned, not dismissed: (4') keeps every officer employed
+today posted or pooled, so an officer leaving a town arrives in another town or a pool.
+With `allow_release` (4') is dropped and the officers leaving the service,
+R = max(0, Σ_t s0_t − Σ_t s_t − Σ_d r_d), are reported in their own column (`released`,
+attributed to the towns they leave in proportion to the officers leaving each town).
+The default move limit M is enforcement_max_moves_share × today's officers; where the
+headcount grows by exactly that much (Chongqing: 1,629 = 10 % of 16,292), every move the
+limit allows is taken by a new post and no officer of today can be reassigned.
 
 Deterministic objectives use pool shares q_t ≥ 0, the part of the district pool ("街乡
 吹哨、部门报到") counted towards town t, and the coverage ratio ρ_t = (s_t + q_t)/D_t:
@@ -141,6 +152,8 @@ class EnforcementOptions:
     level_search: bool = True          # maxmin by bisection + one HiGHS solve; False: plain MIP (6)
     deployment: str = "district"       # "district": form (9'); "town": form (9)
     level: float | None = None         # maxmin: the level z* found by the search
+    allow_release: bool = False        # drop (4'): officers may leave the service
+    no_worse_than_today: bool = False  # (4''): no district below the coverage its officers give it today
 
     @classmethod
     def of(cls, city: Instance, objective: str = DEFAULT_OBJECTIVE, *, headcount: int | None = None,
@@ -173,7 +186,8 @@ class EnforcementOptions:
                 "moves_count_pool_staff": True, "target_ratio": self.target_ratio if self.objective == "moves" else None,
                 "min_team": self.min_team, "salary": self.salary_10k_cny, "pool_cost_weight": self.pool_cost_weight,
                 "cvar_alpha": self.cvar_alpha, "cvar_weight": self.cvar_weight if self.cvar_alpha else None,
-                "tie_break": TIE_BREAK[self.objective] if self.tie_break else None,
+                "tie_break": TIE_BREAK[self.objective] if self.tie_break else None, "allow_release": self.allow_release,
+                "no_worse_than_today": self.no_worse_than_today,
                 "scenarios": self.scenarios.as_meta() if self.scenarios is not None else None}
 
 
@@ -194,6 +208,8 @@ def _build(city: Instance, options: EnforcementOptions) -> pyo.ConcreteModel:
     _add_move_limit(m, options)
     _add_headcount_limit(m, options)
     _add_budget_limit(m, options)
+    _add_today_kept(m, options)
+    _add_no_worse_than_today(m, options)
     if options.scenarios is None:
         _add_pool_shares(m)
     elif options.deployment == "town":
@@ -209,7 +225,7 @@ def posting_range(st: EnforcementData, options: EnforcementOptions) -> tuple[np.
     """Bounds on s_t that keep an optimal plan (the exact reductions of the module docstring)."""
     if options.objective == "moves":
         low, high, _ = postings_at(options.target_ratio, st)
-        return low, high
+        return low, high if options.allow_release else np.maximum(high, st.today)   # kept officers stay where they are
     if options.level is not None:
         low, high, _ = postings_at(options.level, st)
         return low, np.maximum(high, st.today)      # keeping today's officers costs no move
@@ -306,6 +322,15 @@ REQUIREMENTS: dict[str, Family] = {
     "coverage_meets_target": Family(                                   # (8), _add_coverage_target
         "the coverage target", "officers", 2, "{members} ({ids}) stay {amount} short of the target ratio",
         "lower the target (--target) or raise the headcount", member="town", held="the target ratio in {members}"),
+    "officers_of_today_kept": Family(                                  # (4'), _add_today_kept
+        "every officer employed today kept", "officers", 1,
+        "keeping the officers employed today falls {amount} short",
+        "let officers leave the service (--allow-release), or raise the headcount to cover today's officers"),
+    "district_no_worse_than_today": Family(                            # (4''), _add_no_worse_than_today
+        "no district below its coverage today", "officers", 1,
+        "{members} ({ids}) would fall {amount} short of the officers they have today",
+        "drop --no-worse-than-today, or raise the headcount or the move limit", member="district",
+        held="today's coverage in {members}"),
     "posted_staff.lower": Family(                                      # s_t ≥ s_min, _add_staff_variables
         "a viable team in every town", "officers", 3,
         "a team of {bound} officers cannot be posted in {members} ({ids}): {amount} short",
@@ -357,6 +382,26 @@ def _add_budget_limit(m, options: EnforcementOptions) -> None:
     def budget_not_exceeded(m):
         """(4) salary·(Σ_t s_t + Σ_d r_d) ≤ B, in 10k CNY a year"""
         return options.salary_10k_cny * m.total_staff <= options.budget_10k_cny
+
+
+def _add_today_kept(m, options: EnforcementOptions) -> None:
+    if options.allow_release:
+        return
+    today = float(sum(pyo.value(m.staff_today[t]) for t in m.TOWNS))
+
+    @m.Constraint()
+    def officers_of_today_kept(m):
+        """(4') Σ_t s_t + Σ_d r_d ≥ Σ_t s0_t: nobody employed today is dismissed"""
+        return m.total_staff >= today
+
+
+def _add_no_worse_than_today(m, options: EnforcementOptions) -> None:
+    """(4'') Σ_{t∈d} s_t + r_d ≥ Σ_{t∈d} s0_t: a district's coverage (Σ(s_t + q_t)/Σ D_t, pools fully
+    shared) never below today's (Σ s0_t/Σ D_t)     district_no_worse_than_today"""
+    if not options.no_worse_than_today:
+        return
+    m.district_no_worse_than_today = pyo.Constraint(m.DISTRICTS, rule=lambda m, d: pyo.quicksum(
+        m.posted_staff[t] for t in m.TOWNS_IN[d]) + m.pool_staff[d] >= float(sum(pyo.value(m.staff_today[t]) for t in m.TOWNS_IN[d])))
 
 
 def _add_pool_shares(m) -> None:
@@ -519,9 +564,26 @@ def extract(m, city: Instance, options: EnforcementOptions) -> dict[str, pd.Data
         "town_id": town_ids, "district_id": district, "professionals": np.nan, "enforcement_now": today,
         "enforcement_staff": staff, "enforcement_demand": demand, "pool_share": share, "coverage_ratio": coverage,
         "moves_in": np.maximum(staff - today, 0), "moves_out": np.maximum(today - staff, 0)})
+    tables["town_staff"]["released"] = released_by_town(today, staff, int(pools.sum()))
     tables["district_pool"] = pd.DataFrame({"district_id": pools.index, "pool_staff": pools.to_numpy()})
     tables["districts"] = _district_table(city, tables["town_staff"], pools, options)
     return tables
+
+
+def released_by_town(today: np.ndarray, staff: np.ndarray, pooled: int) -> np.ndarray:
+    """Officers leaving the service, R = max(0, Σ s0 − Σ s − Σ r), attributed to the towns they leave in
+    proportion to the officers leaving each town (largest remainders, then town order): whole numbers
+    with Σ_t released_t = R and released_t ≤ moves_out_t."""
+    out = np.maximum(np.asarray(today, int) - np.asarray(staff, int), 0)
+    total = max(0, int(np.sum(today)) - int(np.sum(staff)) - int(pooled))
+    if total == 0 or out.sum() == 0:
+        return np.zeros(len(out), dtype=int)
+    exact = out * (total / out.sum())
+    released = np.floor(exact + 1e-9).astype(int)
+    rest = total - int(released.sum())
+    order = np.argsort(-(exact - released), kind="stable")
+    released[order[:rest]] += 1
+    return released
 
 
 def share_pools(staff: np.ndarray, demand: np.ndarray, district: np.ndarray, pools: pd.Series) -> np.ndarray:
@@ -567,8 +629,30 @@ def _district_table(city: Instance, staff: pd.DataFrame, pools: pd.Series, optio
     return pd.DataFrame({"district_id": ids, "name": city.districts["name"].astype(str).to_numpy(),
                          "spend": options.salary_10k_cny * (posted + pool).to_numpy(),
                          "enforcement_staff": posted.to_numpy(), "pool_staff": pool.to_numpy(),
+                         "released": by["released"].sum().reindex(ids).fillna(0).astype(int).to_numpy(),
                          "mean_coverage": by["coverage_ratio"].mean().reindex(ids).to_numpy(),
                          "min_coverage": by["coverage_ratio"].min().reindex(ids).to_numpy()})
+
+
+def staff_kept(tables: dict[str, pd.DataFrame]) -> dict:
+    """Officers employed today, posted, pooled and released (leaving the service), from the plan tables."""
+    towns = tables["town_staff"]
+    today, posted = int(towns["enforcement_now"].sum()), int(towns["enforcement_staff"].sum())
+    pooled = int(tables["district_pool"]["pool_staff"].sum())
+    released = int(towns["released"].sum()) if "released" in towns else max(0, today - posted - pooled)
+    return {"today": today, "posted": posted, "pooled": pooled, "released": released,
+            "new_posts": max(0, posted + pooled - today)}
+
+
+def move_limit_source(city: Instance, given: int | None, options: EnforcementOptions) -> str:
+    """Where the move limit comes from, in the planner's words."""
+    if options.max_moves is None:
+        return "objective moves has a limit only with --max-moves"
+    if given is not None:
+        return "--max-moves"
+    share = float(city.config.norms["enforcement_max_moves_share"])
+    return (f"default: {100 * share:g} % of today's {int(city.towns['enforcement_now'].sum()):,} officers "
+            f"(enforcement_max_moves_share); new posts and pool places count against it")
 
 
 def plan_objective(tables: dict[str, pd.DataFrame], options: EnforcementOptions) -> float:

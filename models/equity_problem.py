@@ -94,6 +94,7 @@ class EquityProblem:
     group: str = "district"
     meta: dict = field(default_factory=dict)
     release_spend: Callable[[], None] | None = None     # lets the plan choose spend a reduction settled (Hoover)
+    today_levels: dict | None = None              # group → the level today's resources give it (None: not known)
 
     def efficiency(self):
         return pyo.quicksum(float(self.weights[g]) * self.levels[g] for g in self.levels)
@@ -190,6 +191,10 @@ def initialise(term: eq.EquityTerm) -> None:
 # The row `hold_value` adds only keeps a solved optimum between the stages of a solve sequence:
 # a definition for an infeasibility explanation, never relaxed.
 DEFINITIONS: frozenset[str] = frozenset({"value_held"})
+# Rows of the no-levelling-down stage and of the guard --no-worse-than-today (added only when a plan
+# is dominated by the efficient plan, or the guard is asked for): never relaxed either.
+GUARD_DEFINITIONS: frozenset[str] = frozenset({"level_above_efficient_plan", "some_group_better_off",   # require_a_gain
+                                               "level_not_below_today"})                                # hold_today
 
 
 def hold_value(term: eq.EquityTerm, value: float) -> None:
@@ -202,6 +207,30 @@ def hold_value(term: eq.EquityTerm, value: float) -> None:
         b.value_held = pyo.Constraint(expr=term.value >= value - slack)
     else:
         b.value_held = pyo.Constraint(expr=term.value <= value + slack)
+
+
+def hold_today(problem: EquityProblem) -> None:
+    """The guard --no-worse-than-today: L_g ≥ L^today_g for every group (block `no_worse_than_today`)."""
+    if problem.today_levels is None:
+        raise InputError(Problem("--no-worse-than-today", "this model does not know the level today's resources give "
+                                                          "each group; the guard holds for --model enforcement"))
+    groups = list(problem.levels)
+    b = pyo.Block()
+    problem.model.add_component(eq.free_name(problem.model, "no_worse_than_today"), b)
+    b.level_not_below_today = pyo.Constraint(range(len(groups)), rule=lambda b, i: problem.levels[groups[i]]
+                                             >= float(problem.today_levels[groups[i]]) - 1e-9)
+
+
+def require_a_gain(problem: EquityProblem, reference: dict, gain: float) -> None:
+    """Block `not_dominated`: some group at least `gain` above its level in the `reference` plan,
+    L_g ≥ (L^E_g + gain)·y_g, Σ_g y_g ≥ 1, y_g binary (the reference plan cannot dominate the plan)."""
+    groups = list(problem.levels)
+    b = pyo.Block()
+    problem.model.add_component(eq.free_name(problem.model, "not_dominated"), b)
+    b.better_off = pyo.Var(range(len(groups)), within=pyo.Binary)
+    b.level_above_efficient_plan = pyo.Constraint(range(len(groups)), rule=lambda b, i: problem.levels[groups[i]]
+                                                  >= (reference[groups[i]] + gain) * b.better_off[i])
+    b.some_group_better_off = pyo.Constraint(expr=sum(b.better_off[i] for i in range(len(groups))) >= 1)
 
 
 def maximise_efficiency(problem: EquityProblem) -> eq.EquityTerm:

@@ -102,22 +102,26 @@ def test_budget_conflicts_are_explained_before_solving(tmp_path, tiny_dir, chang
     assert words in plan.meta["explanation"]
 
 
-def test_grid_block_holds_unmet_work_exact(tmp_path, tiny_dir):
+def test_grid_block_holds_unmet_work_exact_and_range_does_not_level_down(tmp_path, tiny_dir):
     """Heavier grid work (6 h per household): towns T1 and T2 need more than their required
-    staff. Min-range levels down for real — fewer workers in D1, leaving work undone — and the
-    plan's index equals the modelled one (no work is pretended undone)."""
+    staff. Min-range could narrow the spread only by leaving work undone in D1 for nobody's gain
+    (fewer workers in D1, nobody better off): the plan refuses it, says so, and keeps the efficient
+    plan's levels; the plan's index equals the modelled one (no work is pretended undone)."""
     folder = variant(tmp_path, tiny_dir, own=(200, 90), cap=(20, 20), pool=25,
                      norms="{grid_hours_per_household: 6.0}")
-    plans = {}
+    plans, metas = {}, {}
     for objective in ("utilitarian", "range"):
         plan, _ = solve(folder, objective)
         assert plan.meta["check"]["passed"], (objective, plan.meta["check"])
         assert plan.meta["objective_value"] == pytest.approx(plan.meta["equity"]["modelled_value"], abs=1e-6)
-        plans[objective] = districts(plan)
+        plans[objective], metas[objective] = districts(plan), plan.meta
     assert plans["utilitarian"].loc["D1", "grid_coverage"] == pytest.approx(1.0)
-    assert plans["range"].loc["D1", "grid_coverage"] < 1.0
-    grid = 1 - plans["range"]["grid_coverage"]
-    assert grid.loc["D2"] == pytest.approx(0.0)
+    assert plans["range"].loc["D1", "grid_coverage"] == pytest.approx(1.0)       # D1 not levelled down
+    refused = metas["range"]["equity"]["fairness"]["levelled_down_refused"]
+    assert refused["groups_lowered"] == ["D1"] and refused["measure_value"] < metas["range"]["objective_value"]
+    assert any("nobody's gain" in line for line in metas["range"]["equity"]["fairness"]["lines"])
+    best, fair = plans["utilitarian"]["service_index"], plans["range"]["service_index"]
+    assert not ((best >= fair - 1e-9).all() and (best > fair + 1e-6).any())      # not Pareto-dominated
 
 
 def test_maxmin_and_utilitarian_trade_efficiency_for_the_worst_off(tiny_dir):

@@ -62,7 +62,7 @@ def test_bench_files_record_how_to_reproduce(city_bench, small_city):
 
 
 def test_enforcement_bench_by_district(small_city, tmp_path):
-    spec = ProblemSpec("enforcement", by="district", run=RunOptions(model="enforcement", headcount=60))
+    spec = ProblemSpec("enforcement", by="district", run=RunOptions(model="enforcement", headcount=60, allow_release=True))
     frame = run_bench(small_city, spec, parse_objectives("maxmin,gini,range"), tmp_path / "e", solve_options=EXACT)
     assert frame["objective"].tolist() == ["utilitarian", "maxmin", "gini", "range"]
     table = frame.set_index("objective")
@@ -71,7 +71,7 @@ def test_enforcement_bench_by_district(small_city, tmp_path):
 
 
 def test_cli_json_keys_exact(small_city, tmp_path):
-    r = CliRunner().invoke(main, ["equity-bench", str(small_city), "--model", "enforcement", "--headcount", "60",
+    r = CliRunner().invoke(main, ["equity-bench", str(small_city), "--model", "enforcement", "--headcount", "60", "--allow-release",
                                   "--objectives", "utilitarian,maxmin", "--out", str(tmp_path / "j"), "--json", "--gap", "0"])
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output.splitlines()[-1])

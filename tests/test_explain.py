@@ -122,7 +122,7 @@ def test_money_words():
 # --- the hook in run(): every model's infeasible outcome gets the figures ----------------
 
 def test_enforcement_headcount_shortfall_in_words(tiny):
-    plan = make_plan(tiny, RunOptions(model="enforcement", headcount=3), FAST)
+    plan = make_plan(tiny, RunOptions(model="enforcement", headcount=3, allow_release=True), FAST)
     assert plan.meta["status"] == "infeasible"
     text = plan.meta["explanation"]
     assert text.startswith("a team of at least 5 in each of 3 towns needs 15 officers")      # the model's own words first
@@ -204,7 +204,7 @@ def test_iis_of_an_integrality_conflict_says_there_is_none():
 def test_solve_iis_on_the_command_line(tiny_dir, tmp_path):
     out = tmp_path / "plan"
     result = CliRunner().invoke(main, ["solve", str(tiny_dir), "--model", "enforcement", "--headcount", "3", "--iis",
-                                       "--out", str(out)])
+                                       "--allow-release", "--out", str(out)])
     assert result.exit_code == 3, result.output
     assert "infeasible: a team of at least 5" in result.output
     assert "headcount_not_exceeded: ≤ 3" in result.output

@@ -48,14 +48,16 @@ def test_budget_below_the_staffing_floor(tmp_path):
     out = tmp_path / "plan"
     r = CliRunner().invoke(main, ["solve", str(TINY), "--model", "city", "--budget", "50", "--iis", "--out", str(out)])
     assert r.exit_code == 3, r.output
-    assert ("the city budget of 500,000 CNY falls 2.02 million CNY short of paying for one full-time worker per grid in "
-            "6 grids, the required professionals in 3 towns and a team of 5 in 3 towns; raise the budget (--budget, or "
-            "budget in city.yaml) to at least 2.52 million CNY (252 in the 10k CNY of --budget)") in r.output
+    # the floor pays the 17 officers employed today (nobody is dismissed), 2 more than the teams of 5
+    assert ("the city budget of 500,000 CNY falls 2.26 million CNY short of paying for one full-time worker per grid in "
+            "6 grids, the required professionals in 3 towns and a team of 5 in 2 towns; raise the budget (--budget, or "
+            "budget in city.yaml) to at least 2.76 million CNY (276 in the 10k CNY of --budget)") in r.output
+    assert "and the 2 other officers employed today cost 276.0" in r.output                # settled from the data alike
     assert "budget_granted_10k_cny: upper bound 50" in r.output                 # the IIS, named
     meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     budget = _alone(meta, "budget_granted_10k_cny")
-    assert budget["target"] == pytest.approx(252) and budget["proven"]
-    assert "2.52 million CNY" in meta["explanation"] and meta["infeasibility"]["iis"]["status"] == "found"
+    assert budget["target"] == pytest.approx(276) and budget["proven"]
+    assert "2.76 million CNY" in meta["explanation"] and meta["infeasibility"]["iis"]["status"] == "found"
     assert _solve(TINY, budget=budget["target"]).meta["status"] == "optimal"
 
 
@@ -93,12 +95,15 @@ def test_default_pool_grows_with_the_budget(tmp_path):
 
 
 def test_headcount_below_the_minimum_teams(tmp_path):
-    plan = _solve(TINY, headcount=3)
+    plan = _solve(TINY, headcount=3, allow_release=True)
     head = _alone(plan.meta, "enforcement.headcount_not_exceeded")
     assert head["target"] == pytest.approx(15)
     assert "the headcount of 3 officers falls 12 officers short of covering a team of 5 in 3 towns; raise the " \
            "headcount (--headcount or headcount in city.yaml) to at least 15" in head["text"]
-    assert _solve(TINY, headcount=15).meta["status"] == "optimal"
+    assert _solve(TINY, headcount=15, allow_release=True).meta["status"] == "optimal"
+    kept = _alone(_solve(TINY, headcount=3).meta, "enforcement.headcount_not_exceeded")     # the 17 officers of today
+    assert kept["target"] == pytest.approx(17)
+    assert _solve(TINY, headcount=17).meta["status"] == "optimal"
 
 
 @pytest.mark.parametrize("own, cap, pool, budget", [

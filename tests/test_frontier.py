@@ -77,7 +77,7 @@ def test_city_gini_frontier_tightens_downwards(small_city, tmp_path):
 
 @pytest.mark.parametrize("by", ["district", "town"])
 def test_enforcement_frontier(small_city, tmp_path, by):
-    spec = ProblemSpec("enforcement", by=by, run=RunOptions(model="enforcement", headcount=60))
+    spec = ProblemSpec("enforcement", by=by, run=RunOptions(model="enforcement", headcount=60, allow_release=True))
     frame = run_frontier(small_city, spec, "maxmin", 3, tmp_path / by, workers=0, solve_options=EXACT)
     _monotone(frame)
     top = frame[frame["role"] == "utilitarian"].iloc[0]
@@ -88,18 +88,18 @@ def test_enforcement_frontier(small_city, tmp_path, by):
 
 def test_resume_keeps_finished_points_and_refuses_another_measure(small_city, tmp_path):
     out = tmp_path / "r"
-    spec = ProblemSpec("enforcement", run=RunOptions(model="enforcement", headcount=60))
+    spec = ProblemSpec("enforcement", run=RunOptions(model="enforcement", headcount=60, allow_release=True))
     first = run_frontier(small_city, spec, "maxmin", 2, out, workers=0, solve_options=EXACT)
     again = run_frontier(small_city, spec, "maxmin", 2, out, workers=0, solve_options=EXACT, resume=True)
     assert again["efficiency"].tolist() == pytest.approx(first["efficiency"].tolist())
-    r = CliRunner().invoke(main, ["frontier", str(small_city), "--model", "enforcement", "--headcount", "60",
+    r = CliRunner().invoke(main, ["frontier", str(small_city), "--model", "enforcement", "--headcount", "60", "--allow-release",
                                   "--equity", "range", "--points", "2", "--out", str(out), "--resume", "--workers", "0"])
     assert r.exit_code == 2 and "measure" in r.output, r.output
 
 
 def test_cli_frontier(small_city, tmp_path):
     out = tmp_path / "c"
-    r = CliRunner().invoke(main, ["frontier", str(small_city), "--model", "enforcement", "--headcount", "60",
+    r = CliRunner().invoke(main, ["frontier", str(small_city), "--model", "enforcement", "--headcount", "60", "--allow-release",
                                   "--equity", "maxmin", "--points", "2", "--workers", "0", "--gap", "0", "--out", str(out),
                                   "--json"])
     assert r.exit_code == 0, r.output

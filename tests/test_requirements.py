@@ -140,6 +140,7 @@ def enforcement_models(cities: Cities) -> list[Built]:
     tiny = cities.tiny
     runs = [RunOptions("enforcement", o, **limits) for o in ("maxmin", "shortfall", "moves")
             for limits in ({}, {"budget": 400, "max_moves": 5})]
+    runs += [RunOptions("enforcement", "maxmin", no_worse_than_today=True), RunOptions("enforcement", "moves", allow_release=True)]
     runs += [RunOptions("enforcement", "expected", scenarios=SURGE, **limits)
              for limits in ({}, {"budget": 400, "max_moves": 5, "cvar_alpha": 0.9})]
     town = EnforcementOptions.of(tiny, "expected", scenarios=load_scenarios(SURGE, tiny.towns), deployment="town")

@@ -33,10 +33,10 @@ from dataclasses import replace
 from allocator.data.instance import Instance
 from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, CityOptions, build_model,
                                    mandatory_shortfall, mandatory_spend, plan_objective, problem_of)
-from allocator.models.enforcement import EnforcementOptions
-from allocator.models.equity_problem import EquityProblem, hold_bound
+from allocator.models.enforcement import EnforcementOptions, move_limit_source, staff_kept
+from allocator.models.equity_problem import EquityProblem, hold_bound, hold_today
 from allocator.models.facilities import FacilitiesOptions
-from allocator.solving.equity import solve_measure
+from allocator.solving.equity import solve_fair, solve_measure
 from allocator.solving.facilities import facilities_options
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import SolveOptions, SolveResult
@@ -51,7 +51,8 @@ def city_options(city: Instance, run: RunOptions, index_weights=None) -> CityOpt
 
 def enforcement_block_options(city: Instance, run: RunOptions) -> EnforcementOptions:
     """The enforcement block's options: objective `shortfall`, no tie-break, the run's headcount and move limit."""
-    return EnforcementOptions.of(city, "shortfall", headcount=run.headcount, max_moves=run.max_moves, tie_break=False)
+    return EnforcementOptions.of(city, "shortfall", headcount=run.headcount, max_moves=run.max_moves, tie_break=False,
+                                 allow_release=run.allow_release)
 
 
 def facilities_block_options(city: Instance, run: RunOptions) -> FacilitiesOptions:
@@ -79,10 +80,20 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
     if why:
         result = SolveResult("infeasible", None, None, None, "decided from the data")
         return ModelRun(result, opts.objective, build_s=build_s, explanation=why, meta=problem.meta)
-    for measure, bound in options.equity_bounds:
-        hold_bound(problem, measure, bound)
-    outcome = solve_measure(problem, opts.objective, solve_options)
-    meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds]}}
+    if options.no_worse_than_today:
+        hold_today(problem)
+
+    def hold_bounds() -> bool:
+        for measure, bound in options.equity_bounds:
+            hold_bound(problem, measure, bound)
+        return bool(options.equity_bounds)
+
+    if opts.objective == "utilitarian" and not options.equity_bounds:
+        outcome, fairness = solve_measure(problem, opts.objective, solve_options), {}
+    else:                       # held to the efficient plan: no levelling down
+        outcome, fairness = solve_fair(problem, opts.objective, solve_options, hold_bounds=hold_bounds)
+    meta = {**problem.meta, "equity": {**outcome.as_meta(), "bounds": [list(b) for b in options.equity_bounds],
+                                       "fairness": fairness}}
     done = ModelRun(outcome.result, outcome.plan_is, build_s=build_s, meta=meta, model=problem.model,
                     stages=outcome.stages, status_text=outcome.status_text,
                     asked=opts.objective if outcome.plan_is != opts.objective else None)
@@ -94,8 +105,12 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         done.result = outcome.headline(done.objective_value)
         meta["city"]["efficiency"] = levels.efficiency()
         meta["city"]["min_service_index"] = float(levels.levels.min())
+        meta["enforcement"] = {**meta["enforcement"], "staff": staff_kept(done.tables),
+                               "move_limit_source": move_limit_source(city, options.max_moves, cm.enforcement.options)}
         done.explanation = _budget_band(city, cm, done)
         done.extract_s = time.perf_counter() - t1
+    elif outcome.status == "infeasible" and fairness.get("levelled_down_refused"):
+        done.explanation = fairness["lines"][-1].removeprefix("note: ")
     elif outcome.status == "infeasible":
         bounds = " and the equity bounds" if options.equity_bounds else ""
         done.explanation = f"no plan meets the district budgets, transfer caps, city pool, staffing rules{bounds} together"

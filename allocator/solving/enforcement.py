@@ -67,7 +67,9 @@ def enforcement_options(city: Instance, run: RunOptions, **fixed) -> enf.Enforce
     scenarios = load_scenarios(run.scenarios or DEFAULT_SCENARIOS, city.towns) if objective == "expected" else None
     return enf.EnforcementOptions.of(city, objective, headcount=run.headcount, budget_10k_cny=run.budget,
                                      max_moves=run.max_moves, target_ratio=run.target_ratio, scenarios=scenarios,
-                                     cvar_alpha=run.cvar_alpha, cvar_weight=run.cvar_weight, **fixed)
+                                     cvar_alpha=run.cvar_alpha, cvar_weight=run.cvar_weight,
+                                     allow_release=run.allow_release, no_worse_than_today=run.no_worse_than_today,
+                                     **({"level_search": False, **fixed} if run.no_worse_than_today else fixed))
 
 
 def _objective(run: RunOptions) -> str:
@@ -86,7 +88,7 @@ def _objective(run: RunOptions) -> str:
 def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
     opts = enforcement_options(city, options)
     t0 = time.perf_counter()
-    meta = {**opts.as_meta()}
+    meta = {**opts.as_meta(), "move_limit_source": enf.move_limit_source(city, options.max_moves, opts)}
     bracket = None
     if opts.objective == "maxmin" and opts.level_search:
         bracket = best_level(EnforcementData.of(city, opts.min_team), opts.max_officers, opts.max_moves)
@@ -106,6 +108,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
         outcome.objective_value = plan_objective(outcome.tables, opts)
         outcome.result = replace(result, objective=outcome.objective_value,
                                  gap=primary_gap(outcome.objective_value, result.bound, opts.objective == "maxmin"))
+        meta["staff"] = enf.staff_kept(outcome.tables)
         outcome.extract_s = time.perf_counter() - t1
         outcome.explanation = _defaults_and_degeneracy(options, opts, outcome)
     elif result.status == "infeasible":
@@ -265,6 +268,9 @@ def explain_infeasible(city: Instance, options: enf.EnforcementOptions) -> str:
         return (f"a team of at least {s_min} in each of {_count(n, 'town')} costs {teams * options.salary_10k_cny:,.6g} (10k CNY a year, "
                 f"{options.salary_10k_cny:g} per officer) but the budget is {options.budget_10k_cny:,.6g}")
     today = city.towns["enforcement_now"].to_numpy(int)
+    kept = _explain_kept(int(today.sum()), options)
+    if kept:
+        return kept
     arrivals, short = int(np.maximum(s_min - today, 0).sum()), int((today < s_min).sum())
     if options.max_moves is not None and arrivals > options.max_moves:
         return (f"bringing {_count(short, 'town')} with fewer than {s_min} officers up to a team of {s_min} needs "
@@ -272,6 +278,21 @@ def explain_infeasible(city: Instance, options: enf.EnforcementOptions) -> str:
     if options.objective == "moves":
         return _explain_target(city, options)
     return "no plan meets the team minimum, the headcount, the budget and the move limit together"
+
+
+def _explain_kept(today: int, options: enf.EnforcementOptions) -> str | None:
+    """Keeping every officer employed today needs the headcount and the budget to cover them."""
+    if options.allow_release:
+        return None
+    remedy = "; officers are reassigned, not dismissed, unless you give --allow-release"
+    if options.headcount < today:
+        return (f"the headcount of {options.headcount:,} is below the {_count(today, 'officer')} employed today: raise it to "
+                f"at least {today:,} (--headcount or headcount in city.yaml){remedy}")
+    if options.max_officers < today:
+        cost = today * options.salary_10k_cny
+        return (f"keeping the {_count(today, 'officer')} employed today costs {cost:,.6g} (10k CNY a year) but the budget "
+                f"is {options.budget_10k_cny:,.6g}: raise it to at least {cost:,.6g} (--budget){remedy}")
+    return None
 
 
 def _explain_target(city: Instance, options: enf.EnforcementOptions) -> str:

@@ -34,12 +34,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import pandas as pd
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from allocator.models import equity as eq
-from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, EquityProblem, attach_measure, check_measure,
-                                             hold_value, maximise_efficiency, ratio_objective)
+from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, EquityProblem, PlanLevels, attach_measure,
+                                             check_measure, hold_value, maximise_efficiency, ratio_objective,
+                                             require_a_gain)
 from allocator.solving.leximin import solve_leximin
 from allocator.solving.run import stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
@@ -362,3 +364,222 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
         result = replace(result, objective=None, bound=primary_bound, gap=None)
     return EquityOutcome(result.status, result, measure, role, bound, stages=seq.stages, status_text=text,
                          plan_is=plan_is or measure, sense=sense)
+
+
+# --- no levelling down: the efficient plan as the reference of every equity plan ---------------
+#
+# Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (the plan
+# of objective `utilitarian`: max U, then the fairest of the most efficient plans, on the problem
+# as built, before any equity bound; levels L^E, efficiency U*) is solved first
+# (`efficient_reference`). After the equity sequence and an exact tie-break (`exact_efficiency`:
+# the measure held, max U again with gap 0), `keep_undominated` compares the plan's levels with
+# L^E: when E is at least as good for every group and better for one (within LEVEL_TOLERANCE),
+# the measure could only reach its value by lowering someone. Then every row and objective the
+# sequence added is switched off and the plans E does not dominate are searched: E itself, and
+# the plans that leave some group better off than in E,
+#
+#     L_g ≥ (L^E_g + LEVEL_GAIN)·y_g,  Σ_g y_g ≥ 1,  y_g ∈ {0, 1}       (block `not_dominated`)
+#
+# by the same sequence (its objective, then the most efficient of its optimal plans); the better
+# of that plan and E on the measure is kept (E on a tie). The outcome records the price of
+# fairness (U* − U)/U* and, in the planner's words, what happened.
+
+LEVEL_TOLERANCE = 1e-6     # levels closer than this count as equal when comparing with the efficient plan
+LEVEL_GAIN = 1e-4          # a group counts as better off than in the efficient plan by at least this much
+REFERENCE_TIME_SHARE = 0.4  # under a time limit the efficient plan gets this share of it (max U is the hardest solve)
+MAXIMISED = ("utilitarian", "maxmin", "leximin", "owa", "alpha")
+
+
+@dataclass
+class EfficientReference:
+    """The efficient plan: its levels, efficiency, every variable's value and its solve."""
+
+    levels: dict
+    efficiency: float
+    result: SolveResult
+    values: ComponentMap
+    measures: dict = field(default_factory=dict)      # measure → its value in the efficient plan
+
+
+def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: str) -> EfficientReference | None:
+    """The plan of objective `utilitarian` on the problem as built (call it before any equity bound is
+    held); the rows and objectives it added are then switched off. None when no plan was found."""
+    before = {id(c) for c in problem.model.component_objects(descend_into=False)}
+    r = solve_measure(problem, "utilitarian", options).result
+    _switch_off_since(problem, before)
+    if r is None or not r.has_solution:
+        return None
+    levels = {g: float(pyo.value(e)) for g, e in problem.levels.items()}
+    values = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var) if v.value is not None)
+    return EfficientReference(levels, _efficiency_of(problem, levels), r, values,
+                              {measure: _measure_of(problem, measure, levels)})
+
+
+def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: SolveOptions) -> EquityOutcome:
+    """The tie-break made exact: with the measure held as the sequence left it and max U the active
+    objective, solve again from the loaded plan with gap 0 (a plan no better is kept)."""
+    if outcome.measure == "utilitarian" or not outcome.has_solution:
+        return outcome
+    start = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True) if v.value is not None)
+    label = "tie-break: max efficiency, exact (gap 0)"
+    r = solve(problem.model, replace(options, gap=0.0, stage=label), start=start)
+    outcome.stages.append(stage_record(label, r))
+    if r.has_solution:                  # the headline stays the measure's: only status and timings change
+        status = outcome.status if r.status == "optimal" else "time_limit"
+        outcome.result = replace(outcome.result, status=status, handover_s=outcome.result.handover_s + r.handover_s,
+                                 solve_s=outcome.result.solve_s + r.solve_s)
+        outcome.status = status
+        if r.status != "optimal" and not outcome.status_text:
+            outcome.status_text = (f"{outcome.measure} is held; the exact tie-break for efficiency {_ended(r.status)}, "
+                                   "so a plan as good on the measure may be more efficient")
+    return outcome
+
+
+def dominated_by(reference: dict, levels: dict, tolerance: float = LEVEL_TOLERANCE) -> list:
+    """The groups the reference plan serves better, when it serves none worse; [] when it does not dominate."""
+    if any(reference[g] < levels[g] - tolerance for g in reference):
+        return []
+    return [g for g in reference if reference[g] > levels[g] + tolerance]
+
+
+def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientReference | None, options: SolveOptions,
+                     run_sequence, before: set, bounded: bool = False) -> tuple[EquityOutcome | None, dict]:
+    """After an equity sequence (its plan loaded): if the efficient plan dominates it, choose among the
+    plans it does not dominate (`run_sequence()` reruns the sequence). `before` holds the ids of the
+    model's components before the sequence; `bounded`: equity bounds are held. Returns the new outcome
+    (None: keep the first) and the fairness record for plan.json and the summary."""
+    if reference is None:
+        return None, {"lines": ["note: the efficient plan was not found within the time limit, so this plan is not "
+                                "compared with it (no price of fairness; levelling down not checked)"]}
+    levels = _loaded_levels(problem)
+    lowered = dominated_by(reference.levels, levels)
+    if not lowered:
+        return None, fairness_record(problem, measure, reference, levels)
+    first = {"measure_value": _measure_of(problem, measure, levels), "groups_lowered": [str(g) for g in lowered],
+             "efficiency": _efficiency_of(problem, levels)}
+    _switch_off_since(problem, before)
+    require_a_gain(problem, reference.levels, LEVEL_GAIN)
+    outcome = exact_efficiency(problem, run_sequence(), options)
+    if not outcome.has_solution or not _better(measure, _measure_of(problem, measure, _loaded_levels(problem)),
+                                               reference.measures[measure]):
+        outcome = _back_to_reference(problem, measure, reference, outcome, bounded)
+    if not outcome.has_solution:
+        return outcome, {"levelled_down_refused": first, "lines": [
+            f"note: {measure} and the equity bounds can be met only by lowering {len(lowered)} {problem.group}(s) below "
+            f"the efficient plan for nobody's gain ({', '.join(first['groups_lowered'][:5])}); no plan is given"]}
+    record = fairness_record(problem, measure, reference, _loaded_levels(problem))
+    record["levelled_down_refused"] = first
+    record["lines"].append(
+        f"note: {measure} could reach {first['measure_value']:.4g} only by lowering {len(lowered)} {problem.group}(s) "
+        f"below the efficient plan for nobody's gain ({', '.join(first['groups_lowered'][:5])}); this plan lowers "
+        f"no {problem.group} for nobody's gain and reaches {record['measure_value']:.4g}")
+    return outcome, record
+
+
+def _better(measure: str, value: float, than: float) -> bool:
+    """Strictly better on the measure (beyond LEVEL_TOLERANCE)."""
+    if measure in MAXIMISED:
+        return value > than + LEVEL_TOLERANCE
+    return value < than - LEVEL_TOLERANCE
+
+
+def _back_to_reference(problem: EquityProblem, measure: str, reference: EfficientReference, outcome: EquityOutcome,
+                       bounded: bool) -> EquityOutcome:
+    """Load the efficient plan as the answer; under equity bounds only if it keeps them."""
+    for v, value in reference.values.items():
+        v.set_value(value, skip_validation=True)
+    if bounded and not _keeps_active_rows(problem, skip="not_dominated"):
+        why = "the efficient plan misses the equity bounds and every plan keeping them is dominated by it"
+        return EquityOutcome("infeasible", SolveResult("infeasible", None, None, None, why), measure, "objective",
+                             stages=outcome.stages, plan_is=measure, sense=outcome.sense)
+    stages = outcome.stages + [stage_record("the efficient plan (no plan it does not dominate is better on the measure)",
+                                            reference.result)]
+    done = EquityOutcome(reference.result.status, replace(reference.result, bound=None, gap=None), measure, "objective",
+                         stages=stages, plan_is=measure, sense=outcome.sense,
+                         status_text=f"the efficient plan is given: no plan it does not dominate is better on {measure}")
+    done.modelled = reference.measures[measure]
+    return done
+
+
+def _keeps_active_rows(problem: EquityProblem, skip: str, tolerance: float = 1e-6) -> bool:
+    """Every active row holds for the loaded values (rows of blocks named `skip*` aside)."""
+    for c in problem.model.component_data_objects(pyo.Constraint, active=True):
+        if c.parent_block().local_name.startswith(skip):
+            continue
+        body = pyo.value(c.body, exception=False)
+        if body is None:
+            continue
+        lo, hi = pyo.value(c.lower) if c.has_lb() else None, pyo.value(c.upper) if c.has_ub() else None
+        if (lo is not None and body < lo - tolerance * max(1.0, abs(lo))) or (hi is not None and body > hi + tolerance * max(1.0, abs(hi))):
+            return False
+    return True
+
+
+def fairness_record(problem: EquityProblem, measure: str, reference: EfficientReference, levels: dict) -> dict:
+    """The price of fairness (U* − U)/U* against the efficient plan, with the summary's line."""
+    u = _efficiency_of(problem, levels)
+    price = (reference.efficiency - u) / reference.efficiency if reference.efficiency else 0.0
+    value = _measure_of(problem, measure, levels)
+    return {"efficient_value": reference.efficiency, "efficiency": u, "price_of_fairness": price,
+            "measure_value": value, "efficient_levels": {str(g): v for g, v in reference.levels.items()},
+            "lines": [f"price of fairness: {100 * price:.2f} % of efficiency ({u:.4f} against {reference.efficiency:.4f} "
+                      f"in the most efficient plan)"]}
+
+
+def _switch_off_since(problem: EquityProblem, before: set) -> None:
+    """Switch off every block, row and objective added to the model since `before` (ids of its components)."""
+    for component in list(problem.model.component_objects(descend_into=False)):
+        if id(component) not in before and isinstance(component, (pyo.Block, pyo.Constraint, pyo.Objective)):
+            component.deactivate()
+
+
+def _loaded_levels(problem: EquityProblem) -> dict:
+    return {g: float(pyo.value(e)) for g, e in problem.levels.items()}
+
+
+def _efficiency_of(problem: EquityProblem, levels: dict) -> float:
+    return float(sum(float(problem.weights[g]) * levels[g] for g in levels))
+
+
+def _measure_of(problem: EquityProblem, measure: str, levels: dict) -> float:
+    """The measure of the loaded plan (leximin: its lowest level), as models.equity_problem.PlanLevels computes it."""
+    groups = list(problem.levels)
+    plan = PlanLevels(pd.Series([levels[g] for g in groups], index=groups),
+                      pd.Series([float(problem.weights[g]) for g in groups], index=groups),
+                      pd.Series([float(problem.population[g]) for g in groups], index=groups),
+                      pd.Series([max(0.0, float(pyo.value(problem.resources[g]))) for g in groups], index=groups))
+    if measure == "utilitarian":
+        return plan.efficiency()
+    if measure == "leximin":
+        return float(plan.levels.min())
+    return plan.measure(measure)
+
+
+def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
+               hold_bounds=None) -> tuple[EquityOutcome, dict]:
+    """`solve_measure` held to the efficient plan: the reference first (REFERENCE_TIME_SHARE of any time limit), then
+    `hold_bounds()` (the caller's equity bounds, if any; True when it held some), the sequence, its exact
+    tie-break and `keep_undominated`. Returns the outcome and its fairness record (price of fairness,
+    levelling down refused, summary lines)."""
+    deadline = deadline_of(options)
+    options = replace(options, deadline=deadline)        # one limit for the reference and the sequence
+    first = options if deadline is None else replace(
+        options, time_limit=max(1.0, REFERENCE_TIME_SHARE * (deadline - time.time())), stage="efficient plan (the reference)")
+    reference = efficient_reference(problem, first, measure)
+    bounded = bool(hold_bounds and hold_bounds())
+
+    def left() -> SolveOptions:
+        if deadline is None:
+            return options
+        return replace(options, time_limit=max(1.0, deadline - time.time()))
+
+    before = {id(c) for c in problem.model.component_objects(descend_into=False)}
+    outcome = solve_measure(problem, measure, left(), tie_break)
+    if reference is not None:
+        outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
+    if not outcome.has_solution:
+        return outcome, {}
+    outcome = exact_efficiency(problem, outcome, left())
+    again, record = keep_undominated(problem, measure, reference, left(),
+                                     lambda: solve_measure(problem, measure, left(), tie_break), before, bounded)
+    return again or outcome, record

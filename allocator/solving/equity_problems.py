@@ -21,7 +21,7 @@ from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
 from allocator.models.block_equity import enforcement_problem as enforcement_alone
 from allocator.models.block_equity import facilities_problem, grid_problem, least_spend
-from allocator.models.equity_problem import EquityProblem
+from allocator.models.equity_problem import EquityProblem, hold_today
 from allocator.solving.city import city_problem, enforcement_block_options, facilities_block_options
 from allocator.solving.facilities import facilities_options
 from allocator.solving.run import RunOptions
@@ -33,10 +33,14 @@ def equity_problem(city: Instance, run: RunOptions, model: str, by: str = "distr
     """The `EquityProblem` of `model` on `city` (a fresh Pyomo model); `by` groups enforcement, `index_weights`
     weigh the city's service index."""
     if model == "city":
-        return city_problem(city, run, index_weights)
-    if model in BLOCKS_ALONE:
-        return block_problem(city, run, model)
-    return enforcement_problem(city, run, by)
+        problem = city_problem(city, run, index_weights)
+    elif model in BLOCKS_ALONE:
+        problem = block_problem(city, run, model)
+    else:
+        problem = enforcement_problem(city, run, by)
+    if run.no_worse_than_today:
+        hold_today(problem)
+    return problem
 
 
 def check_block_limits(city: Instance, run: RunOptions, model: str) -> float:

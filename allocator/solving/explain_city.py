@@ -33,7 +33,7 @@ import pyomo.environ as pyo
 from allocator.models import grid as grd
 from allocator.models.city import DEFINITIONS as CITY_DEFINITIONS
 from allocator.models.city import REQUIREMENTS as CITY_REQUIREMENTS
-from allocator.models.city import mandatory_spend_of, problem_of
+from allocator.models.city import kept_officers_spend, mandatory_spend_of, problem_of
 from allocator.models.equity_problem import hold_bound
 from allocator.models.requirements import Family
 from allocator.solving.city import build_city, city_options, enforcement_block_options
@@ -118,14 +118,15 @@ def budget_floor(instance, options, opts) -> dict | None:
     cap = pd.Series(instance.districts["transfer_cap"].to_numpy(float), index=need.index)
     parts, findings = _district_floors(need, own, cap)
     transfers = float((need - own).clip(lower=0).clip(upper=cap).sum())
-    for text, found in _city_limits(float(need.sum()), float(own.sum()), transfers, opts,
+    kept, _ = kept_officers_spend(instance, enforcement_block_options(instance, options))
+    for text, found in _city_limits(float(need.sum()) + kept, float(own.sum()), transfers, opts,
                                     default_pool=instance.config.city_pool is None):
         parts.append(text)
         findings.append(found)
     if not parts:
         return None
     head = ("from the data (the least spend of each district is its staffing floor: one full-time worker per grid, the "
-            "required professionals and a minimum enforcement team per town): ")
+            "required professionals and a minimum enforcement team per town; the city pays every officer employed today): ")
     return {"settled": head + "; and ".join(parts), "findings": findings}
 
 

@@ -46,6 +46,8 @@ class RunOptions:
     services: tuple[str, ...] | None = None
     p: int | None = None
     equity_bounds: tuple[tuple[str, float], ...] = ()   # city: (measure, bound) rows held next to the objective
+    allow_release: bool = False          # enforcement and city: officers employed today may leave the service
+    no_worse_than_today: bool = False    # no group below the level its resources give it today
 
     def as_dict(self) -> dict[str, Any]:
         return {k: ([list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v)

@@ -35,7 +35,7 @@ from allocator.models.equity_problem import EquityProblem, PlanLevels
 from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan, write_plan
 from allocator.solving import equity_problems
-from allocator.solving.equity import EquityOutcome, solve_bounded, solve_measure
+from allocator.solving.equity import EquityOutcome, solve_bounded, solve_fair, solve_measure
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, deadline_of, note, reserve_s, time_left
 from allocator.studies.sweep import highs_version, library_versions, load_cached, worker_name
@@ -164,6 +164,7 @@ _BUILD_S: dict[tuple, float] = {}      # per process: seconds the last build of 
 def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions) -> Plan:
     """Build the problem, solve the job, and return the plan (tables + meta), not yet written."""
     t0 = time.perf_counter()
+    fairness: dict = {}
     solve_options = solve_options.with_deadline(sum(len(t) for t in (city.grids, city.sites, city.towns)))
     left, key = time_left(solve_options), (city.content_hash(), spec.model, spec.by)
     note(solve_options, f"building the {spec.model} problem")
@@ -177,15 +178,17 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
                                 job.bound)
     elif job.kind == "bound":
         outcome = solve_bounded(problem, job.measure, job.bound, solve_options)
-    else:
+    elif job.measure == "utilitarian":
         outcome = solve_measure(problem, job.measure, solve_options, tie_break=job.tie_break)
+    else:                       # held to the efficient plan: no levelling down
+        outcome, fairness = solve_fair(problem, job.measure, solve_options, tie_break=job.tie_break)
     t1 = time.perf_counter()
     tables = problem.tables() if outcome.has_solution else {}
     extract_s = time.perf_counter() - t1
     name = _objective_name(spec, job, outcome.plan_is)
     value = None
     equity = {**outcome.as_meta(), "job": job.__dict__, "group": problem and problem.group,
-              "groups": [str(g) for g in problem.levels] if problem else []}
+              "groups": [str(g) for g in problem.levels] if problem else [], "fairness": fairness}
     if tables:
         levels = problem.plan_levels(tables)
         equity.update(efficiency=levels.efficiency(), measured=levels.measure(job.measure), min_level=float(levels.levels.min()))

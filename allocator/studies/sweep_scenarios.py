@@ -34,7 +34,9 @@ PARAMETER_KINDS: dict[str, str] = {
     "model": "text", "objective": "text", "budget": "float", "headcount": "int", "basis": "text",
     "scenarios": "text", "cvar_alpha": "float", "cvar_weight": "float", "target_ratio": "float",
     "max_moves": "int", "services": "services", "p": "int", "equity_bounds": "bounds",
+    "allow_release": "flag", "no_worse_than_today": "flag",
 }
+FLAG_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,10 @@ def _parse_value(name: str, kind: str, item: str) -> Any:
         return float(_decimal(name, item))
     if kind == "services":
         return tuple(s.strip() for s in item.split("+") if s.strip())
+    if kind == "flag":
+        if item.strip().lower() not in FLAG_WORDS:
+            raise InputError(Problem(f"--param {name}", "takes true or false", value=item))
+        return FLAG_WORDS[item.strip().lower()]
     if kind == "bounds":              # gini:0.05+maxmin:0.6 (':' as '=' is the --param separator)
         return parse_equity_bounds([b for b in item.split("+") if b.strip()], f"--param {name}", sep=":")
     return item
@@ -193,6 +199,9 @@ def _check_value(name: str, value: Any) -> None:
         ok_type = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok_type or not math.isfinite(value):
             raise InputError(Problem(where, f"takes {'whole numbers' if kind == 'int' else 'numbers'}", value=value))
+    elif kind == "flag":
+        if not isinstance(value, bool):
+            raise InputError(Problem(where, "takes true or false", value=value))
     elif kind == "bounds":
         if not isinstance(value, tuple):
             raise InputError(Problem(where, "takes MEASURE:VALUE bounds joined by '+', e.g. gini:0.05+maxmin:0.6", value=value))

@@ -156,6 +156,8 @@ def _enforcement(plan: Plan, by: str) -> pd.DataFrame | None:
     out = pd.DataFrame({"enforcement_staff": g["enforcement_staff"].sum(), "enforcement_now": g["enforcement_now"].sum(),
                         "enforcement_demand": g["enforcement_demand"].sum(), "moves_in": g["moves_in"].sum(),
                         "moves_out": g["moves_out"].sum()})
+    if "released" in t:                    # officers leaving the service (plans made with --allow-release)
+        out["released"] = g["released"].sum()
     out["enforcement_coverage"] = _ratio(g["served"].sum(), out["enforcement_demand"])
     if by == "town":
         out["enforcement_total"] = g["served"].sum()
@@ -358,10 +360,21 @@ def compare(planset: PlanSet, by: str = "district") -> Comparison:
     return Comparison(by, planset.labels, pd.DataFrame(rows).set_index("label"), names, values, metrics)
 
 
+def _released(plan: Plan) -> str:
+    """Officers leaving the service: a number with --allow-release, "none (not allowed)" otherwise, "-" without enforcement."""
+    towns = plan.tables.get("town_staff")
+    if towns is None or "enforcement_now" not in towns or towns["enforcement_now"].isna().all():
+        return "-"
+    if "released" in towns and (plan.meta.get("options") or {}).get("allow_release"):
+        return f"{int(towns['released'].sum()):,}"
+    return "none (not allowed)"
+
+
 def head_row(plan: Plan, label: str, folder: str, by: str, instance: Instance | None, values: pd.DataFrame) -> dict:
     m = plan.meta
     levels = plan_levels(plan, by, instance, values)
     weights = "-" if not levels.key else ("population" if levels.weights is not None else "equal")
     return {"label": label, "folder": folder, "model": m.get("model"), "objective": m.get("objective"),
             "objective_value": m.get("objective_value"), "status": m.get("status"), "mip_gap": m.get("mip_gap"),
+            "released": _released(plan),
             "instance": m.get("instance"), "basis": m.get("basis"), "level": levels.key, "weights": weights, **equity(levels)}

@@ -11,7 +11,9 @@ tables and the instance:
     S_d = salaries of grid workers (full-time, part-time, professionals) + salary of
           enforcement officers (posted and pooled) + open_cost + annual_cost of new open sites
     T_d ≥ S_d − O_d,  0 ≤ T_d ≤ K_d,  Σ_d T_d ≤ P,  Σ_d S_d ≤ B
-    s_t + q_t ≤ max(D_t, s_min)  (a town counts at most at its standard)
+    s_t + q_t ≤ max(D_t, s_min)  (a town counts at most at its standard; above it only where it
+                                  keeps today's officers in place with no pool share, and those
+                                  officers do not count: E_d = Σ min(s_t + q_t, max(D_t, s_min)) / Σ D_t)
     G_d = 1 − Σ unmet / Σ workload,  E_d = Σ (s_t + q_t) / Σ D_t,  F_d = covered demand share
     I_d = a_G G_d + a_E E_d + a_F F_d, the index weights a recorded in plan.json (≥ 0, Σ = 1)
 
@@ -175,8 +177,9 @@ def _check_town_cap(report: CheckReport, plan: Plan, city: Instance) -> None:
     t = plan.tables["town_staff"]
     team = math.ceil(float(city.config.norms["enforcement_min_team"]) - 1e-9)
     cap = np.maximum(t["enforcement_demand"].to_numpy(float), team)
-    counted = t["enforcement_staff"].to_numpy(float) + t["pool_share"].to_numpy(float)
-    over = counted > cap + TOL * np.maximum(1.0, cap)
+    staff, share = t["enforcement_staff"].to_numpy(float), t["pool_share"].to_numpy(float)
+    kept = (share <= TOL) & (staff <= t["enforcement_now"].to_numpy(float) + TOL)     # today's officers kept in place
+    over = (staff + share > cap + TOL * np.maximum(1.0, cap)) & ~kept
     if over.any():
         report.fail(f"{int(over.sum())} towns count more officers than their standard or minimum team "
                     f"(e.g. {t['town_id'].to_numpy()[over][0]})")
@@ -196,7 +199,9 @@ def _levels(plan: Plan, city: Instance) -> pd.DataFrame:
     grid = 1.0 - (sums["unmet_hours"] / sums["workload_hours"].where(sums["workload_hours"] > 0)).fillna(0.0)
     t = plan.tables["town_staff"]
     by = t["district_id"].astype(str)
-    enforcement = ((t["enforcement_staff"] + t["pool_share"]).groupby(by).sum() / t["enforcement_demand"].groupby(by).sum()).reindex(ids)
+    team = math.ceil(float(city.config.norms["enforcement_min_team"]) - 1e-9)
+    counted = np.minimum(t["enforcement_staff"] + t["pool_share"], np.maximum(t["enforcement_demand"], team))
+    enforcement = (counted.groupby(by).sum() / t["enforcement_demand"].groupby(by).sum()).reindex(ids)
     c = plan.tables["coverage"]
     grid_district = city.grids.set_index(city.grids["grid_id"].astype(str))["town_id"].astype(str).map(
         city.towns.set_index(city.towns["town_id"].astype(str))["district_id"].astype(str))

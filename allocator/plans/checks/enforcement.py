@@ -8,6 +8,10 @@ headcount, budget and move limit. Then, town by town and district by district:
 - whole numbers of posted, pool and moved officers; s_t ≥ s_min; s_t = s0_t + in_t − out_t;
 - Σ in_t + Σ r_d ≤ move limit (pool officers are moves: no pool exists today);
 - Σ s_t + Σ r_d ≤ headcount; salary·(Σ s_t + Σ r_d) ≤ budget when a budget was given;
+- Σ s0_t ≤ Σ s_t + Σ r_d: every officer employed today is posted or pooled, unless the plan
+  was made with --allow-release; a `released` column (whole numbers, 0 ≤ released_t ≤ out_t)
+  adds up to max(0, Σ s0_t − Σ s_t − Σ r_d), and is required when release is allowed;
+- with --no-worse-than-today, Σ_{t∈d} (s_t + pool_share_t) ≥ Σ_{t∈d} s0_t in every district;
 - Σ_{t∈d} pool_share_t ≤ r_d; coverage ratio = (s_t + pool_share_t)/D_t;
 - `moves`: every ratio ≥ target; `expected`: one pool_deploy row per scenario and town,
   Σ_{t∈d} deployed_tω ≤ r_d, unmet_tω ≥ max(0, D_t·μ_tω − s_t − deployed_tω),
@@ -90,6 +94,10 @@ def _limits(plan: Plan, instance: Instance, report: CheckReport) -> dict:
         "target_ratio": options.get("target_ratio") if options.get("target_ratio") is not None else recorded.get("target_ratio"),
         "cvar_alpha": options.get("cvar_alpha"), "cvar_weight": float(options.get("cvar_weight") or 0.0),
         "pool_cost_weight": float(recorded.get("pool_cost_weight") or 0.0),
+        "allow_release": bool(options.get("allow_release")),
+        "no_worse_than_today": bool(options.get("no_worse_than_today")),
+        "equity_levels": (((plan.meta.get("equity") or {}).get("group") or "district")
+                          if str(objective or "").startswith("equity-") else None),
     }
     for key in ("headcount", "budget", "max_moves", "min_team", "salary"):
         if key in recorded and recorded[key] != limits[key] and not _close(recorded[key], limits[key]):
@@ -139,6 +147,52 @@ def _check_staff(report: CheckReport, towns: pd.DataFrame, pools: pd.Series, ins
         at_most(report, "salary cost of posted and pooled officers (budget, 10k CNY)", limits["salary"] * total, float(limits["budget"]))
     if limits["max_moves"] is not None:
         at_most(report, "moves (arrivals in towns + pool officers)", float(towns["moves_in"].sum() + pools.sum()), limits["max_moves"])
+    _check_released(report, towns, float(today.sum()), total, limits["allow_release"])
+    if limits["no_worse_than_today"]:
+        _check_no_worse_than_today(report, towns, today, limits)
+
+
+def _check_no_worse_than_today(report: CheckReport, towns: pd.DataFrame, today: np.ndarray, limits: dict) -> None:
+    """--no-worse-than-today: every district covers at least the officers it has today, Σ(s_t + q_t) ≥ Σ s0_t
+    (its coverage Σ(s_t + q_t)/Σ D_t at least today's Σ s0_t/Σ D_t). Equity plans (objective `equity-…`) count a
+    town at most at its standard K_t = max(D_t, s_min), as their levels do: Σ min(s_t + q_t, K_t) ≥ Σ min(s0_t, K_t)
+    per district, or per town with --by town."""
+    key = towns["district_id"].astype(str).to_numpy()
+    covered = towns["enforcement_staff"] + towns["pool_share"]
+    before = pd.Series(today, index=towns.index)
+    if limits["equity_levels"]:
+        cap = np.maximum(towns["enforcement_demand"].to_numpy(float), limits["min_team"])
+        covered, before = np.minimum(covered, cap), np.minimum(before, cap)
+        if limits["equity_levels"] == "town":
+            key = towns.index.astype(str).to_numpy()
+    covered, before = covered.groupby(key).sum(), before.groupby(key).sum()
+    lower = covered < before - 1e-6 * np.maximum(1.0, before)
+    if lower.any():
+        d = lower[lower].index[0]
+        report.fail(f"{int(lower.sum())} districts (or towns) fall below their coverage today (e.g. {d}: {covered[d]:,.6g} officers "
+                    f"counted, {before[d]:,.0f} today), which --no-worse-than-today forbids")
+
+
+def _check_released(report: CheckReport, towns: pd.DataFrame, today: float, total: float, allowed: bool) -> None:
+    """Nobody employed today disappears unless release was allowed; released officers add up."""
+    leaving = max(0.0, today - total)
+    if leaving > TOL and not allowed:
+        report.fail(f"{leaving:,.0f} of the {today:,.0f} officers employed today are neither posted nor pooled "
+                    f"({total:,.0f} are): officers are reassigned, not dismissed, unless the plan allows release (--allow-release)")
+    if "released" not in towns:
+        if allowed:
+            report.fail("town_staff lacks the released column a plan allowing release must have")
+        return
+    released = pd.to_numeric(towns["released"], errors="coerce")
+    if released.isna().any():
+        report.fail("town_staff.released: values are missing or not numbers")
+        return
+    integral(report, "town_staff", towns.assign(released=released), ["released"])
+    if (released < -TOL).any() or (released > towns["moves_out"].to_numpy(float) + TOL).any():
+        report.fail("town_staff.released must lie between 0 and the town's moves_out")
+    if abs(float(released.sum()) - leaving) > TOL:
+        report.fail(f"town_staff.released adds up to {float(released.sum()):,.0f}, but today's officers less those "
+                    f"posted and pooled are {leaving:,.0f}")
 
 
 def _check_coverage(report: CheckReport, towns: pd.DataFrame, pools: pd.Series, instance: Instance,
