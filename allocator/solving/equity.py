@@ -354,7 +354,10 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
     sense = sense or (primary.sense if primary is not None else "maximize")
     result = seq.combined()
     if result is None:
-        return EquityOutcome("error", None, measure, role, bound, stages=seq.stages, status_text=text,
+        out_of_time = seq.deadline is not None and time.time() >= seq.deadline
+        status = "time_limit" if out_of_time else "error"
+        return EquityOutcome(status, SolveResult(status, None, None, None, "no solve ran"), measure, role, bound,
+                             stages=seq.stages, status_text=text or ("no time was left for a solve" if out_of_time else None),
                              plan_is=plan_is or measure, sense=sense)
     if result.has_solution and primary is not None:
         value = primary.measured()
@@ -419,6 +422,8 @@ def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: So
     """The tie-break made exact: with the measure held as the sequence left it and max U the active
     objective, solve again from the loaded plan with gap 0 (a plan no better is kept)."""
     if outcome.measure == "utilitarian" or not outcome.has_solution:
+        return outcome
+    if options.gap == 0 and outcome.status == "optimal":     # the sequence's own tie-break was solved exactly
         return outcome
     start = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True) if v.value is not None)
     label = "tie-break: max efficiency, exact (gap 0)"
