@@ -20,7 +20,24 @@ from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, SolveResult
 
 ONE_THREAD = SolveOptions(threads=1)
-NO_TIME = SolveOptions(threads=1, time_limit=1e-6)     # every procedure stops after its first HiGHS call
+NO_TIME = SolveOptions(threads=1)     # with `first_plan_only`: every procedure stops after its first HiGHS call
+
+
+def first_plan_only(monkeypatch) -> None:
+    """Each solve of a location procedure ends as a time limit reached after HiGHS found its plan: the
+    solve runs, then reports `time_limit` (a real limit of a few milliseconds would now end before the
+    first model is built, and a longer one races the clock)."""
+    import dataclasses
+
+    import allocator.solving.location.common as common
+
+    real = common.solve
+
+    def stopped(model, options, *args, **kw):
+        r = real(model, options, *args, **kw)
+        return dataclasses.replace(r, status="time_limit") if r.has_solution else r
+
+    monkeypatch.setattr(common, "solve", stopped)
 
 
 # --- item: a time-limited capacitated run keeps the plan HiGHS found ----------------------------
@@ -46,7 +63,9 @@ def test_time_limited_cflp_keeps_the_plan_of_a_truncated_model(monkeypatch):
     c = d * q[:, None]
     exact = solve_cflp(q, cap, f, c, single_source=True, solve_options=ONE_THREAD)
     assert exact.status == "optimal"
-    r = solve_cflp(q, cap, f, c, single_source=True, solve_options=NO_TIME)
+    with pytest.MonkeyPatch.context() as limited:
+        first_plan_only(limited)
+        r = solve_cflp(q, cap, f, c, single_source=True, solve_options=NO_TIME)
     assert r.status == "time_limit"
     assert r.open.any() and r.objective is not None, "the plan found before the time limit was dropped"
     a = r.assignment
@@ -78,7 +97,9 @@ def test_time_limited_facilities_run_writes_its_checked_plan(monkeypatch, tmp_pa
     monkeypatch.setattr(assignment_procedure, "INITIAL_ARCS", 100)
     city = _city_needing_far_sites()
     options = RunOptions(model="facilities", objective=objective, services=("health",), p=2, budget=1e6)
-    plan = make_plan(city, options, NO_TIME)
+    with pytest.MonkeyPatch.context() as limited:
+        first_plan_only(limited)
+        plan = make_plan(city, options, NO_TIME)
     m = plan.meta
     assert m["status"] == "time_limit"
     assert plan.tables and m["objective_value"] is not None, m.get("explanation")
@@ -217,7 +238,10 @@ def test_time_limited_run_on_nearest_site_rows_writes_a_plan(monkeypatch, object
     monkeypatch.setattr(facilities_data, "DENSE_PAIRS_MAX", 1000)
     monkeypatch.setattr(facilities_data, "NEAREST_SITES", 3)
     city, health = _two_clusters()
-    plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",), p=1, budget=1e6), NO_TIME)
+    with pytest.MonkeyPatch.context() as limited:
+        first_plan_only(limited)
+        plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",), p=1, budget=1e6),
+                         NO_TIME)
     m = plan.meta
     assert m["status"] == "time_limit" and plan.tables, m.get("explanation")
     assert m["check"]["passed"], m["check"]
