@@ -8,6 +8,7 @@ from typing import Any
 from allocator.data.instance import Instance
 from allocator.errors import InputError, Problem
 from allocator.plans.checks import check_plan
+from allocator.plans.money import plan_money
 from allocator.plans.plan import Plan
 from allocator.solving.explain import explain_infeasible
 from allocator.solving.run import ModelRun, RunOptions, check_equity_bounds, model_module
@@ -27,6 +28,7 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
     instance = instance.with_basis(options.basis)
     t0 = time.perf_counter()
     outcome: ModelRun = module.run(instance, options, solve_options)
+    outcome.meta["money"] = plan_money(instance, options.model, objective, options.budget, options.p, outcome.tables)
     if outcome.result.status == "infeasible":
         explain_infeasible(instance, options, solve_options, outcome, iis=iis)
     total_s = time.perf_counter() - t0

@@ -33,6 +33,7 @@ from pyomo.common.collections import ComponentMap
 
 from allocator.data.instance import Instance
 from allocator.data.scenarios import load_scenarios
+from allocator.data.money import Budget, model_budget
 from allocator.errors import InputError, Problem
 from allocator.models import enforcement as enf
 from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BREAK, build_model, extract, keep_primary,
@@ -41,16 +42,22 @@ from allocator.models.enforcement_levels import EnforcementData, best_level, few
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import SolveOptions, SolveResult, relative_gap, solve
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "enforcement_options", "run"]
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "enforcement_money", "enforcement_options", "run"]
 
 
 def enforcement_options(city: Instance, run: RunOptions, **fixed) -> enf.EnforcementOptions:
     """The model's options for a run; `fixed` sets other fields (tie_break, level_search, deployment)."""
     objective = _objective(run)
     scenarios = load_scenarios(run.scenarios, city.towns) if objective == "expected" else None
-    return enf.EnforcementOptions.of(city, objective, headcount=run.headcount, budget_10k_cny=run.budget,
+    return enf.EnforcementOptions.of(city, objective, headcount=run.headcount, budget_10k_cny=enforcement_money(city, run).limit,
                                      max_moves=run.max_moves, target_ratio=run.target_ratio, scenarios=scenarios,
                                      cvar_alpha=run.cvar_alpha, cvar_weight=run.cvar_weight, **fixed)
+
+
+def enforcement_money(city: Instance, run: RunOptions) -> Budget:
+    """The budget of an enforcement run: what the city budget (--budget, else city.yaml's) leaves after
+    today's grid workers (README, "What the budget pays")."""
+    return model_budget(city, "enforcement", run.budget)
 
 
 def _objective(run: RunOptions) -> str:

@@ -33,13 +33,14 @@ import time
 from dataclasses import replace
 
 from allocator.data.instance import Instance
+from allocator.data.money import Budget, model_budget
 from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model, grid_data,
                                    mandatory_staffing, plan_figures, plan_tables, staffing_from_model)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, relative_gap, solve
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "options_of", "run"]
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "grid_money", "options_of", "run"]
 
 DEFAULT_LEVEL_GAP = 0.01     # maxmin search tolerance when no --gap is given
 MAX_PROBES = 30
@@ -47,11 +48,16 @@ PROBE_LIMIT_S = 120.0        # longest single step of the maxmin search when no 
 
 
 def options_of(city: Instance, options: RunOptions) -> GridOptions:
-    """The model's options for a run: the objective (cost by default), the budget (--budget, else the
-    city's budget under unmet and maxmin; cost without --budget has no budget row) and the headcount."""
+    """The model's options for a run: the objective (cost by default), the budget (what the city budget,
+    --budget or city.yaml's, leaves after today's officers — `allocator.data.money`; cost without
+    --budget has no budget row) and the headcount."""
     objective = options.objective or DEFAULT_OBJECTIVE
-    budget = options.budget if options.budget is not None or objective == "cost" else city.config.budget
-    return GridOptions(objective, budget, options.headcount)
+    return GridOptions(objective, grid_money(city, options).limit, options.headcount)
+
+
+def grid_money(city: Instance, options: RunOptions) -> Budget:
+    """The budget of a grid run (README, "What the budget pays")."""
+    return model_budget(city, "grid", options.budget, explicit_only=(options.objective or DEFAULT_OBJECTIVE) == "cost")
 
 
 def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
@@ -60,7 +66,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     objective, budget, headcount = grid_options.objective, grid_options.budget_10k_cny, grid_options.headcount_max
     t0 = time.perf_counter()
     data = grid_data(city, grid_options.professional_cover_required)
-    why = _mandatory_shortfall(data, budget, headcount)
+    why = _mandatory_shortfall(data, budget, headcount, grid_money(city, options).held_total)
     if why:
         figures = {"mandatory_cost_10k_cny": data.mandatory_cost, "budget_limit_10k_cny": budget,
                    "mandatory_posts": data.mandatory_posts, "headcount_limit": headcount}
@@ -75,13 +81,16 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     return _run_single(city, data, grid_options, solve_options, t0)
 
 
-def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None) -> str | None:
+def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None, held: float = 0.0) -> str | None:
+    """`held`: what the city budget pays first for today's officers (the run's budget is --budget less it)."""
     n, y = len(data.grid_ids), int(data.professionals_min.sum())
     rule = f"the {y} professionals required to cover at most {data.grids_per_professional} grids each"
     if budget is not None and data.mandatory_cost > budget * (1 + 1e-9):
-        return (f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {data.mandatory_cost:,.1f} needed for one "
-                f"full-time worker in each of the {n} grids ({n * data.salary['fulltime']:,.1f}) plus {rule} "
-                f"({y * data.salary['professional']:,.1f})")
+        left = f" (the city budget {budget + held:,.1f} less today's officers {held:,.1f})" if held else ""
+        return (f"the budget for grid workers of {budget:,.1f} (10k CNY/yr){left} falls short of the "
+                f"{data.mandatory_cost:,.1f} needed for one full-time worker in each of the {n} grids "
+                f"({n * data.salary['fulltime']:,.1f}) plus {rule} ({y * data.salary['professional']:,.1f}); raise the "
+                f"budget (--budget) to at least {data.mandatory_cost + held:,.1f}")
     if headcount is not None and data.mandatory_posts > headcount:
         return (f"the headcount of {headcount:,} posts falls short of the {data.mandatory_posts:,} needed for one "
                 f"full-time worker in each of the {n} grids plus {rule}")

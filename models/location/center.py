@@ -101,15 +101,20 @@ def weighted_pairs(b: MedianInput) -> Pairs:
     return Pairs(b.pairs.indptr, b.pairs.site, b.pairs.value * w[b.pairs.rows()], b.pairs.n_sites)
 
 
-def center_problem(inputs: list[MedianInput], weighted: list[Pairs]) -> CenterProblem:
-    """Formulation 4 on the pairs within each block's farthest-first radius (see module docstring)."""
+def center_problem(inputs: list[MedianInput], weighted: list[Pairs], spend: float = np.inf) -> CenterProblem:
+    """Formulation 4 on the pairs within each block's farthest-first radius (see module docstring).
+    The farthest-first plan ignores the spend row (S): when it spends more than `spend`, the
+    required sites alone (a plan within every limit) give the feasible radius instead."""
     parts, greedy, constant = [], [], 0.0
     steps, radius_block, raises, closed, site_off = [], [], [], [], 0
     lv_total = 0
-    for k, (b, wp) in enumerate(zip(inputs, weighted)):
+    for b, wp in zip(inputs, weighted):
         n_new = b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else wp.n_sites
-        g = greedy_center(wp, b.required, n_new)
-        greedy.append(g)
+        greedy.append(greedy_center(wp, b.required, n_new))
+    if sum(float(b.cost[g & ~b.required].sum()) for b, g in zip(inputs, greedy)) > spend + 1e-9:
+        greedy = [b.required.copy() for b in inputs]
+    for k, (b, wp) in enumerate(zip(inputs, weighted)):
+        g = greedy[k]
         st = rows_state(wp, b.required)
         st.full[b.weights <= 0] = 0
         _, near = nearest_open(wp, g)

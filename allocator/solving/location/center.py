@@ -24,7 +24,7 @@ def p_center(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     if any(np.any(p.degree[b.weights > 0] == 0) for p, b in zip(weighted, inputs)):
         clock.build_s += time.perf_counter() - t0
         return Outcome("infeasible", [], details={"reason": "node_without_site"})
-    problem = center_problem(inputs, weighted)
+    problem = center_problem(inputs, weighted, spend)
     model = build_center_model(problem.sites, problem.center, Limits(spend, np.array([b.n_open for b in inputs], float), exact))
     start = center_start(model, inputs, weighted, problem.parts, problem.greedy, problem.center)
     clock.build_s += time.perf_counter() - t0
@@ -34,7 +34,7 @@ def p_center(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     y = values(model.site_open) > 0.5
     opened, off = [], 0
     for b in inputs:
-        opened.append(y[off:off + b.pairs.n_sites].copy())
+        opened.append(y[off:off + b.pairs.n_sites] | b.required)     # a required site in no row has no value
         off += b.pairs.n_sites
     value = sum(radius_of(wp, b, o) for wp, b, o in zip(weighted, inputs, opened))
     return Outcome(result.status, opened, value, result.bound, relative_gap(value, result.bound),
