@@ -176,12 +176,28 @@ def _echo_plan_summary(plan, folder: Path) -> None:
     click.echo(f"{m['model']} / {m['objective']}: status {m['status']}, objective {value}, gap {gap}")
     click.echo(f"time: build {t['build_s']:.2f} s, hand-over {t['handover_s']:.2f} s, HiGHS {t['solve_s']:.2f} s, "
                f"extract {t['extract_s']:.2f} s, total {t['total_s']:.2f} s")
+    for line in _money_lines(m.get("money")):
+        click.echo(line)
     check = m.get("check")
     if check is not None:
         click.echo("check: passed" if check["passed"] else f"check: FAILED ({check['n_violations']} violations)")
     if m.get("explanation"):
         click.echo(f"note: {m['explanation']}")
     click.echo(f"wrote {folder}")
+
+
+def _money_lines(money: dict | None) -> list[str]:
+    """The plan's money on screen (README, "What the budget pays"), rounded to 10k CNY."""
+    if not money:
+        return []
+    lines = [money["budget_line"]]
+    spend = {k: v for k, v in (money.get("spend_10k_cny") or {}).items() if k != "total"}
+    if spend:
+        words = {"grid_workers": "grid workers", "officers": "officers", "new_sites": "new sites"}
+        parts = ", ".join(f"{words.get(k, k)} {v:,.0f}" for k, v in spend.items())
+        lines.append(f"spend charged to the budget: {money['spend_10k_cny']['total']:,.0f} ({parts})")
+    lines.append(f"committed, not charged: existing sites' running cost {money['committed_sites_10k_cny']:,.0f}")
+    return lines
 
 
 @main.command()

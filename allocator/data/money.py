@@ -73,7 +73,8 @@ class Budget:
 
     def line(self) -> str:
         """One line for the screen, e.g. "budget for new sites: 15.2 (city budget 55.8 less today's staff 40.6)"."""
-        what = " and ".join(WORDS[k] for k in self.plans)
+        names = [WORDS[k] for k in self.plans]
+        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         if self.limit is None:
             return f"budget for {what}: none ({self.reason})"
         if not self.held:
