@@ -315,3 +315,13 @@ def test_headcount_too_small_for_full_coverage_is_explained(tiny):
     assert plan.meta["status"] == "infeasible"
     assert "headcount of 2 posts" in plan.meta["explanation"] and "5,300 hours" in plan.meta["explanation"]
     assert solved(city, "cost", headcount=3).meta["objective_value"] == pytest.approx(best(enumerate_plans(city, 3), "cost", None))
+
+
+def test_maxmin_at_a_budget_a_rounding_below_a_probe_cost(tiny):
+    """--budget less today's officers can land a rounding below the least cost of a level the search
+    knows; the search judged such a budget as probes are judged, and no longer fails (was IndexError)."""
+    city = small_city(tiny, {"A": [400.0], "B": [3761.0]})
+    plans = enumerate_plans(city)
+    budget = budget_share(plans, 0.5)
+    plan = solved(city, "maxmin", budget)
+    assert plan.meta["objective_value"] == pytest.approx(best(plans, "maxmin", budget), rel=1e-6, abs=1e-6)
