@@ -258,7 +258,7 @@ def _echo_plan_summary(plan, folder: Path) -> None:
             click.echo(f"  ... {len(stages) - MAX_STAGE_LINES} more stages in plan.json")
     click.echo(f"time: build {t['build_s']:.2f} s, hand-over {t['handover_s']:.2f} s, HiGHS {t['solve_s']:.2f} s, "
                f"extract {t['extract_s']:.2f} s, total {t['total_s']:.2f} s")
-    for line in staff_lines(m):
+    for line in _money_lines(m.get("money")) + staff_lines(m):
         click.echo(line)
     check = m.get("check")
     if check is not None:
@@ -292,6 +292,20 @@ def staff_lines(meta: dict) -> list[str]:
     fair = (meta.get("equity") or {}).get("fairness")
     if fair:
         lines.extend(fair.get("lines", []))
+    return lines
+
+
+def _money_lines(money: dict | None) -> list[str]:
+    """The plan's money on screen (README, "What the budget pays"), rounded to 10k CNY."""
+    if not money:
+        return []
+    lines = [money["budget_line"]]
+    spend = {k: v for k, v in (money.get("spend_10k_cny") or {}).items() if k != "total"}
+    if spend:
+        words = {"grid_workers": "grid workers", "officers": "officers", "new_sites": "new sites"}
+        parts = ", ".join(f"{words.get(k, k)} {v:,.0f}" for k, v in spend.items())
+        lines.append(f"spend charged to the budget: {money['spend_10k_cny']['total']:,.0f} ({parts})")
+    lines.append(f"committed, not charged: existing sites' running cost {money['committed_sites_10k_cny']:,.0f}")
     return lines
 
 

@@ -14,9 +14,11 @@ grid        L_d = G_d = 1 − Σ_{t∈d} U_t / W_d      share of district d's gr
 facilities  L_d = F_d = Σ_{i∈d,s} a_is c_is / Σ_{i∈d,s} a_is   target-group demand a within reach,
                                                                pooled over the services
             w_d = Σ_{i∈d,s} a_is / Σ a                         so U is the city's covered share
-            Σ_d (K_d + Σ_{j∈d} c_j y_j) ≤ B          facilities_spend_within_budget
-            (models.city_blocks.FacilitiesBlock: maximal covering of every service, existing
-            sites kept open at their running cost K_d, new sites j at open + running cost c_j)
+            Σ_d Σ_{j∈d} c_j y_j ≤ B                  facilities_spend_within_budget
+            (models.city_blocks.FacilitiesBlock: maximal covering of every service, new sites j
+            at open + running cost c_j; existing sites kept open, their running cost K_d
+            committed and not charged — allocator.data.money — but counted in the district's
+            resources r_d)
 
 Grid and facilities: r_d = district spend / B, p_d = population share; a district with no
 workload (grid) or no target-group demand (facilities) has no level and is left out. The
@@ -61,8 +63,7 @@ def least_spend(city: Instance, model: str, services=()) -> tuple[float, str]:
     what it pays for."""
     if model == "grid":
         return grid_data(city).mandatory_cost, "one full-time worker per grid and the required professionals"
-    sites = city.sites[city.sites["service"].isin(services) & (city.sites["existing"] == 1)]
-    return float(sites["annual_cost"].sum()), "the running cost of the existing sites, which stay open"
+    return 0.0, "no new site (the existing sites' running cost is committed, not charged)"
 
 
 def district_population(city: Instance) -> pd.Series:
@@ -128,7 +129,7 @@ def facilities_problem(city: Instance, options: FacilitiesOptions, budget: float
     weights = demand[demand > 0]
     spend = {d: float(kept[d]) + block.spend(d) for d in district_ids(city)}
     m = block.model
-    _within_budget(m, "facilities_spend_within_budget", pyo.quicksum(spend.values()), budget)
+    _within_budget(m, "facilities_spend_within_budget", pyo.quicksum(block.spend(d) for d in district_ids(city)), budget)
     lows = [block.level(d) if isinstance(block.level(d), float) else (compute_bounds_on_expr(block.level(d))[0] or 0.0)
             for d in weights.index]
 

@@ -315,26 +315,27 @@ REQUIREMENTS: dict[str, Family] = {
         "the headcount", "officers", 1, "the headcount of {limit} falls {amount} short{of_held}",
         "raise the headcount (--headcount or headcount in city.yaml) to {target}", verb="covering"),
     "budget_not_exceeded": Family(                                     # (4), _add_budget_limit
-        "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}", BUDGET_REMEDY, verb="paying for"),
+        "the budget", MONEY, 1, "the budget for officers of {limit} falls {amount} short{of_held}", BUDGET_REMEDY,
+        verb="paying for"),
     "moves_within_limit": Family(                                      # (2), _add_move_limit
         "the move limit", "moves", 1, "the move limit of {limit} falls {amount} short{of_held}",
         "allow {target} moves (--max-moves)", verb="reaching"),
     "coverage_meets_target": Family(                                   # (8), _add_coverage_target
         "the coverage target", "officers", 2, "{members} ({ids}) stay {amount} short of the target ratio",
-        "lower the target (--target) or raise the headcount", member="town", held="the target ratio in {members}"),
+        "lower the target (--target) or raise the headcount (--headcount or headcount in city.yaml)", member="town", held="the target ratio in {members}"),
     "officers_of_today_kept": Family(                                  # (4'), _add_today_kept
         "every officer employed today kept", "officers", 1,
         "keeping the officers employed today falls {amount} short",
-        "let officers leave the service (--allow-release), or raise the headcount to cover today's officers"),
+        "let officers leave the service (--allow-release), or raise the headcount (--headcount or headcount in city.yaml) to cover today's officers"),
     "district_no_worse_than_today": Family(                            # (4''), _add_no_worse_than_today
         "no district below its coverage today", "officers", 1,
         "{members} ({ids}) would fall {amount} short of the officers they have today",
-        "drop --no-worse-than-today, or raise the headcount or the move limit", member="district",
+        "drop --no-worse-than-today, or raise the headcount (--headcount) or the move limit (--max-moves)", member="district",
         held="today's coverage in {members}"),
     "posted_staff.lower": Family(                                      # s_t ≥ s_min, _add_staff_variables
         "a viable team in every town", "officers", 3,
         "a team of {bound} officers cannot be posted in {members} ({ids}): {amount} short",
-        "lower enforcement_min_team in the norms, or let the district pool serve those towns", member="town",
+        "lower enforcement_min_team (under norms: in city.yaml)", member="town",
         held="a team of {bound} in {members}"),
 }
 DEFINITIONS: frozenset[str] = frozenset({

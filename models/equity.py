@@ -272,7 +272,7 @@ def _bound_family(measure: str, words: str, direction: str, exact: bool) -> Fami
                       f"{direction} --equity-bound {measure} to {{target_plain}}")
     return Family(f"the equity bound ({measure})", "units", 2,
                   f"{words} cannot be held at the bound asked together with the budgets",
-                  f"{direction} --equity-bound {measure}, or raise the budgets")
+                  f"{direction} --equity-bound {measure}, or raise the budget (--budget) or own_budget in districts.csv")
 
 
 REQUIREMENTS: dict[str, Family] = {

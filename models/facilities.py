@@ -19,9 +19,11 @@ open_cost + annual_cost for a new site and annual_cost for an existing one.
     pcenter   min Σ_s max_{i: q_is>0} d_{i,a(i)}, (3), (4)
     cflp      min Σ_j c_j y_j + λ Σ_s Σ_i q_is d_{i,a(i)}, capacities, one site per grid, (3), (4)
 
-B is --budget, else the city's budget; p (--p) counts NEW sites per service. Existing sites
-that must stay open make their running cost a constant of (3); a budget below it is
-infeasible. Distances d are minutes; λ = travel_cost_per_person_minute (10k CNY per person
+c_j is what site j charges the budget (`allocator.data.money`): open_cost + annual_cost for a
+new site, nothing for an existing one, whose running cost is a committed line reported apart.
+B is what the city budget (--budget, else city.yaml) leaves after today's grid workers and
+officers; p (--p) counts NEW sites per service and replaces B (with --p and no --budget there
+is no row (3); with both, both hold). lscp and lscpb hold (3) only with --budget. Distances d are minutes; λ = travel_cost_per_person_minute (10k CNY per person
 and minute of one-way walk, a planning assumption: about 50 trips a year at 1 CNY/min).
 
 City scale (DESIGN §8). The maximal covering model is built after exact reductions, each
@@ -42,19 +44,20 @@ pop_migrant)) is available as Pyomo expressions (`coverage_expressions`) on the 
     z_is        m.level_reached[ℓ] (merged rows),        grid i covered for service s
                 m.site_open[j] (folded grids)
     q_is        ServiceData.demand                      target-group persons
-    c_j         ServiceData.spend                       10k CNY, first year
+    c_j         ServiceData.spend                       10k CNY, first year of a new site
     N_is        ServiceData.reach                       sites within coverage minutes
     B, p        FacilitiesOptions.budget_10k_cny, .new_sites_per_service
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
 
 from allocator.data.instance import Instance
+from allocator.data.money import Budget, model_budget
 from allocator.errors import InputError, Problem
 
 from .facilities_data import ServiceData, service_data
@@ -69,8 +72,9 @@ OBJECTIVES = ("mclp", "lscp", "lscpb", "pmedian", "cpmedian", "pcenter", "cflp")
 DEFAULT_OBJECTIVE = "mclp"
 TRAVEL_COST_PER_PERSON_MINUTE = 0.005      # 10k CNY per person and minute of walk a year (assumption)
 GROUPINGS = ("district", "urban_rural", "registration")
-COST_CONVENTION = ("spend (10k CNY, first year) = sum over open sites of annual_cost, plus open_cost for new sites; "
-                   "existing sites kept open add their annual_cost as a constant")
+COST_CONVENTION = ("spend (10k CNY, first year) = open_cost + annual_cost of the new sites opened; existing sites' "
+                   "annual_cost is committed, reported apart and not charged against the budget")
+SPEND_ONLY = ("lscp", "lscpb")       # objectives whose objective is the spend: a budget row only with --budget
 
 
 @dataclass(frozen=True)
@@ -83,21 +87,25 @@ class FacilitiesOptions:
     new_sites_per_service: float = math.inf
     allow_closing: bool = False
     travel_cost_per_person_minute: float = TRAVEL_COST_PER_PERSON_MINUTE
+    money: Budget | None = field(default=None, compare=False)     # where B comes from
 
     @classmethod
     def for_city(cls, city: Instance, objective: str | None = None, services=(), budget: float | None = None,
                  p: float | None = None, **fixed) -> "FacilitiesOptions":
-        """The options of a run on `city`: the services with sites (unless named), the city's
-        budget (unless given), no limit on new sites (unless p), the city's travel cost."""
+        """The options of a run on `city`: the services with sites (unless named), the budget the
+        city budget (`budget`, else city.yaml's) leaves for new sites (`allocator.data.money`), no
+        limit on new sites (unless p), the city's travel cost."""
         with_sites = set(city.sites["service"].astype(str))
         services = tuple(services) if services else tuple(s for s in city.config.services if s in with_sites)
         unknown = [s for s in services if s not in city.config.services]
         if unknown:
             raise InputError(Problem("--services", f"unknown service(s) {', '.join(unknown)}; "
                                                    f"this city has {', '.join(city.config.services)}"))
-        budget = budget if budget is not None else city.config.budget
+        objective = objective or DEFAULT_OBJECTIVE
+        money = model_budget(city, "facilities", budget, explicit_only=objective in SPEND_ONLY, p=p)
         norms = city.config.norms
-        return cls(objective=objective or DEFAULT_OBJECTIVE, services=services, budget_10k_cny=float(budget),
+        return cls(objective=objective, services=services, money=money,
+                   budget_10k_cny=math.inf if money.limit is None else float(money.limit),
                    new_sites_per_service=math.inf if p is None else float(p),
                    travel_cost_per_person_minute=float(norms.get("travel_cost_per_person_minute", TRAVEL_COST_PER_PERSON_MINUTE)),
                    **fixed)
@@ -169,6 +177,10 @@ def coverage_expressions(cm: CoverageModel, by: str = "district", service: str |
 
 
 def fixed_spend_text(data: list[ServiceData], opts: FacilitiesOptions) -> str:
-    fixed = sum(float(d.spend[d.existing].sum()) for d in data)
-    return (f"the budget {opts.budget_10k_cny:,.6g} (10k CNY) is below the running cost {fixed:,.6g} of the existing "
-            f"{', '.join(opts.services)} sites that must stay open")
+    """Why no budget is left for new sites: the city budget does not pay today's staff."""
+    b = opts.money
+    if b is None:
+        return f"the budget {opts.budget_10k_cny:,.6g} (10k CNY) is below zero"
+    return (f"the city budget of {b.city:,.1f} (10k CNY a year) does not pay today's grid workers and officers "
+            f"({b.held_total:,.1f}), so nothing is left for new sites; raise the budget (--budget, or budget in "
+            f"city.yaml) to at least {b.held_total:,.1f}, or limit the new sites with --p (without --budget)")

@@ -13,8 +13,9 @@ allocator/plans/checks/facilities.py):
   straight-line distance between projected x/y divided by walk_speed_m_per_min.
 - reach: site j of service s reaches grid i when minutes_ij ≤ coverage_minutes[s] (norms),
   with a relative tolerance of REACH_TOL; found with a k-d tree, so memory grows with pairs.
-- spend (10k CNY, the plan's first year): a new site costs open_cost + annual_cost, an
-  existing one annual_cost; existing sites that must stay open add a constant.
+- spend (10k CNY, the plan's first year, what a site charges the budget): a new site costs
+  open_cost + annual_cost, an existing one nothing — its running cost is committed and
+  reported apart (`allocator.data.money`, README "What the budget pays").
 - assignment models (p-median, p-center, CFLP) use every site of the service when the grid ×
   site count is at most DENSE_PAIRS_MAX (and every pair listed in travel.csv when there is
   one). Above it a grid's row holds only its nearest sites (`grid_rows`), and the models stay
@@ -35,6 +36,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from allocator.data.instance import Instance
+from allocator.data.money import site_charge
 
 from .location.common import Pairs, from_rows
 
@@ -109,7 +111,7 @@ def service_data(city: Instance, service: str) -> ServiceData:
     rows = service_sites(city, service)
     s = city.sites.iloc[rows]
     existing = s["existing"].to_numpy(int) == 1
-    spend = s["annual_cost"].to_numpy(float) + np.where(existing, 0.0, s["open_cost"].to_numpy(float))
+    spend = site_charge(s)
     tau = coverage_minutes(city, service)
     grid_idx, site_idx, minutes = reachable_pairs(city, rows, tau)
     reach = from_rows(grid_idx, site_idx, np.ones(len(grid_idx)), len(city.grids), len(rows), descending=True)

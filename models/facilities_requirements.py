@@ -6,7 +6,7 @@ city's own, unreduced, so that every id is a grid, site or service of the city. 
 chosen services s, sites j (existing or candidate) and grids i, with y_j ∈ {0, 1}:
 
     spend_within_budget          Σ_j c_j y_j ≤ B                                       (tier 1)
-    new_sites_within_p[s]        Σ_{j new ∈ s} y_j ≤ p      (not lscp/lscpb: they ignore --p) (tier 1)
+    new_sites_within_p[s]        Σ_{j new ∈ s} y_j ≤ p      (with --p)                  (tier 1)
     site_open.lower              y_j ≥ 1 for an existing site (kept open)                (tier 3)
     lscp, lscpb:
       grid_within_reach[s,i]     Σ_{j∈N_is} y_j ≥ 1 for every grid some site reaches     (tier 2)
@@ -51,7 +51,7 @@ CAPACITATED = ("cpmedian", "cflp")
 
 REQUIREMENTS: dict[str, Family] = {
     "spend_within_budget": Family(                                     # _add_sites
-        "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}",
+        "the budget", MONEY, 1, "the budget for new sites of {limit} falls {amount} short{of_held}",
         BUDGET_REMEDY, verb="paying for"),
     "new_sites_within_p": Family(                                      # _add_sites
         "the number of new sites (--p)", "sites", 1,
@@ -60,23 +60,23 @@ REQUIREMENTS: dict[str, Family] = {
     "grid_within_reach": Family(                                       # build_model, lscp and lscpb
         "covering every grid a site can reach (lscp)", "grids", 2,
         "{members} ({ids}) would stay without a site within their service's minutes",
-        "raise the budget, or use --objective mclp (most demand covered within the budget)", member="grid",
+        "use --objective mclp (the most demand covered within --budget and --p)", member="grid",
         held="cover within reach of {members}"),
     "grid_has_a_site": Family(                                         # build_model, pmedian and pcenter
         "a site for every grid with demand", "grids", 2, "{members} ({ids}) would have no open site to go to",
-        "raise the budget or --p", member="grid", held="a site for {members}"),
+        "raise the budget (--budget) or --p", member="grid", held="a site for {members}"),
     "capacity_not_exceeded": Family(                                   # _add_capacities
         "site capacities", "persons", 3, "the capacity falls short at {members} ({each})",
-        "raise their capacity in sites.csv ({raised} persons), or add sites", member="site",
+        "raise their capacity in sites.csv ({raised} persons), or add sites (rows of sites.csv)", member="site",
         held="the full capacity of {members}"),
     "open_capacity_meets_demand": Family(                              # _add_capacities, above MAX_ARCS pairs
         "capacity for all demand", "persons", 3,
         "the open sites' capacity falls short in {members} ({each}; from total capacity: serving each grid "
-        "from one site may need more)", "raise capacities in sites.csv, or add sites", member="service"),
+        "from one site may need more)", "raise capacity in sites.csv, or add sites (rows of sites.csv)", member="service"),
     "site_open.lower": Family(                                         # _add_sites
         "keeping existing sites open", "sites", 3, "{members} ({ids}) would have to close",
         "to allow that, set existing to 0 for them in sites.csv (the model keeps existing sites open)",
-        member="existing site", held="the running cost of {members} kept open"),
+        member="existing site"),       # their running cost is committed, not charged: never what the budget pays for
 }
 DEFINITIONS: frozenset[str] = frozenset({"grid_served_once", "served_only_by_open_site"})    # _add_capacities
 
@@ -106,7 +106,7 @@ def _sites(p: Pairs, i: int) -> np.ndarray:
 
 
 def _add_sites(m, data: list[ServiceData], options: FacilitiesOptions) -> None:
-    """y_j with existing sites held open (a lower bound), the budget row and (but for lscp/lscpb) p."""
+    """y_j with existing sites held open (a lower bound), the budget row and p (lscp and lscpb hold it too)."""
     ids = [str(j) for d in data for j in d.site_ids]
     cost = {str(j): float(c) for d in data for j, c in zip(d.site_ids, d.spend)}
     kept = {str(j) for d in data for j in d.site_ids[d.existing]} if not options.allow_closing else set()
@@ -115,7 +115,7 @@ def _add_sites(m, data: list[ServiceData], options: FacilitiesOptions) -> None:
     if math.isfinite(options.budget_10k_cny):
         m.spend_within_budget = pyo.Constraint(
             expr=pyo.quicksum(cost[j] * m.site_open[j] for j in ids) <= options.budget_10k_cny)
-    if math.isfinite(options.new_sites_per_service) and options.objective not in COVERING:
+    if math.isfinite(options.new_sites_per_service):
         new = {d.service: [str(j) for j in d.site_ids[~d.existing]] for d in data}
         m.SERVICES = pyo.Set(initialize=[s for s in new if new[s]], ordered=True)
         m.new_sites_within_p = pyo.Constraint(

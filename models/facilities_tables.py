@@ -46,13 +46,21 @@ def grid_positions(city: Instance, data: list[ServiceData]) -> np.ndarray:
 
 
 def spend_of(city: Instance, facilities: pd.DataFrame) -> pd.Series:
-    """Spend per row of facilities.csv (10k CNY): annual_cost of open sites + open_cost of new ones."""
+    """What each row of facilities.csv charges the budget (10k CNY): open_cost + annual_cost of an
+    open new site, nothing for an existing one (`allocator.data.money`)."""
     s = city.sites.set_index(city.sites["site_id"].astype(str))
     ids = facilities["site_id"].astype(str)
     is_open = facilities["open"].to_numpy(float) > 0.5
     new = facilities["existing"].to_numpy(int) == 0
-    cost = s["annual_cost"].reindex(ids).to_numpy(float) + np.where(new, s["open_cost"].reindex(ids).to_numpy(float), 0.0)
-    return pd.Series(np.where(is_open, cost, 0.0), index=facilities.index)
+    cost = s["annual_cost"].reindex(ids).to_numpy(float) + s["open_cost"].reindex(ids).to_numpy(float)
+    return pd.Series(np.where(is_open & new, cost, 0.0), index=facilities.index)
+
+
+def committed_of(city: Instance, facilities: pd.DataFrame) -> float:
+    """Running cost (10k CNY a year) of the existing sites the plan keeps open: committed, not charged."""
+    s = city.sites.set_index(city.sites["site_id"].astype(str))
+    kept = (facilities["open"].to_numpy(float) > 0.5) & (facilities["existing"].to_numpy(int) == 1)
+    return float(s["annual_cost"].reindex(facilities["site_id"].astype(str)).to_numpy(float)[kept].sum())
 
 
 def district_table(city: Instance, data: list[ServiceData], facilities: pd.DataFrame, coverage: pd.DataFrame,
@@ -180,6 +188,7 @@ def plan_figures(city: Instance, data: list[ServiceData], tables: dict[str, pd.D
     return {
         "objective_value": value,
         "spend_10k_cny": float(spend_of(city, f).sum()),
+        "committed_sites_10k_cny": committed_of(city, f),
         "new_sites_opened": {s: int(new_open.get(s, 0)) for s in opts.services},
         "existing_sites_closed": {s: int(closed.get(s, 0)) for s in opts.services},
         "covered_demand": float(q @ cov), "demand": float(q.sum()),

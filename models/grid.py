@@ -284,29 +284,29 @@ def _town_members(m, var) -> list[list]:
 
 REQUIREMENTS: dict[str, Family] = {
     "spend_within_budget": Family(                                     # (6), _add_budget_limit
-        "the budget", MONEY, 1, "the budget of {limit} falls {amount} short{of_held}",
-        BUDGET_REMEDY + ", or allow part-time cover instead of a full-time worker in rural grids", verb="paying for"),
+        "the budget", MONEY, 1, "the budget for grid workers of {limit} falls {amount} short{of_held}",
+        BUDGET_REMEDY, verb="paying for"),
     "headcount_within_limit": Family(                                  # (7), _add_headcount_limit
         "the headcount", "posts", 1, "the headcount of {limit} falls {amount} short{of_held}",
         "raise the headcount (--headcount) to {target}", verb="covering"),
     "town_coverage_reaches_level": Family(                             # (5), _add_town_coverage_level
         "covering all grid work", "hours", 2, "{amount} of grid work a year would stay uncovered in {members} ({ids})",
-        "accept less than full coverage (--objective unmet or maxmin), or raise the budget", member="town",
+        "accept less than full coverage (--objective unmet or maxmin), or raise the budget (--budget)", member="town",
         held="all grid work in {members}"),
     "fulltime_workers.lower": Family(                                  # (3), _add_staff_variables
         "one full-time worker per grid (一格一员)", "full-time workers", 3,
         "one full-time worker per grid cannot be kept in {members} ({ids})",
-        "cover those grids with part-time helpers or a professional", member="grid",
-        held="one full-time worker per grid in {members}"),
+        "no option changes this rule; raise the budget (--budget) or the headcount (--headcount) instead",
+        member="grid", held="one full-time worker per grid in {members}", fixed=True),
     "professionals.lower": Family(                                     # (4), _add_staff_variables
         "professional cover (一员多格)", "professionals", 3,
         "the required professionals are {amount} short in {members} ({ids})",
-        "let one professional cover more grids (professional_max_grids in the norms)", member="town",
+        "let one professional cover more grids (raise professional_max_grids under norms: in city.yaml)", member="town",
         held="the required professionals in {members}"),
     "parttime_helpers.upper": Family(                                  # (3), _add_staff_variables
         "the part-time helpers allowed per grid", "part-time helpers", 3,
         "{amount} beyond the limit per grid would be needed in {members} ({ids})",
-        "raise parttime_max_per_grid in the norms", member="grid", held="the most part-time helpers in {members}"),
+        "raise parttime_max_per_grid (under norms: in city.yaml)", member="grid", held="the most part-time helpers in {members}"),
 }
 DEFINITIONS: frozenset[str] = frozenset({
     "one_option_per_town",                                             # build_vacancy_model

@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MONEY = "money"               # 10k CNY a year, the unit of budgets throughout (DESIGN §3)
-BUDGET_REMEDY = "raise the budget (--budget) to {target}"     # the remedy of every model's --budget row
+# The remedy of every model's --budget row. The row holds what the city budget leaves after today's
+# staff the run takes as they are (allocator.data.money): {budget_target} is the --budget that
+# gives the row its target (the explanation's builder says how much is held, `budget_held`).
+BUDGET_REMEDY = "raise the budget (--budget) to {budget_target}"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class Family:
     (" in 3 rows (a, b, c)", empty for a single row) and {of_held} (what the relaxed limit
     pays for, " of paying for …"). A `shared` family's members hold one limit set by one
     option (--p per service): its {limit} is that bound and its {target} the bound moved by
-    the largest member relaxation.
+    the largest member relaxation. Every remedy names the option (--budget), norm (in city.yaml
+    `norms:`) or data column (sites.csv capacity) that makes it; a rule none of them changes is
+    `fixed` and its remedy says so.
     """
 
     requirement: str
@@ -40,3 +45,5 @@ class Family:
     verb: str = ""                # a limit's verb for what it pays for: "paying for", "staffing"
     shared: bool = False          # members share one limit set by one option (see above)
     held_from: tuple[str, ...] = ()   # the only families named as what this limit pays for (all when empty)
+    fixed: bool = False           # a standing rule no option, norm or data column changes: never offered
+    #                               as a remedy alone; relaxed with the others only as a last resort

@@ -19,6 +19,7 @@ from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.cli import main
 from allocator.models.grid import grid_data
+from allocator.data.money import staff_today
 
 EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
 TOL = 2e-5
@@ -62,8 +63,9 @@ def _modelled_equals_recomputed(out, measure: str) -> dict:
 def test_grid_bench_under_a_binding_budget(busy_city, budgets, tmp_path):
     least, full = budgets
     assert least < full                                  # the budget leaves choices to make
-    budget = least + 0.4 * (full - least)
-    spec = ProblemSpec("grid", run=RunOptions(model="grid", budget=budget))
+    budget = least + 0.4 * (full - least)             # for grid workers: --budget pays today's officers first
+    officers = staff_today(load_instance(busy_city))["officers"]
+    spec = ProblemSpec("grid", run=RunOptions(model="grid", budget=budget + officers))
     frame = run_bench(busy_city, spec, ["utilitarian", "maxmin", "gini"], tmp_path / "g", solve_options=EXACT)
     _orderings(frame)
     table = frame.set_index("objective")
@@ -76,8 +78,8 @@ def test_grid_bench_under_a_binding_budget(busy_city, budgets, tmp_path):
 
 def test_facilities_bench_and_frontier(busy_city, tmp_path):
     city = load_instance(busy_city)
-    kept = float(city.sites.loc[city.sites["existing"] == 1, "annual_cost"].sum())
-    spec = ProblemSpec("facilities", run=RunOptions(model="facilities", budget=kept + 400.0))
+    staff = sum(staff_today(city).values())          # 400 for new sites after today's staff
+    spec = ProblemSpec("facilities", run=RunOptions(model="facilities", budget=staff + 400.0))
     frame = run_bench(busy_city, spec, OBJECTIVES, tmp_path / "f", solve_options=EXACT)
     _orderings(frame)
     _modelled_equals_recomputed(tmp_path / "f", "maxmin")
@@ -104,7 +106,8 @@ def test_limits_no_plan_can_keep_exit_2_before_any_solve(busy_city, tmp_path, ar
 
 def test_cli_grid_bench_json(busy_city, budgets, tmp_path):
     least, full = budgets
-    r = CliRunner().invoke(main, ["equity-bench", str(busy_city), "--model", "grid", "--budget", str(least + 50),
+    officers = staff_today(load_instance(busy_city))["officers"]
+    r = CliRunner().invoke(main, ["equity-bench", str(busy_city), "--model", "grid", "--budget", str(least + 50 + officers),
                                   "--objectives", "maxmin", "--out", str(tmp_path / "j"), "--json", "--gap", "0"])
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output.splitlines()[-1])

@@ -18,6 +18,7 @@ from allocator import cli
 from allocator.plans.checks import check_plan
 from allocator.errors import InputError
 from allocator.data.instance import Instance
+from allocator.data.money import staff_today
 from allocator.data.loader import load_instance
 from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
@@ -228,7 +229,8 @@ def test_no_moves_means_nobody_moves_not_even_into_a_pool():
 
 
 def test_budget_caps_posted_and_pooled_officers():
-    plan = solved(city(CASE_A, min_team=2, headcount=30), objective="shortfall", max_moves=30, budget=12.0 * 19)
+    c = city(CASE_A, min_team=2, headcount=30)       # the city budget pays today's grid workers first
+    plan = solved(c, objective="shortfall", max_moves=30, budget=12.0 * 19 + staff_today(c)["grid_workers"])
     total = plan.tables["town_staff"]["enforcement_staff"].sum() + plan.tables["district_pool"]["pool_staff"].sum()
     assert total == 19      # demand is 20.5: the budget, not the headcount of 30, binds
     assert plan.meta["objective_value"] == pytest.approx(1.5, abs=1e-6)

@@ -15,6 +15,7 @@ from allocator.solving.explain import Family, elastic, explain_infeasible, money
 from allocator.models.grid import REQUIREMENTS as GRID_FAMILIES
 from allocator.solving.iis import compute_iis, iis_lines
 from allocator.data.loader import load_instance
+from allocator.data.money import staff_today
 from allocator.plans.make import make_plan
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
@@ -68,7 +69,8 @@ def test_each_family_alone_gets_its_least_relaxation():
 def test_budget_text_names_what_it_pays_for():
     report = elastic(_staffing(n_items=4, budget=20), FAMS, FAST)
     text = next(r.text for r in report.alone if r.family == "spend_within_budget")
-    assert text.startswith("the budget of 200,000 CNY falls 80,000 CNY short of paying for one worker per item in 4 items")
+    assert text.startswith("the budget for grid workers of 200,000 CNY falls 80,000 CNY short of paying for one worker per "
+                           "item in 4 items")
 
 
 def test_the_model_is_left_as_it_was():
@@ -146,12 +148,14 @@ def test_grid_budget_shortfall_matches_the_mandatory_cost(tiny):
     from allocator.models.grid import grid_data
 
     data = grid_data(tiny)
-    plan = make_plan(tiny, RunOptions(model="grid", objective="cost", budget=10.0), FAST)
+    officers = staff_today(tiny)["officers"]          # --budget pays today's officers first
+    plan = make_plan(tiny, RunOptions(model="grid", objective="cost", budget=10.0 + officers), FAST)
     r = _relaxation(plan, "spend_within_budget")
     assert r["target"] == pytest.approx(data.mandatory_cost)
     assert r["amount"] == pytest.approx(data.mandatory_cost - 10.0)
     assert f"one full-time worker per grid in {len(tiny.grids)} grids" in r["text"]
-    assert "or allow part-time cover" in r["text"]
+    assert f"({data.mandatory_cost + officers:,.6g} in the 10k CNY of --budget)" in r["text"]
+    assert "part-time cover" not in r["text"]           # no option makes that: not offered
 
 
 @settings(max_examples=6, deadline=None)
@@ -159,7 +163,7 @@ def test_grid_budget_shortfall_matches_the_mandatory_cost(tiny):
 def test_any_budget_below_the_mandatory_cost_is_raised_to_exactly_it(tiny, budget):
     from allocator.models.grid import grid_data
 
-    plan = make_plan(tiny, RunOptions(model="grid", objective="cost", budget=budget), FAST)   # unmet leaves grids vacant
+    plan = make_plan(tiny, RunOptions(model="grid", objective="cost", budget=budget + staff_today(tiny)["officers"]), FAST)
     assert plan.meta["status"] == "infeasible"
     r = _relaxation(plan, "spend_within_budget")
     assert r["target"] == pytest.approx(grid_data(tiny).mandatory_cost, rel=1e-6)
@@ -219,7 +223,8 @@ def test_solve_without_iis_records_no_iis(tiny_dir, tmp_path):
     result = CliRunner().invoke(main, ["solve", str(tiny_dir), "--model", "grid", "--budget", "10", "--out", str(out), "--json"])
     assert result.exit_code == 3
     payload = json.loads(result.output)
-    assert "raise the budget (--budget) to at least 720,000 CNY" in payload["explanation"]
+    held = staff_today(load_instance(tiny_dir))["officers"]        # --budget 10 pays today's officers first
+    assert f"raise the budget (--budget) to at least {money(72 + held)}" in payload["explanation"]
     meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     assert "iis" not in meta["infeasibility"] and meta["infeasibility"]["elastic"]["status"] == "found"
 

@@ -45,34 +45,37 @@ def _edit_sites(folder: Path, **columns) -> None:
     sites.to_csv(folder / "sites.csv", index=False)
 
 
-def test_budget_below_the_sites_kept_open(tmp_path):
-    """Existing S1, S4, S8 run at 50 + 20 + 80 = 150; a budget of 100 is 50 short (mclp)."""
+def test_budget_below_todays_staff_leaves_nothing_for_new_sites(tmp_path):
+    """Today's staff cost 34 (grid workers) + 204 (officers) = 238; a city budget of 100 leaves
+    nothing for new sites. Existing sites' running cost (150) is committed, never the reason."""
     out = tmp_path / "plan"
     r = CliRunner().invoke(main, ["solve", str(TINY), "--model", "facilities", "--budget", "100", "--out", str(out)])
     assert r.exit_code == 3, r.output
-    assert ("the budget of 1 million CNY falls 500,000 CNY short of paying for the running cost of 3 existing sites kept "
-            "open; raise the budget (--budget) to at least 1.5 million CNY (150 in the 10k CNY of --budget)") in r.output
+    assert ("the city budget of 100.0 (10k CNY a year) does not pay today's grid workers and officers (238.0), so "
+            "nothing is left for new sites; raise the budget (--budget, or budget in city.yaml) to at least 238.0") in r.output
     meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
-    assert meta["status"] == "infeasible" and "1.5 million CNY" in meta["explanation"]
     budget = _alone(meta, "spend_within_budget")
-    assert budget["amount"] == pytest.approx(50) and budget["target"] == pytest.approx(150) and budget["proven"]
-    assert _solve(TINY, budget=budget["target"]).meta["status"] == "optimal"
-    closing = _alone(meta, "site_open")                  # or close the dearest existing site
-    assert closing["ids"] == ["S8"] and "set existing to 0 for them in sites.csv" in closing["text"]
-    closed = _copy(tmp_path)
-    _edit_sites(closed, S8={"existing": 0})
-    assert _solve(closed, budget=100).meta["status"] == "optimal"
+    assert budget["target"] == pytest.approx(0) and budget["proven"]
+    assert "(238 in the 10k CNY of --budget)" in budget["text"] and "running cost" not in budget["text"]
+    assert not [a for a in meta["infeasibility"]["elastic"]["alone"] if a["family"] == "site_open"]
+    plan = _solve(TINY, budget=238)                      # the remedy named: a plan, with no new site
+    assert plan.meta["status"] == "optimal" and plan.meta["check"]["passed"]
+    assert plan.meta["money"]["spend_10k_cny"]["new_sites"] == 0
+    assert _solve(TINY, p=1).meta["status"] == "optimal"                # or --p without --budget: no budget row
 
 
 def test_lscp_budget_below_the_least_cover(tmp_path):
+    """New sites covering every coverable grid cost 970; --budget 500 leaves 500 − 238 (today's staff) = 262."""
     plan = _solve(TINY, objective="lscp", budget=500)
     assert plan.meta["status"] == "infeasible"
     budget = _alone(plan.meta, "spend_within_budget")
-    assert budget["target"] == pytest.approx(1120)                      # the least spend of full cover (lscp)
-    assert "raise the budget (--budget) to at least 11.2 million CNY" in plan.meta["explanation"]
+    assert budget["target"] == pytest.approx(970)                       # the least spend of full cover (lscp)
+    assert "raise the budget (--budget) to at least 12.08 million CNY (1,208 in the 10k CNY" in plan.meta["explanation"]
+    assert "raise the budget (--budget) to at least 1,208.0" in plan.meta["explanation"]
     assert "cover within reach of" in budget["text"]
-    assert _solve(TINY, objective="lscp", budget=budget["target"]).meta["status"] == "optimal"
-    assert _solve(TINY, objective="lscp", budget=budget["target"] - 1).meta["status"] == "infeasible"
+    assert _solve(TINY, objective="lscp", budget=1208).meta["status"] == "optimal"
+    assert _solve(TINY, objective="lscp", budget=1207).meta["status"] == "infeasible"
+    assert _solve(TINY, objective="lscp").meta["status"] == "optimal"  # without --budget: no budget row
 
 
 @pytest.fixture
@@ -125,20 +128,19 @@ def test_grids_no_site_is_listed_for_are_settled_from_the_data(tmp_path):
     assert _solve(folder, objective="pmedian", services=("elderly_care",)).meta["status"] == "optimal"
 
 
-def test_solve_iis_names_the_budget_row_and_the_sites_kept_open(tmp_path):
+def test_solve_iis_names_the_budget_row(tmp_path):
     r = CliRunner().invoke(main, ["solve", str(TINY), "--model", "facilities", "--budget", "100", "--iis",
                                   "--out", str(tmp_path / "plan")])
     assert r.exit_code == 3, r.output
-    assert "spend_within_budget: ≤ 100" in r.output
-    for site in ("S1", "S4", "S8"):
-        assert f"site_open[{site}]: lower bound 1" in r.output
+    assert "spend_within_budget: ≤ -138" in r.output          # 100 less today's staff (238)
 
 
 def test_each_family_is_relaxed_on_the_model_as_it_was():
-    """lscpb at 300: the budget alone (to the least cover, 1,120) or dropping the cover of 8 grids
-    alone; the second figure is found only if the budget row is whole again after the first solve."""
-    plan = _solve(TINY, objective="lscpb", budget=300)
-    assert _alone(plan.meta, "spend_within_budget")["target"] == pytest.approx(1120)
+    """lscpb at 388 (150 for new sites after today's staff, 238): the budget alone (to the least cover,
+    970) or dropping the cover of 8 grids alone; the second figure is found only if the budget row is
+    whole again after the first solve."""
+    plan = _solve(TINY, objective="lscpb", budget=388)
+    assert _alone(plan.meta, "spend_within_budget")["target"] == pytest.approx(970)
     reach = _alone(plan.meta, "grid_within_reach")
     assert reach["amount"] == pytest.approx(8) and len(reach["ids"]) == 8
     assert "or 8 grids ((health, G3), (health, G4)" in plan.meta["explanation"]

@@ -273,12 +273,12 @@ def test_plan_levels_facilities_and_several_kinds(tiny):
     frame = plan_levels(_plan("facilities", _facility_tables()), tiny, by="town")
     # T1: (100 + 10) / 210; T2: only G3, 50 / 50; T3: 0 / 40 (G6 has no demand)
     assert frame["facilities"].to_numpy() == pytest.approx([110 / 210, 1.0, 0.0])
-    # S1 existing: annual 50; S2 new: 300 + 40; S3 closed
-    assert frame["resources"].to_numpy() == pytest.approx([50, 340, 0])
+    # S1 existing: its running cost is committed, not spend; S2 new: 300 + 40; S3 closed
+    assert frame["resources"].to_numpy() == pytest.approx([0, 340, 0])
     both = plan_levels(_plan("city", {**_enforcement_tables(), **_facility_tables()}), tiny)
     assert list(both.columns) == ["enforcement", "facilities", "weight", "resources"]
     assert both["facilities"].to_numpy() == pytest.approx([160 / 260, 0.0])
-    assert both["resources"].to_numpy() == pytest.approx([12 * 13 + 390, 12 * 5])
+    assert both["resources"].to_numpy() == pytest.approx([12 * 13 + 340, 12 * 5])
 
 
 def test_plan_levels_group_without_demand_is_nan(tiny):

@@ -1,7 +1,8 @@
 """`allocator sweep`: the scenarios, the sweep folder, resume, and Dask (local and a real scheduler).
 
-The tiny city needs 72 (10k CNY/yr) for its grid staff: budgets below that are infeasible,
-budgets at or above it give the same least-cost plan.
+The tiny city (a copy with no officers today, so the grid model gets the whole budget) needs 72
+(10k CNY/yr) for its grid staff: budgets below that are infeasible, budgets at or above it give
+the same least-cost plan.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -28,7 +30,19 @@ from allocator.studies.sweep import (FINAL_STATUSES, PARAMETER_KINDS, SWEEP_CSV,
                              parse_param, parse_params, read_sweep, run_sweep, solve_scenario)
 from allocator.cli import main
 
-TINY = Path(__file__).resolve().parent / "data" / "tiny"
+def _without_officers(source: Path) -> Path:
+    """A copy of the tiny city with no officers today: the grid model then gets the whole budget
+    (README, "What the budget pays"), so --budget is the grid workers' budget."""
+    folder = Path(tempfile.mkdtemp(prefix="sweep-tiny-")) / "tiny"
+    shutil.copytree(source, folder)
+    towns = pd.read_csv(folder / "towns.csv")
+    towns["enforcement_now"] = 0
+    towns.to_csv(folder / "towns.csv", index=False)
+    return folder
+
+
+TINY_AS_GIVEN = Path(__file__).resolve().parent / "data" / "tiny"
+TINY = _without_officers(TINY_AS_GIVEN)
 TESTS = Path(__file__).resolve().parent
 LEAST_COST = 72.0
 
@@ -119,7 +133,8 @@ def _expected_status(budget: float) -> str:
 
 def _reference_plan(scenario: Scenario, base: RunOptions, folder: Path):
     """The scenario solved in this process, written and read back like a sweep's plan."""
-    plan = make_plan(load_instance(TINY), scenario.options(base), SolveOptions(threads=1, seed=0))
+    city = TINY_AS_GIVEN if base.model == "enforcement" else TINY
+    plan = make_plan(load_instance(city), scenario.options(base), SolveOptions(threads=1, seed=0))
     return read_plan(write_plan(plan, folder / scenario.name))
 
 
@@ -369,7 +384,7 @@ def loopback_cluster(tmp_path_factory):
 
 def test_cli_sweep_on_a_running_scheduler_matches_in_process_plans(loopback_cluster, tmp_path):
     out = tmp_path / "sweep"
-    result = CliRunner().invoke(main, ["sweep", str(TINY), "--model", "enforcement", "--param", "max_moves=0:4:2",
+    result = CliRunner().invoke(main, ["sweep", str(TINY_AS_GIVEN), "--model", "enforcement", "--param", "max_moves=0:4:2",
                                        "--param", "objective=maxmin,shortfall", "--scheduler", loopback_cluster.address,
                                        "--out", str(out), "--seed", "0"])
     assert result.exit_code == 0, result.output

@@ -10,7 +10,8 @@ plan's basis (the weight) and its spend (the resources, for Hoover):
     facilities    Σ_{i∈g,s} q_is c_is / Σ_{i∈g,s} q_is      coverage.csv (all services)
     weight        population of g on the plan's basis
     resources     spend of g, 10k CNY/yr: salaries of enforcement officers (posted, and
-                  district pools) and grid workers, annual (+ opening) cost of open sites
+                  district pools) and grid workers, opening + annual cost of the new sites
+                  opened (what the plan charges the budget: README "What the budget pays")
 """
 from __future__ import annotations
 
@@ -106,8 +107,8 @@ def _facilities(plan: Plan, instance: Instance, key: pd.Series) -> tuple[pd.Seri
         f = plan.tables["facilities"]
         sites = instance.sites.set_index(instance.sites["site_id"].astype(str))
         ids = f["site_id"].astype(str)
-        new = f["existing"].astype(int).to_numpy() == 0
-        each = sites["annual_cost"].reindex(ids).to_numpy(float) + np.where(new, sites["open_cost"].reindex(ids).to_numpy(float), 0.0)
+        new = f["existing"].astype(int).to_numpy() == 0          # existing sites' running cost is committed
+        each = np.where(new, sites["annual_cost"].reindex(ids).to_numpy(float) + sites["open_cost"].reindex(ids).to_numpy(float), 0.0)
         spend = pd.Series(np.where(f["open"].to_numpy(float) > 0.5, each, 0.0), index=f.index)
         cost = spend.groupby(f["town_id"].astype(str).map(key)).sum()
     return level, cost

@@ -8,6 +8,7 @@ from typing import Any
 from allocator.data.instance import Instance
 from allocator.errors import InputError, Problem
 from allocator.plans.checks import check_plan
+from allocator.plans.money import plan_money
 from allocator.plans.plan import Plan
 from allocator.solving.explain import explain_infeasible
 from allocator.solving.run import ModelRun, RunOptions, check_equity_bounds, model_module, stage_record
@@ -32,6 +33,7 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
     solve_options = solve_options.with_deadline(instance_rows(instance), reserve=1.5 * _spent(solve_options))
     note(solve_options, f"building and solving {options.model} / {objective}")
     outcome: ModelRun = module.run(instance, options, solve_options)
+    outcome.meta["money"] = plan_money(instance, options.model, objective, options.budget, options.p, outcome.tables)
     if outcome.result.status == "infeasible" and _time_to_explain(instance, solve_options):
         explain_infeasible(instance, options, solve_options, outcome, iis=iis)
     elif outcome.result.status == "infeasible":

@@ -46,6 +46,7 @@ from pyomo.common.collections import ComponentMap
 
 from allocator.data.instance import Instance
 from allocator.data.scenarios import load_scenarios
+from allocator.data.money import Budget, model_budget
 from allocator.errors import InputError, Problem
 from allocator.models import enforcement as enf
 from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BREAK_STEPS, build_model, extract, hold_step,
@@ -54,7 +55,7 @@ from allocator.models.enforcement_levels import EnforcementData, best_level, few
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, relative_gap, solve
 
-__all__ = ["DEFAULT_OBJECTIVE", "DEFAULT_SCENARIOS", "OBJECTIVES", "enforcement_options", "exact_step", "run"]
+__all__ = ["DEFAULT_OBJECTIVE", "DEFAULT_SCENARIOS", "OBJECTIVES", "enforcement_money", "enforcement_options", "exact_step", "run"]
 
 STEP_ABS_GAP = 0.99     # a tie-break step minimises a whole number: an absolute gap below 1 proves it
 MIN_STEP_S = 1.0        # a step is skipped with less time left than this (once a plan is loaded)
@@ -65,11 +66,17 @@ def enforcement_options(city: Instance, run: RunOptions, **fixed) -> enf.Enforce
     """The model's options for a run; `fixed` sets other fields (tie_break, level_search, deployment)."""
     objective = _objective(run)
     scenarios = load_scenarios(run.scenarios or DEFAULT_SCENARIOS, city.towns) if objective == "expected" else None
-    return enf.EnforcementOptions.of(city, objective, headcount=run.headcount, budget_10k_cny=run.budget,
+    return enf.EnforcementOptions.of(city, objective, headcount=run.headcount, budget_10k_cny=enforcement_money(city, run).limit,
                                      max_moves=run.max_moves, target_ratio=run.target_ratio, scenarios=scenarios,
                                      cvar_alpha=run.cvar_alpha, cvar_weight=run.cvar_weight,
                                      allow_release=run.allow_release, no_worse_than_today=run.no_worse_than_today,
                                      **({"level_search": False, **fixed} if run.no_worse_than_today else fixed))
+
+
+def enforcement_money(city: Instance, run: RunOptions) -> Budget:
+    """The budget of an enforcement run: what the city budget (--budget, else city.yaml's) leaves after
+    today's grid workers (README, "What the budget pays")."""
+    return model_budget(city, "enforcement", run.budget)
 
 
 def _objective(run: RunOptions) -> str:

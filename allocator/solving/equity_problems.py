@@ -4,10 +4,13 @@ built by its formulation.
 
     city          allocator.solving.city.city_problem: the districts' service index I_d
                   (models.city), under the run's budget, headcount and move limit
-    grid          models.block_equity.grid_problem under the budget B (--budget, else city.yaml)
-    facilities    models.block_equity.facilities_problem under B, over the run's services
+    grid          models.block_equity.grid_problem under the budget B the city budget (--budget,
+                  else city.yaml) leaves after today's officers (allocator.data.money)
+    facilities    models.block_equity.facilities_problem under what it leaves after today's
+                  staff, over the run's services
     enforcement   models.block_equity.enforcement_problem, towns or districts (`by`), under
-                  the run's headcount and move limit
+                  the run's headcount and move limit and what the budget leaves after today's
+                  grid workers
 
 Grid and facilities are balanced under a budget only: --headcount is refused, and so is a
 budget below the least spend of any plan (`check_block_limits`, exit 2 before any model is
@@ -19,6 +22,7 @@ from dataclasses import replace
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
+from allocator.data.money import model_budget
 from allocator.models.block_equity import enforcement_problem as enforcement_alone
 from allocator.models.block_equity import facilities_problem, grid_problem, least_spend
 from allocator.models.equity_problem import EquityProblem, hold_today
@@ -49,14 +53,15 @@ def check_block_limits(city: Instance, run: RunOptions, model: str) -> float:
     if run.headcount is not None:
         raise InputError(Problem("--headcount", f"the {model} model is balanced under a budget only "
                                               "(use --budget; headcount limits enforcement and city)", value=run.headcount))
-    budget = float(run.budget if run.budget is not None else city.config.budget)
+    money = model_budget(city, model, run.budget)
+    budget = float(money.limit)
     services = () if model == "grid" else facilities_options(
         city, replace(run, model="facilities", objective="mclp")).services
     least, what = least_spend(city, model, services)
     if least > budget * (1 + 1e-9):
         source = "--budget" if run.budget is not None else "budget (city.yaml)"
-        raise InputError(Problem(source, f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {least:,.1f} "
-                                         f"needed for {what}; raise it to at least {least:,.1f}", value=budget))
+        raise InputError(Problem(source, f"{money.line()}: it falls short of the {least:,.1f} needed for {what}; "
+                                         f"raise the budget to at least {least + money.held_total:,.1f}", value=money.city))
     return budget
 
 
@@ -70,4 +75,5 @@ def block_problem(city: Instance, run: RunOptions, model: str) -> EquityProblem:
 
 def enforcement_problem(city: Instance, run: RunOptions, by: str) -> EquityProblem:
     """Towns' (or districts') enforcement coverage ratios as levels."""
-    return enforcement_alone(city, enforcement_block_options(city, run), by)
+    return enforcement_alone(city, replace(enforcement_block_options(city, run),
+                                           budget_10k_cny=model_budget(city, "enforcement", run.budget).limit), by)

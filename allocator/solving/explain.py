@@ -272,7 +272,7 @@ def elastic(model: pyo.Block, families: dict[str, Family], solve_options: SolveO
     context = context or {}
     groups = requirement_groups(model, families, definitions)
     report = ElasticReport("none")
-    for g in sorted((g for g in groups if g.family.tier < 9), key=lambda g: g.family.tier):
+    for g in sorted((g for g in groups if g.family.tier < 9 and not g.family.fixed), key=lambda g: g.family.tier):
         report.alone += _solve_relaxed(model, [g], groups, solve_options, t0, report, context) or []
     if not any(r.tier == 1 for r in report.alone):
         tried: set[int] = set()
@@ -381,6 +381,9 @@ def _phrase(family: Family, r: Relaxation, needing, held: list[dict], context: d
         "of_held": of_held(family, held),
         **context,
     }
+    held_today = float(context.get("budget_held", 0.0))     # the row holds --budget less today's staff
+    words["budget_target"] = target_text(family.unit, None if r.target is None else r.target + held_today,
+                                         r.proven and r.alone, up)
     text = f"{family.short.format(**words)}; {family.remedy.format(**words)}"
     if not r.proven:
         text += " (the least needed was not proven in the time allowed)"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from allocator.models.enforcement import DEFINITIONS, REQUIREMENTS, build_model
-from allocator.solving.enforcement import enforcement_options
+from allocator.solving.enforcement import enforcement_money, enforcement_options
 
 __all__ = ["REQUIREMENTS", "DEFINITIONS", "build"]
 
@@ -19,4 +19,4 @@ def build(instance, options) -> tuple[pyo.ConcreteModel, dict]:
     for v in m.posted_staff.values():
         v.setlb(opts.min_team)
         v.setub(None)
-    return m, {}
+    return m, {"budget_held": enforcement_money(instance, options).held_total}

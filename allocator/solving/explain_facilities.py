@@ -28,7 +28,7 @@ def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
     settled = unserved(data, pairs, grid_ids, instance.travel is not None)
     if settled:
         return None, settled
-    return build_model(data, pairs, grid_ids, opts), {}
+    return build_model(data, pairs, grid_ids, opts), {"budget_held": opts.money.held_total if opts.money else 0.0}
 
 
 def unserved(data: list, pairs: list, grid_ids: np.ndarray, travel: bool) -> dict | None:

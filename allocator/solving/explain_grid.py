@@ -10,7 +10,7 @@ from dataclasses import replace
 import pyomo.environ as pyo
 
 from allocator.models.grid import DEFINITIONS, REQUIREMENTS, build_model, grid_data
-from allocator.solving.grid import options_of
+from allocator.solving.grid import grid_money, options_of
 
 __all__ = ["REQUIREMENTS", "DEFINITIONS", "build"]
 
@@ -20,4 +20,4 @@ def build(instance, options) -> tuple[pyo.ConcreteModel, dict]:
     run = options_of(instance, options)
     every = replace(grid_data(instance), reduced=False)
     kept = replace(run, objective="cost" if run.objective == "cost" else "unmet")
-    return build_model(instance, kept, every), {}
+    return build_model(instance, kept, every), {"budget_held": grid_money(instance, options).held_total}

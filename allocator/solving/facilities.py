@@ -58,6 +58,8 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     data = [service_data(city, s) for s in opts.services]
     clock.build_s += time.perf_counter() - t0
     outcome, assigned, extra = _solve(city, data, opts, solve_options, clock)
+    if outcome.open and not opts.allow_closing:        # existing sites stay open (a site in no row has no value)
+        outcome.open = [o | d.existing for o, d in zip(outcome.open, data)]
     meta = {"facilities": _meta(opts, data, outcome, extra)}
     if not outcome.open:
         return ModelRun(outcome.solve_result(clock), opts.objective, {}, None, clock.build_s, clock.extract_s, meta,
@@ -133,7 +135,8 @@ def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: 
     """lscp / lscpb. The least spend is a sum over services, so each service is solved alone and
     the budget is checked on the sum (every service must be fully covered either way)."""
     inputs = cover_inputs(data, opts)
-    parts = [set_cover([b], math.inf, opts.objective == "lscpb", solve_options, clock) for b in inputs]
+    p = opts.new_sites_per_service
+    parts = [set_cover([b], math.inf, opts.objective == "lscpb", solve_options, clock, p) for b in inputs]
     if not all(o.open for o in parts):
         bad = next(o for o in parts if not o.open)
         return Outcome(bad.status, [], None, None, None, bad.details)
@@ -142,7 +145,7 @@ def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: 
     if least > opts.budget_10k_cny + 1e-9 and proven:
         return Outcome("infeasible", [], None, None, None, {"reason": "budget", "least_spend": least})
     if least > opts.budget_10k_cny + 1e-9:
-        return set_cover(inputs, opts.budget_10k_cny, opts.objective == "lscpb", solve_options, clock)
+        return set_cover(inputs, opts.budget_10k_cny, opts.objective == "lscpb", solve_options, clock, p)
     status = "optimal" if all(o.status == "optimal" for o in parts) else next(o.status for o in parts if o.status != "optimal")
     value = sum(o.objective for o in parts)
     bound = sum(o.bound for o in parts) if all(o.bound is not None for o in parts) else None
@@ -163,10 +166,10 @@ def _pair_note(pairs, data: list[ServiceData], restricted: bool = False) -> str:
 
 
 def _meta(opts: FacilitiesOptions, data: list[ServiceData], outcome: Outcome, extra: dict) -> dict:
-    fixed = sum(float(d.spend[d.existing].sum()) for d in data) if not opts.allow_closing else 0.0
-    out = {"services": list(opts.services), "budget_10k_cny": opts.budget_10k_cny,
+    out = {"services": list(opts.services),
+           "budget_10k_cny": None if math.isinf(opts.budget_10k_cny) else opts.budget_10k_cny,
            "new_sites_per_service": None if math.isinf(opts.new_sites_per_service) else opts.new_sites_per_service,
-           "allow_closing": opts.allow_closing, "cost_convention": COST_CONVENTION, "fixed_spend_10k_cny": fixed,
+           "allow_closing": opts.allow_closing, "cost_convention": COST_CONVENTION,
            "travel_cost_per_person_minute": opts.travel_cost_per_person_minute,
            "coverage_minutes": {d.service: d.coverage_minutes for d in data}}
     for key in ("reductions", "least_spend", "greedy_objective", "fallback", "rounds", "lp_rounds", "model_pairs",
@@ -181,24 +184,31 @@ def _explain(outcome: Outcome, data: list[ServiceData], opts: FacilitiesOptions)
     if outcome.status != "infeasible":
         return None if outcome.status == "optimal" else f"no plan was found ({outcome.status})"
     reason = outcome.details.get("reason")
-    fixed = sum(float(d.spend[d.existing].sum()) for d in data)
-    if reason == "fixed_sites_exceed_limits" or (not opts.allow_closing and fixed > opts.budget_10k_cny + 1e-9):
+    if reason == "fixed_sites_exceed_limits" or opts.budget_10k_cny < 0:
         return fixed_spend_text(data, opts)
     if reason == "node_without_site":
         empty = [d.service for d in data if d.existing.size == 0]
         if empty:
-            return f"the city has no {', '.join(empty)} sites, so {opts.objective} cannot assign the grids to one"
+            return (f"the city has no {', '.join(empty)} sites, so {opts.objective} cannot assign the grids to one; "
+                    f"add sites (sites.csv) or leave {', '.join(empty)} out (--services)")
         return ("some grids with demand have no site of their service in travel.csv, "
-                f"so {opts.objective} cannot assign them")
+                f"so {opts.objective} cannot assign them; add their pairs to travel.csv or use --objective mclp")
     if opts.objective in ("cpmedian", "cflp"):
         short = [d.service for d in data if d.capacity.sum() < d.demand.sum()]
         if short:
-            return f"the sites of {', '.join(short)} cannot hold the demand even if all were open"
+            return (f"the sites of {', '.join(short)} cannot hold the demand even if all were open; raise capacity "
+                    f"in sites.csv, or leave {', '.join(short)} out (--services)")
         return ("no plan holds every grid's demand within the capacities under the budget "
-                f"{opts.budget_10k_cny:,.6g} and at most {opts.new_sites_per_service:g} new sites per service")
+                f"{opts.budget_10k_cny:,.6g} and at most {opts.new_sites_per_service:g} new sites per service; "
+                "raise the budget (--budget) or --p")
     if opts.objective in ("lscp", "lscpb"):
         least = outcome.details.get("least_spend")
-        cost = f" ({least:,.6g})" if least is not None else ""
-        return (f"covering every coverable grid costs{cost} more than the budget {opts.budget_10k_cny:,.6g} (10k CNY); "
-                "raise the budget or use --objective mclp")
-    return f"no plan meets the budget {opts.budget_10k_cny:,.6g} and the limit on new sites together"
+        held = opts.money.held_total if opts.money is not None else 0.0
+        if least is not None and least > opts.budget_10k_cny + 1e-9:
+            return (f"covering every coverable grid costs {least:,.1f} (10k CNY a year) in new sites, more than the "
+                    f"{opts.budget_10k_cny:,.1f} the budget leaves for them; raise the budget (--budget) to at least "
+                    f"{least + held:,.1f}, leave --budget out (lscp then has no budget row), or use --objective mclp")
+        return (f"covering every coverable grid needs more than {opts.new_sites_per_service:g} new sites in some "
+                "service; raise --p, leave it out, or use --objective mclp")
+    return (f"no plan meets the budget {opts.budget_10k_cny:,.6g} and the limit on new sites together; "
+            "raise the budget (--budget) or --p")

@@ -50,6 +50,7 @@ from dataclasses import replace
 import numpy as np
 
 from allocator.data.instance import Instance
+from allocator.data.money import Budget, model_budget
 from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model,
                                    build_vacancy_model, chosen_options, grid_data, level_options, mandatory_staffing,
                                    plan_figures, plan_tables, staffing_from_decisions, staffing_from_model,
@@ -58,7 +59,7 @@ from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, deadline_of, relative_gap, solve
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "options_of", "run"]
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "grid_money", "options_of", "run"]
 
 DEFAULT_LEVEL_GAP = 0.01     # maxmin search tolerance when no --gap is given
 MAX_PROBES = 30
@@ -66,11 +67,16 @@ PROBE_LIMIT_S = 120.0        # longest single step of the maxmin search when no 
 
 
 def options_of(city: Instance, options: RunOptions) -> GridOptions:
-    """The model's options for a run: the objective (cost by default), the budget (--budget, else the
-    city's budget under unmet and maxmin; cost without --budget has no budget row) and the headcount."""
+    """The model's options for a run: the objective (cost by default), the budget (what the city budget,
+    --budget or city.yaml's, leaves after today's officers — `allocator.data.money`; cost without
+    --budget has no budget row) and the headcount."""
     objective = options.objective or DEFAULT_OBJECTIVE
-    budget = options.budget if options.budget is not None or objective == "cost" else city.config.budget
-    return GridOptions(objective, budget, options.headcount)
+    return GridOptions(objective, grid_money(city, options).limit, options.headcount)
+
+
+def grid_money(city: Instance, options: RunOptions) -> Budget:
+    """The budget of a grid run (README, "What the budget pays")."""
+    return model_budget(city, "grid", options.budget, explicit_only=(options.objective or DEFAULT_OBJECTIVE) == "cost")
 
 
 def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
@@ -79,7 +85,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     objective, budget, headcount = grid_options.objective, grid_options.budget_10k_cny, grid_options.headcount_max
     t0 = time.perf_counter()
     data = grid_data(city, grid_options.professional_cover_required)
-    why = _mandatory_shortfall(data, budget, headcount)
+    why = _mandatory_shortfall(data, budget, headcount, grid_money(city, options).held_total)
     if why and objective != "cost":          # unmet, maxmin: grids the limits cannot staff stay vacant
         grid_options, data = replace(grid_options, vacancies=True), replace(data, reduced=False)
         why = None
@@ -92,27 +98,28 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
         plan = mandatory_staffing(data)
         value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
         outcome = _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
-        return _with_degeneracy(city, data, grid_options, solve_options, outcome)
+        return _with_degeneracy(city, data, grid_options, solve_options, outcome, grid_money(city, options).held_total)
     if grid_options.vacancies:
         outcome = _run_vacancies(city, data, grid_options, solve_options, t0)
     elif objective == "maxmin":
         outcome = _run_maxmin(city, data, grid_options, solve_options, t0)
     else:
         outcome = _run_single(city, data, grid_options, solve_options, t0)
-    return _with_degeneracy(city, data, grid_options, solve_options, outcome)
+    return _with_degeneracy(city, data, grid_options, solve_options, outcome, grid_money(city, options).held_total)
 
 
 def _with_degeneracy(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions,
-                     outcome: ModelRun) -> ModelRun:
+                     outcome: ModelRun, held: float = 0.0) -> ModelRun:
     """Say when the answer does not depend on the budget: all work covered (unmet 0, maxmin 1) at
-    this budget, and so at any budget from the least cost of full coverage on; or grids left vacant."""
+    this budget, and so at any budget from the least cost of full coverage on; or grids left vacant.
+    Budgets are said as --budget means them: the city budget, `held` (today's officers) included."""
     figures = outcome.meta.get("figures") or {}
     if not outcome.tables or options.objective == "cost":
         return outcome
     if options.vacancies:
         vacant = int(figures.get("vacant_grids", 0))
         text = (f"the limits cannot pay one full-time worker in every grid with the required professionals "
-                f"({_limits_needed(data, options)}): {vacant:,} of {len(data.grid_ids):,} grids are left vacant and "
+                f"({_limits_needed(data, options, held)}): {vacant:,} of {len(data.grid_ids):,} grids are left vacant and "
                 f"all their work is unmet")
         return _noted(outcome, text, {"kind": "vacancies", "vacant_grids": vacant,
                                       "mandatory_cost_10k_cny": data.mandatory_cost})
@@ -120,15 +127,17 @@ def _with_degeneracy(city: Instance, data: GridData, options: GridOptions, solve
         return outcome
     full = _full_cover_cost(city, data, options, solve_options)
     what = "unmet is 0" if options.objective == "unmet" else "the lowest town coverage is 1.0"
-    text = (f"the budget covers all grid work: {what} at any budget from {full:,.1f} (10k CNY/yr, the least cost of "
-            f"covering every grid); try --budget below {full:,.1f} to see what a shorter budget leaves undone")
-    return _noted(outcome, text, {"kind": "budget covers all work", "from_budget_10k_cny": full})
+    text = (f"the budget covers all grid work: {what} at any budget from {full + held:,.0f} (10k CNY/yr: the least "
+            f"cost of covering every grid, {full:,.0f}, plus today's officers, {held:,.0f}); try --budget below "
+            f"{full + held:,.0f} to see what a shorter budget leaves undone")
+    return _noted(outcome, text, {"kind": "budget covers all work", "from_budget_10k_cny": full + held})
 
 
-def _limits_needed(data: GridData, options: GridOptions) -> str:
+def _limits_needed(data: GridData, options: GridOptions, held: float = 0.0) -> str:
     parts = []
     if options.budget_10k_cny is not None and data.mandatory_cost > options.budget_10k_cny * (1 + 1e-9):
-        parts.append(f"{data.mandatory_cost:,.1f} needed, budget {options.budget_10k_cny:,.1f} (10k CNY/yr)")
+        parts.append(f"{data.mandatory_cost + held:,.0f} needed with today's officers ({held:,.0f}), "
+                     f"budget {options.budget_10k_cny + held:,.0f} (10k CNY/yr)")
     if options.headcount_max is not None and data.mandatory_posts > options.headcount_max:
         parts.append(f"{data.mandatory_posts:,} posts needed, headcount {options.headcount_max:,}")
     return "; ".join(parts)
@@ -150,13 +159,16 @@ def _full_cover_cost(city: Instance, data: GridData, options: GridOptions, solve
         return staffing_from_model(m, data).cost
     return options.budget_10k_cny
 
-def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None) -> str | None:
+def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | None, held: float = 0.0) -> str | None:
+    """`held`: what the city budget pays first for today's officers (the run's budget is --budget less it)."""
     n, y = len(data.grid_ids), int(data.professionals_min.sum())
     rule = f"the {y} professionals required to cover at most {data.grids_per_professional} grids each"
     if budget is not None and data.mandatory_cost > budget * (1 + 1e-9):
-        return (f"the budget of {budget:,.1f} (10k CNY/yr) falls short of the {data.mandatory_cost:,.1f} needed for one "
-                f"full-time worker in each of the {n} grids ({n * data.salary['fulltime']:,.1f}) plus {rule} "
-                f"({y * data.salary['professional']:,.1f})")
+        left = f" (the city budget {budget + held:,.1f} less today's officers {held:,.1f})" if held else ""
+        return (f"the budget for grid workers of {budget:,.1f} (10k CNY/yr){left} falls short of the "
+                f"{data.mandatory_cost:,.1f} needed for one full-time worker in each of the {n} grids "
+                f"({n * data.salary['fulltime']:,.1f}) plus {rule} ({y * data.salary['professional']:,.1f}); raise the "
+                f"budget (--budget) to at least {data.mandatory_cost + held:,.1f}")
     if headcount is not None and data.mandatory_posts > headcount:
         return (f"the headcount of {headcount:,} posts falls short of the {data.mandatory_posts:,} needed for one "
                 f"full-time worker in each of the {n} grids plus {rule}")

@@ -63,9 +63,10 @@ class LevelSearch:
         """Where the least cost meets the budget: a parabola through the last two points below the
         budget and the first above it (the cost curve is convex), else the straight line between."""
         known = self._known()
-        below = [k for k in known if k[1] <= self.budget]
-        above = [k for k in known if k[1] > self.budget]
-        if not above:
+        within = self.budget * (1 + 1e-9)               # as a probe is judged: a budget a rounding below a cost holds it
+        below = [k for k in known if k[1] <= within]
+        above = [k for k in known if k[1] > within]
+        if not above or not below:
             return (self.lo + self.hi) / 2
         (l1, c1), (l2, c2) = below[-1], above[0]
         estimate = l1 + (self.budget - c1) / (c2 - c1) * (l2 - l1)

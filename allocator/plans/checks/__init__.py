@@ -88,3 +88,24 @@ def nonnegative(report: CheckReport, table: str, frame: pd.DataFrame, columns: l
 def at_most(report: CheckReport, what: str, value: float, limit: float, tol: float = TOL) -> None:
     if value > limit + tol * max(1.0, abs(limit)):
         report.fail(f"{what}: {value:,.6g} exceeds the limit {limit:,.6g}")
+
+
+def check_money(report: CheckReport, plan: Plan, budget: float | None, spend: dict[str, float], committed: float) -> None:
+    """Hold what the plan charges the budget (recomputed: `spend` by line) to `budget` (None: no
+    row), and the plan's own money lines (plan.json "money") to the recomputed figures
+    (`allocator.data.money`, README "What the budget pays")."""
+    total = float(sum(spend.values()))
+    if budget is not None:
+        at_most(report, "spend charged to the budget (10k CNY)", total, float(budget))
+    report.figures.update({"spend_charged_recomputed": total, "committed_sites_recomputed": float(committed)})
+    money = plan.meta.get("money")
+    if money is None:
+        return
+    claimed = dict(money.get("spend_10k_cny") or {})
+    pairs = [(f"money.spend_10k_cny.{k}", claimed.get(k, 0.0), v) for k, v in spend.items()]
+    pairs += [("money.spend_10k_cny.total", claimed.get("total", 0.0), total),
+              ("money.committed_sites_10k_cny", money.get("committed_sites_10k_cny"), committed),
+              ("money.budget_10k_cny", money.get("budget_10k_cny"), budget)]
+    for what, got, want in pairs:
+        if (got is None) != (want is None) or (want is not None and abs(float(got) - float(want)) > 1e-6 * max(1.0, abs(float(want)))):
+            report.fail(f"{what}: the plan reports {got}, recomputed {want}")

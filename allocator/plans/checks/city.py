@@ -31,7 +31,8 @@ import pandas as pd
 from allocator import metrics
 from allocator.data.instance import Instance
 from allocator.plans.plan import Plan
-from allocator.plans.checks import TOL, CheckReport, at_most, ids_match
+from allocator.data.money import committed_sites
+from allocator.plans.checks import TOL, CheckReport, at_most, check_money, ids_match
 from allocator.plans.checks import enforcement as enforcement_check
 from allocator.plans.checks import facilities as facilities_check
 from allocator.plans.checks import grid as grid_check
@@ -53,7 +54,7 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     _check_blocks(report, plan, city, districts)
     spend = _spend(plan, city)
     _compare(report, districts, spend)
-    _check_budget(report, plan, city, districts, spend["spend"])
+    _check_budget(report, plan, city, districts, spend["spend"], spend)
     _check_town_cap(report, plan, city)
     index = _check_index(report, plan, city, districts)
     population = _population(city)
@@ -75,7 +76,7 @@ def _check_blocks(report: CheckReport, plan: Plan, city: Instance, districts: pd
                      {"grid_staff": plan.tables["grid_staff"], "town_staff": grid_towns, "districts": grid_districts})
     _merge(report, "grid workers", grid_check.check(grid_plan, city))
     meta = plan.meta
-    options = {**(meta.get("options") or {}), "budget": None}
+    options = {**(meta.get("options") or {}), "budget": math.inf}       # the city's own rows hold the money
     recorded = {k: v for k, v in (meta.get("enforcement") or {}).items() if k != "budget"}
     enforcement_plan = Plan({"model": "enforcement", "objective": None, "options": options, "enforcement": recorded},
                             {"town_staff": towns, "district_pool": plan.tables["district_pool"],
@@ -151,7 +152,8 @@ def limits(plan: Plan, city: Instance) -> tuple[float, float]:
     return budget, float(pool)
 
 
-def _check_budget(report: CheckReport, plan: Plan, city: Instance, districts: pd.DataFrame, spend: pd.Series) -> None:
+def _check_budget(report: CheckReport, plan: Plan, city: Instance, districts: pd.DataFrame, spend: pd.Series,
+                  lines: pd.DataFrame | None = None) -> None:
     own = city.districts["own_budget"].to_numpy(float)
     cap = city.districts["transfer_cap"].to_numpy(float)
     for column, want in (("own_budget", own), ("transfer_cap", cap)):
@@ -167,6 +169,10 @@ def _check_budget(report: CheckReport, plan: Plan, city: Instance, districts: pd
     budget, pool = limits(plan, city)
     at_most(report, "transfers (city pool)", float(np.nansum(transfer)), pool)
     at_most(report, "city spend (budget)", float(spend.sum()), budget)
+    if lines is not None:
+        check_money(report, plan, budget, {"grid_workers": float(lines["grid_spend"].sum()),
+                                           "officers": float(lines["enforcement_spend"].sum()),
+                                           "new_sites": float(lines["facilities_spend"].sum())}, committed_sites(city))
     recorded = plan.meta.get("city") or {}
     for key, value in (("budget", budget), ("city_pool", pool)):
         if key in recorded and recorded[key] is not None and abs(float(recorded[key]) - value) > TOL * max(1.0, value):

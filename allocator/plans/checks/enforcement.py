@@ -7,7 +7,9 @@ headcount, budget and move limit. Then, town by town and district by district:
 - one row per town and per district; today's officers as in the instance;
 - whole numbers of posted, pool and moved officers; s_t ≥ s_min; s_t = s0_t + in_t − out_t;
 - Σ in_t + Σ r_d ≤ move limit (pool officers are moves: no pool exists today);
-- Σ s_t + Σ r_d ≤ headcount; salary·(Σ s_t + Σ r_d) ≤ budget when a budget was given;
+- Σ s_t + Σ r_d ≤ headcount; salary·(Σ s_t + Σ r_d) ≤ the budget (what the city budget,
+  --budget or city.yaml's, leaves after today's grid workers: allocator.data.money), and
+  plan.json's money lines equal to the recomputed ones;
 - Σ s0_t ≤ Σ s_t + Σ r_d: every officer employed today is posted or pooled, unless the plan
   was made with --allow-release; a `released` column (whole numbers, 0 ≤ released_t ≤ out_t)
   adds up to max(0, Σ s0_t − Σ s_t − Σ r_d), and is required when release is allowed;
@@ -30,7 +32,8 @@ from allocator.errors import InputError
 from allocator.data.instance import Instance
 from allocator.data.scenarios import Scenarios, load_scenarios
 from allocator.plans.plan import Plan
-from allocator.plans.checks import TOL, CheckReport, at_most, ids_match, integral, nonnegative
+from allocator.data.money import committed_sites, model_budget
+from allocator.plans.checks import TOL, CheckReport, at_most, check_money, ids_match, integral, nonnegative
 
 NUMERIC = ["enforcement_now", "enforcement_staff", "enforcement_demand", "pool_share", "coverage_ratio", "moves_in", "moves_out"]
 
@@ -59,6 +62,9 @@ def check(plan: Plan, instance: Instance) -> CheckReport:
     else:
         report.fail("the plan has no districts table")
     report.objective = _objective(plan.meta.get("objective"), towns, pools, demand, coverage, loss, probability, limits)
+    if plan.meta.get("objective") is not None:
+        officers = limits["salary"] * float(towns["enforcement_staff"].sum() + pools.sum())
+        check_money(report, plan, limits["budget"], {"officers": officers}, committed_sites(instance))
     report.figures.update({"min_coverage": float(coverage.min()), "posted": float(towns["enforcement_staff"].sum()),
                            "pooled": float(pools.sum())})
     return report
@@ -88,7 +94,7 @@ def _limits(plan: Plan, instance: Instance, report: CheckReport) -> dict:
         max_moves = int(math.floor(float(norms["enforcement_max_moves_share"]) * today + 1e-9))
     limits = {
         "headcount": int(options.get("headcount") or instance.config.headcount or today),
-        "budget": options.get("budget"), "max_moves": max_moves,
+        "budget": model_budget(instance, "enforcement", options.get("budget")).limit, "max_moves": max_moves,
         "min_team": int(math.ceil(float(norms["enforcement_min_team"]) - 1e-9)),
         "salary": instance.config.salary("enforcement"),
         "target_ratio": options.get("target_ratio") if options.get("target_ratio") is not None else recorded.get("target_ratio"),

@@ -4,15 +4,17 @@ Recomputed from the plan files and the instance only — walking minutes from co
 travel.csv), demand from the grids' target groups, spend from the sites' costs:
 
 - one facilities row per site of the plan's services, matching the instance; existing sites
-  open unless the plan allowed closing; spend within the budget; new sites per service
-  within --p;
+  open unless the plan allowed closing; what the new sites charge within the budget the city
+  budget leaves after today's staff (`allocator.data.money`; none for lscp/lscpb without
+  --budget, nor with --p alone), and plan.json's money lines equal to the recomputed ones;
+  new sites per service within --p;
 - one coverage row per grid and service; demand as the norms give it; nearest_minutes equal
   to the walk to the nearest open site of the service (NaN when none); `covered` true exactly
   when that walk is within the service's coverage minutes; assigned sites open and of the
   same service; for lscp/lscpb every coverable grid covered; for pmedian/pcenter each grid
   assigned to a nearest open site; for cpmedian/cflp every grid with demand assigned and
   capacities held;
-- the objective: covered demand (mclp), spend (lscp), doubly covered demand (lscpb),
+- the objective: covered demand (mclp), new sites' spend (lscp), doubly covered demand (lscpb),
   Σ demand × minutes (pmedian, cpmedian), Σ over services of the longest walk (pcenter),
   spend + travel cost (cflp).
 """
@@ -26,7 +28,8 @@ from scipy.spatial import cKDTree
 
 from allocator.data.instance import Instance
 from allocator.plans.plan import Plan
-from allocator.plans.checks import TOL, CheckReport, at_most, ids_match
+from allocator.data.money import committed_sites, model_budget, site_charge
+from allocator.plans.checks import TOL, CheckReport, at_most, check_money, ids_match
 
 GROUP = {"childcare": "children", "education": "children", "elderly_care": "elderly", "employment": "working_age",
          "health": "population", "housing": "population", "assistance": "population"}
@@ -39,7 +42,8 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     objective = plan.meta.get("objective")
     services = list(fac.get("services") or city.config.services)
     options = plan.meta.get("options") or {}
-    budget = options.get("budget") if options.get("budget") is not None else city.config.budget
+    money = model_budget(city, "facilities", options.get("budget"), explicit_only=objective in ("lscp", "lscpb"),
+                         p=options.get("p"))
     facilities = plan.table("facilities")
     coverage = plan.table("coverage")
     sites = city.sites[city.sites["service"].isin(services)]
@@ -49,7 +53,8 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     is_open = _flags(report, facilities["open"])
     _check_sites(report, city, sites, facilities, is_open, bool(fac.get("allow_closing")))
     spend = _spend(sites, is_open)
-    at_most(report, "spend of the open sites (10k CNY)", spend, float(budget))
+    committed = committed_sites(city) - float(sites["annual_cost"].to_numpy(float)[~is_open & (sites["existing"].to_numpy() == 1)].sum())
+    check_money(report, plan, money.limit, {"new_sites": spend}, committed)
     if options.get("p") is not None:
         new = sites[(sites["existing"].to_numpy() == 0) & is_open].groupby("service").size()
         for service, count in new.items():
@@ -91,9 +96,8 @@ def _check_sites(report: CheckReport, city: Instance, sites: pd.DataFrame, facil
 
 
 def _spend(sites: pd.DataFrame, is_open: np.ndarray) -> float:
-    new = sites["existing"].to_numpy() == 0
-    cost = sites["annual_cost"].to_numpy(float) + np.where(new, sites["open_cost"].to_numpy(float), 0.0)
-    return float(cost[is_open].sum())
+    """What the open sites charge the budget: the first year of each new one (existing: committed)."""
+    return float(site_charge(sites)[is_open].sum())
 
 
 def _coverage_rows(report: CheckReport, city: Instance, coverage: pd.DataFrame, services: list[str]) -> pd.DataFrame | None:

@@ -9,7 +9,8 @@ budget and headcount the run was held to, the tables' totals and the objective.
         professional hours; y_t ≥ ⌈staffed grids of t / m_pro⌉)
     Σ_{g∈G_t} a_g ≤ H_pro·y_t;   H_full·x_g + a_g + H_part·z_g + u_g ≥ W_g
     C = c_full Σx + c_part Σz + c_pro Σy ≤ B;   Σx + Σy ≤ H
-        (B: the run's --budget, else the city's budget for unmet and maxmin; H: --headcount)
+        (B: what the city budget, --budget or city.yaml's, leaves after today's officers, held with
+        --budget and under unmet and maxmin — allocator.data.money; H: --headcount)
     ρ_t = 1 − Σ_{g∈G_t} u_g / W_t
     objective: cost → C (and no unmet hours); unmet → Σ u_g; maxmin → min_t ρ_t
 """
@@ -20,7 +21,8 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.plans.plan import Plan
-from allocator.plans.checks import TOL, CheckReport, at_most, ids_match, integral, nonnegative
+from allocator.data.money import committed_sites, model_budget
+from allocator.plans.checks import TOL, CheckReport, at_most, check_money, ids_match, integral, nonnegative
 
 HOURS_TOL = 1e-6     # relative tolerance on hours balances
 
@@ -150,19 +152,21 @@ def _figure(plan: Plan, key: str, default):
 
 
 def _check_limits_and_objective(report: CheckReport, plan: Plan, grids, towns, city: Instance, workload: np.ndarray) -> None:
-    """Budget B: --budget when given, else the city's budget for unmet, maxmin and equity objectives;
-    headcount: --headcount."""
+    """Budget B: what the city budget (--budget, else city.yaml's) leaves after today's officers, held
+    when --budget is given and always under unmet, maxmin and equity objectives; headcount: --headcount."""
     options, objective = plan.meta.get("options") or {}, plan.meta.get("objective")
     salary = {k: city.config.salary(k) for k in ("fulltime", "parttime", "professional")}
     x, z, y = (grids["fulltime"].to_numpy(float), grids["parttime"].to_numpy(float), towns["professionals"].to_numpy(float))
     cost = float(salary["fulltime"] * x.sum() + salary["parttime"] * z.sum() + salary["professional"] * y.sum())
     unmet = float(grids["unmet_hours"].to_numpy(float).sum())
     ratio = _town_ratios(grids, towns, workload)
-    budget = options.get("budget")
-    if budget is None and (objective in ("unmet", "maxmin") or str(objective).startswith("equity-")):
-        budget = city.config.budget
+    budget = None
+    if options.get("budget") is not None or objective in ("unmet", "maxmin") or str(objective).startswith("equity-"):
+        budget = model_budget(city, "grid", options.get("budget")).limit
     if budget is not None:
         at_most(report, "spend (10k CNY/yr)", cost, float(budget))
+    if objective is not None:
+        check_money(report, plan, budget, {"grid_workers": cost}, committed_sites(city))
     if options.get("headcount") is not None:
         at_most(report, "posts (full-time workers + professionals)", float(x.sum() + y.sum()), float(options["headcount"]))
     if objective == "cost":

@@ -41,7 +41,7 @@ def p_center(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     y = values(model.site_open) > 0.5
     opened, off = [], 0
     for b in inputs:
-        opened.append(y[off:off + b.pairs.n_sites].copy())
+        opened.append(y[off:off + b.pairs.n_sites] | b.required)     # a required site in no row has no value
         off += b.pairs.n_sites
     value = sum(radius_of(wp, b, o) for wp, b, o in zip(weighted, inputs, opened))
     return Outcome(result.status, opened, value, result.bound, relative_gap(value, result.bound),

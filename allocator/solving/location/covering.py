@@ -88,8 +88,10 @@ def _greedy_within_gap(model, prep: PreparedCover, details: dict, options: Solve
 
 # --- set covering and backup ------------------------------------------------------------------
 
-def set_cover(inputs: list[CoverInput], spend: float, backup: bool, options: SolveOptions, clock: Clock) -> Outcome:
-    """Least spend covering every coverable node; with `backup`, then most doubly covered weight."""
+def set_cover(inputs: list[CoverInput], spend: float, backup: bool, options: SolveOptions, clock: Clock,
+              count: float = np.inf) -> Outcome:
+    """Least spend covering every coverable node; with `backup`, then most doubly covered weight. `count`:
+    the most new sites (count weight) each block may open."""
     t0 = time.perf_counter()
     ones = [replace(b, weights=np.ones(b.pairs.n_nodes)) for b in inputs]
     blocks = [reduce_cover(b.weights, b.pairs, b.cost, b.count, b.fixed, fold=False) for b in ones]
@@ -101,11 +103,12 @@ def set_cover(inputs: list[CoverInput], spend: float, backup: bool, options: Sol
         details = {"reductions": [b.stats for b in blocks], "least_spend": fixed_spend}
         value = double_cover_weight(inputs, opened) if backup else fixed_spend
         if backup and not clock.out_of_time():
-            return _backup_stage(inputs, opened, fixed_spend, options, clock, details)
+            return _backup_stage(inputs, opened, fixed_spend, options, clock, details, count)
         return Outcome("optimal" if fixed_spend <= spend + 1e-9 else "infeasible", opened, value, value, 0.0, details)
     cover = SetCoverArrays(flat["pairs"].indptr, flat["pairs"].site, np.ones(len(flat["weight"])),
                            np.zeros(len(flat["weight"]), bool), flat["weight"], fixed_spend)
-    model = build_set_cover_model(flat["sites"], cover, Limits(spend - fixed_spend), backup=False)
+    counts = None if not np.isfinite(count) else np.full(len(inputs), float(count))
+    model = build_set_cover_model(flat["sites"], cover, Limits(spend - fixed_spend, counts), backup=False)
     clock.build_s += time.perf_counter() - t0
     first = clock.run(model, options, stage="least spend covering every grid")
     if not first.has_solution:
@@ -119,11 +122,11 @@ def set_cover(inputs: list[CoverInput], spend: float, backup: bool, options: Sol
         return Outcome(first.status, opened, least, first.bound, first.gap, details)
     if clock.out_of_time():
         return Outcome("time_limit", opened, double_cover_weight(inputs, opened), None, None, details)
-    return _backup_stage(inputs, opened, least, options, clock, details)
+    return _backup_stage(inputs, opened, least, options, clock, details, count)
 
 
 def _backup_stage(inputs: list[CoverInput], first_open: list[np.ndarray], least: float, options: SolveOptions,
-                  clock: Clock, details: dict) -> Outcome:
+                  clock: Clock, details: dict, count: float = np.inf) -> Outcome:
     t0 = time.perf_counter()
     problem = backup_problem(inputs, first_open)
     room = least - problem.fixed_spend
@@ -131,7 +134,8 @@ def _backup_stage(inputs: list[CoverInput], first_open: list[np.ndarray], least:
         clock.build_s += time.perf_counter() - t0
         value = double_cover_weight(inputs, first_open)
         return Outcome("optimal", first_open, value, value, 0.0, details)
-    model = build_set_cover_model(problem.sites, problem.cover, Limits(room * (1 + 1e-9) + 1e-9), backup=True)
+    counts = None if not np.isfinite(count) else np.full(len(inputs), float(count))
+    model = build_set_cover_model(problem.sites, problem.cover, Limits(room * (1 + 1e-9) + 1e-9, counts), backup=True)
     start = ComponentMap((model.site_open[j], float(v)) for j, v in enumerate(problem.start))
     clock.build_s += time.perf_counter() - t0
     second = clock.run(model, options, start, stage="backup cover within the least spend")

@@ -101,7 +101,7 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
         if not result.has_solution:
             break
         picked = values(model.site_open) > 0.5
-        opened = [picked[s] for s in slices]
+        opened = [picked[s] | b.required for s, b in zip(slices, inputs)]     # a required site in no row has no value
         value = _median_value(inputs, opened)
         if value < upper - 1e-9:
             upper, best_open = value, opened
