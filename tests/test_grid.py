@@ -360,13 +360,14 @@ def test_no_budget_is_too_small_for_unmet_or_maxmin(tiny):
 
 @pytest.mark.parametrize("objective,said", [("unmet", "unmet is 0"), ("maxmin", "lowest town coverage is 1.0")])
 def test_a_budget_covering_all_work_is_said_not_reported_as_a_finding(tiny, objective, said):
-    """Tiny's budget (500) pays for full coverage (72): the answer holds at any budget from 72."""
+    """Tiny's budget (500) pays today's officers (204) and full coverage (72): the answer holds at any
+    budget (--budget, the city's) from 276."""
     plan = solved(tiny, objective)
-    assert plan.meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(72.0)
-    assert said in plan.meta["explanation"] and "from 72.0" in plan.meta["explanation"]
+    assert plan.meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(72.0 + staff_today(tiny)["officers"])
+    assert said in plan.meta["explanation"] and "from 276 " in plan.meta["explanation"]
     city = small_city(tiny, {"A": [3300.0, 2500.0], "B": [3000.0]})  # full coverage needs staff beyond the required
     full = solved(city, "cost").meta["objective_value"]
-    assert solved(city, objective, full + 5).meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(full)
+    assert solved(city, objective, full + 5).meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(city_budget(city, full))
     assert "degeneracy" not in solved(city, objective, full - 1.5).meta     # between the required staff (41) and full
 
 
@@ -409,17 +410,24 @@ def test_cli_solve_and_check_end_to_end(tmp_path):
 
 
 def test_cli_impossible_budget_exits_3_with_the_reason(tmp_path):
-    result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "cost", "--budget", "50",
-                                       "--out", str(tmp_path / "p")])
+    result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "cost", "--budget", "254",
+                                       "--out", str(tmp_path / "p")])      # 50 for grid workers after today's officers
     assert result.exit_code == 3
     assert "falls short of the 72.0 needed" in result.output
 
 
 def test_cli_maxmin_below_the_required_staff_gives_a_plan_and_says_why(tmp_path):
+    result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "maxmin", "--budget", "254",
+                                       "--out", str(tmp_path / "p")])      # 50 for grid workers after today's officers
+    assert result.exit_code == 0, result.output
+    assert "check: passed" in result.output and "276 needed" in result.output and "left vacant" in result.output
+
+
+def test_cli_budget_below_todays_officers_says_nothing_is_left_for_grid_workers(tmp_path):
     result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "maxmin", "--budget", "50",
                                        "--out", str(tmp_path / "p")])
-    assert result.exit_code == 0, result.output
-    assert "check: passed" in result.output and "72.0 needed" in result.output and "left vacant" in result.output
+    assert result.exit_code == 3, result.output
+    assert "does not cover today's officers (204)" in result.output and "Traceback" not in result.output
 
 
 def test_headcount_too_small_for_full_coverage_is_explained(tiny):

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.cli import main
+from allocator.data.money import staff_today
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
 from allocator.plans.checks import check_plan
@@ -79,7 +80,8 @@ def test_city_maxmin_headline_is_the_lowest_index_against_its_own_bound(small_ci
 
 def test_grid_maxmin_bisection_headline_is_the_level_and_stages_are_the_steps():
     city = grid_city(load_instance(TINY), {"A": [3300.0, 2500.0], "B": [3000.0, 2200.0]})
-    plan = make_plan(city, RunOptions(model="grid", objective="maxmin", budget=50.0), SolveOptions(threads=1, gap=1e-6))
+    budget = 50.0 + staff_today(city)["officers"]        # 50 for grid workers once today's officers are paid
+    plan = make_plan(city, RunOptions(model="grid", objective="maxmin", budget=budget), SolveOptions(threads=1, gap=1e-6))
     m = plan.meta
     level = recomputed(plan, city)
     assert_headline(m, level, maximise=True)

@@ -11,6 +11,7 @@ import allocator.models.facilities_data as facilities_data
 import allocator.solving.location.assignment as assignment_procedure
 import allocator.solving.location.center as center_procedure
 from allocator.data.generate import generate_city
+from allocator.data.money import model_budget
 from allocator.models.facilities import TRAVEL_COST_PER_PERSON_MINUTE
 from allocator.plans.checks import check_plan
 from allocator.plans.make import make_plan
@@ -163,7 +164,8 @@ def _brute_force(city, health, objective: str, budget: float, p: int = 1) -> flo
     xy = s[["x", "y"]].to_numpy(float)[health]
     minutes = np.hypot(g["x"].to_numpy(float)[:, None] - xy[None, :, 0], g["y"].to_numpy(float)[:, None] - xy[None, :, 1]) / speed
     existing = s["existing"].to_numpy(int)[health] == 1
-    spend = s["annual_cost"].to_numpy(float)[health] + np.where(existing, 0.0, s["open_cost"].to_numpy(float)[health])
+    # the budget pays new sites' first year; existing sites' running cost is committed, not charged
+    spend = np.where(existing, 0.0, s["annual_cost"].to_numpy(float)[health] + s["open_cost"].to_numpy(float)[health])
     travel = float(norms.get("travel_cost_per_person_minute", TRAVEL_COST_PER_PERSON_MINUTE))
     best = np.inf
     for js in itertools.chain.from_iterable(itertools.combinations(range(len(health)), k) for k in range(1, p + 1)):
@@ -224,8 +226,10 @@ def test_pcenter_does_not_cut_rows_at_the_radius_of_a_plan_over_the_budget():
     breaks the budget its radius bounds nothing, and pairs beyond it must stay in the model."""
     city = generate_city(6, 2)
     health = np.flatnonzero(city.sites["service"].to_numpy() == "health")
-    budget = float(city.config.budget)
-    plan = make_plan(city, RunOptions(model="facilities", objective="pcenter", services=("health",), p=2), ONE_THREAD)
+    given = float(city.config.budget)
+    budget = model_budget(city, "facilities", given).limit      # what the city budget leaves after today's staff
+    plan = make_plan(city, RunOptions(model="facilities", objective="pcenter", services=("health",), p=2, budget=given),
+                     ONE_THREAD)
     m = plan.meta
     assert m["status"] == "optimal" and m["check"]["passed"], m.get("explanation")
     assert m["objective_value"] == pytest.approx(_brute_force(city, health, "pcenter", budget, p=2), rel=1e-6)

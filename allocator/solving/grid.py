@@ -85,8 +85,13 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     objective, budget, headcount = grid_options.objective, grid_options.budget_10k_cny, grid_options.headcount_max
     t0 = time.perf_counter()
     data = grid_data(city, grid_options.professional_cover_required)
-    why = _mandatory_shortfall(data, budget, headcount, grid_money(city, options).held_total)
-    if why and objective != "cost":          # unmet, maxmin: grids the limits cannot staff stay vacant
+    held = grid_money(city, options).held_total
+    why = _mandatory_shortfall(data, budget, headcount, held)
+    if budget is not None and budget < 0:    # today's officers take more than the whole budget: no grid plan at all
+        why = (f"the budget {budget + held:,.0f} (10k CNY/yr) does not cover today's officers ({held:,.0f}), so nothing "
+               f"is left for grid workers; raise the budget (--budget) to at least {held + data.mandatory_cost:,.0f} "
+               f"for one full-time worker per grid, or above {held:,.0f} for a plan that leaves grids vacant")
+    elif why and objective != "cost":        # unmet, maxmin: grids the limits cannot staff stay vacant
         grid_options, data = replace(grid_options, vacancies=True), replace(data, reduced=False)
         why = None
     if why:
@@ -98,14 +103,14 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
         plan = mandatory_staffing(data)
         value = {"cost": plan.cost, "unmet": 0.0, "maxmin": plan.min_ratio}[objective]
         outcome = _outcome(city, data, grid_options, _decided("optimal", value), plan, value, time.perf_counter() - t0, 0.0)
-        return _with_degeneracy(city, data, grid_options, solve_options, outcome, grid_money(city, options).held_total)
+        return _with_degeneracy(city, data, grid_options, solve_options, outcome, held)
     if grid_options.vacancies:
         outcome = _run_vacancies(city, data, grid_options, solve_options, t0)
     elif objective == "maxmin":
         outcome = _run_maxmin(city, data, grid_options, solve_options, t0)
     else:
         outcome = _run_single(city, data, grid_options, solve_options, t0)
-    return _with_degeneracy(city, data, grid_options, solve_options, outcome, grid_money(city, options).held_total)
+    return _with_degeneracy(city, data, grid_options, solve_options, outcome, held)
 
 
 def _with_degeneracy(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions,

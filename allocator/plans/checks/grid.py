@@ -78,7 +78,7 @@ def _vacancies_allowed(plan: Plan, towns, city: Instance) -> bool:
     if plan.meta.get("objective") not in ("unmet", "maxmin"):
         return False
     options = plan.meta.get("options") or {}
-    budget = options.get("budget") if options.get("budget") is not None else city.config.budget
+    budget = model_budget(city, "grid", options.get("budget")).limit     # what the city budget leaves for grid workers
     cost, posts = _required_staff(towns, city)
     headcount = options.get("headcount")
     return cost > float(budget) * (1 + 1e-9) or (headcount is not None and posts > int(headcount))
