@@ -198,9 +198,13 @@ def _explain(outcome: Outcome, data: list[ServiceData], opts: FacilitiesOptions)
         if short:
             return (f"the sites of {', '.join(short)} cannot hold the demand even if all were open; raise capacity "
                     f"in sites.csv, or leave {', '.join(short)} out (--services)")
-        return ("no plan holds every grid's demand within the capacities under the budget "
-                f"{opts.budget_10k_cny:,.6g} and at most {opts.new_sites_per_service:g} new sites per service; "
-                "raise the budget (--budget) or --p")
+        limits = []
+        if opts.budget_10k_cny is not None and math.isfinite(opts.budget_10k_cny):
+            limits.append(f"the budget for new sites of {opts.budget_10k_cny:,.0f} (10k CNY/yr)")
+        if opts.new_sites_per_service is not None and math.isfinite(opts.new_sites_per_service):
+            limits.append(f"at most {opts.new_sites_per_service:g} new sites per service (--p)")
+        return ("no plan holds every grid's demand within the capacities"
+                + (f" under {' and '.join(limits)}" if limits else "") + "; raise the budget (--budget) or --p")
     if opts.objective in ("lscp", "lscpb"):
         least = outcome.details.get("least_spend")
         held = opts.money.held_total if opts.money is not None else 0.0
