@@ -291,7 +291,10 @@ def staff_lines(meta: dict) -> list[str]:
         lines.append(f"move limit: {limit} ({e['move_limit_source']})")
     fair = (meta.get("equity") or {}).get("fairness")
     if fair:
-        lines.extend(fair.get("lines", []))
+        unproven = meta.get("status") != "optimal"
+        lines.extend(line + (" (not proven: the run stopped before every stage was proven, so a plan as fair may "
+                             "cost less)" if unproven and line.startswith("price of fairness") else "")
+                     for line in fair.get("lines", []))
     return lines
 
 
