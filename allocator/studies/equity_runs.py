@@ -38,7 +38,7 @@ from allocator.solving import equity_problems
 from allocator.solving.equity import EquityOutcome, solve_bounded, solve_fair, solve_measure
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, deadline_of, note, reserve_s, time_left
-from allocator.studies.sweep import highs_version, library_versions, load_cached, worker_name
+from allocator.studies.sweep import highs_version, library_versions, load_cached, result_row, worker_name
 
 MODELS = ("city", "enforcement", "grid", "facilities")
 GROUPINGS = ("district", "town")
@@ -145,11 +145,7 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
             report = check_plan(plan, city)
             plan.meta["check"] = report.as_dict()
         write_plan(plan, plan_dir)
-        check = plan.meta.get("check") or {}
-        row.update(status=plan.meta["status"], objective=plan.meta["objective_value"], gap=plan.meta["mip_gap"],
-                   objective_name=plan.meta["objective"], check_passed=check.get("passed"),
-                   n_violations=check.get("n_violations"), message=plan.meta.get("explanation") or "",
-                   plan_written=True, **plan.meta["timings"])
+        row.update(result_row(plan.meta), plan_written=True)
     except InputError as err:
         row["message"] = err.describe()
     except Exception as err:  # recorded in the scenario's row; the sweep goes on

@@ -64,7 +64,7 @@ from allocator.solving.run import RunOptions, model_module
 from allocator.solving.solve import SolveOptions
 from allocator.studies.sweep_scenarios import PARAMETER_KINDS, Scenario, check_scenarios, expand_scenarios, format_value, parse_param, parse_params
 
-__all__ = ["FINAL_STATUSES", "PARAMETER_KINDS", "SWEEP_CSV", "SWEEP_JSON", "Scenario", "expand_scenarios", "parse_param",
+__all__ = ["FINAL_STATUSES", "PARAMETER_KINDS", "SWEEP_CSV", "SWEEP_JSON", "Scenario", "expand_scenarios", "parse_param", "result_row",
            "parse_params", "prepare_worker", "read_sweep", "run_sweep", "solve_scenario"]
 
 SWEEP_CSV, SWEEP_JSON, PLANS_DIR = "sweep.csv", "sweep.json", "plans"
@@ -93,7 +93,7 @@ def solve_scenario(instance_path: str, instance_sha256: str, options: RunOptions
         else:
             plan = make_plan(city, options, solve_options)
             write_plan(plan, plan_dir)
-            row.update(_result_of(plan.meta), plan_written=True)
+            row.update(result_row(plan.meta), plan_written=True)
     except InputError as err:
         row["message"] = err.describe()
     except InfeasibleError as err:
@@ -144,7 +144,8 @@ def worker_name() -> str:
         return f"local-{os.getpid()}"
 
 
-def _result_of(meta: dict[str, Any]) -> dict[str, Any]:
+def result_row(meta: dict[str, Any]) -> dict[str, Any]:
+    """A plan's row of sweep.csv (and of a study's table): status, objective, gap, check, message, timings."""
     check = meta.get("check") or {}
     timings = meta.get("timings") or {}
     return {"status": meta.get("status"), "objective": meta.get("objective_value"), "gap": meta.get("mip_gap"),
