@@ -64,8 +64,8 @@ from allocator.solving.run import RunOptions, model_module
 from allocator.solving.solve import SolveOptions
 from allocator.studies.sweep_scenarios import PARAMETER_KINDS, Scenario, check_scenarios, expand_scenarios, format_value, parse_param, parse_params
 
-__all__ = ["FINAL_STATUSES", "PARAMETER_KINDS", "SWEEP_CSV", "SWEEP_JSON", "Scenario", "expand_scenarios", "parse_param", "result_row",
-           "parse_params", "prepare_worker", "read_sweep", "run_sweep", "solve_scenario"]
+__all__ = ["FINAL_STATUSES", "PARAMETER_KINDS", "SWEEP_CSV", "SWEEP_JSON", "Scenario", "expand_scenarios", "parse_param",
+           "parse_params", "prepare_worker", "read_sweep", "result_row", "run_sweep", "solve_scenario"]
 
 SWEEP_CSV, SWEEP_JSON, PLANS_DIR = "sweep.csv", "sweep.json", "plans"
 FINAL_STATUSES = ("optimal", "time_limit", "infeasible", "unbounded")
