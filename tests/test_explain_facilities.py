@@ -156,3 +156,24 @@ def test_many_pairs_are_explained_by_total_open_capacity(health_city, monkeypatc
     assert total["ids"] == ["health"] and total["amount"] == pytest.approx(23500 - 18000)
     assert "serving each grid from one site may need more" in total["text"]
     assert _alone(plan.meta, "new_sites_within_p")["target"] == pytest.approx(2)
+
+
+def test_capacity_the_budget_cannot_buy_is_decided_from_the_data(health_city, tmp_path):
+    """S1 (kept) holds 8,000 of 23,500 persons; the rest, 15,500, costs at least 220 (S3, 10,000 at
+    0.022 a person) + 5,500 × 0.034 (part of S2) = 407 and, in whole sites, 220 + 340 = 560. Today's
+    staff take 238 of the city budget, so below 238 + 407 = 645 no capacitated plan exists: said at
+    once, with no model and no elastic search, and the budget it names gives a plan."""
+    for objective in ("cpmedian", "cflp"):
+        out = tmp_path / objective
+        r = CliRunner().invoke(main, ["solve", str(health_city), "--model", "facilities", "--objective", objective,
+                                      "--services", "health", "--budget", "640", "--out", str(out)])
+        assert r.exit_code == 3, r.output
+        assert ("the sites kept hold only part of the demand (health 8,000 of 23,500 persons); new sites that hold "
+                "the rest cost at least 407 (10k CNY a year), more than the 402 the budget leaves for new sites; raise "
+                "the budget (--budget) to 798 (it then buys that capacity), or leave health out (--services)") in r.output
+        meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+        assert meta["infeasibility"]["elastic"]["status"] == "settled"
+        assert meta["timings"]["solve_s"] == 0
+        plan = _solve(health_city, objective=objective, services=("health",), budget=798)
+        assert plan.meta["status"] == "optimal" and plan.meta["check"]["passed"]
+        assert _solve(health_city, objective=objective, services=("health",), budget=797).meta["status"] == "infeasible"

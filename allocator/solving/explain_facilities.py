@@ -4,7 +4,9 @@ The solving procedures of `allocator.solving.location` reduce and truncate; the 
 the city's own, unreduced (`models.facilities_requirements`, whose docstring states its rows and
 whose `REQUIREMENTS` and `DEFINITIONS` are the words used), for the run's objective, services,
 budget and p. A grid with demand and no pair at all under an assigning objective cannot be
-helped by any relaxation: that is settled from the data, before any model, with the grids named.
+helped by any relaxation: that is settled from the data, before any model, with the grids named;
+so is a capacitated run whose budget cannot buy the capacity the kept sites lack (the run's own
+words, `allocator.solving.facilities.capacity_needs`, say how much).
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import pyomo.environ as pyo
 
 from allocator.models.facilities_data import minutes_pairs, service_data
 from allocator.models.facilities_requirements import ASSIGNING, DEFINITIONS, REQUIREMENTS, build_model
-from allocator.solving.facilities import facilities_options
+from allocator.models.location.assignment import capacity_short
+from allocator.solving.facilities import capacity_needs, facilities_options
+
+CAPACITATED = ("cpmedian", "cflp")
 
 __all__ = ["REQUIREMENTS", "DEFINITIONS", "build", "unserved"]
 
@@ -28,6 +33,9 @@ def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
     settled = unserved(data, pairs, grid_ids, instance.travel is not None)
     if settled:
         return None, settled
+    if opts.objective in CAPACITATED and capacity_short(capacity_needs(data, [d.existing & (not opts.allow_closing) for d in data]),
+                                                        opts.budget_10k_cny):
+        return None, {"settled": ""}          # the run's own words say what capacity the budget cannot buy
     return build_model(data, pairs, grid_ids, opts), {"budget_held": opts.money.held_total if opts.money else 0.0}
 
 

@@ -12,7 +12,9 @@ objective, the plan tables and the meta of plan.json.
     pmedian     `p_median` (LP rounds, then MIP rounds) on each grid's walking-minute pairs
     pcenter     `p_center` on the same pairs, every grid with demand weighing 1
     cpmedian    `assignment`, single source, arcs costing demand × minutes (`p_median` when every
-                site can hold all of its service's demand: the two problems are then one)
+                site can hold all of its service's demand: the two problems are then one). First,
+                from the data alone: when the least spend that buys the capacity the kept sites
+                lack (`capacity_need`) exceeds the budget, the run is infeasible at once
     cflp        `assignment`, single source, with the sites' spend as fixed charges and
                 travel_cost_per_person_minute × demand × minutes per arc
 
@@ -32,7 +34,7 @@ from allocator.models.facilities import (COST_CONVENTION, DEFAULT_OBJECTIVE, OBJ
                                          fixed_spend_text)
 from allocator.models.facilities_data import ServiceData, grid_rows, service_data, widen_rows
 from allocator.models.facilities_tables import plan_figures, plan_tables
-from allocator.models.location.assignment import AssignInput
+from allocator.models.location.assignment import AssignInput, CapacityNeed, capacity_need, capacity_short
 from allocator.models.location.median import MedianInput
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import SolveOptions, deadline_of, relative_gap
@@ -43,7 +45,7 @@ from .location.common import Clock, Outcome
 from .location.covering import maximal_cover, set_cover
 from .location.median import p_median
 
-__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "facilities_options", "run"]
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "capacity_needs", "facilities_options", "run"]
 
 
 def facilities_options(city: Instance, run: RunOptions, **fixed) -> FacilitiesOptions:
@@ -112,6 +114,9 @@ def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, sol
                                     "them all, and no existing site that must stay open to bound them): farther sites "
                                     "were not considered")
         return outcome, None, extra
+    needs = capacity_needs(data, required)
+    if capacity_short(needs, budget):         # decided from the data, before any model
+        return Outcome("infeasible", [], details={"reason": "capacity", "capacity_needs": needs}), None, {}
     t0 = time.perf_counter()
     rows = [grid_rows(city, d.site_rows) for d in data]
     clock.build_s += time.perf_counter() - t0
@@ -129,6 +134,11 @@ def _solve(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, sol
 
     outcome = assignment([block(k) for k in range(len(data))], budget, False, True, solve_options, clock, widen)
     return outcome, outcome.details.pop("assignment", None), {"pairs": _pair_note([r.pairs for r in rows], data)}
+
+
+def capacity_needs(data: list[ServiceData], required: list[np.ndarray]) -> list[CapacityNeed]:
+    """Per service: the capacity its optional sites must add, and the least spend that buys it."""
+    return [capacity_need(d.demand, d.capacity, rq, d.spend) for d, rq in zip(data, required)]
 
 
 def _set_cover(data: list[ServiceData], opts: FacilitiesOptions, solve_options: SolveOptions, clock: Clock) -> Outcome:
@@ -193,6 +203,8 @@ def _explain(outcome: Outcome, data: list[ServiceData], opts: FacilitiesOptions)
                     f"add sites (sites.csv) or leave {', '.join(empty)} out (--services)")
         return ("some grids with demand have no site of their service in travel.csv, "
                 f"so {opts.objective} cannot assign them; add their pairs to travel.csv or use --objective mclp")
+    if reason == "capacity":
+        return _capacity_text(data, outcome.details["capacity_needs"], opts)
     if opts.objective in ("cpmedian", "cflp"):
         short = [d.service for d in data if d.capacity.sum() < d.demand.sum()]
         if short:
@@ -216,3 +228,18 @@ def _explain(outcome: Outcome, data: list[ServiceData], opts: FacilitiesOptions)
                 "service; raise --p, leave it out, or use --objective mclp")
     return (f"no plan meets the budget {opts.budget_10k_cny:,.6g} and the limit on new sites together; "
             "raise the budget (--budget) or --p")
+
+
+def _capacity_text(data: list[ServiceData], needs: list[CapacityNeed], opts: FacilitiesOptions) -> str:
+    """Why the capacitated models have no plan, from the data (`capacity_need`): what today's sites
+    hold, what the rest costs at least, and the option that lifts it."""
+    short = [(d.service, n) for d, n in zip(data, needs) if n.short]
+    held = ("the sites kept hold only part of the demand (" + "; ".join(
+        f"{s} {n.held:,.0f} of {n.demand:,.0f} persons" if k == 0 else f"{s} {n.held:,.0f} of {n.demand:,.0f}"
+        for k, (s, n) in enumerate(short)) + ")")
+    names = ", ".join(s for s, _ in short)
+    least, whole = sum(n.least_spend for _, n in short), sum(n.whole_spend for _, n in short)
+    kept = opts.money.held_total if opts.money is not None else 0.0
+    return (f"{held}; new sites that hold the rest cost at least {least:,.0f} (10k CNY a year), more than the "
+            f"{opts.budget_10k_cny:,.0f} the budget leaves for new sites; raise the budget (--budget) to "
+            f"{math.ceil(whole + kept):,} (it then buys that capacity), or leave {names} out (--services)")

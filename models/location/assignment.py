@@ -25,6 +25,15 @@ a plan of the whole problem: the open sites stay as they are and each such node'
 to open sites among all its pairs with capacity left, cheapest first (a feasible plan, so its
 cost is an upper bound; None when some node finds no room).
 
+Capacity a budget can buy — `capacity_need`. Every plan opens sites whose capacity holds the
+block's demand, (5) with y integral. What the required sites do not hold, N_b = Σ_i q_i −
+Σ_{j required} K_j, the optional sites must; the least spend that buys N_b of capacity is at
+least the fractional knapsack min Σ c_j y_j s.t. Σ K_j y_j ≥ N_b, 0 ≤ y ≤ 1 (sites by c_j/K_j,
+the last one in part). So when Σ_b of those least spends exceeds the budget, no plan exists —
+decided from the data, before any model is built. Taking whole sites in the same
+order gives a spend that does buy N_b (capacity only: single-source assignment may still need
+more).
+
     symbol      attribute                       meaning
     y_j         m.site_open[j]                  site j open
     x_a         m.assigned[a]                   share of node i(a) served by site j(a) (5)
@@ -33,6 +42,7 @@ cost is an upper bound; None when some node finds no room).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +68,53 @@ class AssignInput:
     count: np.ndarray
     n_open: float
     tail_cost: np.ndarray | None = None     # per node: least cost of a site left out of `pairs` (None: rows complete)
+
+
+@dataclass(frozen=True)
+class CapacityNeed:
+    """What one block's optional sites must hold, and what buying it costs (`capacity_need`)."""
+
+    demand: float               # Σ_i q_i
+    held: float                 # Σ_{j required} K_j
+    need: float                 # N_b = max(0, demand − held)
+    available: float            # Σ K_j over the optional sites
+    least_spend: float          # fractional knapsack: no plan spends less on this block (inf: cannot hold N_b)
+    whole_spend: float          # whole sites in the same order: a spend that buys N_b (inf: cannot)
+
+    @property
+    def short(self) -> bool:
+        return self.need > 1e-9
+
+
+def capacity_need(demand: np.ndarray, capacity: np.ndarray, required: np.ndarray, cost: np.ndarray) -> CapacityNeed:
+    """The capacity a block's optional sites must add and its least spend (module docstring):
+    demand q per node; capacity K, required flag and spend c per site."""
+    total = float(np.sum(demand))
+    held = float(np.sum(capacity[required]))
+    need = max(0.0, total - held)
+    optional = ~np.asarray(required, bool) & (capacity > 0)
+    cap, cost = capacity[optional], cost[optional]
+    available = float(cap.sum())
+    if need <= 1e-9:
+        return CapacityNeed(total, held, 0.0, available, 0.0, 0.0)
+    if available < need - 1e-9:
+        return CapacityNeed(total, held, need, available, math.inf, math.inf)
+    order = np.argsort(cost / cap, kind="stable")
+    cum = np.cumsum(cap[order])
+    last = int(np.searchsorted(cum, need - 1e-9))          # the site that completes N_b
+    before = float(cum[last - 1]) if last > 0 else 0.0
+    whole = float(cost[order][:last + 1].sum())
+    least = whole - float(cost[order][last]) * (1.0 - (need - before) / float(cap[order][last]))
+    return CapacityNeed(total, held, need, available, least, whole)
+
+
+def capacity_short(needs: list[CapacityNeed], spend: float) -> bool:
+    """No plan can hold every block's demand within `spend` (proven). Sites that cannot hold the
+    demand even all open, and the count limits, are left to the model, whose explanation says by
+    how much each must grow."""
+    if any(n.least_spend == math.inf for n in needs):
+        return False
+    return sum(n.least_spend for n in needs) > spend + 1e-6 * max(1.0, abs(spend))
 
 
 @dataclass
