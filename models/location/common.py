@@ -439,6 +439,54 @@ def greedy_median(pairs: Pairs, weights: np.ndarray, required: np.ndarray, n_new
     return is_open
 
 
+def greedy_median_joint(blocks: list[tuple[Pairs, np.ndarray, np.ndarray, np.ndarray, float]],
+                        spend_room: float) -> list[np.ndarray]:
+    """Greedy add for p-median blocks that share one spend row: blocks (pairs, weights, required,
+    cost, n_new); each step opens, across all blocks, the affordable site of the highest saving per
+    unit of spend (a free site first), until no site saves or fits. Savings only fall as sites
+    open (a node's distance only shrinks), so a site whose recomputed ratio still tops the queue
+    is the best one (lazy evaluation, each site's saving recomputed from its own pairs)."""
+    state = []
+    heap: list[tuple[float, int, int]] = []
+    for b, (pairs, weights, required, cost, n_new) in enumerate(blocks):
+        m = pairs.n_sites
+        rows = pairs.rows()
+        big = 2.0 * (float(pairs.value.max()) if len(pairs.value) else 1.0) + 1.0
+        _, current = nearest_open(pairs, required)
+        current = np.where(np.isfinite(current), current, big)
+        order = np.argsort(pairs.site, kind="stable")
+        ptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.site, minlength=m))))
+        saving = np.bincount(pairs.site, weights=weights[rows] * np.maximum(0.0, current[rows] - pairs.value), minlength=m)
+        state.append([required.copy(), current, order, ptr, rows, 0])
+        for j in np.flatnonzero((saving > 0) & ~required & (cost <= spend_room + 1e-9)):
+            heap.append((-_ratio(saving[j], cost[j]), b, int(j)))
+    heapq.heapify(heap)
+    while heap:
+        _, b, j = heapq.heappop(heap)
+        pairs, weights, _, cost, n_new = blocks[b]
+        is_open, current, order, ptr, rows, added = state[b]
+        if is_open[j] or added >= n_new or cost[j] > spend_room + 1e-9:
+            continue
+        sel = order[ptr[j]:ptr[j + 1]]
+        saving = float(weights[rows[sel]] @ np.maximum(0.0, current[rows[sel]] - pairs.value[sel]))
+        if saving <= 0:
+            continue
+        ratio = _ratio(saving, cost[j])
+        if heap and ratio < -heap[0][0] - 1e-12 * max(1.0, abs(ratio)):
+            heapq.heappush(heap, (-ratio, b, j))
+            continue
+        is_open[j] = True
+        spend_room -= float(cost[j])
+        state[b][5] = added + 1
+        current[rows[sel]] = np.minimum(current[rows[sel]], pairs.value[sel])
+    return [st[0] for st in state]
+
+
+def _ratio(saving: float, cost: float) -> float:
+    """Saving per unit of spend; a free site ranks by its saving above every paid one."""
+    return float(saving) / float(cost) if cost > 1e-12 else 1e30 + float(saving)
+
+
 def greedy_center(pairs: Pairs, required: np.ndarray, n_new: float) -> np.ndarray:
     """Farthest-first for p-center: open the free site nearest to the worst-served node, `n_new` times."""
     is_open = required.copy()

@@ -48,7 +48,8 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from allocator.models.location.common import Levels, Limits, Pairs, Rows, greedy_median, nearest_open, rows_state, snap, values
+from allocator.models.location.common import (Levels, Limits, Pairs, Rows, greedy_median, greedy_median_joint, nearest_open,
+                                              rows_state, snap, values)
 from allocator.models.location.median import MedianInput, RadiusArrays, build_radius_model, radius_arrays, radius_start
 from allocator.solving.highs_model import CompiledModel, compile_model
 from allocator.solving.solve import Persistent, SolveOptions, relative_gap
@@ -64,18 +65,14 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
     if any(np.any(b.pairs.degree[b.weights > 0] == 0) for b in inputs):
         clock.build_s += time.perf_counter() - t0
         return Outcome("infeasible", [], details={"reason": "node_without_site"})
-    states, best = [], []
-    room = spend - sum(float(b.cost[b.required].sum()) for b in inputs)
-    for b in inputs:
+    best = _greedy(inputs, spend, exact)
+    states = []
+    for b, greedy in zip(inputs, best):
         rows = rows_state(b.pairs, b.required)
         rows.full[b.weights <= 0] = 0          # nodes without demand need no levels
-        n_new = b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else b.pairs.n_sites
-        greedy = greedy_median(b.pairs, b.weights, b.required, n_new, b.cost, room)
-        room -= float(b.cost[greedy & ~b.required].sum())
         _widen_to(rows, b.pairs, greedy, np.ones(b.pairs.n_nodes, bool), double=False)
         rows.keep = snap(rows, b.pairs, np.ceil(INITIAL_FACTOR * rows.keep).astype(np.int64))
         states.append(rows)
-        best.append(greedy)
     clock.build_s += time.perf_counter() - t0
     target = options.gap if options.gap is not None else DEFAULT_GAP
     upper, lower, best_open, status, rounds = math.inf, -math.inf, None, "error", 0
@@ -124,6 +121,26 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
         return Outcome(status, [], None, None if not np.isfinite(lower) else lower, None, details)
     bound = lower if np.isfinite(lower) else None
     return Outcome(status, best_open, upper, bound, relative_gap(upper, bound), details)
+
+
+def _greedy(inputs: list[MedianInput], spend: float, exact: bool) -> list[np.ndarray]:
+    """The better of two greedy plans: block by block, each adding the site that saves most while
+    the spend left allows; and, when the spend is limited, across blocks by saving per unit of
+    spend (`greedy_median_joint`). Only a starting plan: every bound is the models'."""
+    room = spend - sum(float(b.cost[b.required].sum()) for b in inputs)
+    n_new = [b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else b.pairs.n_sites for b in inputs]
+    plans = []
+    for b, k in zip(inputs, n_new):
+        plans.append(greedy_median(b.pairs, b.weights, b.required, k, b.cost, room))
+        room -= float(b.cost[plans[-1] & ~b.required].sum())
+    if not np.isfinite(spend):
+        return plans
+    joint = greedy_median_joint([(b.pairs, b.weights, b.required, b.cost, k) for b, k in zip(inputs, n_new)],
+                                spend - sum(float(b.cost[b.required].sum()) for b in inputs))
+    if _within_limits(inputs, joint, spend, exact) and (not _within_limits(inputs, plans, spend, exact)
+                                                         or _median_value(inputs, joint) < _median_value(inputs, plans)):
+        return joint
+    return plans
 
 
 def _widen_by_relaxation(inputs: list[MedianInput], states: list[Rows], spend: float, exact: bool,
