@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 
 from allocator.models.location.common import distance_pairs, greedy_median, greedy_median_joint, nearest_open
+from allocator.models.location.center import _radius_caps, center_problem, weighted_pairs
 from allocator.models.location.median import MedianInput
 from allocator.solving.location.common import Clock
 from allocator.solving.location.median import p_median
@@ -77,3 +78,15 @@ def test_a_run_out_of_time_keeps_the_joint_plan():
     out = p_median(inputs, 10.0, False, SolveOptions(threads=1), Clock(limit=0.0))
     assert out.status == "time_limit"
     assert not out.open[0][1] and out.open[1][1] and out.objective == 3.0
+
+
+def test_farthest_first_keeps_the_spend_row_across_services():
+    """p-center's starting plan under a budget: A's worst node is 9 from its kept site, B's 5; one
+    site each would bring them to 1, the budget pays for one. Farthest-first serves A (the larger
+    radius), keeps the budget and so bounds the model's pairs; it used to open every site."""
+    inputs = [MedianInput(np.array([1.0]), distance_pairs(np.array([[d, 1.0]])), np.array([True, False]),
+                          np.array([0.0, 10.0]), np.array([0.0, 1.0]), np.inf) for d in (9.0, 5.0)]
+    weighted = [weighted_pairs(b) for b in inputs]
+    problem = center_problem(inputs, weighted, 10.0)
+    assert problem.greedy[0][1] and not problem.greedy[1][1]
+    assert all(np.isfinite(_radius_caps(inputs, weighted, problem.greedy, 10.0, False)))

@@ -14,7 +14,9 @@ Shared sites, spend row (S) and count rows (P) as in `models.location.common`.
 
 The model holds the pairs within a radius R̄ found by farthest-first (an optimal plan never
 serves a node farther than R̄; only when that plan keeps the spend and count rows, otherwise
-every pair), from the lower bound R⁰ = max_i min_j w_i d_ij (`center_problem`).
+every pair), from the lower bound R⁰ = max_i min_j w_i d_ij (`center_problem`). Farthest-first
+(`models.location.common.greedy_center`) serves the blocks together under the spend row: each
+step improves the block whose worst node is farthest, with a site the spend left pays for.
 
     symbol      attribute                       meaning
     y_j         m.site_open[j]                  site j open
@@ -109,9 +111,10 @@ def center_problem(inputs: list[MedianInput], weighted: list[Pairs], spend: floa
     parts, greedy, constant = [], [], 0.0
     steps, radius_block, raises, closed, site_off = [], [], [], [], 0
     lv_total = 0
-    for b, wp in zip(inputs, weighted):
-        n_new = b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else wp.n_sites
-        greedy.append(greedy_center(wp, b.required, n_new))
+    room = spend - sum(float(b.cost[b.required].sum()) for b in inputs)
+    greedy = greedy_center([(wp, b.weights, b.required, b.cost,
+                             b.n_open - float(b.count[b.required].sum()) if np.isfinite(b.n_open) else wp.n_sites)
+                            for b, wp in zip(inputs, weighted)], room)
     caps = _radius_caps(inputs, weighted, greedy, spend, exact)
     for k, (b, wp) in enumerate(zip(inputs, weighted)):
         st = rows_state(wp, b.required)

@@ -487,21 +487,46 @@ def _ratio(saving: float, cost: float) -> float:
     return float(saving) / float(cost) if cost > 1e-12 else 1e30 + float(saving)
 
 
-def greedy_center(pairs: Pairs, required: np.ndarray, n_new: float) -> np.ndarray:
-    """Farthest-first for p-center: open the free site nearest to the worst-served node, `n_new` times."""
-    is_open = required.copy()
-    for _ in range(int(min(n_new, pairs.n_sites))):
-        _, current = nearest_open(pairs, is_open)
-        if not len(current) or current.max() <= 0:
+def greedy_center(blocks: list[tuple[Pairs, np.ndarray, np.ndarray, np.ndarray, float]],
+                  spend_room: float = np.inf) -> list[np.ndarray]:
+    """Farthest-first for p-center blocks that share one spend row: blocks (pairs, weights,
+    required, cost, n_new). Each step takes the block whose worst-served node (weight > 0) is
+    farthest and opens the free site nearest to that node that the spend left and the block's
+    `n_new` allow; a block whose worst node can get no such site stops. Without a spend limit each
+    block is the classical farthest-first plan."""
+    state = []
+    for pairs, weights, required, _, _ in blocks:
+        _, current = nearest_open(pairs, required)
+        order = np.argsort(pairs.site, kind="stable")
+        ptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.site, minlength=pairs.n_sites))))
+        state.append([required.copy(), np.where(weights > 0, current, 0.0), order, ptr, 0, True])
+    while True:
+        live = [(float(st[1].max()) if len(st[1]) else 0.0, b) for b, st in enumerate(state) if st[5]]
+        live = [(r, b) for r, b in live if r > 0]
+        if not live:
             break
+        _, b = max(live)
+        pairs, _, _, cost, n_new = blocks[b]
+        is_open, current, order, ptr, added, _ = state[b]
         worst = int(np.argmax(current))
-        s, e = pairs.indptr[worst], pairs.indptr[worst + 1]
-        free = [j for j in pairs.site[s:e].tolist() if not is_open[j]]
-        if not free:
-            break
-        is_open[free[0]] = True
-    return is_open
+        row = pairs.site[pairs.indptr[worst]:pairs.indptr[worst + 1]]
+        free = row[~is_open[row] & (cost[row] <= spend_room + 1e-9)] if added < n_new else row[:0]
+        if not len(free):
+            state[b][5] = False
+            continue
+        j = int(free[0])
+        is_open[j] = True
+        spend_room -= float(cost[j])
+        state[b][4] = added + 1
+        sel = order[ptr[j]:ptr[j + 1]]
+        rows = _rows_of(pairs, sel)
+        current[rows] = np.minimum(current[rows], pairs.value[sel])
+    return [st[0] for st in state]
 
+
+def _rows_of(pairs: Pairs, positions: np.ndarray) -> np.ndarray:
+    """The node of each pair position."""
+    return np.searchsorted(pairs.indptr, positions, side="right") - 1
 
 
 # --- truncated rows (p-median, p-center, assignment) ------------------------------------------
