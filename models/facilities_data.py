@@ -153,6 +153,21 @@ def minutes_pairs(city: Instance, site_rows: np.ndarray) -> Pairs:
     return grid_rows(city, site_rows).pairs
 
 
+def nearest_site_minutes(city: Instance, site_rows: np.ndarray) -> np.ndarray:
+    """Per grid: minutes to its nearest site of `site_rows` (travel.csv's pairs when the city has
+    one; inf where no pair exists), the best any plan can do for it."""
+    n = len(city.grids)
+    if len(site_rows) == 0:
+        return np.full(n, np.inf)
+    if city.travel is not None:
+        g, _, minutes = travel_pairs(city, site_rows)
+        best = np.full(n, np.inf)
+        np.minimum.at(best, g, minutes)
+        return best
+    dist, _ = cKDTree(_site_xy(city, site_rows)).query(_grid_xy(city), k=1)
+    return np.asarray(dist, float) / walk_speed(city)
+
+
 @dataclass
 class GridRows:
     """Walking minutes from grids to a service's sites, as rows that may leave sites out."""

@@ -177,3 +177,17 @@ def test_capacity_the_budget_cannot_buy_is_decided_from_the_data(health_city, tm
         plan = _solve(health_city, objective=objective, services=("health",), budget=798)
         assert plan.meta["status"] == "optimal" and plan.meta["check"]["passed"]
         assert _solve(health_city, objective=objective, services=("health",), budget=797).meta["status"] == "infeasible"
+
+
+@pytest.mark.parametrize("objective", ["mclp", "pmedian", "pcenter"])
+def test_a_budget_that_buys_the_best_possible_value_says_so(objective):
+    """At a city budget of 5,000 every useful site opens: the value is what every site open gives,
+    and the run says from which budget on that holds; at that budget the value is the same; at the
+    city's own budget (500, binding) nothing is said."""
+    plan = _solve(TINY, objective=objective, budget=5000)
+    said = plan.meta["degeneracy"]
+    assert plan.meta["status"] == "optimal" and "so no budget can do better" in plan.meta["explanation"]
+    assert said["best_possible"] == pytest.approx(plan.meta["objective_value"])
+    again = _solve(TINY, objective=objective, budget=said["from_budget_10k_cny"])
+    assert again.meta["objective_value"] == pytest.approx(plan.meta["objective_value"])
+    assert "degeneracy" not in _solve(TINY, objective=objective).meta

@@ -32,7 +32,7 @@ import numpy as np
 from allocator.data.instance import Instance
 from allocator.models.facilities import (COST_CONVENTION, DEFAULT_OBJECTIVE, OBJECTIVES, FacilitiesOptions, cover_inputs,
                                          fixed_spend_text)
-from allocator.models.facilities_data import ServiceData, grid_rows, service_data, widen_rows
+from allocator.models.facilities_data import ServiceData, grid_rows, nearest_site_minutes, service_data, widen_rows
 from allocator.models.facilities_tables import plan_figures, plan_tables
 from allocator.models.location.assignment import AssignInput, CapacityNeed, capacity_need, capacity_short
 from allocator.models.location.median import MedianInput
@@ -72,8 +72,46 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     meta["facilities"].update(figures)
     clock.extract_s += time.perf_counter() - t1
     result = outcome.solve_result(clock)
+    said = _degeneracy(city, data, opts, figures, outcome.status)
+    if said:
+        meta["degeneracy"] = said
     return ModelRun(result, opts.objective, tables, figures["objective_value"], clock.build_s, clock.extract_s, meta,
-                    _restricted(extra, None))
+                    _restricted(extra, said["statement"] if said else None))
+
+
+def _degeneracy(city: Instance, data: list[ServiceData], opts: FacilitiesOptions, figures: dict,
+                status: str) -> dict | None:
+    """When the plan is as good as the objective can be with every site open, no budget above its
+    spend changes it: say so (with the budget, in city terms, from which it holds), rather than
+    present the value as something the budget bought. mclp: every grid a site reaches is covered;
+    p-median: every grid walks to its nearest site of all; p-center: every service's worst grid
+    is as near as its nearest site of all allows."""
+    if status != "optimal" or opts.objective not in ("mclp", "pmedian", "pcenter"):
+        return None
+    best = _best_possible(city, data, opts.objective)
+    value = float(figures["objective_value"])
+    if abs(value - best) > 1e-9 * max(1.0, abs(best)):
+        return None
+    held = opts.money.held_total if opts.money is not None else 0.0
+    spend = float(figures["spend_10k_cny"])
+    what = {"mclp": "every grid a site can reach is covered",
+            "pmedian": "every grid walks to its nearest site of all",
+            "pcenter": "every service's farthest grid is as near as its nearest site of all allows"}[opts.objective]
+    text = (f"{what}, so no budget can do better: every budget from {spend + held:,.1f} (10k CNY a year: "
+            f"this plan's new sites {spend:,.1f} and today's staff {held:,.1f}) on reaches this value")
+    return {"statement": text, "from_budget_10k_cny": spend + held, "best_possible": best}
+
+
+def _best_possible(city: Instance, data: list[ServiceData], objective: str) -> float:
+    """The objective with every site of every service open (straight-line minutes, or travel.csv's)."""
+    if objective == "mclp":
+        return float(sum(d.demand[d.reach.degree > 0].sum() for d in data))
+    total = 0.0
+    for d in data:
+        near = nearest_site_minutes(city, d.site_rows)
+        used = d.demand > 0
+        total += float(d.demand[used] @ near[used]) if objective == "pmedian" else float(near[used].max(initial=0.0))
+    return total
 
 
 def _restricted(extra: dict, explanation: str | None) -> str | None:
