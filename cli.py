@@ -269,11 +269,15 @@ def _echo_plan_summary(plan, folder: Path) -> None:
 
 
 def _number(value) -> str:
-    return "-" if value is None else f"{value:,.6g}"
+    """A figure for people: whole units from 100,000 on (7,617,599,039, not 7.6176e+09), else six digits."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:,.6g}"
 
 
 def _percent(gap) -> str:
-    return "-" if gap is None else f"{100 * gap:.3g}%"
+    """A gap for people: solver noise below 1e-6 % is 0 %."""
+    return "-" if gap is None else ("0%" if abs(gap) < 1e-8 else f"{100 * gap:.3g}%")
 
 
 def staff_lines(meta: dict) -> list[str]:

@@ -1,0 +1,21 @@
+"""The summary line reads as figures for people: no exponents, noise gaps shown as 0 %."""
+from __future__ import annotations
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from allocator.cli import main
+from conftest import TINY
+
+
+def test_large_objectives_are_whole_units_with_separators(tmp_path):
+    out = tmp_path / "plan"
+    r = CliRunner().invoke(main, ["solve", str(TINY), "--model", "facilities", "--objective", "pmedian", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    value = json.loads((out / "plan.json").read_text(encoding="utf-8"))["objective_value"]
+    assert value > 1e6
+    line = next(x for x in r.output.splitlines() if x.startswith("facilities / pmedian"))
+    assert f"objective {value:,.0f}," in line and not re.search(r"\de[+-]\d", line), line
+    assert "gap 0%" in line
