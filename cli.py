@@ -602,9 +602,14 @@ def report_command(plans, out, lang, instance_path, force) -> None:
 @instance_option
 @friendly
 def export_command(plan: Path, out: Path, instance_path: Path | None) -> None:
-    """Write PLAN as one Excel workbook OUT.xlsx: a summary sheet and a sheet per table (headers EN / 中文)."""
+    """Write PLAN as one Excel workbook OUT.xlsx (a summary sheet and a sheet per table, headers EN / 中文),
+    or as GIS layers OUT.gpkg / OUT.geojson (districts, towns, grids, sites, assignments) for QGIS or ArcGIS."""
     from allocator.views.export import export_plan
+    from allocator.views.gis import GIS_SUFFIXES, export_layers
 
+    if out.suffix.lower() in GIS_SUFFIXES:
+        click.echo(f"wrote {export_layers(plan, out, instance_path, progress=_progress)}")
+        return
     click.echo(f"wrote {export_plan(plan, out, instance_path, progress=_progress)}")
 
 
