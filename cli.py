@@ -478,6 +478,8 @@ force_option = click.option("--force", is_flag=True, help="Go on even when the p
 instance_option = click.option("--instance", "instance_path", type=click.Path(path_type=Path),
                                help="The instance the plans were solved on (default: plan.json's instance_source).")
 lang_option = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels and words.")
+label_option = click.option("--label", "labels", multiple=True,
+                            help="A name per plan, in order (default: the folder names, else the options that differ).")
 by_option = click.option("--by", type=click.Choice(["district", "town"]), default="district", show_default=True, help="Compare districts or streets/towns.")
 
 
@@ -518,8 +520,9 @@ class _Warnings:
 @instance_option
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of the table's labels.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@label_option
 @friendly
-def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) -> None:
+def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, labels) -> None:
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
     from allocator.views.compare import compare, load_plans
     from allocator.views.compare_text import render_text, to_json
@@ -531,7 +534,7 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) ->
         raise InputError("--format xlsx writes a workbook: name it with --out FILE.xlsx", file="--out")
     if out is not None:
         check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}")
-    planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress)
+    planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
     _note_city(planset)
     result = compare(planset, by)
     if fmt == "xlsx":
@@ -555,8 +558,9 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json) ->
 @click.option("--color", "colour", type=click.Choice(["coverage", "change"]), default="coverage", show_default=True, help="What colours the towns of a map.")
 @lang_option
 @force_option
+@label_option
 @friendly
-def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force) -> None:
+def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force, labels) -> None:
     """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage or the tradeoff."""
     from allocator.views.chart_data import ChartOptions, build_chart, needs_instance
     from allocator.views.charts import save
@@ -566,7 +570,7 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
 
     check_out(out, (".png", ".svg"), "a chart")
     planset = load_plans(list(plans), force=force, instance=instance_path,
-                         city="required" if needs_instance(kind) else "optional", progress=_progress)
+                         city="required" if needs_instance(kind) else "optional", progress=_progress, labels=labels)
     with _Warnings():
         _progress(f"drawing {kind}")
         figure = build_chart(kind, planset, ChartOptions(by=by, lang=lang, metric=metric, colour=colour))
@@ -580,8 +584,9 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
 @lang_option
 @instance_option
 @force_option
+@label_option
 @friendly
-def report_command(plans, out, lang, instance_path, force) -> None:
+def report_command(plans, out, lang, instance_path, force, labels) -> None:
     """One self-contained HTML report of PLAN(s) for district leaders: changes, charts, equity, solver status."""
     from allocator.views.compare import load_plans
     from allocator.files import write_text
@@ -589,7 +594,7 @@ def report_command(plans, out, lang, instance_path, force) -> None:
     from allocator.views.report import render_report
 
     check_out(out, (".html", ".htm"), "the report")
-    planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress)
+    planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
     _note_city(planset)
     with _Warnings():
         html = render_report(planset, lang=lang, progress=_progress)

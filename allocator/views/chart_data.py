@@ -60,8 +60,8 @@ def needs_instance(kind: str) -> bool:
 
 
 def series_name(planset: PlanSet, i: int) -> str:
-    plan = planset.plans[i]
-    return f"{planset.labels[i]} {plan.model}/{plan.meta.get('objective')}"
+    """The plan's name (`PlanSet.names`: --label, its folder, or what differs from the others)."""
+    return planset.names[i]
 
 
 def _by(options: ChartOptions) -> str:

@@ -32,15 +32,22 @@ Progress = Callable[[str], None]
 
 @dataclass
 class PlanSet:
-    """Plans of one city, labelled A, B, C … in the order given, and the city when loaded."""
+    """Plans of one city and the city when loaded. `labels` are short keys for tables (A, B, C …,
+    or --label); `names` say which plan is which in charts, legends and the report (--label, else
+    `plan_labels`)."""
 
     plans: list[Plan]
     instance: Instance | None = None
-    letters: list[str] | None = None      # kept by a subset of the plans (e.g. the solved ones)
+    letters: list[str] | None = None      # given with --label, or kept by a subset of the plans
+    given: list[str] | None = None        # --label
 
     @property
     def labels(self) -> list[str]:
         return list(self.letters) if self.letters else [label_of(i) for i in range(len(self.plans))]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.given) if self.given else plan_labels(self.plans)
 
     @property
     def folders(self) -> list[str]:
@@ -51,8 +58,44 @@ def label_of(i: int) -> str:
     return LETTERS[i] if i < len(LETTERS) else f"P{i + 1}"
 
 
+LABEL_OPTIONS = ("model", "objective", "basis", "budget", "headcount", "p", "services", "target_ratio", "max_moves",
+                 "scenarios", "equity_bounds", "allow_release", "no_worse_than_today", "time_limit", "gap", "seed")
+
+
+def plan_labels(plans: list[Plan]) -> list[str]:
+    """Names that tell the plans apart: their folder names when those differ, else the options that
+    differ between them (e.g. "basis=actual"), else A, B, C …"""
+    folders = [Path(p.path).name if p.path else "" for p in plans]
+    if all(folders) and len(set(folders)) == len(plans):
+        return folders
+    options = [{**(p.meta.get("options") or {}), "model": p.model, "objective": p.meta.get("objective")} for p in plans]
+    differ = [k for k in LABEL_OPTIONS if len({_shown(o.get(k)) for o in options}) > 1]
+    named = [", ".join(f"{k}={_shown(o.get(k))}" for k in differ) for o in options]
+    if differ and len(set(named)) == len(plans):
+        return named
+    return [label_of(i) for i in range(len(plans))]
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, (list, tuple)):
+        return "+".join(_shown(v) for v in value) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def given_labels(labels: tuple[str, ...], plans: int) -> list[str] | None:
+    """--label, once per plan in order, each different (None when not given)."""
+    if not labels:
+        return None
+    if len(labels) != plans or len(set(labels)) != len(labels) or not all(x.strip() for x in labels):
+        raise InputError(Problem("--label", f"give one different, non-empty --label per plan ({plans} plans, "
+                                            f"{len(labels)} labels)"))
+    return [x.strip() for x in labels]
+
+
 def load_plans(folders: list[Path], force: bool = False, instance: Path | None = None,
-               city: str = "optional", progress: Progress | None = None) -> PlanSet:
+               city: str = "optional", progress: Progress | None = None, labels: tuple[str, ...] = ()) -> PlanSet:
     """Read plan folders; refuse plans of different cities unless `force`; load their city.
 
     `city`: "required" (fail without it), "optional" (--instance, else plan.json's
@@ -60,12 +103,13 @@ def load_plans(folders: list[Path], force: bool = False, instance: Path | None =
     """
     if not folders:
         raise InputError(Problem("PLAN", "name at least one plan folder"))
+    named = given_labels(labels, len(folders))
     plans = [read_plan(f) for f in folders]
     if not force:
         check_same_instance(plans)
     if city == "given" and instance is None:
-        return PlanSet(plans, None)
-    return PlanSet(plans, resolve_instance(plans, instance, city == "required", force, progress))
+        return PlanSet(plans, None, named, named)
+    return PlanSet(plans, resolve_instance(plans, instance, city == "required", force, progress), named, named)
 
 
 def check_same_instance(plans: list[Plan]) -> None:
@@ -351,10 +395,10 @@ class Comparison:
 def compare(planset: PlanSet, by: str = "district") -> Comparison:
     check_by(by)
     values, rows = {}, []
-    for plan, label, folder in zip(planset.plans, planset.labels, planset.folders):
+    for plan, label, folder, name in zip(planset.plans, planset.labels, planset.folders, planset.names):
         frame = unit_metrics(plan, by, planset.instance)
         values[label] = frame
-        rows.append(head_row(plan, label, folder, by, planset.instance, frame))
+        rows.append({**head_row(plan, label, folder, by, planset.instance, frame), "name": name})
     metrics = order_metrics(set().union(*(v.columns for v in values.values())))
     names = unit_names(planset.plans, by, planset.instance)
     return Comparison(by, planset.labels, pd.DataFrame(rows).set_index("label"), names, values, metrics)

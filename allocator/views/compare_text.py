@@ -134,7 +134,8 @@ def metric_lines(cmp: Comparison, metric: str, lang: str = "en", width: int = 80
 
 def render_text(cmp: Comparison, lang: str = "en", width: int = 80) -> str:
     """The whole comparison as terminal text: head block, then one table per metric."""
-    legend = [fit(f"{label} = {folder}", width) for label, folder in cmp.head["folder"].items()]
+    legend = [fit(f"{label} = {name}" + (f" ({folder})" if name != folder else ""), width)
+              for label, name, folder in zip(cmp.head.index, cmp.head["name"], cmp.head["folder"])]
     lines = legend + [""] + head_lines(cmp, lang, width)
     for metric in cmp.metrics:
         lines += ["", *metric_lines(cmp, metric, lang, width)]

@@ -87,7 +87,8 @@ def _environment() -> jinja2.Environment:
 def solved_plans(planset: PlanSet) -> PlanSet:
     """The plans that hold tables (an infeasible plan has none), keeping their letters."""
     keep = [i for i, p in enumerate(planset.plans) if p.tables]
-    return PlanSet([planset.plans[i] for i in keep], planset.instance, [planset.labels[i] for i in keep])
+    return PlanSet([planset.plans[i] for i in keep], planset.instance, [planset.labels[i] for i in keep],
+                   [planset.names[i] for i in keep])
 
 
 def chart_kinds(planset: PlanSet, solved: PlanSet) -> list[tuple[str, str, str]]:
@@ -143,11 +144,12 @@ def limits(plan: Plan, lang: str) -> list[tuple[str, str]]:
 
 def plan_rows(planset: PlanSet, cmp: Comparison, lang: str) -> list[dict]:
     rows = []
-    for plan, label, folder in zip(planset.plans, planset.labels, planset.folders):
+    for plan, label, folder, name in zip(planset.plans, planset.labels, planset.folders, planset.names):
         m = plan.meta
         spend = cmp.values[label]["spend"].sum() if "spend" in cmp.values[label] else None
         check = (m.get("check") or {}).get("passed")
-        rows.append({"label": label, "folder": folder, "model": m.get("model"), "objective": m.get("objective"),
+        shown = folder if name == folder else f"{name} ({folder})"
+        rows.append({"label": label, "folder": shown, "model": m.get("model"), "objective": m.get("objective"),
                      "status": _status(m.get("status"), lang), "gap": _gap(m.get("mip_gap")),
                      "value": fmt_value(m.get("objective_value")), "spend": fmt_value(spend, "money"),
                      "check": "-" if check is None else (("通过" if check else "未通过") if lang == "zh" else ("passed" if check else "FAILED"))})
@@ -249,7 +251,7 @@ def _words(lang: str) -> dict[str, str]:
         "plan": "方案" if zh else "plan", "model": "模型" if zh else "model", "objective": "目标" if zh else "objective",
         "limits": "限制条件" if zh else "limits", "status": "状态" if zh else "status", "gap": "间隙" if zh else "gap",
         "value": "目标值" if zh else "objective value", "spend": "总支出（万元/年）" if zh else "total spend (10k CNY/yr)",
-        "check": "独立校验" if zh else "independent check", "folder": "文件夹" if zh else "folder",
+        "check": "独立校验" if zh else "independent check", "folder": "方案名（文件夹）" if zh else "name (folder)",
         "bound": "界" if zh else "bound", "solver_name": "求解器" if zh else "solver", "seconds": "耗时（秒）" if zh else "seconds",
         "level": "指标" if zh else "level", "created": "生成于" if zh else "made",
         "time_limit_note": ("达到求解时限：给出的是当前最好的可行方案，离最优的差距不超过所示间隙。" if zh
