@@ -524,7 +524,7 @@ class _Warnings:
 @friendly
 def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, labels) -> None:
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
-    from allocator.views.compare import compare, load_plans
+    from allocator.views.compare import check_same_model, compare, load_plans
     from allocator.views.compare_text import render_text, to_json
     from allocator.files import write_text
     from allocator.views.export import check_out, export_comparison
@@ -535,8 +535,13 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
     if out is not None:
         check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}")
     planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
+    if not force:
+        check_same_model(planset)
     _note_city(planset)
     result = compare(planset, by)
+    if result.dropped:
+        click.echo(f"note: plans of different models: compared only the columns they share; left out "
+                   f"{', '.join(result.dropped)}", err=True)
     if fmt == "xlsx":
         click.echo(f"wrote {export_comparison(result, out)}")
         return

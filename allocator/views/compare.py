@@ -242,20 +242,26 @@ def _facilities(plan: Plan, by: str, instance: Instance | None) -> pd.DataFrame 
     g = is_open.groupby(f[key].astype(str))
     out = pd.DataFrame({"sites_open": g.sum().astype(float),
                         "new_sites": (is_open & (f["existing"].astype(int) == 0)).groupby(f[key].astype(str)).sum().astype(float)})
-    if by == "town":
-        rates = town_coverage(plan, instance)
+    districts = plan.tables.get("districts")
+    has_rates = districts is not None and any(str(c).startswith("cov_") for c in districts.columns)
+    if by == "town" or not has_rates:          # a city plan's districts.csv holds no cov_ columns
+        rates = town_coverage(plan, instance, by)
         if rates is not None:
             out = out.join(rates, how="outer")
     return out
 
 
-def town_coverage(plan: Plan, instance: Instance | None) -> pd.DataFrame | None:
-    """cov_<service> and cov_all per town from coverage.csv (needs the city's grid → town map)."""
+def town_coverage(plan: Plan, instance: Instance | None, by: str = "town") -> pd.DataFrame | None:
+    """cov_<service> and cov_all per town (or district) from coverage.csv (needs the city's grid →
+    town map, and town → district)."""
     c = plan.tables.get("coverage")
     if c is None or instance is None:
         return None
-    town_of = instance.grids.set_index(instance.grids["grid_id"].astype(str))["town_id"].astype(str)
-    c = c.assign(town=c["node_id"].astype(str).map(town_of), hit=c["demand"] * c["covered"])
+    grids = instance.grids.set_index(instance.grids["grid_id"].astype(str))
+    unit_of = grids["town_id"].astype(str)
+    if by == "district":
+        unit_of = unit_of.map(instance.towns.set_index(instance.towns["town_id"].astype(str))["district_id"].astype(str))
+    c = c.assign(town=c["node_id"].astype(str).map(unit_of), hit=c["demand"] * c["covered"])
     c = c[c["town"].notna()]
     per = c.groupby(["town", "service"])[["hit", "demand"]].sum()
     rates = _ratio(per["hit"], per["demand"]).unstack("service")
@@ -367,6 +373,7 @@ class Comparison:
     names: pd.Series
     values: dict[str, pd.DataFrame]
     metrics: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)     # metrics not every plan has (plans of different models)
 
     @property
     def units(self) -> list[str]:
@@ -399,9 +406,23 @@ def compare(planset: PlanSet, by: str = "district") -> Comparison:
         frame = unit_metrics(plan, by, planset.instance)
         values[label] = frame
         rows.append({**head_row(plan, label, folder, by, planset.instance, frame), "name": name})
-    metrics = order_metrics(set().union(*(v.columns for v in values.values())))
+    every = set().union(*(v.columns for v in values.values()))
+    models = {p.model for p in planset.plans}
+    common = set.intersection(*(set(v.columns) for v in values.values())) if len(models) > 1 else every
+    metrics, dropped = order_metrics(common), order_metrics(every - common)
     names = unit_names(planset.plans, by, planset.instance)
-    return Comparison(by, planset.labels, pd.DataFrame(rows).set_index("label"), names, values, metrics)
+    return Comparison(by, planset.labels, pd.DataFrame(rows).set_index("label"), names, values, metrics, dropped)
+
+
+def check_same_model(planset: PlanSet) -> None:
+    """Plans of different models compare unlike things (a grid plan's spend is not an enforcement
+    plan's): refused unless --force, which compares the columns both have."""
+    models = [p.model for p in planset.plans]
+    if len(set(models)) > 1:
+        shown = ", ".join(f"{label} = {model}" for label, model in zip(planset.labels, models))
+        raise InputError(Problem("PLAN", f"the plans are of different models ({shown}): their figures measure different "
+                                         "things; compare plans of one model, or pass --force to compare only the "
+                                         "columns they share"))
 
 
 def _released(plan: Plan) -> str:
