@@ -7,7 +7,6 @@ fetched from outside: the file opens the same on a laptop without network.
 """
 from __future__ import annotations
 
-import base64
 import io
 import math
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import jinja2
+import matplotlib
 import pandas as pd
 
 from allocator.views import charts
@@ -23,7 +23,7 @@ from allocator.views.chart_data import ChartOptions, build_chart
 from allocator.views.compare import MAIN_LEVEL, MAIN_STAFF, Comparison, PlanSet, compare, today_metrics
 from allocator.views.compare_text import fmt_delta, fmt_gap, fmt_value
 from allocator.errors import InputError
-from allocator.views.labels import EQUITY_KEYS, MODEL_ZH, STATUS_ZH, field_label, metric_kind, metric_label
+from allocator.views.labels import EQUITY_KEYS, MODEL_ZH, SERVICES_ZH, STATUS_ZH, field_label, metric_kind, metric_label
 from allocator.plans.plan import Plan
 
 OBJECTIVES = {
@@ -50,15 +50,17 @@ META_LIMITS = {"budget": ("budget", "budget_10k_cny", "budget_limit_10k_cny"), "
                "max_moves": ("max_moves",)}
 CHARTS = (("tradeoff", "Tradeoff", "效率与公平"), ("bars", "Per district", "各区县对比"), ("lorenz", "Equity", "公平性"),
           ("map", "Map", "地图"), ("coverage", "15-minute circle", "一刻钟服务圈"))
+VALUE_ZH = {"registered": "户籍人口", "resident": "常住人口", "actual": "实有人口", **SERVICES_ZH}
 Progress = Callable[[str], None]
 
 
 @dataclass
 class Chart:
-    """One chart of the report: its caption and a data-URI PNG (or why it could not be drawn)."""
+    """One chart of the report: its caption and its SVG markup, text kept as text so that the
+    reader's browser draws names in the reader's own fonts (or why it could not be drawn)."""
 
     title: str
-    data_uri: str | None
+    svg: str | None
     note: str | None = None
 
 
@@ -106,10 +108,11 @@ def chart(kind: str, planset: PlanSet, lang: str, title: str) -> Chart:
         fig = build_chart(kind, planset, ChartOptions(by="district", lang=lang))
     except InputError as err:
         return Chart(title, None, err.describe())
-    buffer = io.BytesIO()
-    with charts.style():
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return Chart(title, "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+    buffer = io.StringIO()
+    with charts.style(), matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "allocator"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
+    markup = buffer.getvalue()
+    return Chart(title, markup[markup.index("<svg"):])
 
 
 def _city_name(planset: PlanSet) -> str:
@@ -138,7 +141,10 @@ def limits(plan: Plan, lang: str) -> list[tuple[str, str]]:
         if value is None and key == "basis":
             value = plan.meta.get("basis")
         if value is not None and value != []:
-            out.append((zh if lang == "zh" else en, ", ".join(map(str, value)) if isinstance(value, list) else fmt_value(value)))
+            values = value if isinstance(value, list) else [value]
+            shown = [VALUE_ZH.get(str(v), str(v)) if lang == "zh" and isinstance(v, str) else
+                     (fmt_value(v) if not isinstance(v, str) else v) for v in values]
+            out.append((zh if lang == "zh" else en, ", ".join(shown)))
     return out
 
 
