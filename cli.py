@@ -263,7 +263,7 @@ def _echo_plan_summary(plan, folder: Path) -> None:
     check = m.get("check")
     if check is not None:
         click.echo("check: passed" if check["passed"] else f"check: FAILED ({check['n_violations']} violations)")
-    if m.get("explanation"):
+    if m.get("explanation") and m["status"] != "infeasible":       # an infeasible run says why once, on stderr
         click.echo(f"note: {m['explanation']}")
     click.echo(f"wrote {folder}")
 

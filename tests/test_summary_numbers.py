@@ -19,3 +19,10 @@ def test_large_objectives_are_whole_units_with_separators(tmp_path):
     line = next(x for x in r.output.splitlines() if x.startswith("facilities / pmedian"))
     assert f"objective {value:,.0f}," in line and not re.search(r"\de[+-]\d", line), line
     assert "gap 0%" in line
+
+
+def test_an_infeasible_run_says_why_once(tmp_path):
+    r = CliRunner().invoke(main, ["solve", str(TINY), "--model", "facilities", "--budget", "100", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 3
+    why = "does not pay today's grid workers and officers"
+    assert r.stderr.count(why) == 1 and why not in r.stdout
