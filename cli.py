@@ -525,7 +525,7 @@ class _Warnings:
 def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, labels) -> None:
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
     from allocator.views.compare import check_same_model, compare, load_plans
-    from allocator.views.compare_text import render_text, to_json
+    from allocator.views.compare_text import for_people, render_text, to_json
     from allocator.files import write_text
     from allocator.views.export import check_out, export_comparison
 
@@ -546,7 +546,7 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
         click.echo(f"wrote {export_comparison(result, out)}")
         return
     text = {"table": lambda: render_text(result, lang), "json": lambda: to_json(result),
-            "csv": lambda: result.wide().to_csv(index=False, lineterminator="\n")}[fmt]()
+            "csv": lambda: for_people(result.wide()).to_csv(index=False, lineterminator="\n")}[fmt]()
     if out is None:
         click.echo(text.rstrip("\n"))
     else:

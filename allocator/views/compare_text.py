@@ -10,6 +10,7 @@ import json
 import math
 import unicodedata
 
+import numpy as np
 import pandas as pd
 
 from allocator.views.compare import Comparison
@@ -54,6 +55,24 @@ def fmt_value(value: object, kind: str = "number") -> str:
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     return f"{v:.4g}"
+
+
+DIGITS = {"count": 0, "money": 1, "ratio": 4, "number": 1}     # decimals a person reads, by metric kind
+
+
+def for_people(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table for people (compare's CSV and workbook): each metric column ('metric [A]', 'metric
+    [B-A]') rounded to its unit — persons whole, money to 0.1 of 10k CNY, ratios to 4 decimals —
+    so that no cell reads 978.9842000000001. Plan tables, which the checker reads, are never
+    rounded."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            kind = metric_kind(str(column).split(" [", 1)[0])
+            out[column] = out[column].round(DIGITS.get(kind, 1))
+            if kind == "count" and np.isfinite(out[column].fillna(0)).all():
+                out[column] = out[column].astype("Int64")          # persons read 12, not 12.0
+    return out
 
 
 def fmt_delta(delta: float, base: float | None, kind: str = "number") -> str:

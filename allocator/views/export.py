@@ -7,6 +7,7 @@ so a failed export leaves nothing behind.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from allocator.views.compare import Comparison, equity, load_plans, plan_levels,
 from allocator.errors import InputError, Problem
 from allocator.files import write_file
 from allocator.data.instance import Instance
-from allocator.views.labels import EQUITY_KEYS, METRICS, bilingual, column_header, field_label
+from allocator.views.compare_text import DIGITS, for_people
+from allocator.views.labels import EQUITY_KEYS, METRICS, bilingual, column_header, field_label, metric_kind
 from allocator.plans.plan import TABLE_COLUMNS, Plan
 
 SHEET_MAX = 31
@@ -135,7 +137,9 @@ def comparison_sheets(cmp: Comparison) -> dict[str, pd.DataFrame]:
                 for unit, value in frame[metric].items():
                     long.append((unit, cmp.names.get(unit, unit), label, metric, METRICS.get(metric, (metric, metric))[1], value))
     long_frame = pd.DataFrame(long, columns=[f"{cmp.by}_id", "name", "plan", "metric", "metric_zh", "value"])
-    return {"summary": summary, f"by_{cmp.by}": cmp.wide(), "long": long_frame}
+    long_frame["value"] = [round(v, DIGITS.get(metric_kind(m), 1)) if isinstance(v, float) and math.isfinite(v) else v
+                           for v, m in zip(long_frame["value"], long_frame["metric"])]
+    return {"summary": summary, f"by_{cmp.by}": for_people(cmp.wide()), "long": long_frame}
 
 
 def export_plan(folder: Path, out: Path, instance: Path | None = None, progress=None) -> Path:
