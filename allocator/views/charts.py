@@ -12,7 +12,9 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+from adjustText import adjust_text
 from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from allocator.views import fonts
@@ -176,20 +178,34 @@ def _draw_panel(ax, panel: MapPanel, areas: list[Area], norm, cmap, words: dict[
         if len(new):
             ax.scatter(new["x"], new["y"], marker="^", s=40 if len(new) < 100 else 14, color="#6a0dad", alpha=0.85,
                        edgecolors="white", linewidths=0.4, zorder=4, label=words["new"])
-    span = _span(areas, t)
-    for area in areas:
-        if area.outline is not None and len(areas) > 12 and _span([area], None) < 0.05 * span:
-            continue            # too small to label legibly at this scale
-        ax.annotate(area.name, area.centre, ha="center", va="center", fontsize=7 if len(areas) > 12 else 9,
-                    color="#111111", zorder=5, path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
     ax.set_aspect("equal")
     ax.margins(0.06)
+    _area_labels(ax, areas)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(panel.title, fontsize=10)
     _scale_bar(ax)
     ax.legend(loc="lower left", fontsize="x-small", framealpha=0.8)
     return points
+
+
+def _area_labels(ax, areas: list[Area]) -> None:
+    """Each district's name at its centre; names that would overlap are moved apart (adjustText),
+    with a leader line back to their centre."""
+    texts = [ax.text(a.centre[0], a.centre[1], a.name, ha="center", va="center", fontsize=7 if len(areas) > 12 else 9,
+                     color="#111111", zorder=5, path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
+             for a in areas]
+    if len(texts) > 1:
+        FigureCanvasAgg(ax.figure).draw()   # adjustText measures the drawn labels
+        adjust_text(texts, ax=ax, arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.5}, iter_lim=500,
+                    expand=(1.4, 1.6), force_text=(0.5, 0.8), force_static=(0.2, 0.4), ensure_inside_axes=True)
+
+
+def label_overlaps(ax) -> int:
+    """Pairs of text labels in `ax` whose drawn boxes overlap (0 on a readable map)."""
+    renderer = ax.figure._get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text().strip()]
+    return sum(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def _span(areas: list[Area], towns: pd.DataFrame | None) -> float:
@@ -218,13 +234,21 @@ def _scale_bar(ax) -> None:
 
 # ---------------------------------------------------------------- coverage heat map
 
+A4_WIDTH_IN = 8.27                 # a chart a planner prints on A4 keeps its cells readable at this width
+CELL_HEIGHT_IN = 0.24
+
+
 def coverage_figure(shares: dict[str, pd.DataFrame], title: str, colour_label: str) -> Figure:
-    """One heat map per plan: rows (districts) × columns (service · target group), share within reach."""
+    """One heat map per plan: rows (districts) × columns (service · target group), share within reach.
+    Plans are stacked, not side by side, so the figure fits the width of an A4 page (A4_WIDTH_IN)
+    with every cell tall enough for its percentage (CELL_HEIGHT_IN)."""
     with style():
         first = next(iter(shares.values()))
         n_rows, n_cols = first.shape
-        fig = Figure(figsize=(max(5.0, 0.95 * n_cols + 2.6) * len(shares), max(3.0, 0.3 * n_rows + 2.2)), layout="constrained")
-        axes = fig.subplots(1, len(shares), squeeze=False).ravel()
+        width = min(A4_WIDTH_IN, max(5.0, 0.7 * n_cols + 3.0))
+        height = len(shares) * (CELL_HEIGHT_IN * n_rows + 1.9) + 0.6
+        fig = Figure(figsize=(width, height), layout="constrained")
+        axes = fig.subplots(len(shares), 1, squeeze=False).ravel()
         cmap = matplotlib.colormaps["RdYlGn"]
         for ax, (label, frame) in zip(axes, shares.items()):
             image = ax.imshow(frame.to_numpy(float), cmap=cmap, vmin=0, vmax=1, aspect="auto")
@@ -233,7 +257,7 @@ def coverage_figure(shares: dict[str, pd.DataFrame], title: str, colour_label: s
             ax.set_title(label, fontsize=10)
             if frame.size <= 600:
                 _annotate_cells(ax, frame)
-        fig.colorbar(image, ax=axes.tolist(), label=colour_label, shrink=0.8)
+        fig.colorbar(image, ax=axes.tolist(), label=colour_label, shrink=0.6, location="right")
         fig.suptitle(title)
         return fig
 
