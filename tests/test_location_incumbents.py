@@ -252,3 +252,29 @@ def test_time_limited_run_on_nearest_site_rows_writes_a_plan(monkeypatch, object
     best = _brute_force(city, health, objective, 1e6)
     assert m["objective_value"] >= best * (1 - 1e-9)
     assert m["bound"] is not None and m["bound"] <= best * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("objective", ["cpmedian", "cflp"])
+def test_the_kept_sites_plan_stands_when_highs_finds_none_in_time(monkeypatch, objective):
+    """Today's health sites hold everyone: before any model the grids are sent to them, so a run in
+    which HiGHS keeps no plan of its own still answers, with that plan checked (it used to stop
+    without one: exit 4)."""
+    city = generate_city(6, 2)
+    s = city.sites
+    kept = (s["service"] == "health") & (s["existing"] == 1)
+    s.loc[kept, "capacity"] = 1e7
+    real = assignment_procedure.Clock.run
+
+    def nothing_kept(self, model, options, start=None, **kw):
+        real(self, model, options, start, **kw)
+        return SolveResult("time_limit", None, None, None, "kTimeLimit", has_solution=False)
+
+    monkeypatch.setattr(assignment_procedure.Clock, "run", nothing_kept)
+    plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",)), ONE_THREAD)
+    m = plan.meta
+    assert m["status"] == "time_limit" and plan.tables, m.get("explanation")
+    assert m["check"]["passed"], m["check"]
+    f = plan.tables["facilities"]
+    assert f[(f["existing"] == 0) & (f["open"] == 1)].empty                 # nothing new: the kept sites' plan
+    assigned = plan.tables["coverage"]["assigned_site"]
+    assert assigned.notna().all() and assigned.isin(s.loc[kept, "site_id"]).all()

@@ -16,6 +16,10 @@ finite), a node that uses slack with every pair in the model gets longer pairs f
 (the caller's: e.g. `models.facilities_data.widen_rows`), at least up to the nearest site the
 last plan opened, so that plan is completed at once; its slack costs the tail meanwhile, so the
 bound stays valid for the problem over every site, and infeasibility is proven too.
+
+Before the first model, the sites that must stay open are tried alone (`_kept_sites_plan`):
+when they hold every node (each sent to the cheapest one with room), that plan is the first
+incumbent and HiGHS's start, so a run cut short before HiGHS finds a plan still has one.
 """
 from __future__ import annotations
 
@@ -56,6 +60,9 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     idle = np.concatenate([idle_nodes(b) for b in inputs]) if inputs else np.zeros(0, bool)
     upper, lower, best, last, status, rounds = math.inf, -math.inf, None, None, "error", 0
     repaired, widened = False, 0
+    kept = _kept_sites_plan(inputs, single_source)
+    if kept is not None:                # the sites that stay open hold everyone: a plan before any model
+        upper, best, last = assignment_cost(inputs, *kept), kept, kept
     while True:
         if clock.out_of_time():         # no time left to build the next model: the best plan so far stands
             status = "time_limit"
@@ -123,6 +130,17 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     details.update(assignment=assigned_sites(inputs, plan), shares=plan)
     bound = lower if np.isfinite(lower) else None
     return Outcome(status, opened, upper, bound, relative_gap(upper, bound), details)
+
+
+def _kept_sites_plan(inputs: list[AssignInput], single_source: bool):
+    """(open sites, shares) with only the required sites open and every node sent to the cheapest
+    of them with room (`complete_assignment`), or None when they cannot hold everyone: a plan
+    HiGHS starts from, and the answer when it finds none of its own in the time given."""
+    opened = [np.asarray(b.required, bool).copy() for b in inputs]
+    if not all(o.any() for o, b in zip(opened, inputs) if b.demand.sum() > 0):
+        return None
+    shares = complete_assignment(inputs, opened, [np.zeros(len(b.pairs.site)) for b in inputs], single_source)
+    return None if shares is None else (opened, shares)
 
 
 def _open_end(b: AssignInput) -> np.ndarray:
