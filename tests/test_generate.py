@@ -74,6 +74,24 @@ def _closing_cost(city: Instance) -> pd.Series:
     return cost
 
 
+def _unpacked_grids(city: Instance, service: str) -> int:
+    """Grids left over when each grid, largest demand first, goes whole to its nearest existing site
+    of `service` with room left: 0 means a plan that opens no new site exists (one site per grid)."""
+    sites = city.sites[(city.sites["service"] == service) & (city.sites["existing"] == 1)]
+    room = sites["capacity"].to_numpy(float).copy()
+    xy, g = sites[["x", "y"]].to_numpy(float), city.grids[["x", "y"]].to_numpy(float)
+    demand = grid_demand(city, service)
+    left = 0
+    for i in np.argsort(-demand, kind="stable"):
+        order = np.argsort(np.hypot(xy[:, 0] - g[i, 0], xy[:, 1] - g[i, 1]), kind="stable")
+        fits = order[room[order] >= demand[i]]
+        if len(fits):
+            room[fits[0]] -= demand[i]
+        else:
+            left += 1
+    return left
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
@@ -307,17 +325,18 @@ def test_sites_can_hold_the_facilities_models_demand(towns: int, seed: int) -> N
 @pytest.mark.parametrize("towns,seed", [(5, 0), (12, 7), (20, 1), (150, 7)])
 def test_budget_for_new_sites_lies_between_nothing_and_every_candidate(towns: int, seed: int) -> None:
     """Every facilities objective has a band of budgets that is neither infeasible nor trivial, and the
-    city's budget lies in it. Today's sites of each service hold its whole target group city-wide (so
-    cpmedian and cflp need no new site: they had none to afford, the budget left for new sites being
-    a thousandth of what the missing capacity cost), suburban towns hold less than theirs (new sites are
-    wanted near them), and the budget left for new sites buys some of the candidates, far from all."""
+    city's budget lies in it. Today's sites of each service hold its whole target group city-wide, grid
+    by whole grid (so cpmedian and cflp have a plan without a new site: before, they had none, the
+    budget left for new sites being a thousandth of what the missing capacity cost), suburban towns hold
+    less than theirs (new sites are wanted near them), and the budget left for new sites buys some of
+    the candidates, far from all."""
     city = generate_city(towns, seed)
     dkind = city.towns["district_id"].map(city.districts["kind"])
     existing = city.sites[city.sites["existing"] == 1]
     for service in SERVICES:
         demand = pd.Series(grid_demand(city, service), index=city.grids.index).groupby(city.grids["town_id"]).sum()
         held = existing[existing["service"] == service].groupby("town_id")["capacity"].sum().reindex(demand.index, fill_value=0.0)
-        assert held.sum() >= 1.05 * demand.sum(), service
+        assert held.sum() >= 1.05 * demand.sum() and _unpacked_grids(city, service) == 0, service
         suburban = dkind.reindex(demand.index) == "suburban"
         assert (held[suburban] < demand[suburban]).all(), service
     left = model_budget(city, "facilities", None).limit
