@@ -1,4 +1,4 @@
-"""Defaults that work: every grid, enforcement and city objective solves with nothing but --model
+"""Defaults that work: every grid, enforcement, city and facilities objective solves with nothing but --model
 and --objective on a generated city and on the bundled Chongqing city, gives a plan and passes the
 independent check; an answer that says nothing about the budget says so instead.
 
@@ -22,6 +22,7 @@ from allocator.models.facilities_data import grid_demand
 from allocator.plans.make import make_plan
 from allocator.solving import city as city_run
 from allocator.solving import enforcement as enforcement_run
+from allocator.solving import facilities as facilities_run
 from allocator.solving import grid as grid_run
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
@@ -48,6 +49,29 @@ def test_every_objective_solves_with_defaults_on_a_generated_city(generated: Pat
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] in ("optimal", "time_limit") and summary["check_passed"] is True, summary
     checked = runner.invoke(main, ["check", str(out), str(generated)])
+    assert checked.exit_code == 0 and "check: passed" in checked.output, checked.output
+
+
+@pytest.fixture(scope="module")
+def small_generated(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("facilities-defaults") / "city"
+    write_city(generate_city(5, 0), folder, "folder")
+    return folder
+
+
+@pytest.mark.parametrize("objective", facilities_run.OBJECTIVES)
+def test_every_facilities_objective_solves_with_defaults_on_a_generated_city(small_generated: Path, tmp_path: Path, objective):
+    """cpmedian and cflp exited 3 (infeasible) on every generated city: the budget left for new sites
+    could not buy the capacity today's sites lacked. The capacitated ones stop at the time limit with
+    their best plan (a time-limited plan is a plan: exit 0, status time_limit)."""
+    runner = CliRunner()
+    out = tmp_path / "plan"
+    result = runner.invoke(main, ["solve", str(small_generated), "--model", "facilities", "--objective", objective,
+                                  "--threads", "1", "--time-limit", "15", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] in ("optimal", "time_limit") and summary["check_passed"] is True, summary
+    checked = runner.invoke(main, ["check", str(out), str(small_generated)])
     assert checked.exit_code == 0 and "check: passed" in checked.output, checked.output
 
 

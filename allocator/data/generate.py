@@ -11,14 +11,31 @@ A generated city has the shape the policy literature describes:
   resident one (people left for the city).
 
 Today's staffing carries today's faults: enforcement officers follow the *registered*
-population, and some grids have no full-time worker. A site's capacity counts persons of its
-service's whole target group, as the facilities model's demand does (children for childcare and
-education, the elderly for elderly care, working age for employment, everyone for health,
-housing and assistance: `TARGET_GROUP`, the same as `models.facilities_data`): existing sites
-stay short where the profile says so, and each town's candidate sites are enlarged, cost per
-place kept, until all its sites of a service hold CAPACITY_HEADROOM times its target group, so
-that every capacitated model (cflp, cpmedian) has a plan once enough sites are opened. The budget in city.yaml pays one
-full-time worker per grid plus enforcement at the norm, with 10 % slack.
+population, and some grids have no full-time worker.
+
+Sites. A site's capacity counts persons of its service's whole target group, as the facilities
+model's demand does (children for childcare and education, the elderly for elderly care, working
+age for employment, everyone for health, housing and assistance: `TARGET_GROUP`, the same as
+`models.facilities_data`); SERVICE_PROFILES gives each service's site size in those persons and
+its costs. Every town has at least one existing site of each service. A town's existing sites of
+a service together hold its target group times the town's `served_today` share: 1.25-1.45 in the
+core, 0.80-0.95 in the suburbs, 1.05-1.25 in the outer districts (built for people who have since
+left). Where a service's existing sites would hold less than EXISTING_FLOOR (1.1) times its
+target group city-wide, those of the towns holding their whole group are enlarged in proportion
+until they do; short towns stay short. So today's sites can hold all the demand of the
+capacitated models (cpmedian, cflp) with 10 % to spare for packing whole grids, and suburban
+grids are served far away until new sites open near them.
+Each town's candidate sites are enlarged, cost per person kept, until all its sites of a service
+hold CAPACITY_HEADROOM (1.25) times its target group.
+
+Budget. The budget in city.yaml pays, with 10 % slack, one full-time worker per grid,
+enforcement officers at the norm, and the cost of closing every town's shortfalls
+(`closing_cost`: for each service whose existing sites in a town hold less than its target group,
+the persons missing times the least first-year cost per person of the town's candidate sites); a
+district's own budget and transfer cap are shares of the same need over its grids, officers and
+towns. What the budget leaves for new sites after today's staff is therefore more than nothing
+and far less than opening every candidate (1-5 % of that on cities of 5 to 400 towns): every
+facilities objective has a plan at the city's budget, and none can open every candidate.
 
 Everything is drawn with one `numpy.random.default_rng(seed)` in a fixed order, in whole
 arrays (no per-town Python loops), so the same (towns, seed) gives byte-identical files
@@ -46,6 +63,7 @@ TARGET_GROUP = {      # persons a site of each service serves (models.facilities
     "health": "population", "housing": "population", "assistance": "population",
 }
 CAPACITY_HEADROOM = 1.25  # all sites of a service in a town hold this many times its target group
+EXISTING_FLOOR = 1.10     # today's sites of a service hold at least this many times its target group, city-wide
 FORMATS = ("folder", "xlsx")
 CORE, SUBURBAN, OUTER = range(3)          # indices into DISTRICT_KINDS
 
@@ -68,27 +86,28 @@ class TownProfile:
     urban_grid_share: float                 # expected share of urban grids
     fulltime_cover: float                   # probability a grid has a full-time worker today
     parttime_mean: float                    # part-time helpers per grid today
-    existing_sites_per_10k: float           # existing facilities per 10,000 actual persons
+    existing_sites_per_10k: float           # existing facilities per 10,000 actual persons (at least one per service)
     land_cost: float                        # open-cost multiplier
+    served_today: tuple[float, float]       # share of each service's target group today's sites hold
 
 
 PROFILES: tuple[TownProfile, ...] = (
     TownProfile("core street", CORE, True, 30_000, 0.30, (0.06, 0.16), (1.00, 1.08), (0.20, 0.28),
-                (0.08, 0.12), (1.5, 5.0), 2.4, 1.00, 0.97, 1.4, 10.0, 1.6),
+                (0.08, 0.12), (1.5, 5.0), 2.4, 1.00, 0.97, 1.4, 10.0, 1.6, (1.25, 1.45)),
     TownProfile("suburban street", SUBURBAN, True, 33_000, 0.35, (0.40, 0.60), (1.00, 1.05), (0.07, 0.12),
-                (0.14, 0.19), (6.0, 18.0), 2.7, 1.00, 0.80, 0.8, 2.0, 1.0),
+                (0.14, 0.19), (6.0, 18.0), 2.7, 1.00, 0.80, 0.8, 2.0, 1.0, (0.80, 0.95)),
     TownProfile("suburban town", SUBURBAN, False, 27_000, 0.40, (0.35, 0.65), (1.00, 1.05), (0.08, 0.13),
-                (0.14, 0.20), (20.0, 60.0), 2.8, 0.60, 0.70, 0.7, 1.8, 0.8),
+                (0.14, 0.20), (20.0, 60.0), 2.8, 0.60, 0.70, 0.7, 1.8, 0.8, (0.80, 0.95)),
     TownProfile("outer street", OUTER, True, 18_000, 0.35, (0.05, 0.15), (1.05, 1.20), (0.18, 0.25),
-                (0.11, 0.15), (10.0, 30.0), 2.6, 0.90, 0.85, 1.0, 3.5, 0.7),
+                (0.11, 0.15), (10.0, 30.0), 2.6, 0.90, 0.85, 1.0, 3.5, 0.7, (1.05, 1.25)),
     TownProfile("outer town", OUTER, False, 13_000, 0.45, (0.02, 0.08), (1.10, 1.40), (0.22, 0.32),
-                (0.09, 0.13), (50.0, 200.0), 2.9, 0.12, 0.75, 1.2, 3.0, 0.6),
+                (0.09, 0.13), (50.0, 200.0), 2.9, 0.12, 0.75, 1.2, 3.0, 0.6, (1.05, 1.25)),
 )
 
 
 @dataclass(frozen=True)
 class ServiceProfile:
-    """Facility sizes and costs of one service (capacity in persons, costs in 10k CNY)."""
+    """Facility sizes and costs of one service (capacity in persons of its target group, costs in 10k CNY)."""
 
     capacity: tuple[float, float]
     open_cost: tuple[float, float]
@@ -97,13 +116,13 @@ class ServiceProfile:
 
 
 SERVICE_PROFILES: dict[str, ServiceProfile] = {
-    "childcare": ServiceProfile((150, 400), (200, 600), (40, 90), 0.25),
-    "education": ServiceProfile((1_000, 2_500), (2_000, 6_000), (300, 600), 0.13),
-    "employment": ServiceProfile((5_000, 20_000), (100, 300), (20, 50), 0.08),
+    "childcare": ServiceProfile((600, 1_500), (200, 600), (40, 90), 0.25),
+    "education": ServiceProfile((2_000, 5_000), (2_000, 6_000), (300, 600), 0.13),
+    "employment": ServiceProfile((10_000, 40_000), (100, 300), (20, 50), 0.08),
     "health": ServiceProfile((5_000, 15_000), (300, 1_500), (100, 250), 0.18),
-    "elderly_care": ServiceProfile((100, 400), (300, 1_000), (60, 150), 0.16),
-    "housing": ServiceProfile((500, 2_000), (1_000, 5_000), (30, 80), 0.08),
-    "assistance": ServiceProfile((2_000, 10_000), (50, 200), (10, 30), 0.12),
+    "elderly_care": ServiceProfile((500, 2_000), (300, 1_000), (60, 150), 0.16),
+    "housing": ServiceProfile((10_000, 30_000), (100, 300), (30, 80), 0.08),
+    "assistance": ServiceProfile((5_000, 20_000), (50, 200), (10, 30), 0.12),
 }
 
 
@@ -177,7 +196,9 @@ def generate_city(towns: int, seed: int, shape: CityShape = CityShape()) -> Inst
     grids_frame = _grids_frame(drawn, grids, rng, shape)
     sites_frame = _sites_frame(drawn, grids, rng, shape)
     demand = norm_enforcement_demand(towns_frame, norms)
-    districts_frame, budget, city_pool = _districts_frame(district_kind, town_district, grids, demand, norms, shape)
+    sites_cost = closing_cost(sites_frame, town_demand(grids, len(profile)), len(profile))
+    districts_frame, budget, city_pool = _districts_frame(district_kind, town_district, grids, demand, sites_cost,
+                                                          norms, shape)
     headcount = int(max(np.ceil(shape.headcount_share_of_norm * demand.sum()),
                         towns_frame["enforcement_now"].sum(), towns * norms["enforcement_min_team"]))
     config = CityConfig(
@@ -370,11 +391,12 @@ def _grids_frame(towns: Towns, grids: Grids, rng: np.random.Generator, shape: Ci
 
 
 def _sites_frame(towns: Towns, grids: Grids, rng: np.random.Generator, shape: CityShape) -> pd.DataFrame:
-    """Candidate sites (1 + Poisson per town and service) and existing facilities (per 10k actual persons)."""
+    """Candidate sites (1 + Poisson per town and service) and existing facilities (per 10k actual persons,
+    at least one per town and service)."""
     n_towns, n_services = len(towns.profile), len(SERVICES)
     weights = np.array([SERVICE_PROFILES[s].existing_weight for s in SERVICES])
     rate = _profile_array("existing_sites_per_10k", towns.profile)[:, None] * towns.actual[:, None] / 1e4
-    existing = rng.poisson(rate * weights[None, :] / weights.sum())
+    existing = np.maximum(1, rng.poisson(rate * weights[None, :] / weights.sum()))
     candidate = 1 + rng.poisson(shape.candidates_per_service, (n_towns, n_services))
     town = np.concatenate((np.repeat(np.arange(n_towns), candidate.sum(1)), np.repeat(np.arange(n_towns), existing.sum(1))))
     service = np.concatenate((_service_runs(candidate), _service_runs(existing)))
@@ -404,8 +426,9 @@ def _site_table(town: np.ndarray, service: np.ndarray, is_existing: np.ndarray, 
     capacity = np.round(rng.uniform(bounds["capacity"][:, 0], bounds["capacity"][:, 1]), -1)
     open_cost = rng.uniform(bounds["open_cost"][:, 0], bounds["open_cost"][:, 1]) * land
     annual = rng.uniform(bounds["annual_cost"][:, 0], bounds["annual_cost"][:, 1])
-    scale = _candidate_scale(town, service, is_existing, capacity, grids, len(towns.profile))
-    capacity = np.round(capacity * scale, -1)
+    served = _uniform_field("served_today", towns.profile, rng)[town]
+    scale = _site_scale(town, service, is_existing, capacity, served, grids, len(towns.profile))
+    capacity = np.maximum(10.0, np.round(capacity * scale, -1))
     open_cost, annual = np.round(open_cost * scale, 1), np.round(annual * scale, 1)
     return pd.DataFrame({
         "site_id": _ids("S", n), "town_id": _ids("T", len(towns.profile))[town],
@@ -422,20 +445,58 @@ def target_groups(grids: Grids) -> dict[str, np.ndarray]:
     return {service: groups[group].astype(float) for service, group in TARGET_GROUP.items()}
 
 
-def _candidate_scale(town: np.ndarray, service: np.ndarray, is_existing: np.ndarray, capacity: np.ndarray,
-                     grids: Grids, n_towns: int) -> np.ndarray:
-    """Per site: 1 for existing sites; for a town's candidate sites of a service, the factor that lifts
-    all its sites of that service to CAPACITY_HEADROOM times the town's target group (never below 1)."""
-    n_services = len(SERVICES)
-    demand = np.zeros((n_towns, n_services))
+def town_demand(grids: Grids, n_towns: int) -> np.ndarray:
+    """Persons of each service's target group per town, as a (town × SERVICES) matrix."""
+    demand = np.zeros((n_towns, len(SERVICES)))
     for k, persons in enumerate(target_groups(grids)[s] for s in SERVICES):
         demand[:, k] = np.bincount(grids.town, weights=persons, minlength=n_towns)
+    return demand
+
+
+def _site_scale(town: np.ndarray, service: np.ndarray, is_existing: np.ndarray, capacity: np.ndarray,
+                served: np.ndarray, grids: Grids, n_towns: int) -> np.ndarray:
+    """Per site, the factor on its drawn capacity (and, for a candidate, its costs): a town's existing
+    sites of a service together hold `served` (the town's served_today share, per site) times its target
+    group; where a service's existing sites would hold less than EXISTING_FLOOR times its target group
+    city-wide, those of the towns that hold their whole group are raised in proportion until they do
+    (short towns stay short); its candidate sites lift all its sites of that service to CAPACITY_HEADROOM
+    times the target group (never below 1)."""
+    n_services = len(SERVICES)
+    demand = town_demand(grids, n_towns).ravel()
     cell = town * n_services + service
-    held = np.bincount(cell, weights=capacity, minlength=n_towns * n_services)
-    offered = np.bincount(cell, weights=capacity * (is_existing == 0), minlength=n_towns * n_services)
-    missing = np.maximum(CAPACITY_HEADROOM * demand.ravel() - held, 0.0)
+    old = is_existing == 1
+    share = np.zeros(n_towns * n_services)
+    share[cell[old]] = served[old]
+    held, total = (share * demand).reshape(n_towns, n_services), demand.reshape(n_towns, n_services)
+    well = np.where(share.reshape(n_towns, n_services) >= 1.0, held, 0.0).sum(0)       # towns holding their group
+    lift = 1.0 + np.maximum(EXISTING_FLOOR * total.sum(0) - held.sum(0), 0.0) / np.maximum(well, 1e-9)
+    share = np.where(share >= 1.0, share * np.tile(lift, n_towns), share)
+    drawn_existing = np.bincount(cell, weights=capacity * old, minlength=n_towns * n_services)
+    existing_factor = np.divide(share * demand, drawn_existing, out=np.ones_like(demand), where=drawn_existing > 0)
+    held = share * demand
+    offered = np.bincount(cell, weights=capacity * ~old, minlength=n_towns * n_services)
+    missing = np.maximum(CAPACITY_HEADROOM * demand - held, 0.0)
     factor = 1.0 + np.divide(missing, offered, out=np.zeros_like(missing), where=offered > 0)
-    return np.where(is_existing == 1, 1.0, factor[cell])
+    return np.where(old, existing_factor[cell], factor[cell])
+
+
+def closing_cost(sites: pd.DataFrame, demand: np.ndarray, n_towns: int) -> np.ndarray:
+    """Per town (10k CNY, first year): what closing its shortfalls costs at its cheapest new site's price
+    per person — for each service whose existing sites in the town hold less than its target group
+    (`demand`, town × SERVICES), the persons missing times the least (open_cost + annual_cost) / capacity
+    among the town's candidate sites of that service."""
+    n_services = len(SERVICES)
+    town = pd.Index(_ids("T", n_towns)).get_indexer(sites["town_id"].astype(str))
+    cell = town * n_services + pd.Index(SERVICES).get_indexer(sites["service"].astype(str))
+    capacity = sites["capacity"].to_numpy(float)
+    old = sites["existing"].to_numpy(int) == 1
+    held = np.bincount(cell, weights=capacity * old, minlength=n_towns * n_services)
+    missing = np.maximum(demand.ravel() - held, 0.0)
+    per_person = np.full(n_towns * n_services, np.inf)
+    price = (sites["open_cost"].to_numpy(float) + sites["annual_cost"].to_numpy(float)) / capacity
+    np.minimum.at(per_person, cell[~old], price[~old])
+    cost = np.where(missing > 0, missing * per_person, 0.0)
+    return cost.reshape(n_towns, n_services).sum(1)
 
 
 def norm_enforcement_demand(towns: pd.DataFrame, norms: dict) -> np.ndarray:
@@ -447,12 +508,16 @@ def norm_enforcement_demand(towns: pd.DataFrame, norms: dict) -> np.ndarray:
 
 
 def _districts_frame(district_kind: np.ndarray, town_district: np.ndarray, grids: Grids, demand: np.ndarray,
-                     norms: dict, shape: CityShape) -> tuple[pd.DataFrame, float, float]:
-    """Districts with own budgets and transfer caps; the city budget and transfer pool."""
+                     sites_cost: np.ndarray, norms: dict, shape: CityShape) -> tuple[pd.DataFrame, float, float]:
+    """Districts with own budgets and transfer caps; the city budget and transfer pool. A district's need
+    is one full-time worker per grid, officers at the norm and the new sites that close its towns'
+    shortfalls (`closing_cost`), with the budget slack."""
     n = len(district_kind)
     grids_per_district = np.bincount(town_district[grids.town], minlength=n)
     officers = np.bincount(town_district, weights=demand, minlength=n)
-    need = (1 + shape.budget_slack) * (grids_per_district * norms["salary_fulltime"] + officers * norms["enforcement_salary"])
+    sites = np.bincount(town_district, weights=sites_cost, minlength=n)
+    need = (1 + shape.budget_slack) * (grids_per_district * norms["salary_fulltime"] + officers * norms["enforcement_salary"]
+                                       + sites)
     budget = float(np.round(need.sum(), 1))
     own = np.round(need * np.asarray(shape.own_budget_share)[district_kind], 1)
     cap = np.round(need * np.asarray(shape.transfer_cap_share)[district_kind], 1)
