@@ -65,6 +65,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+from pyomo.core.expr.numvalue import is_constant
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
@@ -78,6 +79,7 @@ from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FAC
                           GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids)
 from .equity_problem import DEFINITIONS as HELD_DEFINITIONS
 from .equity_problem import EquityProblem, PlanLevels
+from .linear import centred, rows
 from .requirements import MONEY, Family
 
 OBJECTIVES = eq.MEASURES
@@ -196,6 +198,8 @@ REQUIREMENTS: dict[str, Family] = {
 DEFINITIONS: frozenset[str] = frozenset({
     "district_spend_is_sum_of_blocks",                                 # (1), _add_district_spend
     "service_index_is_weighted_coverage",                              # (6), _add_service_index
+    "grid_coverage_is_its_level", "enforcement_coverage_is_its_level",  # G_d, E_d, F_d of (6)
+    "facilities_coverage_is_its_level",
 }) | GRID_DEFINITIONS | ENFORCEMENT_DEFINITIONS | FACILITIES_DEFINITIONS | eq.DEFINITIONS | HELD_DEFINITIONS
 
 
@@ -204,8 +208,8 @@ def _add_district_spend(m, grid: GridBlock, enforcement: EnforcementBlock, facil
 
     @m.Constraint(m.DISTRICTS)
     def district_spend_is_sum_of_blocks(m, d):
-        """(1) S_d = S^G_d + S^E_d + S^F_d"""
-        return m.district_spend_10k_cny[d] == grid.spend(d) + enforcement.spend(d) + facilities.spend(d)
+        """(1) S_d = S^G_d + S^E_d + S^F_d  (centred: see "Scale")"""
+        return centred(m.district_spend_10k_cny[d] == grid.spend(d) + enforcement.spend(d) + facilities.spend(d))
 
 
 def _add_transfers(m) -> None:
@@ -231,14 +235,26 @@ def _add_city_limits(m) -> None:
 
 def _add_service_index(m, grid: GridBlock, enforcement: EnforcementBlock, facilities: FacilitiesBlock, options: CityOptions) -> None:
     """I_d is a variable defined by one row, so that the equity measure's rows (pairs for Gini,
-    ranks for OWA) hold one term per district instead of its every site and town."""
+    ranks for OWA) hold one term per district instead of its every site and town. So are G_d, E_d
+    and F_d (where they are not constants), each by its own centred row (see "Scale"): the row of
+    I_d then holds only the weights a."""
     a_g, a_e, a_f = options.index_weights
     m.service_index = pyo.Var(m.DISTRICTS)
+    parts = {}
+    for name, level in (("grid_coverage", grid.level), ("enforcement_coverage", enforcement.district_level),
+                        ("facilities_coverage", facilities.level)):
+        levels = {d: level(d) for d in m.DISTRICTS}
+        defined = [d for d in m.DISTRICTS if not is_constant(levels[d])]
+        var = pyo.Var(pyo.Set(initialize=defined, ordered=True))
+        m.add_component(name, var)
+        m.add_component(f"{name}_is_its_level", rows(var.index_set(), {d: centred(var[d] == levels[d]) for d in defined}))
+        parts[name] = {d: var[d] if d in defined else float(pyo.value(levels[d])) for d in m.DISTRICTS}
 
     @m.Constraint(m.DISTRICTS)
     def service_index_is_weighted_coverage(m, d):
         """(6) I_d = a_G·G_d + a_E·E_d + a_F·F_d"""
-        return m.service_index[d] == a_g * grid.level(d) + a_e * enforcement.district_level(d) + a_f * facilities.level(d)
+        return m.service_index[d] == (a_g * parts["grid_coverage"][d] + a_e * parts["enforcement_coverage"][d]
+                                      + a_f * parts["facilities_coverage"][d])
 
 
 # --- the equity problem of a city --------------------------------------------------------

@@ -82,7 +82,7 @@ from . import grid as grd
 from .facilities import CoverageModel, FacilitiesOptions, cover_inputs, coverage_expressions
 from .facilities_data import ServiceData, service_data
 from .facilities_tables import plan_tables as facilities_tables
-from .linear import linear
+from .linear import centred, linear
 from .location.common import Limits, reduce_cover
 from .location.covering import PreparedCover, build_coverage_model, flatten_cover
 from .requirements import Family
@@ -167,7 +167,8 @@ class GridBlock:
         w = float(self.workload[d])
         if w <= 0:
             return 1.0
-        return 1.0 - pyo.quicksum(self.model.town_unmet_hours[t] for t in self._towns_of(d)) / w
+        unit = self.data.hours["fulltime"]
+        return 1.0 - pyo.quicksum(self.model.town_unmet_worker_years[t] for t in self._towns_of(d)) / (w / unit)
 
     def staffing(self) -> grd.GridStaffing:
         """The plan exactly as decided (idle staff are kept: they are paid for in the model's spend)."""
@@ -298,21 +299,25 @@ def _grid_model(data: grd.GridData) -> pyo.ConcreteModel:
 
 
 def _add_grid_sets(m, data: grd.GridData) -> None:
+    """Sets, and the block's figures in worker-years (hours / H_full; see the module docstring)."""
     grids, towns = np.flatnonzero(data.modelled_grids), np.flatnonzero(data.modelled_towns)
     h = data.hours
+    unit = h["fulltime"]
     m.GRIDS = pyo.Set(initialize=data.grid_ids[grids].tolist(), ordered=True)
     m.TOWNS = pyo.Set(initialize=data.town_ids[towns].tolist(), ordered=True)
     members = {data.town_ids[t]: [] for t in towns}
     for g in grids:
         members[data.town_ids[data.grid_town[g]]].append(data.grid_ids[g])
     m.GRIDS_OF_TOWN = pyo.Set(m.TOWNS, initialize=members, ordered=True)
-    m.workload_hours = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], data.workload[grids])))
-    m.largest_deficit_hours = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], data.workload[grids] - h["fulltime"])))
+    workload = data.workload[grids] / unit
+    m.workload_worker_years = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], workload)))
+    m.largest_deficit_worker_years = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], np.maximum(workload - 1.0, 1.0))))
     x_max, z_max = data.fulltime_max[grids], data.parttime_max
-    m.largest_surplus_hours = pyo.Param(m.GRIDS, initialize=dict(zip(
-        data.grid_ids[grids], np.maximum(h["fulltime"] * x_max + h["parttime"] * z_max - data.workload[grids], 0.0))))
+    m.largest_surplus_worker_years = pyo.Param(m.GRIDS, initialize=dict(zip(
+        data.grid_ids[grids], np.maximum(x_max + h["parttime"] / unit * z_max - workload, 1.0))))
+    for kind in ("parttime", "professional"):
+        setattr(m, f"worker_years_per_{kind}", pyo.Param(initialize=h[kind] / unit))
     for kind in ("fulltime", "parttime", "professional"):
-        setattr(m, f"hours_{kind}_per_year", pyo.Param(initialize=h[kind]))
         setattr(m, f"salary_{kind}_10k_cny", pyo.Param(initialize=data.salary[kind]))
 
 
@@ -327,55 +332,56 @@ def _add_grid_staff(m, data: grd.GridData) -> None:
     m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=lambda m, g: (1, x_max[g]), initialize=1)
     m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, data.parttime_max), initialize=0)
     m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers, bounds=lambda m, t: y_bounds[t])
-    m.largest_pro_surplus_hours = pyo.Param(m.TOWNS, initialize={t: data.hours["professional"] * b[1] for t, b in y_bounds.items()})
+    pro = data.hours["professional"] / data.hours["fulltime"]
+    m.largest_pro_surplus_worker_years = pyo.Param(m.TOWNS, initialize={t: max(pro * b[1], 1.0) for t, b in y_bounds.items()})
 
 
 def _add_grid_deficits(m) -> None:
     """d_g = (W_g − H_full x_g − H_part z_g)⁺ exactly, with δ_g = 1 when the grid's own staff fall short."""
-    m.deficit_hours = pyo.Var(m.GRIDS, within=pyo.NonNegativeReals)
+    m.deficit_worker_years = pyo.Var(m.GRIDS, within=pyo.NonNegativeReals)
     m.grid_short = pyo.Var(m.GRIDS, within=pyo.Binary)
 
     def gap(m, g):
-        return m.workload_hours[g] - m.hours_fulltime_per_year * m.fulltime_workers[g] - m.hours_parttime_per_year * m.parttime_helpers[g]
+        return m.workload_worker_years[g] - m.fulltime_workers[g] - m.worker_years_per_parttime * m.parttime_helpers[g]
 
     @m.Constraint(m.GRIDS)
     def deficit_at_least_gap(m, g):
         """d_g ≥ W_g − H_full x_g − H_part z_g"""
-        return m.deficit_hours[g] >= gap(m, g)
+        return m.deficit_worker_years[g] >= gap(m, g)
 
     @m.Constraint(m.GRIDS)
     def deficit_at_most_gap_when_short(m, g):
         """d_g ≤ W_g − H_full x_g − H_part z_g + M_g (1 − δ_g)"""
-        return m.deficit_hours[g] <= gap(m, g) + m.largest_surplus_hours[g] * (1 - m.grid_short[g])
+        return centred(m.deficit_worker_years[g] <= gap(m, g) + m.largest_surplus_worker_years[g] * (1 - m.grid_short[g]))
 
     @m.Constraint(m.GRIDS)
     def deficit_zero_unless_short(m, g):
         """d_g ≤ (W_g − H_full) δ_g"""
-        return m.deficit_hours[g] <= m.largest_deficit_hours[g] * m.grid_short[g]
+        return centred(m.deficit_worker_years[g] <= m.largest_deficit_worker_years[g] * m.grid_short[g])
 
 
 def _add_town_unmet(m) -> None:
     """U_t = (Σ_{g∈t} d_g − H_pro y_t)⁺ exactly, with γ_t = 1 when the professionals fall short."""
-    m.town_unmet_hours = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
+    m.town_unmet_worker_years = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
     m.town_short = pyo.Var(m.TOWNS, within=pyo.Binary)
 
     def gap(m, t):
-        return pyo.quicksum(m.deficit_hours[g] for g in m.GRIDS_OF_TOWN[t]) - m.hours_professional_per_year * m.professionals[t]
+        return pyo.quicksum(m.deficit_worker_years[g] for g in m.GRIDS_OF_TOWN[t]) - m.worker_years_per_professional * m.professionals[t]
 
     @m.Constraint(m.TOWNS)
     def unmet_at_least_gap(m, t):
         """U_t ≥ Σ_{g∈t} d_g − H_pro y_t"""
-        return m.town_unmet_hours[t] >= gap(m, t)
+        return m.town_unmet_worker_years[t] >= gap(m, t)
 
     @m.Constraint(m.TOWNS)
     def unmet_at_most_gap_when_short(m, t):
         """U_t ≤ Σ_{g∈t} d_g − H_pro y_t + H_pro y_max (1 − γ_t)"""
-        return m.town_unmet_hours[t] <= gap(m, t) + m.largest_pro_surplus_hours[t] * (1 - m.town_short[t])
+        return centred(m.town_unmet_worker_years[t] <= gap(m, t) + m.largest_pro_surplus_worker_years[t] * (1 - m.town_short[t]))
 
     @m.Constraint(m.TOWNS)
     def unmet_zero_unless_short(m, t):
         """U_t ≤ Σ_{g∈t} (W_g − H_full) γ_t"""
-        return m.town_unmet_hours[t] <= sum(m.largest_deficit_hours[g] for g in m.GRIDS_OF_TOWN[t]) * m.town_short[t]
+        return centred(m.town_unmet_worker_years[t] <= sum(m.largest_deficit_worker_years[g] for g in m.GRIDS_OF_TOWN[t]) * m.town_short[t])
 
 
 def _add_town_spend(m) -> None:
@@ -512,7 +518,7 @@ def _add_town_cap(m, cap: pd.Series) -> None:
         top = float(s.ub if s.ub is not None else pyo.value(m.staff_today[t]))
         rows[t, "within_posted"] = c <= s + q
         rows[t, "full"] = c >= k * f
-        rows[t, "all_unless_full"] = c >= s + q - (top - k) * f
+        rows[t, "all_unless_full"] = c >= s + q - max(top - k, 1.0) * f      # any M ≥ ŝ_t − K_t holds it; ≥ 1 keeps it far from 0
         rows[t, "no_pool_when_full"] = q <= k * (1 - f)
     m.town_counted_exactly = pyo.Constraint(list(rows), rule=lambda m, t, r: rows[t, r])
 
