@@ -48,12 +48,28 @@ Defaults: B = --budget, else city.yaml budget; P = city.yaml city_pool, else
 max(0, B − Σ_d O_d); the enforcement headcount and move limit as in models.enforcement.
 The plan's transfers are the least its spend needs, T_d = max(0, S_d − O_d).
 
+Scale (what HiGHS reads; the rows are those above). G_d, E_d and F_d are variables, each defined
+by one row of its block's expression (`grid_coverage_is_its_level`, …), so the row of (6) holds
+only 1 and the weights a (at least one millionth of the largest, `check_index_weights`), not a
+hundred-thousandth of a district's demand for one grid's coverage. Those rows and (1) are
+multiplied by the power of 2 that centres their coefficients on 1 (`models.linear.centred`,
+exact in floating point): a row whose coefficients span R keeps them within [1/√(2R), √(2R)],
+while rows of whole staff and money limits keep their natural coefficients near 1. The span of
+a row is then the data's own: F_d's a district's target-group demand over its smallest demand
+node's, E_d's a district's officers needed, (1)'s the dearest new site over the smallest salary,
+the grid block's a town's excess grid work in worker-years (`models.city_blocks`). On Chongqing
+every coefficient HiGHS receives lies within [0.0023, 512] (2.8e9 apart before: 3.7e-6 to 1.0e4);
+`tests/test_numerics.py` holds every model within 1e6 on generated cities and on the largest
+values the data accept.
+
     symbol    attribute                          meaning
     S_d       m.district_spend_10k_cny[d]        spend of district d
     T_d       m.transfer_10k_cny[d]              transfer from the city to d (财政转移支付)
     O_d, K_d  m.own_budget_10k_cny[d], m.transfer_cap_10k_cny[d]
     P, B      m.city_pool_10k_cny, m.budget_10k_cny
     I_d       m.service_index[d]                 district service index (a variable defined by (6))
+    G_d, E_d, F_d  m.grid_coverage[d], m.enforcement_coverage[d], m.facilities_coverage[d]
+                                                 the block levels of (6) (variables where not constant)
     blocks    m.grid, m.enforcement, m.facilities   models.city_blocks
 """
 from __future__ import annotations

@@ -40,9 +40,11 @@ Nobody is dismissed (models.enforcement (4')), so a town staffed above K_t today
 There the row above becomes exact counting c_t = min(s_t + q_t, K_t) with a binary f_t
 (the town is full and keeps officers above its standard):
 
-    c_t ≤ s_t + q_t,  c_t ≤ K_t,  c_t ≥ K_t·f_t,  c_t ≥ s_t + q_t − (ŝ_t − K_t)·f_t,
+    c_t ≤ s_t + q_t,  c_t ≤ K_t,  c_t ≥ K_t·f_t,  c_t ≥ s_t + q_t − max(ŝ_t − K_t, 1)·f_t,
     q_t ≤ K_t·(1 − f_t)                       ∀ t ∈ OVERSTAFFED    town_counted_exactly
-    (ŝ_t the upper bound of s_t, ≥ s0_t), and ρ_t = c_t / D_t, E_d = Σ_{t∈d} c_t / Σ_{t∈d} D_t.
+    (ŝ_t the upper bound of s_t, ≥ s0_t: any big-M from ŝ_t − K_t on gives the same plans, and one
+    of at least 1 officer keeps HiGHS from a coefficient near 0), and ρ_t = c_t / D_t,
+    E_d = Σ_{t∈d} c_t / Σ_{t∈d} D_t.
 
 Every pool officer is counted somewhere: Σ_{t∈d} q_t ≥ r_d (pool_fully_shared), so a plan
 cannot hold idle officers in a pool (an equity objective would otherwise buy equality with
@@ -59,9 +61,21 @@ exact, so that no plan can claim less coverage than its open sites give:
     spend^F_d = Σ_{j∈d new} c_j y_j
     F_d       = Σ_{i∈d,s} q_is z_is / Σ_{i∈d,s} q_is    (`coverage_expressions`)
 
+Scale (what HiGHS reads; the plans are those of the rows above). The grid block counts hours in
+worker-years, units of H_full hours (the effective year of one full-time worker): W_g, d_g, U_t
+are hours / H_full, so x_g has coefficient 1, z_g H_part/H_full and y_t H_pro/H_full, and the
+level is G_d = 1 − Σ_{t∈d} U_t / W_d in the same unit. Its big-Ms are the least that hold the
+rows, M_g = H_full x_max + H_part z_max − W_g, W_g − H_full and H_pro y_max, each at least one
+worker-year (a larger big-M gives the same plans), and the rows that carry them are multiplied
+by the power of 2 that centres their coefficients on 1 (`models.linear.centred`, exact in
+floating point). In worker-years a row's coefficients span at most a town's excess workload over
+one worker-year (W_g/H_full − 1 summed over its grids), not its hours.
+
     symbol         attribute                                   meaning
     x_g, z_g, y_t  grid.fulltime_workers[g], .parttime_helpers[g], .professionals[t]
-    d_g, U_t       grid.deficit_hours[g], .town_unmet_hours[t]  hours short before / after professionals
+    d_g, U_t       grid.deficit_worker_years[g], .town_unmet_worker_years[t]
+                                                               work short before / after professionals,
+                                                               in worker-years (hours / H_full)
     δ_g, γ_t       grid.grid_short[g], .town_short[t]
     s_t, r_d, q_t  enforcement.posted_staff[t], .pool_staff[d], .pool_share[t]
     y_j, v_ℓ       facilities.site_open[j], .level_reached[ℓ]
