@@ -8,19 +8,23 @@ sequence: level searches, tie-breaks, LP rounds), as HiGHS's own log reports the
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 from pathlib import Path
 
 import highspy
 import numpy as np
 import pandas as pd
+import pyomo.environ as pyo
 import pytest
 from click.testing import CliRunner
+from pyomo.repn.standard_repn import generate_standard_repn
 
 import allocator.solving.solve as solve_module
 from allocator.cli import main
 from allocator.data.loader import load_instance
 from allocator.data.schema import TABLES
+from allocator.models.linear import centred
 from allocator.plans.make import make_plan
 from allocator.solving.city import build_city, city_options
 from allocator.solving.run import RunOptions
@@ -125,3 +129,17 @@ def test_the_extreme_city_models_its_large_grid_in_the_city_block(extreme):
     run = RunOptions(model="city")
     cm = build_city(city, run, city_options(city, run))
     assert len(cm.grid.model.GRIDS) >= 1 and len(cm.grid.model.deficit_at_least_gap) >= 1
+
+
+def test_a_centred_row_is_the_same_row_times_a_power_of_2():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3))
+    m.x[2].fix(4.0)                        # fixed now, freed later: it stays in the row
+    m.row = pyo.Constraint(expr=centred(1e-4 * m.x[0] + 1e2 * m.x[1] + 3.0 * m.x[2] <= 7.0))
+    m.x[2].unfix()
+    repn = generate_standard_repn(m.row.body, compute_values=True)
+    k = dict(zip([v.name for v in repn.linear_vars], repn.linear_coefs))["x[0]"] / 1e-4
+    assert math.log2(k) == round(math.log2(k)) and k > 1
+    assert dict(zip([v.name for v in repn.linear_vars], repn.linear_coefs)) == {"x[0]": 1e-4 * k, "x[1]": 1e2 * k, "x[2]": 3.0 * k}
+    assert m.row.upper is not None and pyo.value(m.row.upper) - repn.constant == pytest.approx(7.0 * k)
+    assert 0.5 <= (1e-4 * k) * (1e2 * k) <= 2.0
