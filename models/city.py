@@ -56,11 +56,14 @@ multiplied by the power of 2 that centres their coefficients on 1 (`models.linea
 exact in floating point): a row whose coefficients span R keeps them within [1/√(2R), √(2R)],
 while rows of whole staff and money limits keep their natural coefficients near 1. The span of
 a row is then the data's own: F_d's a district's target-group demand over its smallest demand
-node's, E_d's a district's officers needed, (1)'s the dearest new site over the smallest salary,
-the grid block's a town's excess grid work in worker-years (`models.city_blocks`). On Chongqing
-every coefficient HiGHS receives lies within [0.0023, 512] (2.8e9 apart before: 3.7e-6 to 1.0e4);
-`tests/test_numerics.py` holds every model within 1e6 on generated cities and on the largest
-values the data accept.
+node's, E_d's a district's officers needed, (1)'s the dearest new site's cost in 10k CNY against
+the 1 of S_d (and the salaries), the grid block's a town's excess grid work in worker-years (`models.city_blocks`). On Chongqing
+every coefficient HiGHS receives lies within [0.0023, 512] (2.8e9 apart before: 3.7e-6 to 1.0e4).
+Hoover's resources are the shares S_d / B as variables (`spend_shares`, each defined by a centred
+row, spanning B in 10k CNY), so its rows hold shares near 1 rather than money times 1/B; an idle site (Hoover's
+`release_spend`) that costs more than B stays closed, as no plan within B opens it.
+`tests/test_numerics.py` holds every model a solve hands over within 1e6 on a generated city and
+on the largest values the data accept.
 
     symbol    attribute                          meaning
     S_d       m.district_spend_10k_cny[d]        spend of district d
@@ -70,6 +73,7 @@ values the data accept.
     I_d       m.service_index[d]                 district service index (a variable defined by (6))
     G_d, E_d, F_d  m.grid_coverage[d], m.enforcement_coverage[d], m.facilities_coverage[d]
                                                  the block levels of (6) (variables where not constant)
+    S_d / B   m.spend_share[d]                   Hoover's resource of district d (`spend_shares`)
     blocks    m.grid, m.enforcement, m.facilities   models.city_blocks
 """
 from __future__ import annotations
@@ -216,6 +220,7 @@ DEFINITIONS: frozenset[str] = frozenset({
     "service_index_is_weighted_coverage",                              # (6), _add_service_index
     "grid_coverage_is_its_level", "enforcement_coverage_is_its_level",  # G_d, E_d, F_d of (6)
     "facilities_coverage_is_its_level",
+    "spend_share_is_spend_over_budget",                                # Hoover's resources, spend_shares
 }) | GRID_DEFINITIONS | ENFORCEMENT_DEFINITIONS | FACILITIES_DEFINITIONS | eq.DEFINITIONS | HELD_DEFINITIONS
 
 
@@ -284,7 +289,7 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
     return EquityProblem(
         model=m, levels={d: m.service_index[d] for d in ids}, weights=(population / population.sum()).to_dict(),
         population=(population / population.sum()).to_dict(),          # shares and spend/B: Hoover is scale-free,
-        resources={d: m.district_spend_10k_cny[d] / options.budget_10k_cny for d in ids},   # HiGHS is not
+        resources=spend_shares(cm, ids),                                  # HiGHS is not
         level_range=(lowest_level(cm, city), float(top)), tables=lambda: extract(cm, city),
         plan_levels=lambda tables: city_plan_levels(tables, city), group="district",
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
@@ -292,12 +297,23 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
         release_spend=lambda: release_spend(cm))
 
 
+def spend_shares(cm: CityModel, ids: list[str]) -> dict:
+    """S_d / B as variables m.spend_share[d], each defined by a centred row (see "Scale"): Hoover's rows
+    then hold shares near 1, not money times 1/B."""
+    m, b = cm.model, cm.options.budget_10k_cny
+    m.spend_share = pyo.Var(m.DISTRICTS)
+    m.spend_share_is_spend_over_budget = rows(m.DISTRICTS, {d: centred(m.spend_share[d] == m.district_spend_10k_cny[d] / b)
+                                                            for d in ids})
+    return {d: m.spend_share[d] for d in ids}
+
+
 def release_spend(cm: CityModel) -> None:
     """Idle grid staff and sites that cover no one more become choices (Hoover scores spend; see
     `GridBlock.release_spend`, `FacilitiesBlock.release_spend`); enforcement pools take any officers
     already."""
-    cm.grid.release_spend(float(pyo.value(cm.model.budget_10k_cny)))
-    cm.facilities.release_spend()
+    budget = float(pyo.value(cm.model.budget_10k_cny))
+    cm.grid.release_spend(budget)
+    cm.facilities.release_spend(budget)
 
 
 def lowest_level(cm: CityModel, city: Instance) -> float:

@@ -589,10 +589,12 @@ class FacilitiesBlock:
         return linear(cost[js].tolist() + self.idle["cost"].to_numpy(float)[ks].tolist(),
                       [self.model.site_open[j] for j in js] + [self.model.idle_site_open[k] for k in ks])
 
-    def release_spend(self) -> None:
-        """Let the plan open sites that cover no one more (see `_add_idle_sites`), for Hoover."""
-        for v in self.model.idle_site_open.values():
-            v.unfix()
+    def release_spend(self, budget: float = math.inf) -> None:
+        """Let the plan open sites that cover no one more (see `_add_idle_sites`), for Hoover; one whose
+        first year costs more than `budget` stays closed (no plan within it opens one)."""
+        for v, cost in zip(self.model.idle_site_open.values(), self.idle["cost"].to_numpy(float)):
+            if cost <= budget:
+                v.unfix()
 
     def level(self, d: str):
         return self.levels.get(d, 1.0)

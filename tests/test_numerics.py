@@ -32,8 +32,9 @@ from allocator.solving.solve import SolveOptions
 
 SPAN = 1e6        # largest / smallest nonzero |coefficient| of the matrix, of the costs, of the row bounds
 
-RUNS = [("city", "maxmin"), ("city", "utilitarian"), ("grid", "cost"), ("grid", "unmet"), ("grid", "maxmin"),
-        ("enforcement", "maxmin"), ("enforcement", "shortfall"), ("facilities", "mclp")]
+RUNS = [("city", "maxmin"), ("city", "utilitarian"), ("city", "hoover"), ("city", "gini"), ("city", "leximin"),
+        ("grid", "cost"), ("grid", "unmet"), ("grid", "maxmin"), ("enforcement", "maxmin"), ("enforcement", "shortfall"),
+        ("facilities", "mclp")]
 
 
 def span(values) -> float:
