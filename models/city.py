@@ -48,12 +48,32 @@ Defaults: B = --budget, else city.yaml budget; P = city.yaml city_pool, else
 max(0, B − Σ_d O_d); the enforcement headcount and move limit as in models.enforcement.
 The plan's transfers are the least its spend needs, T_d = max(0, S_d − O_d).
 
+Scale (what HiGHS reads; the rows are those above). G_d, E_d and F_d are variables, each defined
+by one row of its block's expression (`grid_coverage_is_its_level`, …), so the row of (6) holds
+only 1 and the weights a (at least one millionth of the largest, `check_index_weights`), not a
+hundred-thousandth of a district's demand for one grid's coverage. Those rows and (1) are
+multiplied by the power of 2 that centres their coefficients on 1 (`models.linear.centred`,
+exact in floating point): a row whose coefficients span R keeps them within [1/√(2R), √(2R)],
+while rows of whole staff and money limits keep their natural coefficients near 1. The span of
+a row is then the data's own: F_d's a district's target-group demand over its smallest demand
+node's, E_d's a district's officers needed, (1)'s the dearest new site's cost in 10k CNY against
+the 1 of S_d (and the salaries), the grid block's a town's excess grid work in worker-years (`models.city_blocks`). On Chongqing
+every coefficient HiGHS receives lies within [0.0023, 512] (2.8e9 apart before: 3.7e-6 to 1.0e4).
+Hoover's resources are the shares S_d / B as variables (`spend_shares`, each defined by a centred
+row, spanning B in 10k CNY), so its rows hold shares near 1 rather than money times 1/B; an idle site (Hoover's
+`release_spend`) that costs more than B stays closed, as no plan within B opens it.
+`tests/test_numerics.py` holds every model a solve hands over within 1e6 on a generated city and
+on the largest values the data accept.
+
     symbol    attribute                          meaning
     S_d       m.district_spend_10k_cny[d]        spend of district d
     T_d       m.transfer_10k_cny[d]              transfer from the city to d (财政转移支付)
     O_d, K_d  m.own_budget_10k_cny[d], m.transfer_cap_10k_cny[d]
     P, B      m.city_pool_10k_cny, m.budget_10k_cny
     I_d       m.service_index[d]                 district service index (a variable defined by (6))
+    G_d, E_d, F_d  m.grid_coverage[d], m.enforcement_coverage[d], m.facilities_coverage[d]
+                                                 the block levels of (6) (variables where not constant)
+    S_d / B   m.spend_share[d]                   Hoover's resource of district d (`spend_shares`)
     blocks    m.grid, m.enforcement, m.facilities   models.city_blocks
 """
 from __future__ import annotations
@@ -65,6 +85,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+from pyomo.core.expr.numvalue import is_constant
 
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
@@ -78,6 +99,7 @@ from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FAC
                           GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids)
 from .equity_problem import DEFINITIONS as HELD_DEFINITIONS
 from .equity_problem import EquityProblem, PlanLevels
+from .linear import centred, rows
 from .requirements import MONEY, Family
 
 OBJECTIVES = eq.MEASURES
@@ -196,6 +218,9 @@ REQUIREMENTS: dict[str, Family] = {
 DEFINITIONS: frozenset[str] = frozenset({
     "district_spend_is_sum_of_blocks",                                 # (1), _add_district_spend
     "service_index_is_weighted_coverage",                              # (6), _add_service_index
+    "grid_coverage_is_its_level", "enforcement_coverage_is_its_level",  # G_d, E_d, F_d of (6)
+    "facilities_coverage_is_its_level",
+    "spend_share_is_spend_over_budget",                                # Hoover's resources, spend_shares
 }) | GRID_DEFINITIONS | ENFORCEMENT_DEFINITIONS | FACILITIES_DEFINITIONS | eq.DEFINITIONS | HELD_DEFINITIONS
 
 
@@ -204,8 +229,8 @@ def _add_district_spend(m, grid: GridBlock, enforcement: EnforcementBlock, facil
 
     @m.Constraint(m.DISTRICTS)
     def district_spend_is_sum_of_blocks(m, d):
-        """(1) S_d = S^G_d + S^E_d + S^F_d"""
-        return m.district_spend_10k_cny[d] == grid.spend(d) + enforcement.spend(d) + facilities.spend(d)
+        """(1) S_d = S^G_d + S^E_d + S^F_d  (centred: see "Scale")"""
+        return centred(m.district_spend_10k_cny[d] == grid.spend(d) + enforcement.spend(d) + facilities.spend(d))
 
 
 def _add_transfers(m) -> None:
@@ -231,14 +256,26 @@ def _add_city_limits(m) -> None:
 
 def _add_service_index(m, grid: GridBlock, enforcement: EnforcementBlock, facilities: FacilitiesBlock, options: CityOptions) -> None:
     """I_d is a variable defined by one row, so that the equity measure's rows (pairs for Gini,
-    ranks for OWA) hold one term per district instead of its every site and town."""
+    ranks for OWA) hold one term per district instead of its every site and town. So are G_d, E_d
+    and F_d (where they are not constants), each by its own centred row (see "Scale"): the row of
+    I_d then holds only the weights a."""
     a_g, a_e, a_f = options.index_weights
     m.service_index = pyo.Var(m.DISTRICTS)
+    parts = {}
+    for name, level in (("grid_coverage", grid.level), ("enforcement_coverage", enforcement.district_level),
+                        ("facilities_coverage", facilities.level)):
+        levels = {d: level(d) for d in m.DISTRICTS}
+        defined = [d for d in m.DISTRICTS if not is_constant(levels[d])]
+        var = pyo.Var(pyo.Set(initialize=defined, ordered=True))
+        m.add_component(name, var)
+        m.add_component(f"{name}_is_its_level", rows(var.index_set(), {d: centred(var[d] == levels[d]) for d in defined}))
+        parts[name] = {d: var[d] if d in defined else float(pyo.value(levels[d])) for d in m.DISTRICTS}
 
     @m.Constraint(m.DISTRICTS)
     def service_index_is_weighted_coverage(m, d):
         """(6) I_d = a_G·G_d + a_E·E_d + a_F·F_d"""
-        return m.service_index[d] == a_g * grid.level(d) + a_e * enforcement.district_level(d) + a_f * facilities.level(d)
+        return m.service_index[d] == (a_g * parts["grid_coverage"][d] + a_e * parts["enforcement_coverage"][d]
+                                      + a_f * parts["facilities_coverage"][d])
 
 
 # --- the equity problem of a city --------------------------------------------------------
@@ -252,7 +289,7 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
     return EquityProblem(
         model=m, levels={d: m.service_index[d] for d in ids}, weights=(population / population.sum()).to_dict(),
         population=(population / population.sum()).to_dict(),          # shares and spend/B: Hoover is scale-free,
-        resources={d: m.district_spend_10k_cny[d] / options.budget_10k_cny for d in ids},   # HiGHS is not
+        resources=spend_shares(cm, ids),                                  # HiGHS is not
         level_range=(lowest_level(cm, city), float(top)), tables=lambda: extract(cm, city),
         plan_levels=lambda tables: city_plan_levels(tables, city), group="district",
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
@@ -260,12 +297,23 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
         release_spend=lambda: release_spend(cm))
 
 
+def spend_shares(cm: CityModel, ids: list[str]) -> dict:
+    """S_d / B as variables m.spend_share[d], each defined by a centred row (see "Scale"): Hoover's rows
+    then hold shares near 1, not money times 1/B."""
+    m, b = cm.model, cm.options.budget_10k_cny
+    m.spend_share = pyo.Var(m.DISTRICTS)
+    m.spend_share_is_spend_over_budget = rows(m.DISTRICTS, {d: centred(m.spend_share[d] == m.district_spend_10k_cny[d] / b)
+                                                            for d in ids})
+    return {d: m.spend_share[d] for d in ids}
+
+
 def release_spend(cm: CityModel) -> None:
     """Idle grid staff and sites that cover no one more become choices (Hoover scores spend; see
     `GridBlock.release_spend`, `FacilitiesBlock.release_spend`); enforcement pools take any officers
     already."""
-    cm.grid.release_spend(float(pyo.value(cm.model.budget_10k_cny)))
-    cm.facilities.release_spend()
+    budget = float(pyo.value(cm.model.budget_10k_cny))
+    cm.grid.release_spend(budget)
+    cm.facilities.release_spend(budget)
 
 
 def lowest_level(cm: CityModel, city: Instance) -> float:

@@ -40,9 +40,11 @@ Nobody is dismissed (models.enforcement (4')), so a town staffed above K_t today
 There the row above becomes exact counting c_t = min(s_t + q_t, K_t) with a binary f_t
 (the town is full and keeps officers above its standard):
 
-    c_t ≤ s_t + q_t,  c_t ≤ K_t,  c_t ≥ K_t·f_t,  c_t ≥ s_t + q_t − (ŝ_t − K_t)·f_t,
+    c_t ≤ s_t + q_t,  c_t ≤ K_t,  c_t ≥ K_t·f_t,  c_t ≥ s_t + q_t − max(ŝ_t − K_t, 1)·f_t,
     q_t ≤ K_t·(1 − f_t)                       ∀ t ∈ OVERSTAFFED    town_counted_exactly
-    (ŝ_t the upper bound of s_t, ≥ s0_t), and ρ_t = c_t / D_t, E_d = Σ_{t∈d} c_t / Σ_{t∈d} D_t.
+    (ŝ_t the upper bound of s_t, ≥ s0_t: any big-M from ŝ_t − K_t on gives the same plans, and one
+    of at least 1 officer keeps HiGHS from a coefficient near 0), and ρ_t = c_t / D_t,
+    E_d = Σ_{t∈d} c_t / Σ_{t∈d} D_t.
 
 Every pool officer is counted somewhere: Σ_{t∈d} q_t ≥ r_d (pool_fully_shared), so a plan
 cannot hold idle officers in a pool (an equity objective would otherwise buy equality with
@@ -59,9 +61,21 @@ exact, so that no plan can claim less coverage than its open sites give:
     spend^F_d = Σ_{j∈d new} c_j y_j
     F_d       = Σ_{i∈d,s} q_is z_is / Σ_{i∈d,s} q_is    (`coverage_expressions`)
 
+Scale (what HiGHS reads; the plans are those of the rows above). The grid block counts hours in
+worker-years, units of H_full hours (the effective year of one full-time worker): W_g, d_g, U_t
+are hours / H_full, so x_g has coefficient 1, z_g H_part/H_full and y_t H_pro/H_full, and the
+level is G_d = 1 − Σ_{t∈d} U_t / W_d in the same unit. Its big-Ms are the least that hold the
+rows, M_g = H_full x_max + H_part z_max − W_g, W_g − H_full and H_pro y_max, each at least one
+worker-year (a larger big-M gives the same plans), and the rows that carry them are multiplied
+by the power of 2 that centres their coefficients on 1 (`models.linear.centred`, exact in
+floating point). In worker-years a row's coefficients span at most a town's excess workload over
+one worker-year (W_g/H_full − 1 summed over its grids), not its hours.
+
     symbol         attribute                                   meaning
     x_g, z_g, y_t  grid.fulltime_workers[g], .parttime_helpers[g], .professionals[t]
-    d_g, U_t       grid.deficit_hours[g], .town_unmet_hours[t]  hours short before / after professionals
+    d_g, U_t       grid.deficit_worker_years[g], .town_unmet_worker_years[t]
+                                                               work short before / after professionals,
+                                                               in worker-years (hours / H_full)
     δ_g, γ_t       grid.grid_short[g], .town_short[t]
     s_t, r_d, q_t  enforcement.posted_staff[t], .pool_staff[d], .pool_share[t]
     y_j, v_ℓ       facilities.site_open[j], .level_reached[ℓ]
@@ -82,7 +96,7 @@ from . import grid as grd
 from .facilities import CoverageModel, FacilitiesOptions, cover_inputs, coverage_expressions
 from .facilities_data import ServiceData, service_data
 from .facilities_tables import plan_tables as facilities_tables
-from .linear import linear
+from .linear import centred, linear
 from .location.common import Limits, reduce_cover
 from .location.covering import PreparedCover, build_coverage_model, flatten_cover
 from .requirements import Family
@@ -167,7 +181,8 @@ class GridBlock:
         w = float(self.workload[d])
         if w <= 0:
             return 1.0
-        return 1.0 - pyo.quicksum(self.model.town_unmet_hours[t] for t in self._towns_of(d)) / w
+        unit = self.data.hours["fulltime"]
+        return 1.0 - pyo.quicksum(self.model.town_unmet_worker_years[t] for t in self._towns_of(d)) / (w / unit)
 
     def staffing(self) -> grd.GridStaffing:
         """The plan exactly as decided (idle staff are kept: they are paid for in the model's spend)."""
@@ -298,21 +313,25 @@ def _grid_model(data: grd.GridData) -> pyo.ConcreteModel:
 
 
 def _add_grid_sets(m, data: grd.GridData) -> None:
+    """Sets, and the block's figures in worker-years (hours / H_full; see the module docstring)."""
     grids, towns = np.flatnonzero(data.modelled_grids), np.flatnonzero(data.modelled_towns)
     h = data.hours
+    unit = h["fulltime"]
     m.GRIDS = pyo.Set(initialize=data.grid_ids[grids].tolist(), ordered=True)
     m.TOWNS = pyo.Set(initialize=data.town_ids[towns].tolist(), ordered=True)
     members = {data.town_ids[t]: [] for t in towns}
     for g in grids:
         members[data.town_ids[data.grid_town[g]]].append(data.grid_ids[g])
     m.GRIDS_OF_TOWN = pyo.Set(m.TOWNS, initialize=members, ordered=True)
-    m.workload_hours = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], data.workload[grids])))
-    m.largest_deficit_hours = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], data.workload[grids] - h["fulltime"])))
+    workload = data.workload[grids] / unit
+    m.workload_worker_years = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], workload)))
+    m.largest_deficit_worker_years = pyo.Param(m.GRIDS, initialize=dict(zip(data.grid_ids[grids], np.maximum(workload - 1.0, 1.0))))
     x_max, z_max = data.fulltime_max[grids], data.parttime_max
-    m.largest_surplus_hours = pyo.Param(m.GRIDS, initialize=dict(zip(
-        data.grid_ids[grids], np.maximum(h["fulltime"] * x_max + h["parttime"] * z_max - data.workload[grids], 0.0))))
+    m.largest_surplus_worker_years = pyo.Param(m.GRIDS, initialize=dict(zip(
+        data.grid_ids[grids], np.maximum(x_max + h["parttime"] / unit * z_max - workload, 1.0))))
+    for kind in ("parttime", "professional"):
+        setattr(m, f"worker_years_per_{kind}", pyo.Param(initialize=h[kind] / unit))
     for kind in ("fulltime", "parttime", "professional"):
-        setattr(m, f"hours_{kind}_per_year", pyo.Param(initialize=h[kind]))
         setattr(m, f"salary_{kind}_10k_cny", pyo.Param(initialize=data.salary[kind]))
 
 
@@ -327,55 +346,56 @@ def _add_grid_staff(m, data: grd.GridData) -> None:
     m.fulltime_workers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=lambda m, g: (1, x_max[g]), initialize=1)
     m.parttime_helpers = pyo.Var(m.GRIDS, domain=pyo.Integers, bounds=(0, data.parttime_max), initialize=0)
     m.professionals = pyo.Var(m.TOWNS, domain=pyo.Integers, bounds=lambda m, t: y_bounds[t])
-    m.largest_pro_surplus_hours = pyo.Param(m.TOWNS, initialize={t: data.hours["professional"] * b[1] for t, b in y_bounds.items()})
+    pro = data.hours["professional"] / data.hours["fulltime"]
+    m.largest_pro_surplus_worker_years = pyo.Param(m.TOWNS, initialize={t: max(pro * b[1], 1.0) for t, b in y_bounds.items()})
 
 
 def _add_grid_deficits(m) -> None:
     """d_g = (W_g − H_full x_g − H_part z_g)⁺ exactly, with δ_g = 1 when the grid's own staff fall short."""
-    m.deficit_hours = pyo.Var(m.GRIDS, within=pyo.NonNegativeReals)
+    m.deficit_worker_years = pyo.Var(m.GRIDS, within=pyo.NonNegativeReals)
     m.grid_short = pyo.Var(m.GRIDS, within=pyo.Binary)
 
     def gap(m, g):
-        return m.workload_hours[g] - m.hours_fulltime_per_year * m.fulltime_workers[g] - m.hours_parttime_per_year * m.parttime_helpers[g]
+        return m.workload_worker_years[g] - m.fulltime_workers[g] - m.worker_years_per_parttime * m.parttime_helpers[g]
 
     @m.Constraint(m.GRIDS)
     def deficit_at_least_gap(m, g):
         """d_g ≥ W_g − H_full x_g − H_part z_g"""
-        return m.deficit_hours[g] >= gap(m, g)
+        return m.deficit_worker_years[g] >= gap(m, g)
 
     @m.Constraint(m.GRIDS)
     def deficit_at_most_gap_when_short(m, g):
         """d_g ≤ W_g − H_full x_g − H_part z_g + M_g (1 − δ_g)"""
-        return m.deficit_hours[g] <= gap(m, g) + m.largest_surplus_hours[g] * (1 - m.grid_short[g])
+        return centred(m.deficit_worker_years[g] <= gap(m, g) + m.largest_surplus_worker_years[g] * (1 - m.grid_short[g]))
 
     @m.Constraint(m.GRIDS)
     def deficit_zero_unless_short(m, g):
         """d_g ≤ (W_g − H_full) δ_g"""
-        return m.deficit_hours[g] <= m.largest_deficit_hours[g] * m.grid_short[g]
+        return centred(m.deficit_worker_years[g] <= m.largest_deficit_worker_years[g] * m.grid_short[g])
 
 
 def _add_town_unmet(m) -> None:
     """U_t = (Σ_{g∈t} d_g − H_pro y_t)⁺ exactly, with γ_t = 1 when the professionals fall short."""
-    m.town_unmet_hours = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
+    m.town_unmet_worker_years = pyo.Var(m.TOWNS, within=pyo.NonNegativeReals)
     m.town_short = pyo.Var(m.TOWNS, within=pyo.Binary)
 
     def gap(m, t):
-        return pyo.quicksum(m.deficit_hours[g] for g in m.GRIDS_OF_TOWN[t]) - m.hours_professional_per_year * m.professionals[t]
+        return pyo.quicksum(m.deficit_worker_years[g] for g in m.GRIDS_OF_TOWN[t]) - m.worker_years_per_professional * m.professionals[t]
 
     @m.Constraint(m.TOWNS)
     def unmet_at_least_gap(m, t):
         """U_t ≥ Σ_{g∈t} d_g − H_pro y_t"""
-        return m.town_unmet_hours[t] >= gap(m, t)
+        return m.town_unmet_worker_years[t] >= gap(m, t)
 
     @m.Constraint(m.TOWNS)
     def unmet_at_most_gap_when_short(m, t):
         """U_t ≤ Σ_{g∈t} d_g − H_pro y_t + H_pro y_max (1 − γ_t)"""
-        return m.town_unmet_hours[t] <= gap(m, t) + m.largest_pro_surplus_hours[t] * (1 - m.town_short[t])
+        return centred(m.town_unmet_worker_years[t] <= gap(m, t) + m.largest_pro_surplus_worker_years[t] * (1 - m.town_short[t]))
 
     @m.Constraint(m.TOWNS)
     def unmet_zero_unless_short(m, t):
         """U_t ≤ Σ_{g∈t} (W_g − H_full) γ_t"""
-        return m.town_unmet_hours[t] <= sum(m.largest_deficit_hours[g] for g in m.GRIDS_OF_TOWN[t]) * m.town_short[t]
+        return centred(m.town_unmet_worker_years[t] <= sum(m.largest_deficit_worker_years[g] for g in m.GRIDS_OF_TOWN[t]) * m.town_short[t])
 
 
 def _add_town_spend(m) -> None:
@@ -512,7 +532,7 @@ def _add_town_cap(m, cap: pd.Series) -> None:
         top = float(s.ub if s.ub is not None else pyo.value(m.staff_today[t]))
         rows[t, "within_posted"] = c <= s + q
         rows[t, "full"] = c >= k * f
-        rows[t, "all_unless_full"] = c >= s + q - (top - k) * f
+        rows[t, "all_unless_full"] = c >= s + q - max(top - k, 1.0) * f      # any M ≥ ŝ_t − K_t holds it; ≥ 1 keeps it far from 0
         rows[t, "no_pool_when_full"] = q <= k * (1 - f)
     m.town_counted_exactly = pyo.Constraint(list(rows), rule=lambda m, t, r: rows[t, r])
 
@@ -569,10 +589,12 @@ class FacilitiesBlock:
         return linear(cost[js].tolist() + self.idle["cost"].to_numpy(float)[ks].tolist(),
                       [self.model.site_open[j] for j in js] + [self.model.idle_site_open[k] for k in ks])
 
-    def release_spend(self) -> None:
-        """Let the plan open sites that cover no one more (see `_add_idle_sites`), for Hoover."""
-        for v in self.model.idle_site_open.values():
-            v.unfix()
+    def release_spend(self, budget: float = math.inf) -> None:
+        """Let the plan open sites that cover no one more (see `_add_idle_sites`), for Hoover; one whose
+        first year costs more than `budget` stays closed (no plan within it opens one)."""
+        for v, cost in zip(self.model.idle_site_open.values(), self.idle["cost"].to_numpy(float)):
+            if cost <= budget:
+                v.unfix()
 
     def level(self, d: str):
         return self.levels.get(d, 1.0)

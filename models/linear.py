@@ -12,14 +12,18 @@ be Python numbers; the rows they build are the same rows (same coefficients and 
     equal(expr, value)                         expr = value
     rows(index_set, expressions)               an indexed Constraint from {index: relation}
                                                (indices missing from a mapping get no row)
+    centred(relation)                          k·(left − right) = 0 (≤ 0): the same row, scaled by the
+                                               power of 2 that centres its coefficients on 1
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable, Mapping, Sequence
 
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression
+from pyomo.repn.standard_repn import generate_standard_repn
 
 
 def linear(coefs: Sequence[float], variables: Sequence, constant: float = 0.0) -> LinearExpression:
@@ -49,3 +53,26 @@ def rows(index_set, expressions: Mapping | Iterable, doc: str | None = None) -> 
     table = expressions if isinstance(expressions, Mapping) else dict(zip(index_set, expressions))
     skip = pyo.Constraint.Skip
     return pyo.Constraint(index_set, rule=lambda m, *key: table.get(key[0] if len(key) == 1 else key, skip), doc=doc)
+
+
+def centring_factor(coefs: Iterable[float]) -> float:
+    """The power of 2 k that centres the nonzero |coefs| on 1: after scaling, their largest times
+    their smallest is within a factor 2 of 1, so a row spanning R keeps its coefficients within
+    [1/√(2R), √(2R)]. A power of 2 changes no digit of any coefficient (1 when there is none)."""
+    logs = [math.log2(abs(c)) for c in coefs if c]
+    if not logs:
+        return 1.0
+    return 2.0 ** -round(0.5 * (max(logs) + min(logs)))
+
+
+def centred(relation):
+    """The row `left = right` or `left ≤ right` as k·(left − right) = 0 (≤ 0), k = centring_factor of the
+    coefficients of its variables (those not fixed now; fixed ones stay in the row, scaled by the same
+    k). The same row, handed to HiGHS on a scale where its coefficients lie about 1."""
+    if relation.__class__ not in (EqualityExpression, InequalityExpression) or getattr(relation, "_strict", False):
+        raise ValueError(f"centred takes left = right or left ≤ right, not {relation}")
+    left, right = relation.args
+    body = left - right
+    k = centring_factor(generate_standard_repn(body, compute_values=True, quadratic=False).linear_coefs)
+    body = k * body if k != 1.0 else body
+    return equal(body, 0.0) if relation.__class__ is EqualityExpression else at_most(body, 0.0)

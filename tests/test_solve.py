@@ -91,6 +91,20 @@ def test_progress_line_shows_incumbent_and_gap(capsys):
     assert "incumbent 10" in err and "gap 20.00%" in err
 
 
+class _NoIncumbentEvent(_Event):
+    class _Out:          # what HiGHS reports before its first plan: no incumbent, no bound, a gap of -1
+        mip_primal_bound, mip_dual_bound, mip_gap = float("inf"), float("-inf"), -1.0
+
+
+def test_progress_line_without_incumbent_shows_no_gap(capsys):
+    watch = _Watch(SolveOptions(progress=True))
+    watch.last_print -= 10
+    watch(_NoIncumbentEvent())
+    watch.finish()
+    err = capsys.readouterr().err
+    assert "incumbent none yet, bound -, gap -" in err and "%" not in err, err
+
+
 def test_same_seed_and_threads_give_same_solution():
     a, _ = knapsack(n=14, seed=9)
     b, _ = knapsack(n=14, seed=9)

@@ -209,9 +209,11 @@ class _Watch:
 
 def progress_line(options: SolveOptions, elapsed: float, incumbent: float, bound: float, gap: float) -> str:
     """'  point 3/6 · tie-break: max efficiency: 12 s, incumbent 0.7745, bound 0.7751, gap 0.08%, 40 s left'."""
-    shown = "none yet" if not math.isfinite(incumbent) or abs(incumbent) >= 1e30 else f"{incumbent:.6g}"
+    found = math.isfinite(incumbent) and abs(incumbent) < 1e30
+    shown = f"{incumbent:.6g}" if found else "none yet"
     bound_text = f"{bound:.6g}" if math.isfinite(bound) and abs(bound) < 1e30 else "-"
-    gap_text = f"{100 * gap:.2f}%" if math.isfinite(gap) and gap < 1e10 else "-"
+    known = found and math.isfinite(gap) and 0 <= gap < 1e10        # without an incumbent HiGHS's gap means nothing
+    gap_text = f"{100 * gap:.2f}%" if known else "-"
     where = " · ".join(x for x in (options.label, options.stage) if x) or "solving"
     left = time_left(options)
     left_text = "" if left is None else f", {max(0.0, left):.0f} s left"
