@@ -41,8 +41,9 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def write_folder(instance: Instance, folder: str | Path, header_comment: str | None = None) -> Path:
-    """Write city.yaml and one CSV per table, atomically (a temporary folder renamed)."""
+def write_folder(instance: Instance, folder: str | Path, header_comment: str | None = None, overwrite: bool = False) -> Path:
+    """Write city.yaml and one CSV per table, atomically (a temporary folder renamed); an existing
+    folder is replaced only if it is an instance allocator wrote, unchanged, and `overwrite`."""
     def fill(tmp: Path) -> None:
         text = yaml.safe_dump(config_to_yaml_dict(instance.config), allow_unicode=True, sort_keys=False)
         if header_comment:
@@ -50,7 +51,7 @@ def write_folder(instance: Instance, folder: str | Path, header_comment: str | N
         (tmp / "city.yaml").write_text(text, encoding="utf-8")
         for name, frame in instance.tables().items():
             _plain(frame).to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
-    folder = write_folder_atomically(Path(folder), fill)
+    folder = write_folder_atomically(Path(folder), fill, kind="instance", overwrite=overwrite)
     return folder
 
 
