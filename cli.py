@@ -255,6 +255,13 @@ def _default_out(name: str, model: str) -> Path:
     return out
 
 
+def _check_place(out: Path) -> None:
+    """A study's --out: refused before any work when it lies under a file or in a folder we may not write."""
+    from allocator.files import check_place
+
+    check_place(out)
+
+
 MAX_STAGE_LINES = 12
 
 
@@ -440,6 +447,8 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
     scenarios = expand_scenarios(parse_params(params))
     if resume and out is None:
         raise InputError("--resume continues the sweep in --out: name that folder", file="--resume")
+    if out is not None:
+        _check_place(out)
     out = out or _default_out(f"{instance.name}-sweep", model_name)
     with _SweepProgress(len(scenarios)) as advance:
         try:
@@ -708,6 +717,8 @@ def frontier_command(instance: Path, measure, points, workers, scheduler, out, r
     spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release, no_worse_than_today)
     if resume and out is None:
         raise InputError("--resume finishes the frontier in --out: name that folder", file="--resume")
+    if out is not None:
+        _check_place(out)
     out = out or _default_out(f"{instance.name}-frontier", model_name)
     with _SweepProgress(points + 2) as advance:
         frame = run_frontier(instance, spec, measure, points, out, workers=workers, scheduler=scheduler, resume=resume,
@@ -740,6 +751,8 @@ def equity_bench_command(instance: Path, objectives, workers, out, model_name, b
 
     spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release, no_worse_than_today)
     names = parse_objectives(objectives)
+    if out is not None:
+        _check_place(out)
     out = out or _default_out(f"{instance.name}-bench", model_name)
     with _SweepProgress(len(names)) as advance:
         frame = run_bench(instance, spec, names, out, workers=workers, progress=advance,

@@ -124,7 +124,7 @@ def check_folder_target(out: str | Path, kind: str, overwrite: bool, option: str
 
     if not out.name or out.name in (".", ".."):
         refuse(f"is not a folder name allocator can write to; give {option} a new folder, e.g. results/plan-1")
-    _check_parents(out, option)
+    check_place(out, option)
     if out.is_symlink():
         refuse(f"is a symbolic link; give {option} a new folder")
     if out.exists() and not out.is_dir():
@@ -160,7 +160,7 @@ def check_file_target(out: str | Path, overwrite: bool, option: str = "OUT") -> 
     out = Path(out)
     if out.is_dir():
         raise InputError(Problem(str(out), f"is a folder; give {option} a file name"))
-    _check_parents(out, option)
+    check_place(out, option)
     if out.exists() or out.is_symlink():
         if not overwrite:
             raise InputError(Problem(str(out), "already exists; pass --overwrite to replace it, or choose another name"))
@@ -179,8 +179,9 @@ def read_manifest(folder: str | Path) -> dict | None:
     return value
 
 
-def _check_parents(out: Path, option: str) -> None:
-    """The first existing folder above `out` is a folder we may write in (not a file)."""
+def check_place(out: str | Path, option: str = "--out") -> None:
+    """Refuse (InputError) an output whose first existing folder above is a file or not writable."""
+    out = Path(out)
     for parent in out.absolute().parents:
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():

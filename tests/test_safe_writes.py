@@ -168,6 +168,17 @@ def test_solve_refuses_a_bad_out_before_solving(tiny_dir, tmp_path, monkeypatch,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+@pytest.mark.parametrize("study", [("sweep", "--model", "grid", "--param", "budget=100,200"),
+                                   ("frontier", "--model", "enforcement", "--equity", "maxmin"),
+                                   ("equity-bench", "--model", "enforcement", "--objectives", "maxmin")])
+def test_studies_refuse_an_out_under_a_file_before_solving(tiny_dir, tmp_path, study):
+    (tmp_path / "file").write_text("keep")
+    result = invoke(study[0], tiny_dir, *study[1:], "--workers", 0, "--out", tmp_path / "file" / "study")
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.output and "internal error" not in result.output
+    assert (tmp_path / "file").read_text() == "keep"
+
+
 # --- leftovers of killed runs, concurrent writers -----------------------------------------------
 
 def dead_pid() -> int:
