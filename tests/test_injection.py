@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from allocator import cli
+from allocator.data.loader import load_instance
+from allocator.data.writers import write_workbook
 from allocator.plans.plan import read_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,3 +127,10 @@ def test_compare_csv_quotes_formula_text_but_not_negative_numbers(evil, tmp_path
         cells = [cell for row in csv.reader(f) for cell in row]
     assert "'" + EVIL["Centre"] in cells
     assert any(c.startswith("-") and _number(c) for c in cells)          # a delta below zero, still a number
+
+
+def test_an_instance_workbook_keeps_formula_text_as_text_and_reads_back_equal(evil, tmp_path):
+    city = load_instance(evil["city"])
+    out = write_workbook(city, tmp_path / "city.xlsx")
+    assert_no_live_formula(out)
+    assert load_instance(out) == city

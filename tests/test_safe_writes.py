@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import allocator.plans.make as make
 from allocator import cli
 from allocator.errors import InputError
 from allocator.plans.plan import Plan, read_plan, write_plan
@@ -152,7 +153,7 @@ def test_files_are_replaced_only_with_overwrite(tmp_path, solved, command):
 
 @pytest.mark.parametrize("where", ["under_a_file", "dot", "a_file"])
 def test_solve_refuses_a_bad_out_before_solving(tiny_dir, tmp_path, monkeypatch, where):
-    import allocator.plans.make as make
+
 
     def no_solve(*args, **kwargs):
         raise AssertionError("solved although --out cannot be written")
