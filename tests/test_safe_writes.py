@@ -239,6 +239,7 @@ def test_threads_writing_one_plan_end_with_one_plan_and_a_message_for_the_others
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
 
 
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 WRITER = """
 import sys, time
 import pandas as pd
@@ -246,7 +247,7 @@ from allocator.errors import InputError
 from allocator.plans.plan import Plan, write_plan
 slow = pd.DataFrame.to_csv
 def slow_to_csv(self, *args, **kwargs):
-    time.sleep(0.3)
+    time.sleep(float(sys.argv[4]))
     return slow(self, *args, **kwargs)
 pd.DataFrame.to_csv = slow_to_csv
 pool = pd.DataFrame({"district_id": ["D1", "D2"], "pool_staff": [3, 0]})
@@ -263,9 +264,8 @@ except InputError as err:
 
 def test_processes_writing_one_plan_end_with_one_plan_and_a_message_for_the_others(tmp_path):
     out = tmp_path / "plan"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     go = time.time() + 6.0                     # every process imported and waiting when the clock strikes
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(out), f"p{k}", str(go)], env=env,
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(out), f"p{k}", str(go), "0.3"], env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for k in range(4)]
     results = [(w.wait(timeout=120), w.stdout.read()) for w in writers]
     codes = [code for code, _ in results]
@@ -294,3 +294,17 @@ def test_the_default_out_is_one_folder_inside_results_whatever_the_citys_name(ti
     plans = [p for p in created if (p / "plan.json").is_file()]
     assert len(plans) == 1 and plans[0].parent == work / "results", plans
     assert all(work in p.parents for p in created)
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_the_next_write_keeps(tmp_path):
+    out = tmp_path / "plan"
+    killed = subprocess.Popen([sys.executable, "-c", WRITER, str(out), "killed", "0", "60"], env=ENV)
+    give_up = time.time() + 60
+    while not [p for p in tmp_path.iterdir() if ".partial-" in p.name] and time.time() < give_up:
+        time.sleep(0.05)
+    killed.kill()                                    # kill -9 while its plan is half written
+    killed.wait()
+    assert [p for p in tmp_path.iterdir() if ".partial-" in p.name], "the writer never started"
+    write_plan(small_plan("next"), out)
+    assert read_plan(out).meta["writer"] == "next"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
