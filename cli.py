@@ -123,15 +123,22 @@ def validate(instance: Path, basis: str | None) -> None:
     click.echo("valid: no problems found")
 
 
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace what allocator wrote at OUT before (a plan or "
+                                "instance folder only if it holds nothing else); without it an existing OUT is refused.")
+
+
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path))
+@overwrite_option
 @friendly
-def template(out: Path) -> None:
+def template(out: Path, overwrite: bool) -> None:
     """Write an empty instance workbook OUT.xlsx with headers and column meanings (EN/中文)."""
     from allocator.data.template import write_template
+    from allocator.files import check_file_target
 
     if out.suffix.lower() != ".xlsx":
         raise InputError(f"the template is an Excel workbook: give a name ending in .xlsx, not {out.name!r}", file=str(out))
+    check_file_target(out, overwrite)
     click.echo(f"wrote {write_template(out)}")
 
 
@@ -166,6 +173,7 @@ def _within(name: str):
 @click.option("--threads", type=int, callback=_within("threads"), help="Threads for HiGHS (1 for reproducible runs).")
 @click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed.")
 @click.option("--out", type=click.Path(path_type=Path), help="Plan folder (default results/<instance>-<model>-<time>).")
+@overwrite_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, objective, bound, gap, stages, plan_dir).")
 @click.option("--iis", is_flag=True, help="When infeasible, also name HiGHS's irreducible infeasible subset (LP relaxation).")
 @click.option("--equity-bound", "equity_bounds", multiple=True, metavar="MEASURE=VALUE",
@@ -177,12 +185,13 @@ def _within(name: str):
                                                          "give it today.")
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
-          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, as_json, iis, equity_bounds,
+          target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, overwrite, as_json, iis, equity_bounds,
           allow_release, no_worse_than_today) -> None:
     """Solve a model on INSTANCE and write the plan (exit codes: see the README's table)."""
     import json as json_lib
 
     from allocator.data.loader import load_instance
+    from allocator.files import check_folder_target
     from allocator.plans.plan import write_plan
     from allocator.plans.make import make_plan
     from allocator.solving.run import RunOptions
@@ -191,7 +200,10 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     for flag, given in (("--allow-release", allow_release), ("--no-worse-than-today", no_worse_than_today)):
         if given and model_name not in ("enforcement", "city"):
             raise InputError(f"{flag} applies to the enforcement and city models, not {model_name}", file=flag)
+    if out is not None:
+        check_folder_target(out, "plan", overwrite)          # before any work: never solve for a plan we may not write
     city = load_instance(instance)
+    out = out or _default_out(city.name, model_name)
     options = RunOptions(model=model_name, objective=objective, budget=budget, headcount=headcount, basis=basis,
                          scenarios=scenarios, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight, target_ratio=target_ratio,
                          max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
@@ -200,8 +212,7 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json,
                                  deadline=_deadline(time_limit))
     plan = make_plan(city, options, solve_options, iis=iis)
-    out = out or _default_out(city.name, model_name)
-    folder = write_plan(plan, out)
+    folder = write_plan(plan, out, overwrite)
     m = plan.meta
     if as_json:
         click.echo(json_lib.dumps({"status": m["status"], "objective": m["objective_value"], "objective_name": m["objective"],
@@ -231,9 +242,24 @@ _NO_PLAN_WORDS = ("the solver stopped at its time limit before finding any plan 
 
 
 def _default_out(name: str, model: str) -> Path:
+    """results/NAME-MODEL-TIME, one folder name however the city is named (its name is data), not taken yet."""
     from datetime import datetime
 
-    return Path("results") / f"{name}-{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    from allocator.files import safe_name
+
+    stem = f"{safe_name(name)}-{safe_name(model, 'model')}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out, k = Path("results") / stem, 1
+    while out.exists() or out.is_symlink():
+        k += 1
+        out = Path("results") / f"{stem}-{k}"
+    return out
+
+
+def _check_place(out: Path) -> None:
+    """A study's --out: refused before any work when it lies under a file or in a folder we may not write."""
+    from allocator.files import check_place
+
+    check_place(out)
 
 
 MAX_STAGE_LINES = 12
@@ -362,7 +388,7 @@ def _no_tables(plan, plan_dir: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: the same seed gives the same files.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder (or .xlsx workbook) to write.")
 @click.option("--format", "fmt", type=click.Choice(["folder", "xlsx"]), help="Default: xlsx when OUT ends in .xlsx, else folder.")
-@click.option("--overwrite", is_flag=True, help="Replace an instance already at OUT.")
+@overwrite_option
 @friendly
 def generate(towns: int, seed: int, out: Path, fmt: str | None, overwrite: bool) -> None:
     """Write a synthetic city of TOWNS streets/towns (core, suburban and outer districts)."""
@@ -372,7 +398,7 @@ def generate(towns: int, seed: int, out: Path, fmt: str | None, overwrite: bool)
     fmt = output_format(out, fmt)
     check_output(out, fmt, overwrite)
     city = generate_city(towns, seed)
-    click.echo(f"wrote {write_city(city, out, fmt)}  ({len(city.districts):,} districts, {len(city.towns):,} towns, "
+    click.echo(f"wrote {write_city(city, out, fmt, overwrite)}  ({len(city.districts):,} districts, {len(city.towns):,} towns, "
                f"{len(city.grids):,} grids, {len(city.sites):,} sites)")
 
 
@@ -425,6 +451,8 @@ def sweep(instance: Path, model_name: str, params, objective, workers, scheduler
     scenarios = expand_scenarios(parse_params(params))
     if resume and out is None:
         raise InputError("--resume continues the sweep in --out: name that folder", file="--resume")
+    if out is not None:
+        _check_place(out)
     out = out or _default_out(f"{instance.name}-sweep", model_name)
     with _SweepProgress(len(scenarios)) as advance:
         try:
@@ -521,19 +549,21 @@ class _Warnings:
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of the table's labels.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @label_option
+@overwrite_option
 @friendly
-def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, labels) -> None:
+def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, labels, overwrite) -> None:
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
     from allocator.views.compare import check_same_model, compare, load_plans
     from allocator.views.compare_text import for_people, render_text, to_json
-    from allocator.files import write_text
+    from allocator.files import quote_frame, write_text
     from allocator.views.export import check_out, export_comparison
 
     fmt = "json" if as_json else fmt or {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}.get(out.suffix.lower() if out else "", "table")
     if fmt == "xlsx" and out is None:
         raise InputError("--format xlsx writes a workbook: name it with --out FILE.xlsx", file="--out")
     if out is not None:
-        check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}")
+        check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}",
+                  overwrite)
     planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
     if not force:
         check_same_model(planset)
@@ -546,7 +576,7 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
         click.echo(f"wrote {export_comparison(result, out)}")
         return
     text = {"table": lambda: render_text(result, lang), "json": lambda: to_json(result),
-            "csv": lambda: for_people(result.wide()).to_csv(index=False, lineterminator="\n")}[fmt]()
+            "csv": lambda: quote_frame(for_people(result.wide())).to_csv(index=False, lineterminator="\n")}[fmt]()
     if out is None:
         click.echo(text.rstrip("\n"))
     else:
@@ -564,8 +594,9 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
 @lang_option
 @force_option
 @label_option
+@overwrite_option
 @friendly
-def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force, labels) -> None:
+def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force, labels, overwrite) -> None:
     """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage or the tradeoff."""
     from allocator.views.chart_data import ChartOptions, build_chart, needs_instance
     from allocator.views.charts import save
@@ -573,7 +604,7 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
     from allocator.files import write_file
     from allocator.views.export import check_out
 
-    check_out(out, (".png", ".svg"), "a chart")
+    check_out(out, (".png", ".svg"), "a chart", overwrite)
     planset = load_plans(list(plans), force=force, instance=instance_path,
                          city="required" if needs_instance(kind) else "optional", progress=_progress, labels=labels)
     with _Warnings():
@@ -590,15 +621,16 @@ def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, for
 @instance_option
 @force_option
 @label_option
+@overwrite_option
 @friendly
-def report_command(plans, out, lang, instance_path, force, labels) -> None:
+def report_command(plans, out, lang, instance_path, force, labels, overwrite) -> None:
     """One self-contained HTML report of PLAN(s) for district leaders: changes, charts, equity, solver status."""
     from allocator.views.compare import load_plans
     from allocator.files import write_text
     from allocator.views.export import check_out
     from allocator.views.report import render_report
 
-    check_out(out, (".html", ".htm"), "the report")
+    check_out(out, (".html", ".htm"), "the report", overwrite)
     planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
     _note_city(planset)
     with _Warnings():
@@ -610,17 +642,18 @@ def report_command(plans, out, lang, instance_path, force, labels) -> None:
 @click.argument("plan", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @instance_option
+@overwrite_option
 @friendly
-def export_command(plan: Path, out: Path, instance_path: Path | None) -> None:
+def export_command(plan: Path, out: Path, instance_path: Path | None, overwrite: bool) -> None:
     """Write PLAN as one Excel workbook OUT.xlsx (a summary sheet and a sheet per table, headers EN / 中文),
     or as GIS layers OUT.gpkg / OUT.geojson (districts, towns, grids, sites, assignments) for QGIS or ArcGIS."""
     from allocator.views.export import export_plan
     from allocator.views.gis import GIS_SUFFIXES, export_layers
 
     if out.suffix.lower() in GIS_SUFFIXES:
-        click.echo(f"wrote {export_layers(plan, out, instance_path, progress=_progress)}")
+        click.echo(f"wrote {export_layers(plan, out, instance_path, progress=_progress, overwrite=overwrite)}")
         return
-    click.echo(f"wrote {export_plan(plan, out, instance_path, progress=_progress)}")
+    click.echo(f"wrote {export_plan(plan, out, instance_path, progress=_progress, overwrite=overwrite)}")
 
 
 # ---------------------------------------------------------------- equity: frontier (engine: allocator/frontier.py)
@@ -703,6 +736,8 @@ def frontier_command(instance: Path, measure, points, workers, scheduler, out, r
     spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release, no_worse_than_today)
     if resume and out is None:
         raise InputError("--resume finishes the frontier in --out: name that folder", file="--resume")
+    if out is not None:
+        _check_place(out)
     out = out or _default_out(f"{instance.name}-frontier", model_name)
     with _SweepProgress(points + 2) as advance:
         frame = run_frontier(instance, spec, measure, points, out, workers=workers, scheduler=scheduler, resume=resume,
@@ -735,6 +770,8 @@ def equity_bench_command(instance: Path, objectives, workers, out, model_name, b
 
     spec = _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release, no_worse_than_today)
     names = parse_objectives(objectives)
+    if out is not None:
+        _check_place(out)
     out = out or _default_out(f"{instance.name}-bench", model_name)
     with _SweepProgress(len(names)) as advance:
         frame = run_bench(instance, spec, names, out, workers=workers, progress=advance,

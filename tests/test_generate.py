@@ -129,7 +129,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert str(tmp_path / name) in result.output
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
-    assert set(a) == {"city.yaml", "districts.csv", "towns.csv", "grids.csv", "sites.csv"}
+    assert set(a) == {"city.yaml", "districts.csv", "towns.csv", "grids.csv", "sites.csv", ".allocator.json"}
     assert a == b
 
 

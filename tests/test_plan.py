@@ -36,7 +36,9 @@ def test_rewriting_a_plan_replaces_it(tmp_path):
     write_plan(sample_plan(), tmp_path / "p")
     plan = sample_plan()
     plan.meta["status"] = "time_limit"
-    write_plan(plan, tmp_path / "p")
+    with pytest.raises(InputError, match="--overwrite"):
+        write_plan(plan, tmp_path / "p")
+    write_plan(plan, tmp_path / "p", overwrite=True)
     assert json.loads((tmp_path / "p" / "plan.json").read_text())["status"] == "time_limit"
     assert [p.name for p in tmp_path.iterdir()] == ["p"]
 

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.errors import InputError, Problem
+from allocator.files import check_file_target, check_folder_target
 from allocator.data.instance import CityConfig, Instance
 from allocator.data.loader import finish_frame   # the loader's own column order, dtypes and index
 from allocator.data.norms import merged_norms
@@ -545,7 +546,8 @@ def output_format(out: Path, fmt: str | None) -> str:
 
 
 def check_output(out: Path, fmt: str, overwrite: bool) -> None:
-    """Refuse targets that would lose data or cannot hold the format, before anything is drawn."""
+    """Refuse targets that would lose data or cannot hold the format, before anything is drawn: a
+    folder is replaced only when it is an instance allocator wrote, unchanged (`check_folder_target`)."""
     def bad(rule: str) -> None:
         raise InputError(Problem(str(out), rule))
 
@@ -554,20 +556,14 @@ def check_output(out: Path, fmt: str, overwrite: bool) -> None:
             bad("a workbook needs a name ending in .xlsx")
         if out.is_dir():
             bad("is a folder; give a workbook name ending in .xlsx")
-        if out.exists() and not overwrite:
-            bad("already exists; pass --overwrite to replace it")
+        check_file_target(out, overwrite, "--out")
         return
-    if out.exists() and not out.is_dir():
-        bad("exists and is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / "city.yaml").is_file():
-            bad("is a folder that holds files but no instance (city.yaml); choose a new or empty folder")
-        if not overwrite:
-            bad("already holds an instance; pass --overwrite to replace it")
+    check_folder_target(out, "instance", overwrite)
 
 
-def write_city(instance: Instance, out: Path, fmt: str) -> Path:
+def write_city(instance: Instance, out: Path, fmt: str, overwrite: bool = False) -> Path:
     """Write atomically as a folder (city.yaml + CSV) or one workbook; return the path."""
     if fmt == "xlsx":
         return write_workbook(instance, out)
-    return write_folder(instance, out, header_comment=f"{instance.config.description}\nsame towns and seed give the same files")
+    return write_folder(instance, out, header_comment=f"{instance.config.description}\nsame towns and seed give the same files",
+                        overwrite=overwrite)

@@ -6,6 +6,7 @@ from pathlib import Path
 from allocator.data.config import KNOWN_KEYS
 from allocator.data.schema import LONLAT, TABLES, description_row
 from allocator.data.writers import save_workbook
+from allocator.files import guard_sheet
 
 
 def write_template(path: str | Path) -> Path:
@@ -36,4 +37,6 @@ def write_template(path: str | Path) -> Path:
                   "坐标：填投影坐标 x、y（米），或在各表中统一改为经纬度 lon、lat（度）。"])
     notes.append([f"Optional columns: {', '.join(c.name for c in LONLAT)}; extra columns are kept.",
                   "可另加列，读取时保留。"])
+    for sheet in book.worksheets:
+        guard_sheet(sheet)                   # no text a spreadsheet takes as a formula
     return save_workbook(book, Path(path))

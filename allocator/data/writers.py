@@ -12,7 +12,7 @@ import yaml
 from allocator.data.instance import CityConfig, Instance
 from allocator.data.norms import default_norms
 from allocator.data.schema import TEXT_SETTINGS
-from allocator.files import write_file, write_folder as write_folder_atomically
+from allocator.files import guard_cell, quote_cell, write_file, write_folder as write_folder_atomically
 
 
 def config_to_yaml_dict(config: CityConfig) -> dict[str, Any]:
@@ -41,8 +41,9 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def write_folder(instance: Instance, folder: str | Path, header_comment: str | None = None) -> Path:
-    """Write city.yaml and one CSV per table, atomically (a temporary folder renamed)."""
+def write_folder(instance: Instance, folder: str | Path, header_comment: str | None = None, overwrite: bool = False) -> Path:
+    """Write city.yaml and one CSV per table, atomically (a temporary folder renamed); an existing
+    folder is replaced only if it is an instance allocator wrote, unchanged, and `overwrite`."""
     def fill(tmp: Path) -> None:
         text = yaml.safe_dump(config_to_yaml_dict(instance.config), allow_unicode=True, sort_keys=False)
         if header_comment:
@@ -50,7 +51,7 @@ def write_folder(instance: Instance, folder: str | Path, header_comment: str | N
         (tmp / "city.yaml").write_text(text, encoding="utf-8")
         for name, frame in instance.tables().items():
             _plain(frame).to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
-    folder = write_folder_atomically(Path(folder), fill)
+    folder = write_folder_atomically(Path(folder), fill, kind="instance", overwrite=overwrite)
     return folder
 
 
@@ -58,25 +59,34 @@ def write_workbook(instance: Instance, path: str | Path) -> Path:
     """One workbook: sheet `city` (setting, value as YAML) and one sheet per table.
 
     A cell keeps 16 significant digits (as Excel shows 15), so numbers typed by people
-    come back exactly, while computed ones (projected x/y) may differ in the last bit.
+    come back exactly, while computed ones (projected x/y) may differ in the last bit. Text a
+    spreadsheet would take as a formula is a text cell (`allocator.files.guard_cell`), read back as is.
     """
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+
+    def text(value: Any) -> Any:
+        if quote_cell(value) is value:
+            return value
+        cell = WriteOnlyCell(sheet, value=value)
+        guard_cell(cell)
+        return cell
 
     path = Path(path)
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("city")
     sheet.append(["setting", "value"])
     for key, value in config_to_yaml_dict(instance.config).items():
-        text = value if key in TEXT_SETTINGS else yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip()
-        if text.endswith("\n..."):
-            text = text[:-4].strip()
-        sheet.append([key, text])
+        setting = value if key in TEXT_SETTINGS else yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip()
+        if setting.endswith("\n..."):
+            setting = setting[:-4].strip()
+        sheet.append([key, text(setting)])
     for name, frame in instance.tables().items():
         sheet = book.create_sheet(name)
         plain = _plain(frame)
-        sheet.append(list(plain.columns))
+        sheet.append([text(c) for c in plain.columns])
         for row in plain.itertuples(index=False, name=None):
-            sheet.append([_cell(v) for v in row])
+            sheet.append([text(_cell(v)) for v in row])
     return save_workbook(book, path)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from allocator.errors import InputError, Problem
-from allocator.files import write_folder
+from allocator.files import quote_frame, unquote_frame, write_folder
 
 PLAN_FILE = "plan.json"
 STATUSES = ("optimal", "time_limit", "infeasible", "unbounded", "error")
@@ -71,19 +71,20 @@ class Plan:
         return self.tables[name]
 
 
-def write_plan(plan: Plan, out: str | Path) -> Path:
-    """Write into a temporary sibling folder, then rename: never a half-written plan."""
+def write_plan(plan: Plan, out: str | Path, overwrite: bool = False) -> Path:
+    """Write into a temporary sibling folder, then rename: never a half-written plan.
+
+    An existing `out` is replaced only when it is a plan folder allocator wrote, holding nothing
+    added or changed since, and `overwrite` is given (`allocator.files.check_folder_target`).
+    Text cells a spreadsheet would take as a formula are written with a leading `'`
+    (`read_plan` reads them back as they were)."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(Problem(str(out), "exists and is not a folder; choose another --out"))
-    if out.exists() and any(out.iterdir()) and not (out / PLAN_FILE).exists():
-        raise InputError(Problem(str(out), "exists, is not empty and holds no plan; choose another --out"))
     def fill(tmp: Path) -> None:
         for name, frame in plan.tables.items():
             _check_columns(name, frame)
-            frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n", float_format="%.10g")
+            quote_frame(frame).to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n", float_format="%.10g")
         (tmp / PLAN_FILE).write_text(json.dumps(_jsonable(plan.meta), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    write_folder(out, fill)
+    write_folder(out, fill, kind="plan", overwrite=overwrite)
     plan.path = out
     return out
 
@@ -109,7 +110,7 @@ def _read_table(csv: Path) -> pd.DataFrame:
     try:
         header = pd.read_csv(csv, nrows=0).columns
         dtypes = {c: str for c in header if c in ID_COLUMNS}
-        return pd.read_csv(csv, dtype=dtypes, keep_default_na=False, na_values=[""])
+        return unquote_frame(pd.read_csv(csv, dtype=dtypes, keep_default_na=False, na_values=[""]))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
         raise InputError(Problem(str(csv), f"is not a readable plan table ({err})")) from None
 

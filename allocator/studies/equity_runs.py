@@ -144,7 +144,7 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
         if plan.tables:
             report = check_plan(plan, city)
             plan.meta["check"] = report.as_dict()
-        write_plan(plan, plan_dir)
+        write_plan(plan, plan_dir, overwrite=True)     # the study's own plan folder, re-solved on resume
         row.update(result_row(plan.meta), plan_written=True)
     except InputError as err:
         row["message"] = err.describe()

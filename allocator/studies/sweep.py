@@ -92,7 +92,7 @@ def solve_scenario(instance_path: str, instance_sha256: str, options: RunOptions
             row["message"] = f"the worker read a different instance at {instance_path} (sha256 {digest[:12]})"
         else:
             plan = make_plan(city, options, solve_options)
-            write_plan(plan, plan_dir)
+            write_plan(plan, plan_dir, overwrite=True)     # the sweep's own plan folder, re-solved on resume
             row.update(result_row(plan.meta), plan_written=True)
     except InputError as err:
         row["message"] = err.describe()

@@ -15,7 +15,7 @@ import pandas as pd
 
 from allocator.views.compare import Comparison, equity, load_plans, plan_levels, unit_metrics
 from allocator.errors import InputError, Problem
-from allocator.files import write_file
+from allocator.files import check_file_target, guard_sheet, write_file
 from allocator.data.instance import Instance
 from allocator.views.compare_text import DIGITS, for_people
 from allocator.views.labels import EQUITY_KEYS, METRICS, bilingual, column_header, field_label, metric_kind
@@ -29,18 +29,22 @@ META_ZH = {"bound": "界", "solver": "求解器", "solver_version": "求解器�
            "explanation": "说明", "check": "独立校验", "options": "选项", "total_s": "总耗时（秒）"}
 
 
-def check_out(out: Path, suffixes: tuple[str, ...], what: str) -> Path:
-    """OUT must have a known suffix, not be a folder, and sit in a writable folder: say so before any work."""
+def check_out(out: Path, suffixes: tuple[str, ...], what: str, overwrite: bool = False) -> Path:
+    """OUT must have a known suffix, not be a folder, sit in a writable folder and, unless
+    `overwrite`, not exist yet: say so before any work."""
     out = Path(out)
     if out.suffix.lower() not in suffixes:
         raise InputError(Problem(str(out), f"{what} is written as {' or '.join(suffixes)}: give a name ending in one of them"))
     if out.is_dir():
         raise InputError(Problem(str(out), "is a folder; give a file name"))
     parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputError(Problem(str(out), f"cannot be written: {parent} is a file, not a folder"))
     if not parent.is_dir():
         raise InputError(Problem(str(out), f"cannot be written: folder {parent} does not exist"))
     if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise InputError(Problem(str(out), "cannot be written: no permission"))
+    check_file_target(out, overwrite, "--out")
     return out
 
 
@@ -53,6 +57,7 @@ def write_workbook(sheets: dict[str, pd.DataFrame], out: Path, raw: tuple[str, .
                 frame = frame.rename(columns=lambda c: column_header(str(c)) if name in raw else _header(str(c)))
                 frame.to_excel(book, sheet_name=_sheet_name(name), index=False)
                 _format(book.sheets[_sheet_name(name)], frame)
+                guard_sheet(book.sheets[_sheet_name(name)])     # text stays text: never a live formula
     return write_file(out, write)
 
 
@@ -142,9 +147,9 @@ def comparison_sheets(cmp: Comparison) -> dict[str, pd.DataFrame]:
     return {"summary": summary, f"by_{cmp.by}": for_people(cmp.wide()), "long": long_frame}
 
 
-def export_plan(folder: Path, out: Path, instance: Path | None = None, progress=None) -> Path:
+def export_plan(folder: Path, out: Path, instance: Path | None = None, progress=None, overwrite: bool = False) -> Path:
     """PLAN as a workbook; equity is population-weighted when the plan's city can be found."""
-    check_out(out, (".xlsx",), "the export")
+    check_out(out, (".xlsx",), "the export", overwrite)
     planset = load_plans([folder], instance=instance, progress=progress)
     plan = planset.plans[0]
     return write_workbook(plan_sheets(plan, planset.instance), out, raw=tuple(plan.tables))

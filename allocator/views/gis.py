@@ -180,9 +180,9 @@ def _write(frames: dict, tmp: Path, suffix: str, description: str) -> None:
     pyogrio.write_dataframe(collection, tmp, driver="GeoJSON", layer_options={"DESCRIPTION": description})
 
 
-def export_layers(folder: Path, out: Path, instance: Path | None = None, progress=None) -> Path:
+def export_layers(folder: Path, out: Path, instance: Path | None = None, progress=None, overwrite: bool = False) -> Path:
     """PLAN as GIS layers OUT (.gpkg or .geojson), on the instance it was solved on."""
-    check_out(out, GIS_SUFFIXES, "a GIS export")
+    check_out(out, GIS_SUFFIXES, "a GIS export", overwrite)
     require_gis()
     planset = load_plans([folder], instance=instance, city="required", progress=progress)
     return write_layers(planset.plans[0], planset.instance, Path(out))
