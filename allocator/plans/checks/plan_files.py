@@ -58,7 +58,7 @@ def _meta_problems(plan: Plan, file: str) -> list[Problem]:
         problems.append(Problem(file, rule, column=key, value=shown, label="key"))
 
     model = meta.get("model")
-    if model not in OBJECTIVES:
+    if not isinstance(model, str) or model not in OBJECTIVES:
         bad("model", f"unknown model; a plan's model is one of {', '.join(OBJECTIVES)}")
     if meta.get("status") not in STATUSES:
         bad("status", f"unknown status; a plan's status is one of {', '.join(STATUSES)}")
