@@ -368,14 +368,15 @@ def _longest_text(archive: zipfile.ZipFile, part: zipfile.ZipInfo, bound: int, c
 
 def _sheet_rows(sheet, shown: str, max_rows: int | None) -> list[tuple[int, list[str]]]:
     """The rows holding a value, read to the sheet's last real row: `<dimension>` may be absent or
-    understate the sheet (reading it would lose rows silently); more than `max_rows` data rows are
-    refused as soon as they are passed."""
+    understate the sheet (reading it would lose rows silently). A value below row `max_rows` + 1
+    (the header, then `max_rows` rows, blank ones counted as in a CSV file) is refused as soon as
+    it is reached."""
     sheet.reset_dimensions()
     out = []
     for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
         cells = [_cell_text(v) for v in row]
         if any(c.strip() for c in cells):
-            if max_rows is not None and len(out) > max_rows:     # the header, then max_rows data rows
+            if max_rows is not None and number > max_rows + 1:
                 raise InputError(too_many_rows(shown, max_rows))
             out.append((number, cells))
     return out
