@@ -22,7 +22,6 @@ MAX_FILE_BYTES = 2 * 1024**3
 MAX_CELL_CHARS = 32_767          # Excel's own limit of a cell; a longer cell is no planner's data
 MAX_YAML_NODES = 10_000          # values in city.yaml once its aliases (*name) are expanded
 MAX_YAML_DEPTH = 20              # lists and mappings nested in city.yaml
-MAX_COLUMNS = 1_000              # columns a sheet may use (the contract has about 15)
 
 
 @dataclass
