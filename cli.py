@@ -40,6 +40,9 @@ def friendly(command):
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was written", err=True)
             ctx.exit(Exit.INTERRUPTED)
+        except BrokenPipeError:    # the reader of stdout went away (`| head -1`): stop quietly
+            _quiet_stdout()
+            ctx.exit(Exit.INTERRUPTED)
         except Exception as err:  # an internal error: say so plainly, trace only with --debug
             if debug:
                 traceback.print_exc()
@@ -49,12 +52,25 @@ def friendly(command):
     return wrapper
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's last flush finds no closed pipe (no traceback)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):   # a stdout without a file (a test runner's)
+        pass
+
+
 class _Main(click.Group):
     """The command group; a process whose solve abandoned HiGHS at a deadline ends at once (see _leave)."""
 
     def main(self, *args, **kwargs):
         try:
             return super().main(*args, **kwargs)
+        except BrokenPipeError:    # outside a command (its help, or its last line): stop quietly
+            _quiet_stdout()
+            _leave(Exit.INTERRUPTED)
+            raise SystemExit(Exit.INTERRUPTED) from None
         except SystemExit as done:
             _leave(done.code)
             raise
@@ -115,11 +131,13 @@ def _deadline(time_limit: float | None) -> float | None:
 @friendly
 def validate(instance: Path, basis: str | None) -> None:
     """Check INSTANCE (folder or .xlsx); list every problem (exit 2) or summarise it (exit 0)."""
-    from allocator.data.loader import load_instance
+    from allocator.data.loader import load_instance, travel_warning
     from allocator.data.summary import summarize
 
     city = load_instance(instance, basis=basis)
     click.echo(summarize(city))
+    if (warning := travel_warning(city)) is not None:
+        click.echo(f"warning: {warning}", err=True)
     click.echo("valid: no problems found")
 
 
@@ -190,7 +208,7 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     """Solve a model on INSTANCE and write the plan (exit codes: see the README's table)."""
     import json as json_lib
 
-    from allocator.data.loader import load_instance
+    from allocator.data.loader import load_instance, travel_warning
     from allocator.files import check_folder_target
     from allocator.plans.plan import write_plan
     from allocator.plans.make import make_plan
@@ -204,6 +222,8 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
         check_folder_target(out, "plan", overwrite)          # before any work: never solve for a plan we may not write
     city = load_instance(instance)
     out = out or _default_out(city.name, model_name)
+    if model_name in ("facilities", "city") and (warning := travel_warning(city)) is not None:
+        click.echo(f"warning: {warning}", err=True)
     options = RunOptions(model=model_name, objective=objective, budget=budget, headcount=headcount, basis=basis,
                          scenarios=scenarios, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight, target_ratio=target_ratio,
                          max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
@@ -347,24 +367,53 @@ def _money_lines(money: dict | None) -> list[str]:
 @instance_argument
 @friendly
 def check(plan_dir: Path, instance: Path) -> None:
-    """Recompute every constraint and the objective of PLAN_DIR from the files (exit 0 holds, 5 not)."""
+    """Recompute every constraint and the objective of PLAN_DIR from the files (exit 0 holds, 5 not;
+    2 a plan it cannot read)."""
     from allocator.plans.checks import check_plan
     from allocator.data.loader import load_instance
-    from allocator.plans.plan import read_plan
+    from allocator.errors import Problem
 
-    plan = read_plan(plan_dir)
+    plan = _readable_plan(plan_dir)
     city = load_instance(instance)
-    if plan.meta.get("instance_sha256") not in (None, city.content_hash()):
+    if plan.meta.get("instance_sha256") != city.content_hash():
         raise InputError(f"the plan was made for instance {plan.meta.get('instance')!r}, not for {instance} (content differs)", file=str(plan_dir))
     if not plan.tables:
         _no_tables(plan, plan_dir)
-    report = check_plan(plan, city)
+    try:
+        report = check_plan(plan, city)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError, OverflowError) as err:
+        # what plan_problems does not foresee deep in plan.json or a table: a value of another kind
+        if (click.get_current_context().find_root().params or {}).get("debug"):
+            traceback.print_exc()
+        raise InputError([Problem(str(plan_dir), _UNREADABLE_PLAN),
+                          Problem(str(plan_dir), f"a value in its files is not of the kind a plan holds "
+                                                 f"({type(err).__name__}: {str(err)[:200]})")]) from None
     for v in report.violations:
         click.echo(f"violation: {v}")
     if report.objective is not None:
         click.echo(f"objective recomputed: {report.objective:,.10g} (plan says {plan.meta.get('objective_value')})")
     click.echo("check: passed" if report.passed else f"check: FAILED ({len(report.violations)} violations)")
     click.get_current_context().exit(Exit.OK if report.passed else Exit.CHECK_FAILED)
+
+
+_UNREADABLE_PLAN = "cannot read this plan: it is not a plan folder as `solve` writes it (the problems follow); nothing was checked"
+
+
+def _readable_plan(plan_dir: Path):
+    """The plan of PLAN_DIR, or exit 2 with every reason its files cannot be read (never 5: a plan
+    that cannot be read neither passes nor fails the check)."""
+    from allocator.errors import Problem
+    from allocator.plans.checks.plan_files import plan_problems
+    from allocator.plans.plan import read_plan
+
+    try:
+        plan = read_plan(plan_dir)
+    except InputError as err:
+        raise InputError([Problem(str(plan_dir), _UNREADABLE_PLAN), *err.problems]) from None
+    problems = plan_problems(plan)
+    if problems:
+        raise InputError([Problem(str(plan_dir), _UNREADABLE_PLAN), *problems])
+    return plan
 
 
 def _no_tables(plan, plan_dir: Path) -> None:

@@ -17,7 +17,7 @@ class Exit(IntEnum):
     INFEASIBLE = 3      # no plan exists: the requirements contradict each other; the smallest relaxation is named
     NO_PLAN = 4         # stopped without a plan: a time (or other) limit came before any feasible plan was found
     CHECK_FAILED = 5    # a plan breaks a constraint or misstates its objective (found by the independent checker)
-    INTERRUPTED = 130   # Ctrl-C: stopped, nothing half-written
+    INTERRUPTED = 130   # Ctrl-C (or the reader of the output went away): stopped, nothing half-written
 
 
 def outcome_exit(status: str, has_plan: bool, check_passed: bool | None = None) -> Exit:

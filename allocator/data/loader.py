@@ -13,7 +13,7 @@ from allocator.errors import InputError, Problem
 from allocator.data.instance import CityConfig, Instance
 from allocator.data.readers import read_source
 from allocator.data.schema import LONLAT, TABLE_BY_NAME, TABLES
-from allocator.data.validate import check_identities, check_references, type_table
+from allocator.data.validate import check_identities, check_implied_parents, check_references, type_table
 
 MAX_ROWS_DEFAULT = 5_000_000
 MAX_ROWS_ENV = "ALLOCATOR_MAX_ROWS"
@@ -24,12 +24,13 @@ def load_instance(path: str | Path, basis: str | None = None, max_rows: int | No
     """Read, validate and type a city. Raises `InputError` listing every problem found.
 
     `max_rows` caps the rows of every table (default: $ALLOCATOR_MAX_ROWS, else 5,000,000);
-    it is checked on the files before they are read whole, so a huge instance is refused
-    before it fills memory. Files of a folder must lie inside it (a symlink out is refused)."""
+    it is checked on the files before they are read whole (line ends of every kind counted), and
+    again row by row while each table (CSV or sheet) is read, so a huge instance is refused before
+    it fills memory. Files of a folder must lie inside it (a symlink out is refused)."""
     path = Path(path)
     max_rows = max_rows_limit(max_rows)
     _precheck(path, max_rows)
-    raw, problems = read_source(path)
+    raw, problems = read_source(path, max_rows)
     _check_size(raw.tables, max_rows)
     config = check_config(raw.config, raw.config_file, problems, raw.config_rows) if raw.config is not None else None
     frames: dict[str, pd.DataFrame] = {}
@@ -38,6 +39,7 @@ def load_instance(path: str | Path, basis: str | None = None, max_rows: int | No
         if frame is not None:
             frames[name] = frame
     check_references(frames, problems)
+    check_implied_parents(frames, problems)
     tolerance = config.population_tolerance if config else 0.02
     check_identities(frames, tolerance, problems)
     _check_coordinate_kinds(frames, problems)
@@ -76,37 +78,22 @@ def _precheck(path: Path, max_rows: int) -> None:
                                                    "copy the file into the folder instead of linking to it"))
                 if name.endswith(".csv") and file.is_file():
                     _check_lines(file, name, max_rows)
-    elif path.suffix.lower() in (".xlsx", ".xlsm") and path.is_file():
-        _check_sheets(path, max_rows)
+    # a workbook's sheets are counted while they are read (readers.read_workbook): the size a sheet
+    # declares (<dimension>) may be absent or wrong
 
 
 def _check_lines(file: Path, shown: str, max_rows: int, chunk: int = 1 << 20) -> None:
-    """Count line ends without keeping the text; stop as soon as the cap (+ header) is passed."""
+    """Count line ends (LF, CRLF and a lone CR, as the CSV reader splits rows) without keeping the
+    text; stop as soon as the cap (+ header) is passed."""
     lines = 0
+    cr_before = False                       # the previous block ended in CR: a LF opening this one ends no new line
     with file.open("rb") as f:
         while block := f.read(chunk):
-            lines += block.count(b"\n")
+            lines += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n") - (cr_before and block[:1] == b"\n")
+            cr_before = block[-1:] == b"\r"
             if lines > max_rows + 1:
                 raise InputError(Problem(shown, f"its rows exceed the limit of {max_rows:,} rows per table (counted before "
                                                 f"reading); {_RAISE_LIMIT}"))
-
-
-def _check_sheets(path: Path, max_rows: int) -> None:
-    """The row count each sheet declares (its dimension), read without loading the cells."""
-    import openpyxl
-
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception:   # read_source reports an unreadable workbook with the details
-        return
-    try:
-        for name in book.sheetnames:
-            rows = book[name].max_row or 0
-            if rows > max_rows + 1:
-                raise InputError(Problem(f"{path.name}[{name.strip()}]",
-                                         f"{rows - 1:,} rows exceed the limit of {max_rows:,} rows per table; {_RAISE_LIMIT}"))
-    finally:
-        book.close()
 
 
 def _check_size(tables, max_rows: int) -> None:
@@ -176,3 +163,22 @@ def finish_frame(frame: pd.DataFrame, table) -> pd.DataFrame:
     else:
         out = out.reset_index(drop=True)
     return out
+
+
+def travel_warning(instance: Instance) -> str | None:
+    """The words of a partial travel.csv, or None. travel.csv may list only the pairs that matter
+    (a full table of every grid and site can be huge), so leaving pairs out is allowed, but it
+    changes meaning: a pair it leaves out is out of reach, however close the site is."""
+    travel = instance.travel
+    if travel is None:
+        return None
+    sites = instance.sites[instance.sites["service"].isin(instance.config.services)]
+    pairs = len(instance.grids) * len(sites)
+    listed = len(travel[travel["site_id"].isin(sites["site_id"])])
+    if listed >= pairs:
+        return None
+    grids_without = len(instance.grids) - travel.loc[travel["site_id"].isin(sites["site_id"]), "from_id"].nunique()
+    return (f"travel.csv gives minutes for {listed:,} of the {pairs:,} grid-site pairs; the other {pairs - listed:,} "
+            f"count as out of reach (no site serves a grid travel.csv does not pair it with)"
+            + (f", and {grids_without:,} grids have no site at all" if grids_without else "")
+            + "; list every pair, or remove travel.csv to use walking distances")

@@ -163,6 +163,26 @@ def check_references(frames: dict[str, pd.DataFrame], problems: list[Problem]) -
                     problems.append(Problem(frame.attrs["file"], f"refers to an id not found in {target.attrs['file']} column '{target_column}'", row=rows[i], column=spec.name, value=value))
 
 
+def check_implied_parents(frames: dict[str, pd.DataFrame], problems: list[Problem]) -> None:
+    """A table that gives a town also giving its district (an extra column `district_id`, as in
+    grids.csv) must name the town's own district: two parents for one row change its meaning."""
+    towns = frames.get("towns")
+    if towns is None or "district_id" not in towns:
+        return
+    district_of = dict(zip(towns["town_id"], towns["district_id"]))
+    for name, frame in frames.items():
+        if name in ("towns", "districts") or not {"town_id", "district_id"} <= set(frame.columns):
+            continue
+        rows = frame.attrs["row_numbers"]
+        for i, (town, district) in enumerate(zip(frame["town_id"], frame["district_id"])):
+            own = district_of.get(town)
+            if own is None or pd.isna(own) or district is None or not str(district).strip():
+                continue                     # an unknown town is reported as such
+            if str(district).strip() != own:
+                problems.append(Problem(frame.attrs["file"], f"town {town} lies in district {own} ({towns.attrs['file']}), "
+                                                             f"not in {district}", row=rows[i], column="district_id", value=district))
+
+
 def check_identities(frames: dict[str, pd.DataFrame], tolerance: float, problems: list[Problem]) -> None:
     """Population identities within and across tables."""
     towns, grids, districts = frames.get("towns"), frames.get("grids"), frames.get("districts")

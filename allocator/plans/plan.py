@@ -98,6 +98,8 @@ def read_plan(folder: str | Path) -> Plan:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(Problem(str(meta_file), f"is not valid JSON ({err})")) from None
+    except RecursionError:
+        raise InputError(Problem(str(meta_file), "nests its values too deeply to be a plan")) from None
     if not isinstance(meta, dict) or "model" not in meta or "status" not in meta:
         raise InputError(Problem(str(meta_file), "lacks the keys 'model' and 'status' of a plan"))
     tables = {}
