@@ -65,10 +65,9 @@ def _meta_problems(plan: Plan, file: str) -> list[Problem]:
     has_tables = bool(plan.tables)
     objective = meta.get("objective")
     known = OBJECTIVES.get(model, ()) if isinstance(model, str) else ()
-    if not (objective is None and not has_tables) and not (
+    if known and not (objective is None and not has_tables) and not (        # (an unknown model is named above)
             isinstance(objective, str) and (objective in known or objective.removeprefix("equity-") in MEASURES)):
-        bad("objective", f"unknown objective of the {model} model; one of {', '.join(known)} or equity-MEASURE"
-            if known else "must name the objective the plan was solved for")
+        bad("objective", f"unknown objective of the {model} model; one of {', '.join(known)} or equity-MEASURE")
     value = meta.get("objective_value")
     if has_tables and not _is_number(value):
         bad("objective_value", "must be the plan's objective value, a finite number (the folder holds the plan's tables)")
