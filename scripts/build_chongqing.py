@@ -545,6 +545,7 @@ def city_yaml(facts: dict) -> str:
     return f"""# Chongqing 重庆: 38 real districts (2020 census); streets, towns, grids, staff and sites generated.
 # Built by scripts/build_chongqing.py; see PROVENANCE.md for what is real and what is generated.
 name: chongqing
+name_zh: 重庆市
 description: "Chongqing 重庆市, 38 districts and counties with 2020 census populations and real boundaries; streets/towns, grids, staff and facility sites are generated (see PROVENANCE.md)."
 # 10k CNY/yr: {BUDGET_SLACK:.2f} x (one full-time worker per grid + enforcement officers at the norm)
 budget: {facts['budget']:.0f}

@@ -17,6 +17,7 @@ from allocator import cli
 from _plans import session_plans
 from allocator.views.compare import load_plans
 from allocator.views.report import render_report
+from conftest import TINY
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SVG = re.compile(r"(<svg[\s\S]*?</svg>)")
@@ -115,3 +116,15 @@ def test_chromium_renders_the_report_without_console_errors(report, tmp_path):
     pixels = np.asarray(page)
     rows_with_ink = (pixels.min(axis=2) < 200).any(axis=1)
     assert rows_with_ink.mean() > 0.3                     # the content fills the page
+
+
+def test_the_zh_report_names_the_city_in_chinese(tmp_path):
+    """city.yaml's name_zh heads the zh report; the en report keeps name."""
+    city = tmp_path / "city"
+    shutil.copytree(TINY, city)
+    yaml = (city / "city.yaml").read_text(encoding="utf-8")
+    (city / "city.yaml").write_text(yaml.replace("name: tiny", "name: tiny\nname_zh: 小城"), encoding="utf-8")
+    plan = tmp_path / "plan"
+    assert CliRunner().invoke(cli.main, ["solve", str(city), "--model", "enforcement", "--out", str(plan)]).exit_code == 0
+    zh, en = render_report(load_plans([plan]), lang="zh"), render_report(load_plans([plan]), lang="en")
+    assert "小城" in zh and "小城" not in en and "tiny" in en

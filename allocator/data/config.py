@@ -12,7 +12,7 @@ from allocator.data.schema import LIMITS, POPULATION_BASES, POSITIVE_NORMS, SERV
 
 STAFF_TYPES = ("fulltime", "parttime", "professional", "enforcement")
 KNOWN_KEYS = {
-    "name": "city name", "budget": "yearly budget, 10k CNY", "population_basis": "actual | resident | registered",
+    "name": "city name", "name_zh": "city name in Chinese (the zh report), e.g. 重庆市", "budget": "yearly budget, 10k CNY", "population_basis": "actual | resident | registered",
     "headcount": "total enforcement headcount", "city_pool": "yearly transfer pool, 10k CNY",
     "salaries": "yearly cost per person by staff type, 10k CNY", "services": "services to plan",
     "coverage_minutes": "minutes within reach, per service", "norms": "overrides of the norms pack",
@@ -55,13 +55,16 @@ def check_config(raw: dict[str, Any], file: str, problems: list[Problem], rows: 
     tolerance = _ranged(raw.get("population_tolerance", 0.02), "population_tolerance", bad, LIMITS["population_tolerance"])
     if tolerance is None:
         tolerance = 0.02
+    name_zh = raw.get("name_zh")
+    if name_zh is not None and (not isinstance(name_zh, str) or not name_zh.strip() or len(name_zh) > 100):
+        bad("name_zh", name_zh, "the city's Chinese name is text of 1 to 100 characters")
     if len(problems) > start:
         return None
     return CityConfig(
         name=str(name).strip(), budget=float(budget), population_basis=basis, headcount=headcount,
         city_pool=city_pool, salaries=salaries, services=services, norms=merged_norms(overrides),
         groups=groups, origin=origin, population_tolerance=float(tolerance),
-        description=str(raw.get("description") or ""),
+        description=str(raw.get("description") or ""), name_zh=str(name_zh).strip() if name_zh else "",
     )
 
 

@@ -33,6 +33,7 @@ class CityConfig:
     origin: tuple[float, float] | None = None      # lon, lat of the projection origin
     population_tolerance: float = 0.02
     description: str = ""
+    name_zh: str = ""                              # the city's name in Chinese, for the zh report
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class CityConfig:
             "norms": _sorted(self.norms), "groups": list(self.groups),
             "origin": list(self.origin) if self.origin else None,
             "population_tolerance": self.population_tolerance, "description": self.description,
+            **({"name_zh": self.name_zh} if self.name_zh else {}),
         }
 
     def salary(self, staff_type: str) -> float:

@@ -75,7 +75,7 @@ def render_report(planset: PlanSet, lang: str = "zh", progress: Progress | None 
         figures.append(chart(kind, solved, lang, zh if lang == "zh" else en))
     say("writing the report")
     template = _environment().get_template("report.html.j2")
-    return template.render(lang=lang, t=_words(lang), city=_city_name(planset), created=datetime.now().strftime("%Y-%m-%d %H:%M"),
+    return template.render(lang=lang, t=_words(lang), city=_city_name(planset, lang), created=datetime.now().strftime("%Y-%m-%d %H:%M"),
                            questions=[question(p, label, lang) for p, label in zip(planset.plans, planset.labels)],
                            plans=plan_rows(planset, cmp, lang), changes=district_changes(planset, cmp, lang),
                            figures=figures, equity=equity_rows(cmp, lang), solver=solver_rows(planset, lang))
@@ -115,8 +115,12 @@ def chart(kind: str, planset: PlanSet, lang: str, title: str) -> Chart:
     return Chart(title, markup[markup.index("<svg"):])
 
 
-def _city_name(planset: PlanSet) -> str:
-    return planset.instance.name if planset.instance is not None else str(planset.plans[0].meta.get("instance", ""))
+def _city_name(planset: PlanSet, lang: str = "en") -> str:
+    """city.yaml's name (name_zh in the zh report, when the city gives one)."""
+    if planset.instance is None:
+        return str(planset.plans[0].meta.get("instance", ""))
+    config = planset.instance.config
+    return config.name_zh if lang == "zh" and config.name_zh else planset.instance.name
 
 
 # ---------------------------------------------------------------- the question and the plans
