@@ -16,8 +16,12 @@ Objective `m` (`solve_measure`), then a tie-break among the plans optimal for it
                   by Dinkelbach's method: with λ_0 the ratio of a first feasible plan (the
                   utilitarian one),
                       x_k = argmin N(x) − λ_k D(x),   λ_{k+1} = N(x_k)/D(x_k)
-                  until N(x_k) − λ_k D(x_k) ≥ −δ·D(x_k); λ falls monotonically to the least
-                  ratio. Then hold the ratio ≤ λ* (1 + δ) and max U.
+                  until N(x_k) − λ_k D(x_k) ≥ −δ·D(x_k), or λ_k ≤ RATIO_ABS_TOLERANCE (the
+                  ratio is ≥ 0, so it is then within HiGHS's absolute gap of its least; a step
+                  at such a λ would only hand HiGHS costs a million times apart); λ falls
+                  monotonically to the least ratio. The hold below is at least
+                  RATIO_HOLD_FLOOR (a Gini or Hoover of 1e-3 is equality to any reader; a
+                  tighter hold of N ≤ λ D puts its coefficients a million times apart). Then hold the ratio ≤ λ* (1 + δ) and max U.
 
 ε-constraint point (`solve_bounded`): the measure as a constraint with bound β
 (models.equity's bound forms) and max U. Tightening β shrinks the feasible set, so U* never
@@ -47,6 +51,8 @@ from allocator.solving.run import stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
 
 DINKELBACH_TOLERANCE = 1e-6
+RATIO_ABS_TOLERANCE = 1e-6    # a ratio (Gini, Hoover ≥ 0) this close to 0 is at its least (HiGHS's mip_abs_gap)
+RATIO_HOLD_FLOOR = 1e-3       # a ratio is held at no less: N ≤ λ D with λ far below this puts coefficients 1e6 apart
 DINKELBACH_MAX_STEPS = 25
 PRIMARY_TIME_SHARE = 0.75       # under a time limit the objective's solve leaves a quarter for the tie-break
 DINKELBACH_TIME_SHARE = 0.5      # under a time limit a step gets half the time left: later steps and the tie-break need some
@@ -292,6 +298,9 @@ def _minimise_ratio(problem: EquityProblem, measure: str, seq: _Sequence, prove:
     lowest = _least_denominator(term, seq) if prove else None
     bound, converged, steps = 0.0, False, 0
     for step in range(DINKELBACH_MAX_STEPS):
+        if best <= RATIO_ABS_TOLERANCE:     # within HiGHS's own absolute gap of the floor 0: no step can prove more
+            bound, converged = 0.0, True
+            break
         r = seq.run(f"min {measure}: Dinkelbach step {step + 1}, λ = {best:.6g}", share=DINKELBACH_TIME_SHARE)
         steps += 1
         if r.bound is not None:
@@ -308,7 +317,7 @@ def _minimise_ratio(problem: EquityProblem, measure: str, seq: _Sequence, prove:
         best = n / d
         b.ratio_weight.set_value(best)
     b.ratio_gap.deactivate()
-    term.set_bound(best * (1 + HOLD_TOLERANCE) + 1e-12)
+    term.set_bound(max(best * (1 + HOLD_TOLERANCE), RATIO_HOLD_FLOOR))
     what = f"min {measure}" if converged else f"min {measure} (Dinkelbach stopped after {steps} steps, not converged)"
     return term, best, _Proof(bound, converged, what)
 
