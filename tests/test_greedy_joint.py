@@ -90,3 +90,16 @@ def test_farthest_first_keeps_the_spend_row_across_services():
     problem = center_problem(inputs, weighted, 10.0)
     assert problem.greedy[0][1] and not problem.greedy[1][1]
     assert all(np.isfinite(_radius_caps(inputs, weighted, problem.greedy, 10.0, False)))
+
+
+def test_no_model_is_built_that_the_time_left_cannot_cover(monkeypatch):
+    """A model whose build would outlast the limit is not started: the starting plan stands, at once."""
+    import allocator.solving.location.median as median
+
+    monkeypatch.setattr(median, "BUILD_S_PER_LEVEL", 1e6)           # every model would take longer than 100 s
+    rng = np.random.default_rng(1)
+    d = rng.uniform(1, 50, (30, 8))
+    inputs = [MedianInput(np.ones(30), distance_pairs(d), np.eye(8, dtype=bool)[0], np.ones(8), np.ones(8), 3.0)]
+    out = p_median(inputs, np.inf, False, SolveOptions(threads=1), Clock(limit=100.0))
+    assert out.status == "time_limit" and out.details["lp_rounds"] == 0 and out.details["rounds"] == 0
+    assert out.open[0].sum() == 3 and out.open[0][0] and out.objective is not None     # p = 3, the kept site among them

@@ -87,8 +87,8 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
         if relative_gap(upper, lower) is not None and relative_gap(upper, lower) <= target + 1e-12:
             status = "optimal"
             break
-        if clock.out_of_time():         # no time left to build a MIP: the best plan so far stands
-            status = "time_limit"
+        if clock.out_of_time() or (rounds > 0 or last is None) and not _time_to_build(clock, states):
+            status = "time_limit"       # no time left to build a MIP: the best plan so far stands
             break
         rounds += 1
         model, arrays, slices = _mip_model(inputs, states, spend, exact, last if rounds == 1 else None, clock)
@@ -121,6 +121,17 @@ def p_median(inputs: list[MedianInput], spend: float, exact: bool, options: Solv
         return Outcome(status, [], None, None if not np.isfinite(lower) else lower, None, details)
     bound = lower if np.isfinite(lower) else None
     return Outcome(status, best_open, upper, bound, relative_gap(upper, bound), details)
+
+
+BUILD_S_PER_LEVEL = 5e-5     # seconds to build and hand over one level of the radius model (about 45 s for
+                             # the bundled city's 1.1 million on a busy 2-core machine)
+
+
+def _time_to_build(clock: Clock, states: list[Rows]) -> bool:
+    """Whether the time left (if limited) covers building the next model on `states`' rows: a model
+    that could not be built in time would only overrun the limit (the best plan so far stands)."""
+    left = clock.remaining()
+    return left is None or left >= BUILD_S_PER_LEVEL * float(sum(st.keep.sum() for st in states))
 
 
 def _greedy(inputs: list[MedianInput], spend: float, exact: bool) -> list[np.ndarray]:
@@ -160,7 +171,7 @@ def _widen_by_relaxation(inputs: list[MedianInput], states: list[Rows], spend: f
     """
     lower, rounds, warm = -math.inf, 0, None
     lp_options = replace(options, gap=None)
-    while rounds < max_rounds and not clock.out_of_time():
+    while rounds < max_rounds and not clock.out_of_time() and _time_to_build(clock, states):
         rounds += 1
         t0 = time.perf_counter()
         sites, arrays, slices = radius_arrays(inputs, states)
