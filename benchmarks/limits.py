@@ -29,7 +29,7 @@ RUNS = [
     ("solve {cq} --model grid --objective maxmin --budget 330000", 45),
     ("solve {cq} --model grid --objective unmet --budget 320000", 45),
     ("solve {g1000} --model grid --objective maxmin", 30),
-    ("solve {cq} --model enforcement --objective expected --scenarios surge:200", 45),
+    ("solve {cq} --model enforcement --objective expected --scenarios surge:150", 45),
     ("solve {g400} --model enforcement --objective expected --scenarios surge:300 --cvar 0.9", 30),
     ("solve {g1000} --model enforcement --objective shortfall", 20),
     ("solve {cq} --model facilities --objective cpmedian --services health --p 20 --budget 200000", 60),

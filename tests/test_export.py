@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from allocator import cli
 from _plans import session_plans
 from allocator.plans.plan import ID_COLUMNS, read_plan
+from allocator.views.compare_text import for_people
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,9 @@ def invoke(*args):
 
 
 @pytest.mark.parametrize("key", ["maxmin", "grid", "facilities"])
-def test_every_table_is_a_sheet_with_bilingual_headers_and_exact_values(plans, tmp_path, key):
+def test_every_table_is_a_sheet_with_bilingual_headers_and_values_for_people(plans, tmp_path, key):
+    """Each table's values as the plan holds them, rounded to their unit (persons whole, money to 0.1,
+    shares to 4 decimals): no cell reads 978.9842000000001."""
     out = tmp_path / "plan.xlsx"
     result = invoke("export", plans[key], out)
     assert result.exit_code == 0, result.output
@@ -36,9 +39,13 @@ def test_every_table_is_a_sheet_with_bilingual_headers_and_exact_values(plans, t
         assert all(h.startswith(f"{c} / ") or h == c for h, c in zip(header, table.columns))
         sheet = pd.read_excel(out, sheet_name=name, dtype={h: str for h, c in zip(header, table.columns) if c in ID_COLUMNS})
         sheet.columns = list(table.columns)
+        rounded = for_people(table, unknown=4)
         for column in table.columns:
             if pd.api.types.is_numeric_dtype(table[column]):
-                assert sheet[column].fillna(-1).tolist() == table[column].fillna(-1).tolist(), (name, column)
+                assert sheet[column].fillna(-1).tolist() == pytest.approx(rounded[column].astype(float).fillna(-1).tolist(),
+                                                                          abs=1e-12), (name, column)
+                if pd.api.types.is_float_dtype(table[column]):
+                    assert all(len(repr(float(v)).split(".")[-1]) <= 4 for v in sheet[column].dropna()), (name, column)
     assert "town_id / 街镇编号" in [c.value for c in book["town_staff"][1]] if "town_staff" in plan.tables else True
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.views.compare import Comparison
-from allocator.views.labels import BY_ZH, EQUITY_KEYS, field_label, metric_kind, metric_label
+from allocator.views.labels import BY_ZH, EQUITY_KEYS, METRICS, field_label, metric_kind, metric_label
 
 NAME_WIDTH = 20
 HEAD_FIELDS = ("folder", "model", "objective", "objective_value", "status", "mip_gap", "released", "level", "weights")
@@ -60,16 +60,17 @@ def fmt_value(value: object, kind: str = "number") -> str:
 DIGITS = {"count": 0, "money": 1, "ratio": 4, "number": 1}     # decimals a person reads, by metric kind
 
 
-def for_people(frame: pd.DataFrame) -> pd.DataFrame:
+def for_people(frame: pd.DataFrame, unknown: int = 1) -> pd.DataFrame:
     """A table for people (compare's CSV and workbook): each metric column ('metric [A]', 'metric
     [B-A]') rounded to its unit — persons whole, money to 0.1 of 10k CNY, ratios to 4 decimals —
     so that no cell reads 978.9842000000001. Plan tables, which the checker reads, are never
-    rounded."""
+    rounded. Columns that are no metric get `unknown` decimals."""
     out = frame.copy()
     for column in out.columns:
         if pd.api.types.is_float_dtype(out[column]):
-            kind = metric_kind(str(column).split(" [", 1)[0])
-            out[column] = out[column].round(DIGITS.get(kind, 1))
+            base = str(column).split(" [", 1)[0]
+            kind = metric_kind(base) if base in METRICS else None
+            out[column] = out[column].round(DIGITS[kind] if kind in DIGITS else unknown)
             if kind == "count" and np.isfinite(out[column].fillna(0)).all():
                 out[column] = out[column].astype("Int64")          # persons read 12, not 12.0
     return out

@@ -1,7 +1,8 @@
 """Excel out: a plan (or a comparison) as one workbook planners can open, filter and forward.
 
-Every sheet has one header row, "english / 中文", frozen, with filters. Numbers are kept
-exact (no rounding); the workbook is written to a temporary file beside OUT and renamed,
+Every sheet has one header row, "english / 中文", frozen, with filters. Numbers are for people,
+rounded to their unit (persons whole, money to 0.1 of 10k CNY, shares and ratios to 4 decimals;
+the plan folder's tables, which `check` reads, stay exact); the workbook is written to a temporary file beside OUT and renamed,
 so a failed export leaves nothing behind.
 """
 from __future__ import annotations
@@ -112,10 +113,10 @@ def plan_sheets(plan: Plan, instance: Instance | None = None) -> dict[str, pd.Da
     sheets = {"summary": plan_summary(plan, instance)}
     metrics = unit_metrics(plan, "district", instance)
     if len(metrics):
-        sheets["by_district"] = metrics.rename_axis("district_id").reset_index()
+        sheets["by_district"] = for_people(metrics.rename_axis("district_id").reset_index())
     order = [t for t in TABLE_COLUMNS if t in plan.tables] + sorted(t for t in plan.tables if t not in TABLE_COLUMNS)
-    for name in order:
-        sheets[name] = plan.tables[name]
+    for name in order:                  # for people: to each column's unit, shares to 4 decimals (plan.json's folder stays exact)
+        sheets[name] = for_people(plan.tables[name], unknown=4)
     return sheets
 
 
