@@ -270,6 +270,6 @@ def test_cli_template_then_validate_empty_template(template: Path) -> None:
     before = template.stat().st_mtime_ns
     result = CliRunner().invoke(cli.main, ["validate", str(template)])
     assert result.exit_code == 2
-    assert "template.xlsx[city], row 16, setting 'budget': required setting is missing" in result.output
+    assert "template.xlsx[city], row 17, setting 'budget': required setting is missing" in result.output
     assert "template.xlsx[towns]: table has no data rows" in result.output
     assert template.stat().st_mtime_ns == before
