@@ -100,8 +100,9 @@ class _Sequence:
     """Solves of one sequence: combined timings, a start from the previous plan, the worst status, and
     the record of each stage."""
 
-    def __init__(self, problem: EquityProblem, options: SolveOptions):
+    def __init__(self, problem: EquityProblem, options: SolveOptions, start: ComponentMap | None = None):
         self.problem, self.options = problem, options
+        self.start = start                          # a feasible plan to start from before any solve of its own
         self.stages: list[dict] = []
         self.results: list[SolveResult] = []        # the solves that change the plan
         self.aside: list[SolveResult] = []          # solves that only prove a bound (LP relaxations)
@@ -133,7 +134,7 @@ class _Sequence:
     def _incumbent(self) -> ComponentMap | None:
         """The plan loaded last (a failed solve loads nothing, so the variables still hold it)."""
         if not any(r.has_solution for r in self.results):
-            return None
+            return self.start
         return ComponentMap((v, v.value) for v in self.problem.model.component_data_objects(pyo.Var, active=True)
                             if v.value is not None)
 
@@ -151,16 +152,19 @@ class _Sequence:
                        solve_s=sum(r.solve_s for r in every))
 
 
-def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None) -> EquityOutcome:
-    """Optimise `measure`, then break ties (see the module docstring); the plan is left loaded."""
+def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
+                  start: ComponentMap | None = None) -> EquityOutcome:
+    """Optimise `measure`, then break ties (see the module docstring); the plan is left loaded. `start`:
+    a feasible max-efficiency plan, loaded (the efficient reference): the first solve starts from it,
+    and a ratio's Dinkelbach λ_0 is its ratio (no first-plan solve of its own)."""
     check_measure(measure, "objective", len(problem.levels))
-    seq = _Sequence(problem, options)
+    seq = _Sequence(problem, options, start)
     if measure == "utilitarian":
         return _utilitarian(problem, seq, tie_break or "maxmin")
     if measure == "leximin":
         return _leximin(problem, seq)
     if measure in RATIO_MEASURES:
-        if not _utilitarian_start(problem, seq).has_solution:
+        if start is None and not _utilitarian_start(problem, seq).has_solution:
             return _outcome(seq, measure, "objective", sense="minimize",
                             text=f"{measure} {_ended(seq.results[-1].status)} before a first plan was found")
         term, ratio, proof = _minimise_ratio(problem, measure, seq, prove=True)
@@ -227,7 +231,7 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
     options = replace(seq.options, deadline=seq.deadline)
     if seq.deadline is not None:                  # leave the tie-break its share of the time
         options = replace(options, time_limit=max(1.0, PRIMARY_TIME_SHARE * (seq.deadline - time.time())))
-    result = solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE)
+    result = solve_leximin(problem.model, problem.levels, options, tolerance=HOLD_TOLERANCE, start=seq.start)
     if result.result is not None:
         seq.results.append(replace(result.result, handover_s=result.handover_s, solve_s=result.solve_s))
     seq.stages.extend(result.stages)
@@ -588,7 +592,11 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
         return replace(options, time_limit=max(1.0, deadline - time.time()))
 
     before = {id(c) for c in problem.model.component_objects(descend_into=False)}
-    outcome = solve_measure(problem, measure, left(), tie_break)
+    start = reference.values if reference is not None and not bounded else None    # feasible unless bounds were added
+    if start is not None:
+        for v, x in start.items():                      # loaded: the sequence starts from the efficient plan
+            v.set_value(x, skip_validation=True)
+    outcome = solve_measure(problem, measure, left(), tie_break, start)
     if reference is not None:
         outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
     if not outcome.has_solution:

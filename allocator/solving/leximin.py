@@ -86,6 +86,7 @@ class _Solves:
     handover_s: float = 0.0                   # over every solve of the sequence
     solve_s: float = 0.0
     log: list = field(default_factory=list)   # every solve, in order
+    start: ComponentMap | None = None         # a feasible plan to start the first solve from
 
     def __post_init__(self) -> None:
         self.deadline = deadline_of(self.options)
@@ -109,20 +110,21 @@ class _Solves:
 
     def _plan(self) -> ComponentMap | None:
         if self.best is None:
-            return None
+            return self.start
         return ComponentMap((v, v.value) for v in self.model.component_data_objects(pyo.Var, active=True)
                             if v.value is not None and not v.fixed)
 
 
 def solve_leximin(model: pyo.Block, levels: Mapping[Hashable, Any], solve_options: SolveOptions,
-                  tolerance: float = 1e-6) -> LeximinResult:
-    """Lexicographic max-min of `levels` by a sequence of solves (see the module docstring)."""
+                  tolerance: float = 1e-6, start: ComponentMap | None = None) -> LeximinResult:
+    """Lexicographic max-min of `levels` by a sequence of solves (see the module docstring); `start`,
+    a feasible plan of the model as given, starts the first solve."""
     groups = list(levels)
     if not groups:
         raise ValueError("no group levels given")
     L = [levels[g] for g in groups]
     b = leximin_block(model, L)
-    solves = _Solves(model, solve_options)
+    solves = _Solves(model, solve_options, start=start)
     replaced = deactivate_objectives(model)
     rounds: list[dict] = []
     floors: dict[int, float] = {}
