@@ -177,7 +177,9 @@ def generate_city(towns: int, seed: int, shape: CityShape = CityShape()) -> Inst
     grids_frame = _grids_frame(drawn, grids, rng, shape)
     sites_frame = _sites_frame(drawn, grids, rng, shape)
     demand = norm_enforcement_demand(towns_frame, norms)
-    districts_frame, budget, city_pool = _districts_frame(district_kind, town_district, grids, demand, norms, shape)
+    helpers = np.bincount(town_district[grids.town], weights=grids_frame["parttime_now"].to_numpy(float),
+                          minlength=len(district_kind))
+    districts_frame, budget, city_pool = _districts_frame(district_kind, town_district, grids, demand, norms, shape, helpers)
     headcount = int(max(np.ceil(shape.headcount_share_of_norm * demand.sum()),
                         towns_frame["enforcement_now"].sum(), towns * norms["enforcement_min_team"]))
     config = CityConfig(
@@ -447,12 +449,15 @@ def norm_enforcement_demand(towns: pd.DataFrame, norms: dict) -> np.ndarray:
 
 
 def _districts_frame(district_kind: np.ndarray, town_district: np.ndarray, grids: Grids, demand: np.ndarray,
-                     norms: dict, shape: CityShape) -> tuple[pd.DataFrame, float, float]:
-    """Districts with own budgets and transfer caps; the city budget and transfer pool."""
+                     norms: dict, shape: CityShape, helpers: np.ndarray) -> tuple[pd.DataFrame, float, float]:
+    """Districts with own budgets and transfer caps; the city budget and transfer pool. A district's need is
+    one full-time worker per grid, its officers at the norm and the part-time helpers it employs today
+    (`helpers`, who are kept), with slack."""
     n = len(district_kind)
     grids_per_district = np.bincount(town_district[grids.town], minlength=n)
     officers = np.bincount(town_district, weights=demand, minlength=n)
-    need = (1 + shape.budget_slack) * (grids_per_district * norms["salary_fulltime"] + officers * norms["enforcement_salary"])
+    need = (1 + shape.budget_slack) * (grids_per_district * norms["salary_fulltime"] + officers * norms["enforcement_salary"]
+                                       + helpers * norms["salary_parttime"])
     budget = float(np.round(need.sum(), 1))
     own = np.round(need * np.asarray(shape.own_budget_share)[district_kind], 1)
     cap = np.round(need * np.asarray(shape.transfer_cap_share)[district_kind], 1)

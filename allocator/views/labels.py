@@ -65,7 +65,8 @@ COLUMNS_ZH = {
 FIELDS: dict[str, tuple[str, str]] = {
     "folder": ("plan folder", "方案文件夹"), "model": ("model", "模型"), "objective": ("objective", "目标"),
     "objective_value": ("objective value", "目标值"), "status": ("status", "求解状态"),
-    "mip_gap": ("MIP gap", "最优性间隙"), "released": ("officers released", "离岗执法人员"), "instance": ("instance", "实例"), "basis": ("population basis", "人口口径"),
+    "mip_gap": ("MIP gap", "最优性间隙"), "released": ("officers released", "离岗执法人员"),
+    "grid_released": ("grid staff released", "离岗网格员"), "instance": ("instance", "实例"), "basis": ("population basis", "人口口径"),
     "level": ("equity level", "公平性指标对象"), "weights": ("weights", "权重"),
     "mean": ("mean", "均值"), "min": ("minimum", "最小值"), "max": ("maximum", "最大值"),
     "gini": ("Gini", "基尼系数"), "theil": ("Theil", "泰尔指数"), "atkinson_0.5": ("Atkinson (0.5)", "阿特金森指数(0.5)"),
