@@ -59,6 +59,8 @@ COLUMNS_ZH = {
     "min_coverage": "最低覆盖率", "existing": "现有", "open": "开放", "demand": "需求", "covered": "覆盖",
     "nearest_minutes": "最近设施（分钟）", "assigned_site": "分配设施", "transfer": "转移支付（万元/年）",
     "field": "项目", "value": "值", "plan": "方案", "unit": "单位", "metric": "指标", "metric_zh": "指标（中文）",
+    "fulltime_now": "现有专职网格员", "parttime_now": "现有兼职网格员", "fulltime_pool": "区级统筹专职网格员",
+    "parttime_pool": "区级统筹兼职网格员", "fulltime_released": "离岗专职网格员", "parttime_released": "离岗兼职网格员",
 }
 
 # plan.json fields and equity measures (head block, summary sheets)
