@@ -88,7 +88,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     data = grid_data(city, grid_options.professional_cover_required, keep_today=not options.allow_release)
     held = grid_money(city, options).held_total
     why = _mandatory_shortfall(data, budget, headcount, held)
-    kept = _today_shortfall(data, budget, headcount, held)
+    kept = _today_shortfall(data, budget, headcount, held, objective)
     if budget is not None and budget < 0:    # today's officers take more than the whole budget: no grid plan at all
         why = (f"the budget {budget + held:,.0f} (10k CNY/yr) does not cover today's officers ({held:,.0f}), so nothing "
                f"is left for grid workers; raise the budget (--budget) to at least {held + data.mandatory_cost:,.0f} "
@@ -192,9 +192,11 @@ def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | 
     return None
 
 
-def _today_shortfall(data: GridData, budget: float | None, headcount: int | None, held: float = 0.0) -> str | None:
+def _today_shortfall(data: GridData, budget: float | None, headcount: int | None, held: float = 0.0,
+                     objective: str = "unmet") -> str | None:
     """Under (8) every plan pays today's grid workers (posted or pooled): a budget or headcount below them
-    has no plan unless release is allowed."""
+    has no plan unless release is allowed. The budget named is the least that gives a plan: today's workers
+    (unmet, maxmin: grids may stay vacant), or one full-time worker per grid with them (cost)."""
     if not data.keep_today:
         return None
     x0, z0 = data.today()
@@ -203,11 +205,13 @@ def _today_shortfall(data: GridData, budget: float | None, headcount: int | None
         left = f" (the city budget {budget + held:,.1f} less today's officers {held:,.1f})" if held else ""
         return (f"the budget for grid workers of {budget:,.1f} (10k CNY/yr){left} is below the {data.today_cost:,.1f} "
                 f"that {workers} cost, and nobody employed today is dismissed; let grid workers leave the service "
-                f"(--allow-release) or raise the budget (--budget) to at least {data.today_cost + held:,.1f}")
+                f"(--allow-release) or raise the budget (--budget) to at least "
+                f"{(data.mandatory_cost if objective == 'cost' else data.today_cost) + held:,.1f}")
     if headcount is not None and int(x0.sum()) > headcount:
         return (f"the headcount of {headcount:,} posts is below the {int(x0.sum()):,} full-time grid workers employed "
                 f"today, and nobody employed today is dismissed; let grid workers leave the service (--allow-release) "
-                f"or raise the headcount (--headcount)")
+                f"or raise the headcount (--headcount) to at least "
+                f"{data.mandatory_posts if objective == 'cost' else int(x0.sum()):,}")
     return None
 
 
