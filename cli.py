@@ -197,9 +197,10 @@ def _within(name: str):
 @click.option("--equity-bound", "equity_bounds", multiple=True, metavar="MEASURE=VALUE",
               help="City model: hold an equity measure of the districts next to the objective, e.g. gini=0.05 "
                    "(at most) or maxmin=0.6 (at least); repeatable.")
-@click.option("--allow-release", is_flag=True, help="Enforcement and city: let officers employed today leave the service "
-                                                   "(by default every one stays posted or in a district pool).")
-@click.option("--no-worse-than-today", is_flag=True, help="Enforcement and city: no district below the level its resources "
+@click.option("--allow-release", is_flag=True, help="Enforcement, grid and city: let officers and grid workers employed "
+                                                   "today leave the service (by default every one stays posted or in a "
+                                                   "district pool).")
+@click.option("--no-worse-than-today", is_flag=True, help="Enforcement and grid: no district below the level its resources "
                                                          "give it today.")
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
@@ -215,9 +216,11 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     from allocator.solving.run import RunOptions
     from allocator.solving.solve import SolveOptions
 
-    for flag, given in (("--allow-release", allow_release), ("--no-worse-than-today", no_worse_than_today)):
-        if given and model_name not in ("enforcement", "city"):
-            raise InputError(f"{flag} applies to the enforcement and city models, not {model_name}", file=flag)
+    for flag, given, models in (("--allow-release", allow_release, ("enforcement", "grid", "city")),
+                                ("--no-worse-than-today", no_worse_than_today, ("enforcement", "grid", "city"))):
+        if given and model_name not in models:
+            raise InputError(f"{flag} applies to the {', '.join(models[:-1])} and {models[-1]} models, not {model_name}",
+                             file=flag)
     if out is not None:
         check_folder_target(out, "plan", overwrite)          # before any work: never solve for a plan we may not write
     city = load_instance(instance)
@@ -327,7 +330,7 @@ def _percent(gap) -> str:
 
 
 def staff_lines(meta: dict) -> list[str]:
-    """The summary's lines on staff kept, released and the move limit (enforcement and city plans)."""
+    """The summary's lines on staff kept, released and the move limit (enforcement, grid and city plans)."""
     e = meta.get("enforcement") or {}
     lines = []
     staff = e.get("staff")
@@ -336,6 +339,14 @@ def staff_lines(meta: dict) -> list[str]:
                     else "none released (--allow-release not given)")
         lines.append(f"officers: {staff['today']:,} employed today, {staff['posted']:,} posted, {staff['pooled']:,} in "
                      f"district pools, {staff['new_posts']:,} new posts; {released}")
+    grid = (meta.get("grid") or {}).get("staff")
+    if grid:
+        released = (f"{grid['fulltime']['released']:,} full-time and {grid['parttime']['released']:,} part-time released "
+                    f"(leaving the service)" if grid.get("allow_release") else "none released (--allow-release not given)")
+        lines.append(f"grid workers: {grid['fulltime']['today']:,} full-time and {grid['parttime']['today']:,} part-time "
+                     f"employed today; {grid['fulltime']['posted']:,} full-time and {grid['parttime']['posted']:,} part-time "
+                     f"posted, {grid['fulltime']['pooled']:,} full-time and {grid['parttime']['pooled']:,} part-time in "
+                     f"district pools; {released}")
     if "max_moves" in e and e.get("move_limit_source"):
         limit = "none" if e["max_moves"] is None else f"{e['max_moves']:,}"
         lines.append(f"move limit: {limit} ({e['move_limit_source']})")
@@ -716,6 +727,9 @@ def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, 
     return bounds
 
 
+GUARDED_MODELS = ("enforcement", "grid")     # the models that know the level today's resources give a group
+
+
 def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release=False,
                  no_worse_than_today=False):
     """The problem of `frontier` and `equity-bench`: model, grouping, index weights, run limits."""
@@ -731,9 +745,9 @@ def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, ba
         from allocator.models.city import check_index_weights
 
         weights = check_index_weights(weights)
-    if no_worse_than_today and model_name != "enforcement":
-        raise InputError(f"--no-worse-than-today is held by the enforcement model only (the level today's resources give a "
-                         f"district is not known for {model_name})", file="--no-worse-than-today")
+    if no_worse_than_today and model_name not in GUARDED_MODELS:
+        raise InputError(f"--no-worse-than-today is held by the {' and '.join(GUARDED_MODELS)} models (the level today's "
+                         f"resources give a district is not known for {model_name})", file="--no-worse-than-today")
     spec = ProblemSpec(model_name, by, weights, RunOptions(model=model_name, budget=budget, headcount=headcount,
                                                            max_moves=max_moves, basis=basis, allow_release=allow_release,
                                                            no_worse_than_today=no_worse_than_today))
@@ -753,8 +767,9 @@ def equity_options(command):
         click.option("--headcount", type=int, callback=_within("headcount"), help="Enforcement headcount."),
         click.option("--max-moves", type=int, callback=_within("max_moves"), help="Most officers reassigned."),
         click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis."),
-        click.option("--allow-release", is_flag=True, help="Let officers employed today leave the service."),
-        click.option("--no-worse-than-today", is_flag=True, help="No group below the level its resources give it today."),
+        click.option("--allow-release", is_flag=True, help="Let officers and grid workers employed today leave the service."),
+        click.option("--no-worse-than-today", is_flag=True, help="Enforcement and grid: no group below the level its "
+                                                                 "resources give it today."),
         click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for the whole command, shared by its solves."),
         click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap of each solve (default 1e-4)."),
         click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed (one thread)."),

@@ -8,7 +8,9 @@ compares r_g / Σ r with p_g):
 
 grid        L_d = G_d = 1 − Σ_{t∈d} U_t / W_d      share of district d's grid workload met
             w_d = W_d / Σ_e W_e                    so U is the city's met share of workload
-            F + Σ_t s_t ≤ B                         grid_spend_within_budget
+            F + Σ_t s_t + pools ≤ B                 grid_spend_within_budget (today's grid workers kept,
+                                                    models.grid (8), unless release is allowed)
+            today: G0_d = 1 − U0_d / W_d            what today's posted workers cover (--no-worse-than-today)
             (models.city_blocks.GridBlock: exact unmet hours U_t, town spend s_t, fixed spend F)
 
 facilities  L_d = F_d = Σ_{i∈d,s} a_is c_is / Σ_{i∈d,s} a_is   target-group demand a within reach,
@@ -58,11 +60,13 @@ from .facilities_tables import plan_tables
 from .grid import grid_data, mandatory_staffing
 
 
-def least_spend(city: Instance, model: str, services=()) -> tuple[float, str]:
-    """The least spend (10k CNY/yr) of any grid plan, or of any facilities plan over `services`, and
-    what it pays for."""
+def least_spend(city: Instance, model: str, services=(), keep_today: bool = True) -> tuple[float, str]:
+    """The least spend (10k CNY/yr) of any grid plan (with `keep_today`, today's grid workers kept:
+    models.grid (8)), or of any facilities plan over `services`, and what it pays for."""
     if model == "grid":
-        return grid_data(city).mandatory_cost, "one full-time worker per grid and the required professionals"
+        data = grid_data(city, keep_today=keep_today)
+        kept = " and the grid workers employed today it leaves without a post" if data.kept_cost > 0 else ""
+        return data.mandatory_cost, f"one full-time worker per grid, the required professionals{kept}"
     return 0.0, "no new site (the existing sites' running cost is committed, not charged)"
 
 
@@ -91,9 +95,11 @@ def _within_budget(m: pyo.ConcreteModel, name: str, spend, budget: float) -> Non
 
 # --- grid ------------------------------------------------------------------------------------
 
-def grid_problem(city: Instance, budget: float) -> EquityProblem:
-    """Districts' share of grid workload met under the budget B."""
-    block = GridBlock.build(city)
+def grid_problem(city: Instance, budget: float, keep_today: bool = True) -> EquityProblem:
+    """Districts' share of grid workload met under the budget B; with `keep_today` today's grid workers stay
+    posted or pooled (models.grid (8)). Today's level of d, G0_d = 1 − U0_d/W_d, is what today's posted workers
+    cover (`GridData.today_unmet_by_district`; the guard --no-worse-than-today holds L_d ≥ G0_d)."""
+    block = GridBlock.build(city, keep_today=keep_today)
     m, data = block.model, block.data
     weights = block.workload[block.workload > 0]
     spend = {d: block.spend(d) for d in district_ids(city)}
@@ -105,6 +111,8 @@ def grid_problem(city: Instance, budget: float) -> EquityProblem:
                        lambda: block.tables(city), lambda tables: grid_levels(tables, city, list(weights.index)),
                        {})
     problem.release_spend = lambda: block.release_spend(budget)
+    today = pd.Series(data.today_unmet_by_district(), index=data.district_ids.astype(str))
+    problem.today_levels = {d: 1.0 - float(today.get(d, 0.0)) / float(weights[d]) for d in weights.index}
     return problem
 
 

@@ -94,7 +94,7 @@ from . import equity as eq
 from .enforcement import EnforcementOptions
 from .facilities import FacilitiesOptions
 from .facilities_tables import group_rates
-from .grid import GridData, mandatory_staffing
+from .grid import KEPT_GRID_COLUMNS, GridData, mandatory_staffing
 from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FACILITIES_DEFINITIONS, GRID_DEFINITIONS,
                           GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids)
 from .equity_problem import DEFINITIONS as HELD_DEFINITIONS
@@ -187,7 +187,7 @@ def _add_sets_and_budgets(m, city: Instance, options: CityOptions) -> None:
 
 def _add_blocks(m, city: Instance, enforcement_options: EnforcementOptions, facilities_options: FacilitiesOptions,
                 every_grid: bool = False):
-    grid = GridBlock.build(city, every_grid)
+    grid = GridBlock.build(city, every_grid, keep_today=not enforcement_options.allow_release)
     enforcement = EnforcementBlock.build(city, enforcement_options)
     facilities = FacilitiesBlock.build(city, facilities_options)
     m.grid, m.enforcement, m.facilities = grid.model, enforcement.model, facilities.model
@@ -391,7 +391,8 @@ def district_table(city: Instance, options: CityOptions, grid: pd.DataFrame, enf
         "facilities_coverage": levels["facilities"].to_numpy(), "fulltime": g["fulltime"].to_numpy(),
         "parttime": g["parttime"].to_numpy(), "professionals": g["professionals"].to_numpy(),
         "enforcement_staff": e["enforcement_staff"].to_numpy(), "pool_staff": e["pool_staff"].to_numpy(),
-        "new_sites": new_sites.to_numpy()})
+        "new_sites": new_sites.to_numpy(),
+        **{c: g[c].to_numpy() for c in KEPT_GRID_COLUMNS if c in g}})       # today's grid workers (models.grid (8))
 
 
 def component_levels(city: Instance, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -425,11 +426,13 @@ def mandatory_spend(city: Instance, cm: CityModel) -> pd.Series:
 
 def mandatory_spend_of(city: Instance, data: GridData, e: EnforcementOptions) -> pd.Series:
     """mandatory_spend from the grid data (models.grid.GridData) and enforcement options, no model:
-    c_full·|G_d| + c_pro·Σ_{t∈d} y_min_t + c_enf·s_min·|T_d| (10k CNY/yr)."""
+    c_full·|G_d| + c_pro·Σ_{t∈d} y_min_t + c_enf·s_min·|T_d| (10k CNY/yr), and the grid workers of today
+    that staffing leaves in the district's pool (models.grid (8), `GridData.kept_cost_by_district`)."""
     ids = district_ids(city)
     grid = (pd.Series(data.salary["fulltime"], index=data.town_district[data.grid_town]).groupby(level=0).sum()
             .add(pd.Series(data.salary["professional"] * data.professionals_min, index=data.town_district)
-                 .groupby(level=0).sum(), fill_value=0.0))
+                 .groupby(level=0).sum(), fill_value=0.0)
+            .add(pd.Series(data.kept_cost_by_district(), index=data.district_ids), fill_value=0.0))
     teams = city.towns["district_id"].astype(str).value_counts() * e.min_team * e.salary_10k_cny
     return grid.reindex(ids).fillna(0.0) + teams.reindex(ids).fillna(0.0)
 
@@ -452,6 +455,8 @@ def mandatory_shortfall(city: Instance, cm: CityModel) -> str | None:
     cap = pd.Series(city.districts["transfer_cap"].to_numpy(float), index=need.index)
     names = pd.Series(city.districts["name"].astype(str).to_numpy(), index=need.index)
     what = "one full-time worker per grid, the required professionals and a minimum enforcement team per town"
+    if cm.grid.data.kept_cost > 0:
+        what += " (with the grid workers employed today it leaves without a post, kept in the district pools)"
     short = need > own + cap + 1e-9
     if short.any():
         d = need.index[short][0]

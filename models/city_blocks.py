@@ -18,11 +18,16 @@ otherwise exploit):
                                                  deficit_zero_unless_short (big-M with δ_g)
     U_t = (Σ_{g∈t} d_g − H_pro y_t)⁺            unmet_at_least_gap, unmet_at_most_gap_when_short,
                                                  unmet_zero_unless_short (big-M with γ_t)
-    spend^G_d = F_d + Σ_{t∈d} (c_full Σ x_g + c_part Σ z_g + c_pro y_t)
+    spend^G_d = F_d + Σ_{t∈d} (c_full Σ x_g + c_part Σ z_g + c_pro y_t) + c_full p^full_d + c_part p^part_d
     G_d       = 1 − Σ_{t∈d} U_t / W_d
 
 The plan shares a town's professional hours in proportion to its grids' deficits, which
 leaves exactly U_t undone; idle staff a plan pays for are kept in it.
+
+Grid workers employed today are kept (models.grid (8), unless release is allowed): per district
+Σ_{g∈d} x_g + p^full_d ≥ Σ_{g∈d} x0_g and Σ_{g∈d} z_g + p^part_d ≥ Σ_{g∈d} z0_g, the pools p_d whole
+and paid in spend^G_d (c_full p^full_d + c_part p^part_d); a plan's pools are the workers its posts
+leave without one (or, where idle staff are choices — Hoover — what the plan chose, at most today's).
 
 Enforcement (`models.enforcement`, objective `shortfall`: its posting range, headcount and
 move limit, pool shares Σ_{t∈d} q_t ≤ r_d), plus one row that keeps the level exact:
@@ -121,10 +126,11 @@ class GridBlock:
     towns_in: dict                  # district → its modelled towns
 
     @classmethod
-    def build(cls, city: Instance, every_grid: bool = False) -> "GridBlock":
+    def build(cls, city: Instance, every_grid: bool = False, keep_today: bool = True) -> "GridBlock":
         """With `every_grid`, no reduction: every grid and town is modelled (F_d = 0), so that each
-        grid's x_g ≥ 1 is a bound of the model (infeasibility explained grid by grid)."""
-        data = grd.grid_data(city)
+        grid's x_g ≥ 1 is a bound of the model (infeasibility explained grid by grid). With `keep_today`,
+        today's grid workers stay posted or in their district's pool (models.grid (8))."""
+        data = grd.grid_data(city, keep_today=keep_today)
         if every_grid:
             data = replace(data, reduced=False)
         model = _grid_model(data)
@@ -138,6 +144,7 @@ class GridBlock:
         ids = district_ids(city)
         workload = pd.Series(data.workload, index=grid_district).groupby(level=0).sum()
         _add_idle_staff(model, ids)
+        grd.add_today_kept(model, data, whole=True)
         return cls(data, model, fixed.reindex(ids).fillna(0.0), workload.reindex(ids).fillna(0.0), towns_in)
 
     def _towns_of(self, d: str) -> list[str]:
@@ -147,6 +154,10 @@ class GridBlock:
         m = self.model
         idle = (m.salary_fulltime_10k_cny * m.idle_fulltime[d] + m.salary_parttime_10k_cny * m.idle_parttime[d]
                 + m.salary_professional_10k_cny * m.idle_professionals[d])
+        if d in getattr(m, "KEPT_FULLTIME_DISTRICTS", ()):     # today's grid workers in the pool (models.grid (8))
+            idle += m.salary_fulltime_10k_cny * m.pooled_fulltime[d]
+        if d in getattr(m, "KEPT_PARTTIME_DISTRICTS", ()):
+            idle += m.salary_parttime_10k_cny * m.pooled_parttime[d]
         return float(self.fixed_spend[d]) + pyo.quicksum(m.town_spend_10k_cny[t] for t in self._towns_of(d)) + idle
 
     def release_spend(self, budget: float) -> None:
@@ -195,7 +206,11 @@ class GridBlock:
         y[towns] = [v.value for v in m.professionals.values()]
         x, z, y = np.rint(x).astype(int), np.rint(z).astype(int), np.rint(y).astype(int)
         self._place_idle(x, z, y)
-        return grd.staffing_as_decided(data, x, z, y)
+        pooled = None
+        if hasattr(m, "pooled_fulltime") and not m.idle_fulltime[next(iter(m.IDLE_DISTRICTS))].fixed:
+            pooled = tuple(np.array([int(round(var[str(d)].value or 0.0)) if str(d) in var else 0 for d in data.district_ids])
+                           for var in (m.pooled_fulltime, m.pooled_parttime))   # spend a Hoover plan chose (idle staff)
+        return grd.staffing_as_decided(data, x, z, y, pooled)
 
     def _place_idle(self, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> None:
         """Idle staff into grids and towns where they have nothing to do: a settled grid or town, else a
@@ -244,6 +259,7 @@ GRID_DEFINITIONS: frozenset[str] = frozenset({
     "fulltime_at_cap_when_marked", "professionals_at_cap_when_marked",                       # _add_idle_links
     "idle_fulltime_in_covered_grids", "idle_professionals_in_covered_towns",
 })
+GRID_REQUIREMENTS.update({key: grd.REQUIREMENTS[key] for key in ("fulltime_of_today_kept", "parttime_of_today_kept")})
 
 
 def _add_idle_staff(m, ids: list[str]) -> None:

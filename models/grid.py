@@ -13,8 +13,24 @@ Model (mixed-integer linear; s_t and U_t are accounting variables of town t):
     (4) y_t ≥ ⌈|G_t| / m_pro⌉ ("一员多格"; when cover is required) bound of y
     (5) U_t = Σ_{g∈G_t} u_g  and  U_t ≤ (1 − ρ)·W_t      ∀ t ∈ TOWNS   town_unmet_is_sum, town_coverage_reaches_level
     (6) s_t = c_full Σ_{g∈G_t} x_g + c_part Σ_{g∈G_t} z_g + c_pro y_t   ∀ t   town_spend_is_salaries
-        C = F + Σ_t s_t ≤ B                                             spend_within_budget
-    (7) Σ x_g + Σ y_t ≤ H                                               headcount_within_limit
+        C = F + Σ_t s_t + Σ_d (c_full p^full_d + c_part p^part_d) ≤ B      spend_within_budget
+    (7) Σ x_g + Σ y_t + Σ_d p^full_d ≤ H                                headcount_within_limit
+    (8) Σ_{g∈G_d} x_g + p^full_d ≥ Σ_{g∈G_d} x0_g,  Σ_{g∈G_d} z_g + p^part_d ≥ Σ_{g∈G_d} z0_g   ∀ d
+                                        fulltime_of_today_kept, parttime_of_today_kept (unless allow_release)
+    (9) Σ_{t∈T_d} U_t ≤ U0_d = Σ_{g∈G_d} (W_g − H_full x0_g − H_part z0_g)⁺   ∀ d   district_no_worse_than_today
+                                        (--no-worse-than-today: no district's coverage 1 − U_d/W_d below
+                                        the coverage today's posted workers give it)
+
+Grid workers employed today (x0_g = fulltime_now, z0_g = parttime_now) are reassigned, not
+dismissed: (8) keeps each of them posted in a grid of their district or in the district's pool
+(p^full_d, p^part_d ≥ 0), per worker type. A pooled worker is paid at their salary (the spend C
+and the headcount count them) and does no grid work; since a pooled worker costs what a posted
+one does, a plan pools only those its grids cannot use (x_g and z_g at their caps, or grids the
+reductions settle). With `allow_release` (8) is dropped: nobody is pooled and the workers of
+today neither posted nor pooled, R^k_d = (Σ_{g∈G_d} k0_g − Σ_{g∈G_d} k_g)⁺, leave the service
+(columns `fulltime_released`, `parttime_released` of districts.csv). The data hold no
+professionals today. So every plan spends at least c_full Σ x0 + c_part Σ z0 on grid workers,
+and a budget (or headcount) below today's workers has no plan unless release is allowed.
 
 When the budget (or headcount) of `unmet` or `maxmin` cannot pay one full-time worker per grid
 and the required professionals, some grids stay vacant (GridOptions.vacancies): a staffed grid
@@ -36,9 +52,10 @@ post and are limited per grid by (3) instead.
 
 Objectives (the town coverage ratio is ρ_t = 1 − U_t / W_t):
 
-    cost    min C  subject to (1)-(5) with ρ = 1 (no unmet hours), (6) when --budget is given, (7)
-    unmet   min Σ_t U_t  subject to (1)-(4), (6) with the budget, (7)
-    maxmin  max min_t ρ_t subject to (1)-(4), (6), (7). The model states it at a fixed common
+    cost    min C  subject to (1)-(5) with ρ = 1 (no unmet hours), (6) when --budget is given, (7), (8)
+            ((9) holds in every such plan)
+    unmet   min Σ_t U_t  subject to (1)-(4), (6) with the budget, (7), (8), (9) when asked
+    maxmin  max min_t ρ_t subject to (1)-(4), (6), (7), (8), (9) when asked. The model states it at a fixed common
             level ρ (m.coverage_level, a mutable parameter, so that one built model serves every
             level): min C s.t. (1)-(5), (7), block-separable by town; the level is reached when
             that least cost is at most B. The solving layer (`solving.grid`) searches on ρ.
@@ -72,12 +89,22 @@ How the model is kept small and friendly to HiGHS (none of it changes the optimu
     H_full ...  m.hours_fulltime_per_year, ...              effective hours per person-year
     c_full ...  m.salary_fulltime_10k_cny, ...              cost per person-year, 10k CNY
     B, H        m.budget_10k_cny, m.headcount_max           limits of the run
+    x0_g, z0_g  GridData.fulltime_today, .parttime_today    grid workers employed today
+    p^full_d    m.pooled_fulltime[d], m.pooled_parttime[d]  today's workers held in district d's pool
     λ_tk        m.town_staffs[o] (build_vacancy_model)      town t staffs its k largest grids
 
 A plan is read off the integer decisions x, z, y only: each town's professional hours go to
 its grids in proportion to their remaining deficits, which leaves the least unmet work those
-decisions allow, and staff with nothing left to do are dropped. Neither step can raise the
+decisions allow, and staff with nothing left to do are dropped (workers of today among them go
+to their district's pool, p_d = (Σ_{g∈G_d} k0_g − Σ_{g∈G_d} k_g)⁺). Neither step can raise the
 cost, the unmet hours or the headcount of the solver's answer.
+
+With grids left vacant (`build_vacancy_model`) (8) reads Σ_{t∈d} Σ_k k λ_tk + p^full_d ≥ Σ_{g∈G_d} x0_g
+(the staffed grids hold one full-time worker each) and p^part_d = Σ_{g∈G_d} z0_g (such plans post no
+helpers); the pools are paid within the budget and the full-time pool counts in the headcount. The
+argument above for posting no helper assumed each helper costs money; today's helpers are paid in
+any case, so where they could take deficit hours of staffed grids a plan posting them might leave
+less work unmet. Such a plan is the best of the plans that post no helper, and says so.
 """
 from __future__ import annotations
 
@@ -108,6 +135,7 @@ class GridOptions:
     professional_cover_required: bool = True
     full_cover_only: bool = False            # cost at ρ = 1 without u, U and (5) (see the module docstring)
     vacancies: bool = False                  # unmet/maxmin over town options (`build_vacancy_model`): grids may stay vacant
+    no_worse_than_today: bool = False        # (9): no district's grid coverage below today's
 
     @property
     def unmet_accounts(self) -> bool:
@@ -132,15 +160,80 @@ class GridData:
     parttime_max: int
     grids_per_professional: int
     reduced: bool = True           # False: every town and grid modelled, none settled as a constant
+    fulltime_today: np.ndarray | None = None   # x0_g (grids.csv fulltime_now)
+    parttime_today: np.ndarray | None = None   # z0_g (grids.csv parttime_now)
+    keep_today: bool = True        # (8): today's grid workers stay posted or pooled (False: --allow-release)
+
+    @property
+    def district_ids(self) -> np.ndarray:
+        return np.unique(self.town_district)
+
+    @property
+    def grid_district(self) -> np.ndarray:
+        """District number (into `district_ids`) of each grid."""
+        return np.searchsorted(self.district_ids, self.town_district)[self.grid_town]
+
+    def by_district(self, values) -> np.ndarray:
+        """Per-grid values summed by district (in the order of `district_ids`)."""
+        return np.bincount(self.grid_district, weights=np.asarray(values, float), minlength=len(self.district_ids))
+
+    def today(self) -> tuple[np.ndarray, np.ndarray]:
+        """Σ_{g∈G_d} x0_g and Σ_{g∈G_d} z0_g per district: the full-time and part-time workers employed today."""
+        n = len(self.grid_ids)
+        x0 = self.fulltime_today if self.fulltime_today is not None else np.zeros(n)
+        z0 = self.parttime_today if self.parttime_today is not None else np.zeros(n)
+        return np.rint(self.by_district(x0)).astype(int), np.rint(self.by_district(z0)).astype(int)
+
+    def left_over(self, fulltime, parttime) -> tuple[np.ndarray, np.ndarray]:
+        """Per district, today's full-time and part-time workers the posted x, z leave without a post:
+        (Σ_{g∈G_d} k0_g − Σ_{g∈G_d} k_g)⁺ — pooled under (8), released with allow_release."""
+        x0, z0 = self.today()
+        posted_x, posted_z = np.rint(self.by_district(fulltime)).astype(int), np.rint(self.by_district(parttime)).astype(int)
+        return np.maximum(x0 - posted_x, 0), np.maximum(z0 - posted_z, 0)
+
+    def kept_cost_by_district(self) -> np.ndarray:
+        """What (8) adds to the cheapest plan (one full-time worker per grid) in each district (in the order of
+        `district_ids`): today's workers that plan leaves without a post, paid in the pools (0 with allow_release)."""
+        if not self.keep_today:
+            return np.zeros(len(self.district_ids))
+        full, part = self.left_over(np.ones(len(self.grid_ids)), np.zeros(len(self.grid_ids)))
+        return full * self.salary["fulltime"] + part * self.salary["parttime"]
+
+    @property
+    def kept_cost(self) -> float:
+        return float(self.kept_cost_by_district().sum())
+
+    def today_unmet_by_district(self) -> np.ndarray:
+        """U0_d = Σ_{g∈G_d} (W_g − H_full x0_g − H_part z0_g)⁺: the work today's posted workers leave undone in
+        each district (the data hold no professionals today), so today's coverage is G0_d = 1 − U0_d / W_d."""
+        n = len(self.grid_ids)
+        x0 = self.fulltime_today if self.fulltime_today is not None else np.zeros(n)
+        z0 = self.parttime_today if self.parttime_today is not None else np.zeros(n)
+        done = self.hours["fulltime"] * np.asarray(x0, float) + self.hours["parttime"] * np.asarray(z0, float)
+        return self.by_district(np.maximum(self.workload - done, 0.0))
+
+    @property
+    def kept_posts(self) -> int:
+        if not self.keep_today:
+            return 0
+        return int(self.left_over(np.ones(len(self.grid_ids)), np.zeros(len(self.grid_ids)))[0].sum())
+
+    @property
+    def today_cost(self) -> float:
+        """c_full Σ x0 + c_part Σ z0: the least any plan under (8) spends on grid workers (all of them pooled)."""
+        x0, z0 = self.today()
+        return float(x0.sum() * self.salary["fulltime"] + z0.sum() * self.salary["parttime"])
 
     @property
     def mandatory_cost(self) -> float:
-        """One full-time worker per grid plus the professionals the cover rule needs."""
-        return len(self.grid_ids) * self.salary["fulltime"] + float(self.professionals_min.sum()) * self.salary["professional"]
+        """One full-time worker per grid plus the professionals the cover rule needs, and the workers of
+        today this plan leaves in the pools (`kept_cost`)."""
+        return (len(self.grid_ids) * self.salary["fulltime"] + float(self.professionals_min.sum()) * self.salary["professional"]
+                + self.kept_cost)
 
     @property
     def mandatory_posts(self) -> int:
-        return len(self.grid_ids) + int(self.professionals_min.sum())
+        return len(self.grid_ids) + int(self.professionals_min.sum()) + self.kept_posts
 
     @property
     def fulltime_max(self) -> np.ndarray:
@@ -169,7 +262,8 @@ def workload_hours(grids: pd.DataFrame, norms: dict) -> np.ndarray:
             + float(norms["grid_hours_per_person"]) * grids["population"].to_numpy(float))
 
 
-def grid_data(city: Instance, professional_cover_required: bool = True) -> GridData:
+def grid_data(city: Instance, professional_cover_required: bool = True, keep_today: bool = True) -> GridData:
+    """The city's grid figures; `keep_today` holds (8) (today's grid workers stay posted or pooled)."""
     norms, towns = city.config.norms, city.towns
     town_ids = towns.index.to_numpy(str)
     grid_town = pd.Index(town_ids).get_indexer(city.grids["town_id"].astype(str))
@@ -186,7 +280,9 @@ def grid_data(city: Instance, professional_cover_required: bool = True) -> GridD
         grids_in_town=grids_in_town, professionals_min=y_min.astype(int),
         hours={k: float(norms[f"hours_{k}"]) for k in kinds},
         salary={k: city.config.salary(k) for k in kinds},
-        parttime_max=int(norms["parttime_max_per_grid"]), grids_per_professional=per_pro)
+        parttime_max=int(norms["parttime_max_per_grid"]), grids_per_professional=per_pro,
+        fulltime_today=city.grids["fulltime_now"].to_numpy(int), parttime_today=city.grids["parttime_now"].to_numpy(int),
+        keep_today=keep_today)
 
 
 # --- the model ---------------------------------------------------------------------------
@@ -208,6 +304,9 @@ def _build(data: GridData, options: GridOptions) -> pyo.ConcreteModel:
     if options.objective in ("cost", "maxmin") and options.unmet_accounts:
         _add_town_coverage_level(m)
     _add_grid_cover(m)
+    add_today_kept(m, data)
+    if options.no_worse_than_today and options.unmet_accounts:
+        _add_no_worse_than_today(m, data)
     _add_budget_limit(m, options)
     _add_headcount_limit(m, data, options)
     _add_objective(m, options)
@@ -255,6 +354,8 @@ def _add_staff_variables(m, data: GridData, options: GridOptions) -> None:
         m.town_unmet_hours = pyo.Var(m.TOWNS, bounds=(0, None))
     full_cover = (np.bincount(data.grid_town[grids], weights=x_max * data.salary["fulltime"], minlength=len(data.town_ids))[towns]
                   + y_min * data.salary["professional"])
+    if data.keep_today and data.today()[1].any():     # a town may post today's helpers its pool would pay anyway
+        full_cover = full_cover + data.salary["parttime"] * data.parttime_max * data.grids_in_town[towns]
     capped = _has_budget_row(options) and options.headcount_max is None
     m.town_spend_10k_cny = pyo.Var(m.TOWNS, bounds=_bounds(town_ids, 0.0, full_cover) if capped else (0.0, None))
 
@@ -303,13 +404,28 @@ REQUIREMENTS: dict[str, Family] = {
         "the required professionals are {amount} short in {members} ({ids})",
         "let one professional cover more grids (raise professional_max_grids under norms: in city.yaml)", member="town",
         held="the required professionals in {members}"),
+    "fulltime_of_today_kept": Family(                                  # (8), _add_today_kept
+        "every grid worker employed today kept", "full-time workers", 1,
+        "keeping the full-time grid workers employed today falls {amount} short in {members} ({ids})",
+        "let grid workers leave the service (--allow-release), or raise the budget (--budget) or the headcount "
+        "(--headcount) to pay today's workers", member="district", held="today's full-time grid workers in {members}"),
+    "parttime_of_today_kept": Family(                                  # (8), _add_today_kept
+        "every grid worker employed today kept", "part-time workers", 1,
+        "keeping the part-time grid workers employed today falls {amount} short in {members} ({ids})",
+        "let grid workers leave the service (--allow-release), or raise the budget (--budget) to pay today's workers",
+        member="district", held="today's part-time grid workers in {members}"),
+    "district_no_worse_than_today": Family(                            # (9), _add_no_worse_than_today
+        "no district below its grid coverage today", "hours", 1,
+        "{members} ({ids}) would leave {amount} more grid work undone than today",
+        "drop --no-worse-than-today, or raise the budget (--budget)", member="district",
+        held="today's grid coverage in {members}"),
     "parttime_helpers.upper": Family(                                  # (3), _add_staff_variables
         "the part-time helpers allowed per grid", "part-time helpers", 3,
         "{amount} beyond the limit per grid would be needed in {members} ({ids})",
         "raise parttime_max_per_grid (under norms: in city.yaml)", member="grid", held="the most part-time helpers in {members}"),
 }
 DEFINITIONS: frozenset[str] = frozenset({
-    "one_option_per_town",                                             # build_vacancy_model
+    "one_option_per_town", "town_coverage_at_least_level",             # build_vacancy_model
     "town_spend_is_salaries", "town_unmet_is_sum",                     # (6), (5), _add_town_accounts
     "professional_hours_within_town",                                  # (2), _add_professional_sharing
     "grid_work_is_covered",                                            # (1), _add_grid_cover
@@ -363,7 +479,60 @@ def _add_grid_cover(m) -> None:
 
 
 def _total_spend(m):
-    return m.fixed_spend_10k_cny + pyo.quicksum(m.town_spend_10k_cny.values())
+    spend = m.fixed_spend_10k_cny + pyo.quicksum(m.town_spend_10k_cny.values())
+    if hasattr(m, "pooled_fulltime"):
+        spend += (pyo.value(m.salary_fulltime_10k_cny) * pyo.quicksum(m.pooled_fulltime.values())
+                  + pyo.value(m.salary_parttime_10k_cny) * pyo.quicksum(m.pooled_parttime.values()))
+    return spend
+
+
+def _add_no_worse_than_today(m, data: GridData) -> None:
+    """(9) Σ_{t∈T_d} U_t ≤ U0_d for every district where it can bind (towns the reductions settle leave
+    nothing undone)."""
+    towns = data.modelled_towns
+    district = np.searchsorted(data.district_ids, data.town_district)
+    today = data.today_unmet_by_district()
+    work = np.bincount(district[towns], weights=data.town_workload[towns], minlength=len(today))
+    rows = [d for d in range(len(today)) if today[d] < work[d] - 1e-9]
+    members = pd.Series(data.town_ids[towns]).groupby(district[towns]).agg(list)
+    m.GUARDED_DISTRICTS = pyo.Set(initialize=[str(data.district_ids[d]) for d in rows], ordered=True)
+    m.district_no_worse_than_today = lin.rows(m.GUARDED_DISTRICTS, [
+        lin.at_most(lin.linear([1.0] * len(members[d]), [m.town_unmet_hours[t] for t in members[d]]), float(today[d]))
+        for d in rows])
+
+
+def add_today_kept(m, data: GridData, whole: bool = False) -> None:
+    """(8) per district and worker type, where it can bind: Σ_{g∈G_d} x_g + p^full_d ≥ Σ_{g∈G_d} x0_g
+    (fulltime_of_today_kept; grids the reductions settle hold one full-time worker, a constant) and
+    Σ_{g∈G_d} z_g + p^part_d ≥ Σ_{g∈G_d} z0_g (parttime_of_today_kept; settled grids hold no helper), on a
+    model with x_g, z_g over the modelled grids (m.fulltime_workers, m.parttime_helpers); the pools are
+    whole numbers with `whole` (else continuous: the rows keep them whole wherever they cost)."""
+    if not data.keep_today:
+        return
+    x0, z0 = data.today()
+    grids = data.modelled_grids
+    district = data.grid_district
+    settled = np.bincount(district[~grids], minlength=len(data.district_ids))
+    modelled = np.bincount(district[grids], minlength=len(data.district_ids))
+    need_x = x0 - settled                     # full-time workers of today the modelled grids or the pool must hold
+    rows_x = [d for d in range(len(x0)) if need_x[d] > modelled[d]]      # x_g ≥ 1 holds the others already
+    rows_z = [d for d in range(len(z0)) if z0[d] > 0]
+    ids = data.district_ids
+    m.KEPT_FULLTIME_DISTRICTS = pyo.Set(initialize=[str(ids[d]) for d in rows_x], ordered=True)
+    m.KEPT_PARTTIME_DISTRICTS = pyo.Set(initialize=[str(ids[d]) for d in rows_z], ordered=True)
+    domain = pyo.NonNegativeIntegers if whole else pyo.NonNegativeReals
+    m.pooled_fulltime = pyo.Var(m.KEPT_FULLTIME_DISTRICTS, domain=domain,       # x_g ≥ 1 posts the modelled grids' share
+                                bounds=_bounds([str(ids[d]) for d in rows_x], 0.0, (need_x - modelled)[rows_x].astype(float)))
+    m.pooled_parttime = pyo.Var(m.KEPT_PARTTIME_DISTRICTS, domain=domain,
+                                bounds=_bounds([str(ids[d]) for d in rows_z], 0.0, z0[rows_z].astype(float)))
+    members = pd.Series(data.grid_ids[grids]).groupby(district[grids]).agg(list)
+    x, z = m.fulltime_workers, m.parttime_helpers
+    m.fulltime_of_today_kept = lin.rows(m.KEPT_FULLTIME_DISTRICTS, [
+        lin.at_least(lin.linear([1.0] * (len(members.get(d, [])) + 1), [*(x[g] for g in members.get(d, [])), m.pooled_fulltime[str(ids[d])]]),
+                     float(need_x[d])) for d in rows_x])
+    m.parttime_of_today_kept = lin.rows(m.KEPT_PARTTIME_DISTRICTS, [
+        lin.at_least(lin.linear([1.0] * (len(members.get(d, [])) + 1), [*(z[g] for g in members.get(d, [])), m.pooled_parttime[str(ids[d])]]),
+                     float(z0[d])) for d in rows_z])
 
 
 def _has_budget_row(options: GridOptions) -> bool:
@@ -390,6 +559,8 @@ def _add_headcount_limit(m, data: GridData, options: GridOptions) -> None:
     def headcount_within_limit(m):
         """(7) Σ x_g + Σ y_t ≤ H (part-time helpers hold no post)"""
         posts = pyo.quicksum(m.fulltime_workers.values()) + pyo.quicksum(m.professionals.values())
+        if hasattr(m, "pooled_fulltime"):
+            posts += pyo.quicksum(m.pooled_fulltime.values())
         return m.fixed_posts + posts <= m.headcount_max
 
 
@@ -414,6 +585,8 @@ class GridStaffing:
     town_ratio: np.ndarray
     cost: float
     posts: int
+    pooled: tuple[np.ndarray, np.ndarray] | None = None     # today's full-time, part-time workers in district pools
+    released: tuple[np.ndarray, np.ndarray] | None = None   # today's workers leaving the service (allow_release)
 
     @property
     def min_ratio(self) -> float:
@@ -444,10 +617,12 @@ def required_professionals(data: GridData, fulltime: np.ndarray) -> np.ndarray:
     return np.minimum(data.professionals_min, np.ceil(staffed / data.grids_per_professional - 1e-9).astype(int))
 
 
-def staffing_as_decided(data: GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> GridStaffing:
+def staffing_as_decided(data: GridData, x: np.ndarray, z: np.ndarray, y: np.ndarray,
+                        pooled: tuple[np.ndarray, np.ndarray] | None = None) -> GridStaffing:
     """Hours of the whole-number decisions x, z, y as they stand (no staff dropped): d_g = (W_g − H_full x_g −
     H_part z_g)⁺, professional hours shared among the staffed grids (x_g ≥ 1) in proportion to the d_g,
-    u_g = d_g − a_g; so Σ_{g∈t} u_g = (Σ_{g∈t, staffed} d_g − H_pro y_t)⁺ + Σ_{g∈t, vacant} W_g."""
+    u_g = d_g − a_g; so Σ_{g∈t} u_g = (Σ_{g∈t, staffed} d_g − H_pro y_t)⁺ + Σ_{g∈t, vacant} W_g. The pools hold
+    today's workers without a post (`pooled`, by district, when a model chose more, at most today's)."""
     h, w, town = data.hours, data.workload, data.grid_town
     staffed = x >= 1                          # a vacant grid (x_g = 0) gets no professional hours: all its work is unmet
     deficit = np.maximum(w - h["fulltime"] * x - h["parttime"] * z, 0.0)
@@ -461,8 +636,15 @@ def staffing_as_decided(data: GridData, x: np.ndarray, z: np.ndarray, y: np.ndar
     town_unmet = np.bincount(town, weights=unmet, minlength=len(data.town_ids))
     ratio = 1.0 - np.divide(town_unmet, data.town_workload, out=np.zeros_like(town_unmet), where=data.town_workload > 0)
     s = data.salary
-    cost = float(s["fulltime"] * x.sum() + s["parttime"] * z.sum() + s["professional"] * y.sum())
-    return GridStaffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum()))
+    left = data.left_over(x, z)            # today's workers without a post: pooled under (8), else released
+    none = (np.zeros(len(left[0]), int), np.zeros(len(left[1]), int))
+    if data.keep_today and pooled is not None:
+        pooled = tuple(np.minimum(np.maximum(np.asarray(p, int), need), today)
+                       for p, need, today in zip(pooled, left, data.today()))
+    pooled, released = (pooled or left, none) if data.keep_today else (none, left)
+    cost = float(s["fulltime"] * (x.sum() + pooled[0].sum()) + s["parttime"] * (z.sum() + pooled[1].sum())
+                 + s["professional"] * y.sum())
+    return GridStaffing(x, z, y, pro_hours, unmet, ratio, cost, int(x.sum() + y.sum() + pooled[0].sum()), pooled, released)
 
 
 def mandatory_staffing(data: GridData) -> GridStaffing:
@@ -487,7 +669,9 @@ def plan_tables(city: Instance, data: GridData, plan: GridStaffing) -> dict[str,
     grid_staff = pd.DataFrame({
         "grid_id": data.grid_ids, "town_id": data.town_ids[data.grid_town],
         "district_id": data.town_district[data.grid_town], "fulltime": plan.fulltime, "parttime": plan.parttime,
-        "pro_hours": plan.pro_hours, "workload_hours": data.workload, "unmet_hours": plan.unmet})
+        "pro_hours": plan.pro_hours, "workload_hours": data.workload, "unmet_hours": plan.unmet,
+        "fulltime_now": _today_or_zero(data.fulltime_today, len(data.grid_ids)),
+        "parttime_now": _today_or_zero(data.parttime_today, len(data.grid_ids))})
     town_staff = pd.DataFrame({"town_id": data.town_ids, "district_id": data.town_district,
                                "professionals": plan.professionals})
     for column in ("enforcement_now", "enforcement_staff", "enforcement_demand", "pool_share"):
@@ -496,6 +680,35 @@ def plan_tables(city: Instance, data: GridData, plan: GridStaffing) -> dict[str,
     town_staff["moves_in"] = np.nan
     town_staff["moves_out"] = np.nan
     return {"grid_staff": grid_staff, "town_staff": town_staff, "districts": _district_table(city, data, plan)}
+
+
+def _today_or_zero(values, n: int) -> np.ndarray:
+    return np.zeros(n, int) if values is None else np.asarray(values, int)
+
+
+KEPT_GRID_COLUMNS = ("fulltime_now", "parttime_now", "fulltime_pool", "parttime_pool", "fulltime_released",
+                     "parttime_released")
+
+
+def kept_columns(data: GridData, plan: GridStaffing, district_ids) -> dict[str, np.ndarray]:
+    """districts.csv's columns on today's grid workers, in the order of `district_ids`: employed today
+    (fulltime_now, parttime_now), held in the district pool (fulltime_pool, parttime_pool: paid, doing no
+    grid work) and leaving the service (fulltime_released, parttime_released; only with allow_release)."""
+    x0, z0 = data.today()
+    index = pd.Index(data.district_ids.astype(str))
+    order = index.get_indexer(pd.Index([str(d) for d in district_ids]))
+    found = order >= 0
+
+    def pick(values) -> np.ndarray:
+        out = np.zeros(len(order), int)
+        out[found] = np.asarray(values, int)[order[found]]
+        return out
+
+    pooled = plan.pooled or (np.zeros(len(index), int),) * 2
+    released = plan.released or (np.zeros(len(index), int),) * 2
+    return {"fulltime_now": pick(x0), "parttime_now": pick(z0), "fulltime_pool": pick(pooled[0]),
+            "parttime_pool": pick(pooled[1]), "fulltime_released": pick(released[0]),
+            "parttime_released": pick(released[1])}
 
 
 def _district_table(city: Instance, data: GridData, plan: GridStaffing) -> pd.DataFrame:
@@ -513,6 +726,9 @@ def _district_table(city: Instance, data: GridData, plan: GridStaffing) -> pd.Da
     out["professionals"] = by_town["professionals"].sum().reindex(out.index).fillna(0).astype(int)
     out["mean_coverage"] = by_town["coverage"].mean().reindex(out.index)
     out["min_coverage"] = by_town["coverage"].min().reindex(out.index)
+    for column, values in kept_columns(data, plan, out.index).items():
+        out[column] = values
+    out["spend"] += s["fulltime"] * out["fulltime_pool"] + s["parttime"] * out["parttime_pool"]
     return out.reset_index(drop=True)
 
 
@@ -526,7 +742,22 @@ def plan_figures(data: GridData, plan: GridStaffing, budget: float | None, headc
         "professionals": int(plan.professionals.sum()), "posts": plan.posts, "headcount_limit": headcount,
         "headcount_counts": "fulltime + professionals", "professional_cover_required": professional_cover_required,
         "mandatory_cost_10k_cny": data.mandatory_cost, "vacant_grids": int((plan.fulltime < 1).sum()),
+        "fulltime_pooled": int(plan.pooled[0].sum()) if plan.pooled else 0,
+        "parttime_pooled": int(plan.pooled[1].sum()) if plan.pooled else 0,
     }
+
+
+def staff_kept(tables: dict[str, pd.DataFrame], allow_release: bool) -> dict:
+    """Today's grid workers by type, from the plan's districts.csv: employed today, posted, pooled and
+    released (plan.json `grid.staff`)."""
+    d = tables["districts"]
+    out: dict = {"allow_release": bool(allow_release)}
+    for kind in ("fulltime", "parttime"):
+        if f"{kind}_now" not in d:
+            return {}
+        out[kind] = {"today": int(d[f"{kind}_now"].sum()), "posted": int(d[kind].sum()),
+                     "pooled": int(d[f"{kind}_pool"].sum()), "released": int(d[f"{kind}_released"].sum())}
+    return out
 
 
 # --- vacancies: each town's choice is how many grids it staffs (GridOptions.vacancies) -------------
@@ -586,11 +817,31 @@ def staffing_options(data: GridData) -> StaffingOptions:
     return StaffingOptions(towns_all[by_town], staffed[by_town], cost[by_town], unmet_all[by_town], posts[by_town], rank)
 
 
-def build_vacancy_model(options_table: StaffingOptions, options: GridOptions) -> pyo.ConcreteModel:
+def vacancy_spend(data: GridData, options_table: StaffingOptions, chosen: np.ndarray) -> tuple[float, int]:
+    """Spend and posts of the town options `chosen`, with (8): today's full-time workers beyond the grids
+    their district staffs, and every helper of today (such plans post none), paid in the pools."""
+    o = options_table
+    cost, posts = float(o.cost[chosen].sum()), int(o.posts[chosen].sum())
+    if not data.keep_today:
+        return cost, posts
+    x0, z0 = data.today()
+    town_district = np.searchsorted(data.district_ids, data.town_district)
+    staffed = np.bincount(town_district[o.town[chosen]], weights=o.staffed[chosen], minlength=len(x0))
+    pooled = np.maximum(x0 - np.rint(staffed).astype(int), 0)
+    return (cost + float(pooled.sum() * data.salary["fulltime"] + z0.sum() * data.salary["parttime"]),
+            posts + int(pooled.sum()))
+
+
+def build_vacancy_model(options_table: StaffingOptions, options: GridOptions, data: GridData | None = None) -> pyo.ConcreteModel:
     """`unmet` when grids may stay vacant, over each town's options (a multiple-choice knapsack):
 
         min Σ_tk U_tk λ_tk  s.t.  Σ_k λ_tk = 1 ∀t (one_option_per_town),  Σ C_tk λ_tk ≤ B (spend_within_budget),
         Σ (k + y_tk) λ_tk ≤ H (headcount_within_limit),  λ_tk ∈ {0, 1}   (m.town_staffs[o], o = (t, k) pairs)
+
+    and, under (8) (`data.keep_today`), Σ_{t∈d} Σ_k k λ_tk + p^full_d ≥ Σ_{g∈G_d} x0_g (fulltime_of_today_kept)
+    with p^full_d and every helper of today paid within B, p^full_d counted in H; with --no-worse-than-today
+    (9) Σ_{t∈d} Σ_k U_tk λ_tk ≤ U0_d (district_no_worse_than_today), and `maxmin` is then this model with
+    max ρ s.t. Σ_k (1 − U_tk/W_t) λ_tk ≥ ρ ∀t (town_coverage_at_least_level; ρ m.coverage_level).
 
     Its relaxation is each town's convex hull of (C_tk, U_tk): far tighter than the same rules stated
     over single grids (x_g ∈ {0, 1}, a_g ≤ (W_g − H_full)⁺·x_g, …), whose proof of optimality HiGHS
@@ -604,15 +855,50 @@ def build_vacancy_model(options_table: StaffingOptions, options: GridOptions) ->
     starts = np.flatnonzero(np.r_[True, o.town[1:] != o.town[:-1]]).tolist() + [len(o.town)]
     m.one_option_per_town = lin.rows(m.TOWNS, [
         lin.equal(lin.linear([1.0] * (b - a), lam[a:b]), 1.0) for a, b in zip(starts, starts[1:])])
+    pool_cost, pool_posts, helpers = [], [], 0.0
+    if data is not None and data.keep_today:
+        x0, z0 = data.today()
+        town_district = np.searchsorted(data.district_ids, data.town_district)[o.town]
+        rows = [d for d in range(len(x0)) if x0[d] > 0]
+        m.KEPT_FULLTIME_DISTRICTS = pyo.Set(initialize=[str(data.district_ids[d]) for d in rows], ordered=True)
+        m.pooled_fulltime = pyo.Var(m.KEPT_FULLTIME_DISTRICTS, domain=pyo.NonNegativeReals)
+        pools = list(m.pooled_fulltime.values())
+        m.fulltime_of_today_kept = lin.rows(m.KEPT_FULLTIME_DISTRICTS, [
+            lin.at_least(lin.linear([float(k) for k in o.staffed[town_district == d]] + [1.0],
+                                    [lam[i] for i in np.flatnonzero(town_district == d)] + [pool]), float(x0[d]))
+            for d, pool in zip(rows, pools)])
+        for d, pool in zip(rows, pools):
+            pool.set_value(float(x0[d]), skip_validation=True)
+        pool_cost, pool_posts = [(data.salary["fulltime"], v) for v in pools], [(1.0, v) for v in pools]
+        helpers = float(z0.sum() * data.salary["parttime"])
     if options.budget_10k_cny is not None:
         m.budget_10k_cny = pyo.Param(initialize=options.budget_10k_cny, mutable=True)
-        spend = lin.linear(o.cost.tolist(), lam)
+        spend = lin.linear(o.cost.tolist() + [c for c, _ in pool_cost], lam + [v for _, v in pool_cost], helpers)
         m.spend_within_budget = pyo.Constraint(expr=spend <= m.budget_10k_cny)
     if options.headcount_max is not None:
         m.headcount_max = pyo.Param(initialize=options.headcount_max, mutable=True)
-        m.headcount_within_limit = pyo.Constraint(expr=lin.linear(o.posts.astype(float).tolist(), lam) <= m.headcount_max)
+        posts = lin.linear(o.posts.astype(float).tolist() + [c for c, _ in pool_posts], lam + [v for _, v in pool_posts])
+        m.headcount_within_limit = pyo.Constraint(expr=posts <= m.headcount_max)
+    if data is not None and options.no_worse_than_today:       # (9) Σ_{t∈d} Σ_k U_tk λ_tk ≤ U0_d
+        today = data.today_unmet_by_district()
+        town_district = np.searchsorted(data.district_ids, data.town_district)[o.town]
+        m.GUARDED_DISTRICTS = pyo.Set(initialize=[str(d) for d in data.district_ids], ordered=True)
+        m.district_no_worse_than_today = lin.rows(m.GUARDED_DISTRICTS, [
+            lin.at_most(lin.linear(o.unmet[town_district == d].tolist(), [lam[i] for i in np.flatnonzero(town_district == d)]),
+                        float(today[d])) for d in range(len(today))])
     for a in starts[:-1]:            # start from every grid vacant (within any limit)
         lam[a].set_value(1.0, skip_validation=True)
+    if options.objective == "maxmin" and data is not None:
+        # max ρ s.t. Σ_k (1 − U_tk/W_t) λ_tk ≥ ρ ∀t (town_coverage_at_least_level): the level search of the
+        # solving layer, as one model, when (9) couples the towns of a district
+        work = data.town_workload[o.town]
+        ratio = 1.0 - np.divide(o.unmet, work, out=np.zeros_like(o.unmet), where=work > 0)
+        m.coverage_level = pyo.Var(bounds=(0.0, 1.0), initialize=0.0)
+        m.town_coverage_at_least_level = lin.rows(m.TOWNS, [
+            lin.at_least(lin.linear(ratio[a:b].tolist() + [-1.0], lam[a:b] + [m.coverage_level]), 0.0)
+            for a, b in zip(starts, starts[1:])])
+        m.highest_level = pyo.Objective(expr=m.coverage_level, sense=pyo.maximize)
+        return m
     m.least_unmet_hours = pyo.Objective(expr=lin.linear(o.unmet.tolist(), lam), sense=pyo.minimize)
     return m
 

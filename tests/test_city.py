@@ -73,31 +73,34 @@ def test_tiny_plan_checks_and_respects_every_budget_row(tiny_dir):
     assert plan.meta["objective_value"] == pytest.approx(d["service_index"].min())
 
 
+# D2 needs 85.2 (10k CNY/yr): its required staff (84) and the part-time helper it employs today (1.2),
+# kept in its pool (one full-time worker covers each of its grids).
+
 def test_transfer_cap_binds_and_fixes_the_worst_district(tmp_path, tiny_dir):
-    plan, _ = solve(variant(tmp_path, tiny_dir, own=(300, 70), cap=(50, 14)))
+    plan, _ = solve(variant(tmp_path, tiny_dir, own=(300, 70), cap=(50, 15.2)))
     assert plan.meta["check"]["passed"], plan.meta["check"]
     d = districts(plan)
-    assert d.loc["D2", "spend"] == pytest.approx(84.0)
-    assert d.loc["D2", "transfer"] == pytest.approx(14.0) == d.loc["D2", "transfer_cap"]
+    assert d.loc["D2", "spend"] == pytest.approx(85.2)
+    assert d.loc["D2", "transfer"] == pytest.approx(15.2) == d.loc["D2", "transfer_cap"]
     assert d.loc["D2", "service_index"] == pytest.approx(D2_INDEX)
     assert plan.meta["objective_value"] == pytest.approx(D2_INDEX)
 
 
 def test_pool_binds_no_transfer_is_left_for_the_centre(tmp_path, tiny_dir):
-    plan, _ = solve(variant(tmp_path, tiny_dir, own=(300, 70), cap=(50, 14), pool=14), objective="utilitarian")
+    plan, _ = solve(variant(tmp_path, tiny_dir, own=(300, 70), cap=(50, 15.2), pool=15.2), objective="utilitarian")
     assert plan.meta["check"]["passed"], plan.meta["check"]
     d = districts(plan)
-    assert d["transfer"].sum() == pytest.approx(14.0)          # the whole pool goes to D2 ...
+    assert d["transfer"].sum() == pytest.approx(15.2)          # the whole pool goes to D2 ...
     assert d.loc["D1", "transfer"] == pytest.approx(0.0)       # ... so D1 lives on its own budget
     assert d.loc["D1", "spend"] <= 300 + 1e-9
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"cap": (50, 13)}, "transfer cap 13.0 allow 83.0"),
+    ({"cap": (50, 14.2)}, "transfer cap 14.2 allow 84.2"),
     ({"pool": 10}, "more than the city pool 10.0"),
 ])
 def test_budget_conflicts_are_explained_before_solving(tmp_path, tiny_dir, change, words):
-    plan, _ = solve(variant(tmp_path, tiny_dir, **{"own": (300, 70), "cap": (50, 14), **change}))
+    plan, _ = solve(variant(tmp_path, tiny_dir, **{"own": (300, 70), "cap": (50, 15.2), **change}))
     assert plan.meta["status"] == "infeasible"
     assert words in plan.meta["explanation"]
 

@@ -224,7 +224,8 @@ def test_solve_without_iis_records_no_iis(tiny_dir, tmp_path):
     assert result.exit_code == 3
     payload = json.loads(result.output)
     held = staff_today(load_instance(tiny_dir))["officers"]        # --budget 10 pays today's officers first
-    assert f"raise the budget (--budget) to at least {money(72 + held)}" in payload["explanation"]
+    # one worker per grid and the required professionals (72), and today's 5 helpers kept in pools (6)
+    assert f"raise the budget (--budget) to at least {money(78 + held)}" in payload["explanation"]
     meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     assert "iis" not in meta["infeasibility"] and meta["infeasibility"]["elastic"]["status"] == "found"
 

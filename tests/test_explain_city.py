@@ -29,6 +29,9 @@ def _variant(tmp_path: Path, own=(300, 100), cap=(50, 150), pool: float | None =
     d = pd.read_csv(folder / "districts.csv")
     d["own_budget"], d["transfer_cap"] = list(own), list(cap)
     d.to_csv(folder / "districts.csv", index=False)
+    g = pd.read_csv(folder / "grids.csv")          # D2 (town T3) employs no helper today: it must spend exactly its
+    g.loc[g["town_id"] == "T3", "parttime_now"] = 0   # required staff, 84 (a helper of today would be kept, +1.2)
+    g.to_csv(folder / "grids.csv", index=False)
     if pool is not None:
         (folder / "city.yaml").write_text((folder / "city.yaml").read_text() + f"city_pool: {pool}\n")
     return folder
@@ -48,16 +51,17 @@ def test_budget_below_the_staffing_floor(tmp_path):
     out = tmp_path / "plan"
     r = CliRunner().invoke(main, ["solve", str(TINY), "--model", "city", "--budget", "50", "--iis", "--out", str(out)])
     assert r.exit_code == 3, r.output
-    # the floor pays the 17 officers employed today (nobody is dismissed), 2 more than the teams of 5
-    assert ("the city budget of 500,000 CNY falls 2.26 million CNY short of paying for one full-time worker per grid in "
-            "6 grids, the required professionals in 3 towns and a team of 5 in 2 towns; raise the budget (--budget, or "
-            "budget in city.yaml) to at least 2.76 million CNY (276 in the 10k CNY of --budget)") in r.output
-    assert "and the 2 other officers employed today cost 276.0" in r.output                # settled from the data alike
+    # the floor pays the 17 officers employed today (nobody is dismissed), 2 more than the teams of 5, and the
+    # 5 part-time helpers employed today (6), kept in their districts' pools
+    assert ("the city budget of 500,000 CNY falls 2.32 million CNY short of paying for one full-time worker per grid in "
+            "6 grids, the required professionals in 3 towns and today's part-time grid workers in 2 districts; raise the "
+            "budget (--budget, or budget in city.yaml) to at least 2.82 million CNY (282 in the 10k CNY of --budget)") in r.output
+    assert "and the 2 other officers employed today cost 282.0" in r.output                # settled from the data alike
     assert "budget_granted_10k_cny: upper bound 50" in r.output                 # the IIS, named
     meta = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     budget = _alone(meta, "budget_granted_10k_cny")
-    assert budget["target"] == pytest.approx(276) and budget["proven"]
-    assert "2.76 million CNY" in meta["explanation"] and meta["infeasibility"]["iis"]["status"] == "found"
+    assert budget["target"] == pytest.approx(282) and budget["proven"]
+    assert "2.82 million CNY" in meta["explanation"] and meta["infeasibility"]["iis"]["status"] == "found"
     assert _solve(TINY, budget=budget["target"]).meta["status"] == "optimal"
 
 

@@ -230,10 +230,12 @@ def test_sites_cover_every_service_near_grids(city: Instance) -> None:
     assert (g["town_id"].to_numpy()[nearest] == s["town_id"].to_numpy()).mean() > 0.9
 
 
-def test_budget_pays_one_worker_per_grid_norm_enforcement_and_closing_shortfalls_with_slack(city: Instance) -> None:
+def test_budget_pays_one_worker_per_grid_norm_enforcement_helpers_and_closing_shortfalls_with_slack(city: Instance) -> None:
+    """... and the part-time helpers employed today, who are kept."""
     c, norms = city.config, city.config.norms
     demand = _norm_demand(city.towns, norms)
-    cost = len(city.grids) * c.salary("fulltime") + demand.sum() * c.salary("enforcement") + _closing_cost(city).sum()
+    cost = (len(city.grids) * c.salary("fulltime") + demand.sum() * c.salary("enforcement") + _closing_cost(city).sum()
+            + city.grids["parttime_now"].sum() * c.salary("parttime"))
     assert c.budget == pytest.approx(1.10 * cost, rel=0.005)
     assert c.headcount >= city.towns["enforcement_now"].sum()
     assert c.headcount >= len(city.towns) * norms["enforcement_min_team"]
@@ -245,10 +247,12 @@ def test_budget_pays_one_worker_per_grid_norm_enforcement_and_closing_shortfalls
 def test_district_budget_plus_cap_covers_its_need(city: Instance) -> None:
     norms = city.config.norms
     towns = city.towns.assign(demand=_norm_demand(city.towns, norms))
-    grids = city.grids.groupby(city.grids["town_id"].map(towns["district_id"])).size()
+    by = city.grids.groupby(city.grids["town_id"].map(towns["district_id"]))
+    grids, helpers = by.size(), by["parttime_now"].sum()
     officers = towns.groupby("district_id")["demand"].sum()
     sites = _closing_cost(city).groupby(towns["district_id"]).sum()
-    need = 1.10 * (grids * norms["salary_fulltime"] + officers * norms["enforcement_salary"] + sites)
+    need = 1.10 * (grids * norms["salary_fulltime"] + officers * norms["enforcement_salary"] + sites
+                   + helpers * norms["salary_parttime"])
     d = city.districts
     assert ((d["own_budget"] + d["transfer_cap"]) >= need.reindex(d.index) - 0.5).all()
     core, suburban = d["kind"] == "core", d["kind"] == "suburban"

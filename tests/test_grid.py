@@ -43,14 +43,18 @@ def tiny() -> Instance:
     return load_instance(TINY)
 
 
-def small_city(base: Instance, workloads: dict[str, list[float]], salaries: dict | None = None, **norms) -> Instance:
-    """A city of the tiny city's first towns, with grids of the given workloads (hours) per town."""
+def small_city(base: Instance, workloads: dict[str, list[float]], salaries: dict | None = None, today: tuple = (0, 0),
+               **norms) -> Instance:
+    """A city of the tiny city's first towns, with grids of the given workloads (hours) per town, each grid
+    with `today` = (full-time, part-time) workers employed today (none by default: the enumeration below
+    knows no workers of today; tests/test_workers_kept.py enumerates with them)."""
     towns = base.towns.iloc[: len(workloads)].copy()
     rows = []
     for town, loads in zip(towns.index, workloads.values()):
         for i, w in enumerate(loads):
             row = base.grids.iloc[0].copy()
             row["grid_id"], row["town_id"], row["households"] = f"{town}-G{i + 1}", town, w
+            row["fulltime_now"], row["parttime_now"] = today
             rows.append(row)
     grids = pd.DataFrame(rows).set_index("grid_id", drop=False)
     grids.index.name = None
@@ -170,11 +174,13 @@ def test_tiny_city_by_hand(tiny):
     """Tiny: W_G1 = 4·420 + 1.5·300 + 0.1·5200 = 2650 h. Town T1's deficits beyond one
     full-time worker per grid (890 + 655 h) and T2's (850 + 640 h) fit in the 1,600 h of
     the one professional each town must have (≤ 5 grids each), so one worker per grid and
-    one professional per town cover every grid: 6·7 + 3·10 = 72."""
+    one professional per town cover every grid: 6·7 + 3·10 = 72. The 5 part-time helpers employed
+    today have nothing left to do and are kept in their districts' pools: 72 + 5·1.2 = 78."""
     plan = solved(tiny, "cost")
     g = plan.tables["grid_staff"].set_index("grid_id")
     assert g.loc["G1", "workload_hours"] == pytest.approx(2650.0)
-    assert plan.meta["objective_value"] == pytest.approx(72.0)
+    assert plan.meta["objective_value"] == pytest.approx(78.0)
+    assert int(plan.tables["districts"]["parttime_pool"].sum()) == 5
     assert plan.meta["figures"]["unmet_hours"] == pytest.approx(0.0)
     for objective in ("unmet", "maxmin"):
         assert solved(tiny, objective).meta["objective_value"] == pytest.approx(0.0 if objective == "unmet" else 1.0)
@@ -275,7 +281,8 @@ def test_maxmin_reports_an_honest_interval(tiny):
 def test_cost_below_one_worker_per_grid_is_explained_with_the_figures(tiny):
     plan = make_plan(tiny, RunOptions(model="grid", objective="cost", budget=city_budget(tiny, 60.0)), EXACT)
     assert plan.meta["status"] == "infeasible" and not plan.tables
-    assert "budget for grid workers of 60.0" in plan.meta["explanation"] and "72.0" in plan.meta["explanation"]
+    # 72 for one worker per grid and the required professionals, 6 for the 5 helpers of today kept in pools
+    assert "budget for grid workers of 60.0" in plan.meta["explanation"] and "78.0" in plan.meta["explanation"]
     assert "6 grids" in plan.meta["explanation"]
 
 
@@ -350,21 +357,29 @@ def test_unmet_falls_as_the_budget_rises_across_the_required_staff_cost(tiny):
     assert all(a >= b - 1e-6 for a, b in zip(values, values[1:])) and values[0] > values[-1] == 0.0
 
 
-def test_no_budget_is_too_small_for_unmet_or_maxmin(tiny):
+def test_no_budget_that_pays_todays_workers_is_too_small_for_unmet_or_maxmin(tiny):
+    """Tiny's 4 full-time and 5 part-time workers of today cost 4·7 + 5·1.2 = 34: from that budget on a plan
+    exists (every grid vacant, everyone pooled); below it none keeps them, and --allow-release lifts that."""
     for objective in ("unmet", "maxmin"):
-        plan = solved(tiny, objective, budget=1.0)
+        plan = solved(tiny, objective, budget=34.0)
         assert plan.meta["figures"]["vacant_grids"] == len(tiny.grids)
         assert plan.meta["figures"]["unmet_hours"] == pytest.approx(recomputed_unmet(plan, tiny), rel=1e-9)
+        assert check_plan(plan, tiny).passed
+        short = make_plan(tiny, RunOptions(model="grid", objective=objective, budget=city_budget(tiny, 33.0)), EXACT)
+        assert short.meta["status"] == "infeasible" and "--allow-release" in short.meta["explanation"]
+        released = make_plan(tiny, RunOptions(model="grid", objective=objective, budget=city_budget(tiny, 1.0),
+                                              allow_release=True), EXACT)
+        assert released.meta["figures"]["vacant_grids"] == len(tiny.grids) and check_plan(released, tiny).passed
     assert "lowest town coverage is 0 at any budget below" in plan.meta["explanation"]
 
 
 @pytest.mark.parametrize("objective,said", [("unmet", "unmet is 0"), ("maxmin", "lowest town coverage is 1.0")])
 def test_a_budget_covering_all_work_is_said_not_reported_as_a_finding(tiny, objective, said):
-    """Tiny's budget (500) pays today's officers (204) and full coverage (72): the answer holds at any
-    budget (--budget, the city's) from 276."""
+    """Tiny's budget (500) pays today's officers (204) and full coverage (72, and 6 for today's helpers, kept
+    in pools): the answer holds at any budget (--budget, the city's) from 282."""
     plan = solved(tiny, objective)
-    assert plan.meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(72.0 + staff_today(tiny)["officers"])
-    assert said in plan.meta["explanation"] and "from 276 " in plan.meta["explanation"]
+    assert plan.meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(78.0 + staff_today(tiny)["officers"])
+    assert said in plan.meta["explanation"] and "from 282 " in plan.meta["explanation"]
     city = small_city(tiny, {"A": [3300.0, 2500.0], "B": [3000.0]})  # full coverage needs staff beyond the required
     full = solved(city, "cost").meta["objective_value"]
     assert solved(city, objective, full + 5).meta["degeneracy"]["from_budget_10k_cny"] == pytest.approx(city_budget(city, full))
@@ -413,14 +428,14 @@ def test_cli_impossible_budget_exits_3_with_the_reason(tmp_path):
     result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "cost", "--budget", "254",
                                        "--out", str(tmp_path / "p")])      # 50 for grid workers after today's officers
     assert result.exit_code == 3
-    assert "falls short of the 72.0 needed" in result.output
+    assert "falls short of the 78.0 needed" in result.output
 
 
 def test_cli_maxmin_below_the_required_staff_gives_a_plan_and_says_why(tmp_path):
     result = CliRunner().invoke(main, ["solve", str(TINY), "--model", "grid", "--objective", "maxmin", "--budget", "254",
                                        "--out", str(tmp_path / "p")])      # 50 for grid workers after today's officers
     assert result.exit_code == 0, result.output
-    assert "check: passed" in result.output and "276 needed" in result.output and "left vacant" in result.output
+    assert "check: passed" in result.output and "282 needed" in result.output and "left vacant" in result.output
 
 
 def test_cli_budget_below_todays_officers_says_nothing_is_left_for_grid_workers(tmp_path):

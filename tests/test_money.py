@@ -47,7 +47,9 @@ def lines_from_tables(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     out = {}
     if "grid_staff" in tables:
         g, t = tables["grid_staff"], tables["town_staff"]
-        out["grid_workers"] = (sal["fulltime"] * g["fulltime"].sum() + sal["parttime"] * g["parttime"].sum()
+        d = tables["districts"]                    # today's grid workers without a post, paid in the district pools
+        out["grid_workers"] = (sal["fulltime"] * (g["fulltime"].sum() + d["fulltime_pool"].sum())
+                               + sal["parttime"] * (g["parttime"].sum() + d["parttime_pool"].sum())
                                + sal["professional"] * t["professionals"].sum())
     if "district_pool" in tables:
         out["officers"] = sal["enforcement"] * (tables["town_staff"]["enforcement_staff"].sum()

@@ -179,6 +179,6 @@ def test_no_worse_than_today_in_equity_bench(city20, tmp_path):
 
 
 def test_guard_is_refused_where_today_is_not_known(tmp_path, tiny_dir):
-    result = CliRunner().invoke(cli.main, ["solve", str(tiny_dir), "--model", "grid", "--no-worse-than-today",
+    result = CliRunner().invoke(cli.main, ["solve", str(tiny_dir), "--model", "city", "--no-worse-than-today",
                                            "--out", str(tmp_path / "p")])
     assert result.exit_code == 2 and "--no-worse-than-today" in result.output

@@ -132,6 +132,8 @@ def solved(module, target: str, instance, runs: list[RunOptions], requirements, 
 def grid_models(cities: Cities) -> list[Built]:
     runs = [RunOptions("grid", o, **limits) for o in grid.OBJECTIVES for limits in ({}, {"budget": 400, "headcount": 20})]
     runs += [RunOptions("grid", "unmet", budget=244, headcount=50)]    # 40 after today's officers: grids left vacant (by HiGHS)
+    runs += [RunOptions("grid", o, no_worse_than_today=True) for o in ("unmet", "maxmin")]
+    runs += [RunOptions("grid", o, budget=244, no_worse_than_today=True) for o in ("unmet", "maxmin")]   # vacant grids
     return (explained("grid", cities.tiny, runs)
             + solved(grid_run, "allocator.solving.grid.solve", cities.busy, runs, grid.REQUIREMENTS, grid.DEFINITIONS))
 

@@ -32,12 +32,16 @@ from allocator.cli import main
 
 def _without_officers(source: Path) -> Path:
     """A copy of the tiny city with no officers today: the grid model then gets the whole budget
-    (README, "What the budget pays"), so --budget is the grid workers' budget."""
+    (README, "What the budget pays"), so --budget is the grid workers' budget. Nor part-time helpers
+    today: they would be kept in pools, paid on top of the 72 the grid staff need."""
     folder = Path(tempfile.mkdtemp(prefix="sweep-tiny-")) / "tiny"
     shutil.copytree(source, folder)
     towns = pd.read_csv(folder / "towns.csv")
     towns["enforcement_now"] = 0
     towns.to_csv(folder / "towns.csv", index=False)
+    grids = pd.read_csv(folder / "grids.csv")
+    grids["parttime_now"] = 0
+    grids.to_csv(folder / "grids.csv", index=False)
     return folder
 
 

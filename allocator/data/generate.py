@@ -198,8 +198,10 @@ def generate_city(towns: int, seed: int, shape: CityShape = CityShape()) -> Inst
     sites_frame = _sites_frame(drawn, grids, rng, shape)
     demand = norm_enforcement_demand(towns_frame, norms)
     sites_cost = closing_cost(sites_frame, town_demand(grids, len(profile)), len(profile))
+    helpers = np.bincount(town_district[grids.town], weights=grids_frame["parttime_now"].to_numpy(float),
+                          minlength=len(district_kind))
     districts_frame, budget, city_pool = _districts_frame(district_kind, town_district, grids, demand, sites_cost,
-                                                          norms, shape)
+                                                          norms, shape, helpers)
     headcount = int(max(np.ceil(shape.headcount_share_of_norm * demand.sum()),
                         towns_frame["enforcement_now"].sum(), towns * norms["enforcement_min_team"]))
     config = CityConfig(
@@ -509,16 +511,18 @@ def norm_enforcement_demand(towns: pd.DataFrame, norms: dict) -> np.ndarray:
 
 
 def _districts_frame(district_kind: np.ndarray, town_district: np.ndarray, grids: Grids, demand: np.ndarray,
-                     sites_cost: np.ndarray, norms: dict, shape: CityShape) -> tuple[pd.DataFrame, float, float]:
+                     sites_cost: np.ndarray, norms: dict, shape: CityShape,
+                     helpers: np.ndarray) -> tuple[pd.DataFrame, float, float]:
     """Districts with own budgets and transfer caps; the city budget and transfer pool. A district's need
-    is one full-time worker per grid, officers at the norm and the new sites that close its towns'
-    shortfalls (`closing_cost`), with the budget slack."""
+    is one full-time worker per grid, officers at the norm, the part-time helpers it employs today
+    (`helpers`, who are kept) and the new sites that close its towns' shortfalls (`closing_cost`), with
+    the budget slack."""
     n = len(district_kind)
     grids_per_district = np.bincount(town_district[grids.town], minlength=n)
     officers = np.bincount(town_district, weights=demand, minlength=n)
     sites = np.bincount(town_district, weights=sites_cost, minlength=n)
     need = (1 + shape.budget_slack) * (grids_per_district * norms["salary_fulltime"] + officers * norms["enforcement_salary"]
-                                       + sites)
+                                       + helpers * norms["salary_parttime"] + sites)
     budget = float(np.round(need.sum(), 1))
     own = np.round(need * np.asarray(shape.own_budget_share)[district_kind], 1)
     cap = np.round(need * np.asarray(shape.transfer_cap_share)[district_kind], 1)

@@ -91,6 +91,10 @@ def _grid(plan: Plan, instance: Instance, key: pd.Series) -> tuple[pd.Series, pd
     if towns is not None and towns["professionals"].notna().any():
         pro = towns["professionals"].fillna(0.0) * salary("professional")
         cost = cost.add(pro.groupby(towns["town_id"].astype(str).map(key)).sum(), fill_value=0.0)
+    d = plan.tables.get("districts")            # today's grid workers held in the district pools (by district only)
+    if d is not None and "fulltime_pool" in d and set(cost.index) <= set(d["district_id"].astype(str)):
+        pools = salary("fulltime") * d["fulltime_pool"].fillna(0.0) + salary("parttime") * d["parttime_pool"].fillna(0.0)
+        cost = cost.add(pd.Series(pools.to_numpy(float), index=d["district_id"].astype(str)), fill_value=0.0)
     return level, cost
 
 

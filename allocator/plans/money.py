@@ -42,8 +42,10 @@ def plan_money(city: Instance, model: str, objective: str | None, budget: float 
 def _line(city: Instance, what: str, tables: dict[str, pd.DataFrame]) -> float:
     salary = city.config.salary
     if what == "grid_workers":
-        g, t = tables["grid_staff"], tables["town_staff"]
-        return (float(g["fulltime"].sum()) * salary("fulltime") + float(g["parttime"].sum()) * salary("parttime")
+        g, t, d = tables["grid_staff"], tables["town_staff"], tables.get("districts")
+        pooled = {k: float(d[f"{k}_pool"].sum()) if d is not None and f"{k}_pool" in d else 0.0 for k in ("fulltime", "parttime")}
+        return ((float(g["fulltime"].sum()) + pooled["fulltime"]) * salary("fulltime")
+                + (float(g["parttime"].sum()) + pooled["parttime"]) * salary("parttime")
                 + float(t["professionals"].fillna(0).sum()) * salary("professional"))
     if what == "officers":
         posted = float(tables["town_staff"]["enforcement_staff"].sum())

@@ -36,6 +36,7 @@ from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, Cit
 from allocator.models.enforcement import EnforcementOptions, move_limit_source, staff_kept
 from allocator.models.equity_problem import EquityProblem, hold_bound, hold_today
 from allocator.models.facilities import FacilitiesOptions
+from allocator.models.grid import staff_kept as grid_staff_kept
 from allocator.solving.equity import solve_fair, solve_measure
 from allocator.solving.facilities import facilities_options
 from allocator.solving.run import ModelRun, RunOptions
@@ -107,6 +108,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         meta["city"]["min_service_index"] = float(levels.levels.min())
         meta["enforcement"] = {**meta["enforcement"], "staff": staff_kept(done.tables),
                                "move_limit_source": move_limit_source(city, options.max_moves, cm.enforcement.options)}
+        meta["grid"] = {"staff": grid_staff_kept(done.tables, options.allow_release)}
         done.explanation = _budget_band(city, cm, done)
         done.extract_s = time.perf_counter() - t1
     elif outcome.status == "infeasible" and fairness.get("levelled_down_refused"):

@@ -57,7 +57,7 @@ def check_block_limits(city: Instance, run: RunOptions, model: str) -> float:
     budget = float(money.limit)
     services = () if model == "grid" else facilities_options(
         city, replace(run, model="facilities", objective="mclp")).services
-    least, what = least_spend(city, model, services)
+    least, what = least_spend(city, model, services, keep_today=not run.allow_release)
     if least > budget * (1 + 1e-9):
         source = "--budget" if run.budget is not None else "budget (city.yaml)"
         raise InputError(Problem(source, f"{money.line()}: it falls short of the {least:,.1f} needed for {what}; "
@@ -69,7 +69,7 @@ def block_problem(city: Instance, run: RunOptions, model: str) -> EquityProblem:
     """The EquityProblem of `model` ("grid" or "facilities") alone on `city`."""
     budget = check_block_limits(city, run, model)
     if model == "grid":
-        return grid_problem(city, budget)
+        return grid_problem(city, budget, keep_today=not run.allow_release)
     return facilities_problem(city, facilities_block_options(city, run), budget)
 
 

@@ -113,7 +113,8 @@ def budget_floor(instance, options, opts) -> dict | None:
     least transfer t_d = min(K_d, (F_d − O_d)⁺). A plan exists (headcount and moves aside) iff
     F_d ≤ O_d + K_d for every d, Σ_d t_d ≤ P and Σ_d F_d ≤ B; with the default pool
     P = max(0, B − Σ O) the budget must reach max(Σ F, Σ O + Σ t) when Σ t > 0."""
-    need = mandatory_spend_of(instance, grd.grid_data(instance), enforcement_block_options(instance, options))
+    need = mandatory_spend_of(instance, grd.grid_data(instance, keep_today=not options.allow_release),
+                              enforcement_block_options(instance, options))
     own = pd.Series(instance.districts["own_budget"].to_numpy(float), index=need.index)     # need: districts in city order
     cap = pd.Series(instance.districts["transfer_cap"].to_numpy(float), index=need.index)
     parts, findings = _district_floors(need, own, cap)

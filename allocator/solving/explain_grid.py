@@ -18,6 +18,6 @@ __all__ = ["REQUIREMENTS", "DEFINITIONS", "build"]
 def build(instance, options) -> tuple[pyo.ConcreteModel, dict]:
     """The grid model of the run without its reductions: every grid and town modelled, budget row present."""
     run = options_of(instance, options)
-    every = replace(grid_data(instance), reduced=False)
+    every = replace(grid_data(instance, keep_today=not options.allow_release), reduced=False)
     kept = replace(run, objective="cost" if run.objective == "cost" else "unmet")
     return build_model(instance, kept, every), {"budget_held": grid_money(instance, options).held_total}

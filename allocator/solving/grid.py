@@ -53,8 +53,8 @@ from allocator.data.instance import Instance
 from allocator.data.money import Budget, model_budget
 from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model,
                                    build_vacancy_model, chosen_options, grid_data, level_options, mandatory_staffing,
-                                   plan_figures, plan_tables, staffing_from_decisions, staffing_from_model,
-                                   staffing_options)
+                                   plan_figures, plan_tables, staff_kept, staffing_from_decisions, staffing_from_model,
+                                   staffing_options, vacancy_spend)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, deadline_of, relative_gap, solve
@@ -71,7 +71,8 @@ def options_of(city: Instance, options: RunOptions) -> GridOptions:
     --budget or city.yaml's, leaves after today's officers — `allocator.data.money`; cost without
     --budget has no budget row) and the headcount."""
     objective = options.objective or DEFAULT_OBJECTIVE
-    return GridOptions(objective, grid_money(city, options).limit, options.headcount)
+    return GridOptions(objective, grid_money(city, options).limit, options.headcount,
+                       no_worse_than_today=options.no_worse_than_today)
 
 
 def grid_money(city: Instance, options: RunOptions) -> Budget:
@@ -84,13 +85,16 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     grid_options = options_of(city, options)
     objective, budget, headcount = grid_options.objective, grid_options.budget_10k_cny, grid_options.headcount_max
     t0 = time.perf_counter()
-    data = grid_data(city, grid_options.professional_cover_required)
+    data = grid_data(city, grid_options.professional_cover_required, keep_today=not options.allow_release)
     held = grid_money(city, options).held_total
     why = _mandatory_shortfall(data, budget, headcount, held)
+    kept = _today_shortfall(data, budget, headcount, held, objective)
     if budget is not None and budget < 0:    # today's officers take more than the whole budget: no grid plan at all
         why = (f"the budget {budget + held:,.0f} (10k CNY/yr) does not cover today's officers ({held:,.0f}), so nothing "
                f"is left for grid workers; raise the budget (--budget) to at least {held + data.mandatory_cost:,.0f} "
-               f"for one full-time worker per grid, or above {held:,.0f} for a plan that leaves grids vacant")
+               f"for one full-time worker per grid, or above {held + data.today_cost:,.0f} for a plan that leaves grids vacant")
+    elif kept:                               # not even today's grid workers can be paid: no plan keeps them
+        why = kept
     elif why and objective != "cost":        # unmet, maxmin: grids the limits cannot staff stay vacant
         grid_options, data = replace(grid_options, vacancies=True), replace(data, reduced=False)
         why = None
@@ -123,9 +127,13 @@ def _with_degeneracy(city: Instance, data: GridData, options: GridOptions, solve
         return outcome
     if options.vacancies:
         vacant = int(figures.get("vacant_grids", 0))
-        text = (f"the limits cannot pay one full-time worker in every grid with the required professionals "
+        kept = " and today's grid workers kept" if data.kept_cost > 0 else ""
+        pooled = int(figures.get("parttime_pooled", 0))
+        helpers = (f"; today's {pooled:,} part-time helpers without a post are paid in the district pools (a plan that "
+                   f"leaves grids vacant posts no helper: this plan is the best of those)" if pooled else "")
+        text = (f"the limits cannot pay one full-time worker in every grid with the required professionals{kept} "
                 f"({_limits_needed(data, options, held)}): {vacant:,} of {len(data.grid_ids):,} grids are left vacant and "
-                f"all their work is unmet")
+                f"all their work is unmet{helpers}")
         return _noted(outcome, text, {"kind": "vacancies", "vacant_grids": vacant,
                                       "mandatory_cost_10k_cny": data.mandatory_cost})
     if figures.get("unmet_hours", 1.0) > 1e-6:
@@ -168,15 +176,42 @@ def _mandatory_shortfall(data: GridData, budget: float | None, headcount: int | 
     """`held`: what the city budget pays first for today's officers (the run's budget is --budget less it)."""
     n, y = len(data.grid_ids), int(data.professionals_min.sum())
     rule = f"the {y} professionals required to cover at most {data.grids_per_professional} grids each"
+    kept = (f", plus the grid workers employed today that leave without a post in their district's pool "
+            f"({data.kept_cost:,.1f})" if data.kept_cost > 0 else "")
     if budget is not None and data.mandatory_cost > budget * (1 + 1e-9):
         left = f" (the city budget {budget + held:,.1f} less today's officers {held:,.1f})" if held else ""
         return (f"the budget for grid workers of {budget:,.1f} (10k CNY/yr){left} falls short of the "
                 f"{data.mandatory_cost:,.1f} needed for one full-time worker in each of the {n} grids "
-                f"({n * data.salary['fulltime']:,.1f}) plus {rule} ({y * data.salary['professional']:,.1f}); raise the "
+                f"({n * data.salary['fulltime']:,.1f}) plus {rule} ({y * data.salary['professional']:,.1f}){kept}; raise the "
                 f"budget (--budget) to at least {data.mandatory_cost + held:,.1f}")
     if headcount is not None and data.mandatory_posts > headcount:
+        pooled = (f", plus the {data.kept_posts:,} full-time workers employed today beyond one per grid"
+                  if data.kept_posts else "")
         return (f"the headcount of {headcount:,} posts falls short of the {data.mandatory_posts:,} needed for one "
-                f"full-time worker in each of the {n} grids plus {rule}")
+                f"full-time worker in each of the {n} grids plus {rule}{pooled}")
+    return None
+
+
+def _today_shortfall(data: GridData, budget: float | None, headcount: int | None, held: float = 0.0,
+                     objective: str = "unmet") -> str | None:
+    """Under (8) every plan pays today's grid workers (posted or pooled): a budget or headcount below them
+    has no plan unless release is allowed. The budget named is the least that gives a plan: today's workers
+    (unmet, maxmin: grids may stay vacant), or one full-time worker per grid with them (cost)."""
+    if not data.keep_today:
+        return None
+    x0, z0 = data.today()
+    workers = f"the {int(x0.sum()):,} full-time and {int(z0.sum()):,} part-time grid workers employed today"
+    if budget is not None and 0 <= budget and data.today_cost > budget * (1 + 1e-9):
+        left = f" (the city budget {budget + held:,.1f} less today's officers {held:,.1f})" if held else ""
+        return (f"the budget for grid workers of {budget:,.1f} (10k CNY/yr){left} is below the {data.today_cost:,.1f} "
+                f"that {workers} cost, and nobody employed today is dismissed; let grid workers leave the service "
+                f"(--allow-release) or raise the budget (--budget) to at least "
+                f"{(data.mandatory_cost if objective == 'cost' else data.today_cost) + held:,.1f}")
+    if headcount is not None and int(x0.sum()) > headcount:
+        return (f"the headcount of {headcount:,} posts is below the {int(x0.sum()):,} full-time grid workers employed "
+                f"today, and nobody employed today is dismissed; let grid workers leave the service (--allow-release) "
+                f"or raise the headcount (--headcount) to at least "
+                f"{data.mandatory_posts if objective == 'cost' else int(x0.sum()):,}")
     return None
 
 
@@ -194,7 +229,7 @@ def _outcome(city: Instance, data: GridData, options: GridOptions, result: Solve
     figures = plan_figures(data, plan, options.budget_10k_cny, options.headcount_max, options.professional_cover_required)
     figures["modelled_grids"], figures["modelled_towns"] = int(data.modelled_grids.sum()), int(data.modelled_towns.sum())
     figures.update(extra or {})
-    meta = {"figures": figures}
+    meta = {"figures": figures, "grid": {"staff": staff_kept(tables, not data.keep_today)}}
     if "level_search" in figures:
         meta["level_search"] = figures.pop("level_search")
     return ModelRun(result, options.objective, tables, value, build_s, extract_s + time.perf_counter() - t0, meta, note,
@@ -224,7 +259,9 @@ def _run_single(city: Instance, data: GridData, options: GridOptions, solve_opti
         result = replace(result, handover_s=result.handover_s + first.handover_s, solve_s=result.solve_s + first.solve_s)
     t1 = time.perf_counter()
     if not result.has_solution:
-        why = _explain_infeasible(data, options) if result.status == "infeasible" else None
+        why = None
+        if result.status == "infeasible":
+            why = _guard_infeasible(options) if options.no_worse_than_today else _explain_infeasible(data, options)
         return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1, explanation=why)
     plan = staffing_from_model(m, data)
     value = plan.cost if options.objective == "cost" else float(plan.unmet.sum())
@@ -258,9 +295,14 @@ def _explain_infeasible(data: GridData, options: GridOptions) -> str:
 
 def _one_grid_per_town_cost(data: GridData) -> float:
     """The least cost at which every town covers some of its work: one staffed grid (and, where cover is
-    required, one professional) in every town."""
-    return float(len(data.town_ids) * data.salary["fulltime"]
+    required, one professional) in every town, and today's workers that leaves in the pools (`vacancy_spend`)."""
+    cost = float(len(data.town_ids) * data.salary["fulltime"]
                  + (data.professionals_min > 0).sum() * data.salary["professional"])
+    if not data.keep_today:
+        return cost
+    x0, z0 = data.today()
+    towns = np.bincount(np.searchsorted(data.district_ids, data.town_district), minlength=len(x0))
+    return cost + float(np.maximum(x0 - towns, 0).sum() * data.salary["fulltime"] + z0.sum() * data.salary["parttime"])
 
 
 def _maxmin_at_zero(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions,
@@ -287,6 +329,8 @@ def _run_vacancies(city: Instance, data: GridData, options: GridOptions, solve_o
     the highest town coverage level whose cheapest options fit the limits (below the cost of one staffed
     grid per town, the level is 0 and the plan is unmet's)."""
     table = staffing_options(data)
+    if options.objective == "maxmin" and options.no_worse_than_today:
+        return _solve_vacancy_model(city, data, options, solve_options, t0, table)
     if options.objective == "maxmin":
         if _one_grid_per_town_cost(data) > options.budget_10k_cny * (1 + 1e-9):
             return _maxmin_at_zero(city, data, options, solve_options, t0)
@@ -294,22 +338,40 @@ def _run_vacancies(city: Instance, data: GridData, options: GridOptions, solve_o
         plan = staffing_from_decisions(data, *table.decisions(data, chosen))
         result = replace(_decided("optimal", plan.min_ratio), termination="level from the town options")
         return _outcome(city, data, options, result, plan, plan.min_ratio, time.perf_counter() - t0, 0.0)
-    chosen = _least_unmet_by_budget(table, data, options)
+    chosen = None if options.no_worse_than_today else _least_unmet_by_budget(table, data, options)
     if chosen is not None:              # exact, from the data
         plan = staffing_from_decisions(data, *table.decisions(data, chosen))
         value = float(plan.unmet.sum())
         result = replace(_decided("optimal", value), termination="least unmet over the town options, by budget")
         return _outcome(city, data, options, result, plan, value, time.perf_counter() - t0, 0.0)
-    m = build_vacancy_model(table, options)
+    return _solve_vacancy_model(city, data, options, solve_options, t0, table)
+
+
+def _solve_vacancy_model(city: Instance, data: GridData, options: GridOptions, solve_options: SolveOptions, t0: float,
+                         table) -> ModelRun:
+    """One solve of `build_vacancy_model` (unmet; maxmin under --no-worse-than-today)."""
+    m = build_vacancy_model(table, options, data)
     build_s = time.perf_counter() - t0
     result = solve(m, solve_options)
     t1 = time.perf_counter()
     if not result.has_solution:
-        return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1)
+        why = _guard_infeasible(options) if result.status == "infeasible" and options.no_worse_than_today else None
+        return ModelRun(result, options.objective, build_s=build_s, extract_s=time.perf_counter() - t1, explanation=why)
     plan = staffing_from_decisions(data, *table.decisions(data, chosen_options(m, table)))
-    value = float(plan.unmet.sum())
-    result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
+    if options.objective == "maxmin":
+        value = plan.min_ratio
+        gap = None if result.bound is None else max(0.0, result.bound - value) / max(value, 1e-10)
+        result = replace(result, objective=value, gap=0.0 if result.status == "optimal" and gap is not None and gap < 1e-6 else gap)
+    else:
+        value = float(plan.unmet.sum())
+        result = replace(result, objective=value, gap=_gap(value, result.bound, result.status))
     return _outcome(city, data, options, result, plan, value, build_s, time.perf_counter() - t1)
+
+
+def _guard_infeasible(options: GridOptions) -> str:
+    budget = f"the budget of {options.budget_10k_cny:,.1f} (10k CNY/yr)" if options.budget_10k_cny is not None else "the limits"
+    return (f"no staffing within {budget} keeps every district's grid coverage at least at the coverage today's "
+            f"posted workers give it (--no-worse-than-today); raise the budget (--budget) or drop the guard")
 
 
 DP_CELLS_MAX = 40_000_000     # towns × budget units the exact unmet recursion may hold (one int16 each)
@@ -320,13 +382,14 @@ def _least_unmet_by_budget(table, data: GridData, options: GridOptions):
     budget in whole units (f_t(b) = min_k f_{t−1}(b − C_tk) + U_tk): when salaries are whole multiples
     of 1, 0.1 or 0.01 (10k CNY), no headcount limit applies and towns × budget units stay within
     DP_CELLS_MAX; otherwise None (the multiple-choice model is solved instead)."""
-    if options.headcount_max is not None:
-        return None
+    if options.headcount_max is not None or (data.keep_today and data.today()[0].any()):
+        return None                                  # (8) for full-time workers couples the towns of a district
     salaries = [data.salary["fulltime"], data.salary["professional"]]
     unit = next((u for u in (1.0, 0.1, 0.01) if all(abs(c / u - round(c / u)) < 1e-9 for c in salaries)), None)
     if unit is None:
         return None
-    budget = int(np.floor(options.budget_10k_cny / unit + 1e-6))
+    helpers = data.today_cost if data.keep_today else 0.0   # today's helpers, pooled: such plans post none
+    budget = int(np.floor((options.budget_10k_cny - helpers) / unit + 1e-6))
     starts = np.flatnonzero(np.r_[True, table.town[1:] != table.town[:-1]])
     ends = np.r_[starts[1:], len(table.town)]
     if len(starts) * (budget + 1) > DP_CELLS_MAX or np.diff(np.r_[starts, len(table.town)]).max() > 32_000:
@@ -360,9 +423,10 @@ def _highest_level(table, data: GridData, options: GridOptions):
 
     def fits(level: float):
         chosen = level_options(table, data.town_workload, level)
-        ok = table.cost[chosen].sum() <= options.budget_10k_cny * (1 + 1e-9)
+        cost, posts = vacancy_spend(data, table, chosen)
+        ok = cost <= options.budget_10k_cny * (1 + 1e-9)
         if options.headcount_max is not None:
-            ok = ok and table.posts[chosen].sum() <= options.headcount_max
+            ok = ok and posts <= options.headcount_max
         return ok, chosen
 
     lo, hi = 0, len(ratios) - 1          # ratios[lo] fits (level 0: every grid vacant)
@@ -379,10 +443,19 @@ def _run_maxmin(city: Instance, data: GridData, options: GridOptions, solve_opti
     m = build_model(city, replace(options, coverage_level=1.0), data)
     build_s = time.perf_counter() - t0
     tolerance = solve_options.gap if solve_options.gap is not None else DEFAULT_LEVEL_GAP
-    search = LevelSearch(mandatory_staffing(data), options.budget_10k_cny, tolerance)
+    start, first = mandatory_staffing(data), None
+    if options.no_worse_than_today:     # the search starts from the cheapest plan that keeps (9): level 0
+        m.coverage_level.set_value(0.0)
+        first = solve(m, replace(solve_options, stage="least cost keeping today's coverage"))
+        if not (first.has_solution and first.objective is not None and first.objective <= options.budget_10k_cny * (1 + 1e-9)):
+            status = "infeasible" if first.status == "infeasible" or (first.bound or 0.0) > options.budget_10k_cny * (1 + 1e-9) else first.status
+            return ModelRun(replace(first, status=status, has_solution=False), "maxmin", build_s=build_s,
+                            explanation=_guard_infeasible(options) if status == "infeasible" else None)
+        start = staffing_from_model(m, data)
+    search = LevelSearch(start, options.budget_10k_cny, tolerance)
     deadline = deadline_of(solve_options)
     steps, handover_s, solve_s, extract_s, version, highs = [], 0.0, 0.0, 0.0, "", Persistent()
-    stages: list[dict] = []
+    stages: list[dict] = [stage_record("least cost keeping today's coverage", first)] if first is not None else []
     while not search.converged() and len(steps) < MAX_PROBES:
         remaining = PROBE_LIMIT_S if deadline is None else deadline - time.time()
         if remaining <= 0:

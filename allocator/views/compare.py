@@ -435,11 +435,22 @@ def _released(plan: Plan) -> str:
     return "none (not allowed)"
 
 
+def _grid_released(plan: Plan) -> str:
+    """Grid workers leaving the service (full-time + part-time): a number with --allow-release, "none (not
+    allowed)" otherwise, "-" for a plan without grid workers or without today's workers in its tables."""
+    districts = plan.tables.get("districts")
+    if districts is None or "fulltime_released" not in districts:
+        return "-"
+    if (plan.meta.get("options") or {}).get("allow_release"):
+        return f"{int(districts['fulltime_released'].sum() + districts['parttime_released'].sum()):,}"
+    return "none (not allowed)"
+
+
 def head_row(plan: Plan, label: str, folder: str, by: str, instance: Instance | None, values: pd.DataFrame) -> dict:
     m = plan.meta
     levels = plan_levels(plan, by, instance, values)
     weights = "-" if not levels.key else ("population" if levels.weights is not None else "equal")
     return {"label": label, "folder": folder, "model": m.get("model"), "objective": m.get("objective"),
             "objective_value": m.get("objective_value"), "status": m.get("status"), "mip_gap": m.get("mip_gap"),
-            "released": _released(plan),
+            "released": _released(plan), "grid_released": _grid_released(plan),
             "instance": m.get("instance"), "basis": m.get("basis"), "level": levels.key, "weights": weights, **equity(levels)}

@@ -17,7 +17,8 @@ from allocator.views.compare import Comparison
 from allocator.views.labels import BY_ZH, EQUITY_KEYS, METRICS, field_label, metric_kind, metric_label
 
 NAME_WIDTH = 20
-HEAD_FIELDS = ("folder", "model", "objective", "objective_value", "status", "mip_gap", "released", "level", "weights")
+HEAD_FIELDS = ("folder", "model", "objective", "objective_value", "status", "mip_gap", "released", "grid_released", "level",
+               "weights")
 
 
 def text_width(text: str) -> int:

@@ -59,13 +59,16 @@ COLUMNS_ZH = {
     "min_coverage": "最低覆盖率", "existing": "现有", "open": "开放", "demand": "需求", "covered": "覆盖",
     "nearest_minutes": "最近设施（分钟）", "assigned_site": "分配设施", "transfer": "转移支付（万元/年）",
     "field": "项目", "value": "值", "plan": "方案", "unit": "单位", "metric": "指标", "metric_zh": "指标（中文）",
+    "fulltime_now": "现有专职网格员", "parttime_now": "现有兼职网格员", "fulltime_pool": "区级统筹专职网格员",
+    "parttime_pool": "区级统筹兼职网格员", "fulltime_released": "离岗专职网格员", "parttime_released": "离岗兼职网格员",
 }
 
 # plan.json fields and equity measures (head block, summary sheets)
 FIELDS: dict[str, tuple[str, str]] = {
     "folder": ("plan folder", "方案文件夹"), "model": ("model", "模型"), "objective": ("objective", "目标"),
     "objective_value": ("objective value", "目标值"), "status": ("status", "求解状态"),
-    "mip_gap": ("MIP gap", "最优性间隙"), "released": ("officers released", "离岗执法人员"), "instance": ("instance", "实例"), "basis": ("population basis", "人口口径"),
+    "mip_gap": ("MIP gap", "最优性间隙"), "released": ("officers released", "离岗执法人员"),
+    "grid_released": ("grid staff released", "离岗网格员"), "instance": ("instance", "实例"), "basis": ("population basis", "人口口径"),
     "level": ("equity level", "公平性指标对象"), "weights": ("weights", "权重"),
     "mean": ("mean", "均值"), "min": ("minimum", "最小值"), "max": ("maximum", "最大值"),
     "gini": ("Gini", "基尼系数"), "theil": ("Theil", "泰尔指数"), "atkinson_0.5": ("Atkinson (0.5)", "阿特金森指数(0.5)"),

@@ -8,7 +8,8 @@ facilities (`allocator.plans.checks.facilities`: sites, existing sites open, cov
 from walking minutes) — without their own budget rows. Then, per district d, from the
 tables and the instance:
 
-    S_d = salaries of grid workers (full-time, part-time, professionals) + salary of
+    S_d = salaries of grid workers (full-time, part-time, professionals; posted or, today's, in the
+          district pool: districts.csv fulltime_pool, parttime_pool) + salary of
           enforcement officers (posted and pooled) + open_cost + annual_cost of new open sites
     T_d ≥ S_d − O_d,  0 ≤ T_d ≤ K_d,  Σ_d T_d ≤ P,  Σ_d S_d ≤ B
     s_t + q_t ≤ max(D_t, s_min)  (a town counts at most at its standard; above it only where it
@@ -71,8 +72,10 @@ def _check_blocks(report: CheckReport, plan: Plan, city: Instance, districts: pd
     towns = plan.tables["town_staff"]
     grid_towns = towns.assign(coverage_ratio=towns["grid_coverage_ratio"]) if "grid_coverage_ratio" in towns else towns
     grid_districts = pd.DataFrame({"district_id": districts.index, "spend": districts["grid_spend"],
-                                   **{c: districts[c] for c in ("fulltime", "parttime", "professionals") if c in districts}})
-    grid_plan = Plan({"model": "grid", "objective": None, "options": {}, "figures": {"professional_cover_required": True}},
+                                   **{c: districts[c] for c in ("fulltime", "parttime", "professionals") + grid_check.KEPT_COLUMNS
+                                      if c in districts}})
+    allow = {"allow_release": bool((plan.meta.get("options") or {}).get("allow_release"))}
+    grid_plan = Plan({"model": "grid", "objective": None, "options": allow, "figures": {"professional_cover_required": True}},
                      {"grid_staff": plan.tables["grid_staff"], "town_staff": grid_towns, "districts": grid_districts})
     _merge(report, "grid workers", grid_check.check(grid_plan, city))
     meta = plan.meta
@@ -113,6 +116,7 @@ def _spend(plan: Plan, city: Instance) -> pd.DataFrame:
     grid = (salary("fulltime") * g["fulltime"] + salary("parttime") * g["parttime"]).groupby(g["district_id"].astype(str)).sum()
     t = plan.tables["town_staff"]
     grid = grid.add((salary("professional") * t["professionals"]).groupby(t["district_id"].astype(str)).sum(), fill_value=0.0)
+    grid = grid.add(grid_check.pool_spend(plan, city), fill_value=0.0)      # today's grid workers in district pools
     pools = plan.tables["district_pool"]
     officers = t["enforcement_staff"].groupby(t["district_id"].astype(str)).sum().add(
         pools.set_index(pools["district_id"].astype(str))["pool_staff"].astype(float), fill_value=0.0)
