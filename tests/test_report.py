@@ -1,8 +1,6 @@
 """allocator report: one self-contained HTML file, rendered by headless Chromium without errors."""
 from __future__ import annotations
 
-import base64
-import io
 import os
 import re
 import shutil
