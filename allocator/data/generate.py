@@ -29,7 +29,8 @@ Each town's candidate sites are enlarged, cost per person kept, until all its si
 hold CAPACITY_HEADROOM (1.25) times its target group.
 
 Budget. The budget in city.yaml pays, with 10 % slack, one full-time worker per grid,
-enforcement officers at the norm, and the cost of closing every town's shortfalls
+enforcement officers at the norm, the part-time helpers employed today (who are kept), and the
+cost of closing every town's shortfalls
 (`closing_cost`: for each service whose existing sites in a town hold less than its target group,
 the persons missing times the least first-year cost per person of the town's candidate sites); a
 district's own budget and transfer cap are shares of the same need over its grids, officers and
