@@ -79,7 +79,8 @@ def _check_blocks(report: CheckReport, plan: Plan, city: Instance, districts: pd
                      {"grid_staff": plan.tables["grid_staff"], "town_staff": grid_towns, "districts": grid_districts})
     _merge(report, "grid workers", grid_check.check(grid_plan, city))
     meta = plan.meta
-    options = {**(meta.get("options") or {}), "budget": math.inf}       # the city's own rows hold the money
+    options = {**(meta.get("options") or {}), "budget": math.inf,       # the city's own rows hold the money;
+               "target_ratio": None}                                    # its enforcement block has no --target
     recorded = {k: v for k, v in (meta.get("enforcement") or {}).items() if k != "budget"}
     enforcement_plan = Plan({"model": "enforcement", "objective": None, "options": options, "enforcement": recorded},
                             {"town_staff": towns, "district_pool": plan.tables["district_pool"],
