@@ -321,6 +321,8 @@ def _number(value) -> str:
     """A figure for people: whole units from 100,000 on (7,617,599,039, not 7.6176e+09), else six digits."""
     if value is None:
         return "-"
+    if abs(value) < 1e-9:               # float noise (e.g. -6.6e-17) reads 0
+        return "0"
     return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:,.6g}"
 
 

@@ -26,3 +26,11 @@ def test_an_infeasible_run_says_why_once(tmp_path):
     assert r.exit_code == 3
     why = "does not pay today's grid workers and officers"
     assert r.stderr.count(why) == 1 and why not in r.stdout
+
+
+def test_float_noise_reads_zero():
+    from allocator.cli import _number
+    from allocator.views.compare_text import fmt_value
+
+    assert _number(-6.582e-17) == "0" and fmt_value(-6.582e-17) == "0" and fmt_value(-6.582e-17, "ratio") == "0.000"
+    assert _number(0.7902) == "0.7902" and fmt_value(1.5e-3) == "0.0015"

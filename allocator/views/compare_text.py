@@ -49,6 +49,8 @@ def fmt_value(value: object, kind: str = "number") -> str:
     if not isinstance(value, (int, float)):
         return str(value)
     v = float(value)
+    if abs(v) < NOISE:                  # solver and float noise (a Theil of -6.6e-17) reads 0
+        v = 0.0
     if kind == "ratio":
         return f"{v:.3f}"
     if kind in ("count", "money"):
@@ -58,6 +60,7 @@ def fmt_value(value: object, kind: str = "number") -> str:
     return f"{v:.4g}"
 
 
+NOISE = 1e-9                        # |x| below this is 0 to a reader
 DIGITS = {"count": 0, "money": 1, "ratio": 4, "number": 1}     # decimals a person reads, by metric kind
 
 
