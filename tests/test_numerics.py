@@ -144,3 +144,13 @@ def test_a_centred_row_is_the_same_row_times_a_power_of_2():
     assert dict(zip([v.name for v in repn.linear_vars], repn.linear_coefs)) == {"x[0]": 1e-4 * k, "x[1]": 1e2 * k, "x[2]": 3.0 * k}
     assert m.row.upper is not None and pyo.value(m.row.upper) - repn.constant == pytest.approx(7.0 * k)
     assert 0.5 <= (1e-4 * k) * (1e2 * k) <= 2.0
+
+
+def test_a_ratio_held_at_its_floor_says_so(generated):
+    """The least Hoover index of the generated city is below RATIO_HOLD_FLOOR: the plan says it is held
+    there, with the least, so a large relative gap next to "optimal" is explained in words."""
+    plan = make_plan(load_instance(generated), RunOptions(model="city", objective="hoover"), SolveOptions(threads=1))
+    m = plan.meta
+    assert m["check"]["passed"] and m["objective_value"] <= 1e-3 + 1e-9
+    assert m["bound"] is None or m["bound"] < 1e-3
+    assert "hoover is held at 0.001, not at its least" in (m.get("status_text") or ""), m.get("status_text")

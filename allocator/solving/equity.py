@@ -168,7 +168,13 @@ def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, t
             return _outcome(seq, measure, "objective", sense="minimize",
                             text=f"{measure} {_ended(seq.results[-1].status)} before a first plan was found")
         term, ratio, proof = _minimise_ratio(problem, measure, seq, prove=True)
-        return _then_efficiency(problem, seq, term, ratio, proof)
+        out = _then_efficiency(problem, seq, term, ratio, proof)
+        if ratio < RATIO_HOLD_FLOOR and out.has_solution:        # the stated restriction, said with the plan
+            said = (f"{measure} is held at {RATIO_HOLD_FLOOR:g}, not at its least ({ratio:.2g}): below {RATIO_HOLD_FLOOR:g} "
+                    f"{measure} is equality to any reader, and a tighter hold would hand HiGHS numbers a million times "
+                    f"apart; the gap is measured from that least")
+            out.status_text = f"{out.status_text}; {said}" if out.status_text else said
+        return out
     term = attach_measure(problem, measure, "objective")
     first = seq.run(f"optimise {measure}", share=PRIMARY_TIME_SHARE)
     if not first.has_solution:
