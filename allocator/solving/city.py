@@ -103,7 +103,8 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
         done.tables = problem.tables()
         levels = problem.plan_levels(done.tables)
         done.objective_value = plan_objective(levels, outcome.plan_is)
-        done.result = outcome.headline(done.objective_value)
+        done.result = outcome.headline(done.objective_value, solve_options.gap)
+        done.status_text = outcome.status_text
         meta["city"]["efficiency"] = levels.efficiency()
         meta["city"]["min_service_index"] = float(levels.levels.min())
         meta["enforcement"] = {**meta["enforcement"], "staff": staff_kept(done.tables),

@@ -53,6 +53,7 @@ from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, prim
 DINKELBACH_TOLERANCE = 1e-6
 RATIO_ABS_TOLERANCE = 1e-6    # a ratio (Gini, Hoover ≥ 0) this close to 0 is at its least (HiGHS's mip_abs_gap)
 RATIO_HOLD_FLOOR = 1e-3       # a ratio is held at no less: N ≤ λ D with λ far below this puts coefficients 1e6 apart
+HIGHS_REL_GAP = 1e-4          # HiGHS's default relative MIP gap: what "optimal" means unless --gap says otherwise
 DINKELBACH_MAX_STEPS = 25
 PRIMARY_TIME_SHARE = 0.75       # under a time limit the objective's solve leaves a quarter for the tie-break
 DINKELBACH_TIME_SHARE = 0.5      # under a time limit a step gets half the time left: later steps and the tie-break need some
@@ -87,11 +88,22 @@ class EquityOutcome:
         return {"measure": self.measure, "role": self.role, "bound": self.bound, "modelled_value": self.modelled,
                 "status": self.status}
 
-    def headline(self, value: float | None) -> SolveResult | None:
-        """The headline with the primary's value recomputed from the plan's tables, and its gap."""
+    def headline(self, value: float | None, asked_gap: float | None = None) -> SolveResult | None:
+        """The headline with the primary's value recomputed from the plan's tables, and its gap. An
+        optimum proven on the model whose recomputed gap exceeds the gap asked (`asked_gap`, else
+        HiGHS's 1e-4) says so in `status_text` (alpha's logarithm is drawn with tangent lines)."""
         if self.result is None or value is None:
             return self.result
-        return replace(self.result, objective=value, gap=primary_gap(value, self.result.bound, self.sense == "maximize"))
+        gap = primary_gap(value, self.result.bound, self.sense == "maximize")
+        target = HIGHS_REL_GAP if asked_gap is None else asked_gap
+        if self.status == "optimal" and gap is not None and gap > target + 1e-9:
+            why = (f"the model draws {self.measure}'s logarithm with tangent lines (models.equity), so " if
+                   self.measure == "alpha" else "")
+            said = (f"optimal for the model; {why}recomputed from the plan, {self.measure} is {100 * gap:.2g} % from its "
+                    f"bound, more than the {100 * target:.2g} % asked")
+            if said not in (self.status_text or ""):
+                self.status_text = f"{self.status_text}; {said}" if self.status_text else said
+        return replace(self.result, objective=value, gap=gap)
 
 
 # --- the solve sequences ---------------------------------------------------------------------

@@ -190,7 +190,7 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
         equity.update(efficiency=levels.efficiency(), measured=levels.measure(job.measure), min_level=float(levels.levels.min()))
         value = equity["efficiency"] if job.kind == "bound" or job.measure == "utilitarian" else (
             float(levels.levels.min()) if job.measure == "leximin" else equity["measured"])
-    r = outcome.headline(value)              # the primary objective: value from the tables, bound, gap
+    r = outcome.headline(value, solve_options.gap)    # the primary objective: value from the tables, bound, gap
     meta = {
         "model": spec.model, "objective": name, "objective_value": value, "status": outcome.status,
         "mip_gap": r.gap if r else None, "bound": r.bound if r else None, "solver": "highs",
