@@ -417,12 +417,7 @@ def greedy_median(pairs: Pairs, weights: np.ndarray, required: np.ndarray, n_new
     m = pairs.n_sites
     is_open = required.copy()
     cost = np.zeros(m) if cost is None else cost
-    rows = pairs.rows()
-    big = 2.0 * (float(pairs.value.max()) if len(pairs.value) else 1.0) + 1.0
-    _, current = nearest_open(pairs, is_open)
-    current = np.where(np.isfinite(current), current, big)
-    col_order = np.argsort(pairs.site, kind="stable")
-    col_ptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.site, minlength=m))))
+    rows, current, col_order, col_ptr = _greedy_state(pairs, is_open)
     wr = weights[rows]
     added = 0
     while added < min(n_new, m):
@@ -439,6 +434,22 @@ def greedy_median(pairs: Pairs, weights: np.ndarray, required: np.ndarray, n_new
     return is_open
 
 
+def _greedy_state(pairs: Pairs, is_open: np.ndarray):
+    """What the greedy adds start from: each pair's node, each node's distance to its nearest open
+    site (a distance beyond every pair where none is open), and the pairs by site (`order`, with
+    `ptr` the start of each site's run)."""
+    big = 2.0 * (float(pairs.value.max()) if len(pairs.value) else 1.0) + 1.0
+    _, current = nearest_open(pairs, is_open)
+    order, ptr = _site_columns(pairs)
+    return pairs.rows(), np.where(np.isfinite(current), current, big), order, ptr
+
+
+def _site_columns(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """The pair positions grouped by site: site j's pairs are order[ptr[j]:ptr[j + 1]]."""
+    order = np.argsort(pairs.site, kind="stable")
+    return order, np.concatenate(([0], np.cumsum(np.bincount(pairs.site, minlength=pairs.n_sites))))
+
+
 def greedy_median_joint(blocks: list[tuple[Pairs, np.ndarray, np.ndarray, np.ndarray, float]],
                         spend_room: float) -> list[np.ndarray]:
     """Greedy add for p-median blocks that share one spend row: blocks (pairs, weights, required,
@@ -449,14 +460,9 @@ def greedy_median_joint(blocks: list[tuple[Pairs, np.ndarray, np.ndarray, np.nda
     state = []
     heap: list[tuple[float, int, int]] = []
     for b, (pairs, weights, required, cost, n_new) in enumerate(blocks):
-        m = pairs.n_sites
-        rows = pairs.rows()
-        big = 2.0 * (float(pairs.value.max()) if len(pairs.value) else 1.0) + 1.0
-        _, current = nearest_open(pairs, required)
-        current = np.where(np.isfinite(current), current, big)
-        order = np.argsort(pairs.site, kind="stable")
-        ptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.site, minlength=m))))
-        saving = np.bincount(pairs.site, weights=weights[rows] * np.maximum(0.0, current[rows] - pairs.value), minlength=m)
+        rows, current, order, ptr = _greedy_state(pairs, required)
+        saving = np.bincount(pairs.site, weights=weights[rows] * np.maximum(0.0, current[rows] - pairs.value),
+                             minlength=pairs.n_sites)
         state.append([required.copy(), current, order, ptr, rows, 0])
         for j in np.flatnonzero((saving > 0) & ~required & (cost <= spend_room + 1e-9)):
             heap.append((-_ratio(saving[j], cost[j]), b, int(j)))
@@ -497,8 +503,7 @@ def greedy_center(blocks: list[tuple[Pairs, np.ndarray, np.ndarray, np.ndarray, 
     state = []
     for pairs, weights, required, _, _ in blocks:
         _, current = nearest_open(pairs, required)
-        order = np.argsort(pairs.site, kind="stable")
-        ptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.site, minlength=pairs.n_sites))))
+        order, ptr = _site_columns(pairs)
         state.append([required.copy(), np.where(weights > 0, current, 0.0), order, ptr, 0, True])
     while True:
         live = [(float(st[1].max()) if len(st[1]) else 0.0, b) for b, st in enumerate(state) if st[5]]
