@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny hand-made city, and the ../shared data folder when present."""
+"""Shared fixtures: the tiny hand-made city, the ../shared data folder when present, and the in-process CLI helpers."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import settings
+
+from allocator.cli import main
 
 # CI runs the property tests on a fixed sequence of examples (a red CI blocks everything);
 # locally each run explores new ones.
@@ -42,3 +45,16 @@ def shared_data() -> Path:
 def pytest_report_header(config) -> str:
     import allocator
     return f"allocator under test: {Path(allocator.__file__).parent}"
+
+
+def invoke(*args):
+    """`allocator ARGS…` in-process (arguments as text)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def refused(result, *words) -> None:
+    """A bad input: exit 2, no traceback or internal error, and each of `words` in the message."""
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    for word in words:
+        assert word in result.output, (word, result.output)

@@ -11,24 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pyomo.environ as pyo
 import pytest
-from click.testing import CliRunner
 
-from allocator.cli import main
 from allocator.data.schema import TABLES, column_limit
-from conftest import TINY
+from conftest import TINY, invoke, refused
 
 BAD_INPUT = 2
 
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def refused(result, *words) -> None:
-    assert result.exit_code == BAD_INPUT, result.output
-    assert "internal error" not in result.output and "Traceback" not in result.output
-    for word in words:
-        assert word in result.output, (word, result.output)
 
 
 # --- the reported cases -----------------------------------------------------------------------

@@ -17,27 +17,15 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from allocator.cli import main
 from allocator.data import loader, readers
 from allocator.data.loader import load_instance
 from allocator.errors import InputError
-from conftest import TINY
+from conftest import TINY, invoke, refused
 
 BAD_INPUT = 2
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def refused(result, *words) -> None:
-    assert result.exit_code == BAD_INPUT, result.output
-    assert "internal error" not in result.output and "Traceback" not in result.output
-    for word in words:
-        assert word in result.output, (word, result.output)
 
 
 def run(*args, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
