@@ -102,6 +102,7 @@ SERVICE_SPECS = {
 }
 PROVISION = {"core": 1.3, "suburban": 0.6, "outer": 0.45}   # existing capacity / demand
 PROVISION_TOWN = {"street": 1.0, "town": 0.7}
+EXISTING_FLOOR = 1.1        # today's sites of a service hold at least this times each district's target group
 CANDIDATES = {"street": 3, "town": 2}
 OPEN_COST_FACTOR = {"core": 1.6, "suburban": 1.0, "outer": 0.8}
 ANNUAL_COST_FACTOR = {"core": 1.2, "suburban": 1.0, "outer": 0.85}
@@ -463,6 +464,36 @@ def target_group_per_user(town, service: str) -> float:
     return float(getattr(town, MODEL_GROUP[service])) / users if users > 0 else 1.0
 
 
+def hold_everyone(sites: pd.DataFrame, towns: pd.DataFrame, grids: pd.DataFrame) -> pd.DataFrame:
+    """Today's sites of each service hold at least EXISTING_FLOOR times each district's target group (the
+    facilities model's demand), so the capacitated models (cpmedian, cflp) have a plan without any new
+    site: a district with no site of a service today gets its first candidate as an existing one (open
+    cost 0), and a district's existing sites short of the floor are enlarged in proportion (capacity up
+    to whole tens, running cost with it). Rural provision stays thin in the number and spread of sites."""
+    sites = sites.copy()
+    district = sites["town_id"].map(towns.set_index("town_id")["district_id"]).to_numpy()
+    grid_district = grids["town_id"].map(towns.set_index("town_id")["district_id"]).to_numpy()
+    groups = grids.assign(working_age=(grids["population"] - grids["elderly"] - grids["children"]).clip(lower=0),
+                          actual=grids["population"])
+    for service in SERVICES:
+        demand = groups[MODEL_GROUP[service]].groupby(grid_district).sum()
+        for d, need in demand.items():
+            mine = (sites["service"].to_numpy() == service) & (district == d)
+            if not mine.any():
+                continue
+            old = mine & (sites["existing"].to_numpy() == 1)
+            if not old.any():
+                first = np.flatnonzero(mine)[0]
+                sites.loc[first, ["existing", "open_cost"]] = [1, 0.0]
+                old[first] = True
+            held = float(sites.loc[old, "capacity"].sum())
+            if held < EXISTING_FLOOR * need:
+                factor = EXISTING_FLOOR * need / held
+                sites.loc[old, "capacity"] = np.ceil(sites.loc[old, "capacity"] * factor / 10.0) * 10.0
+                sites.loc[old, "annual_cost"] = np.round(sites.loc[old, "annual_cost"] * factor, 1)
+    return sites
+
+
 def _town_demands(towns: pd.DataFrame, grids: pd.DataFrame) -> pd.DataFrame:
     """Per-town demand columns the services follow (children, elderly, working age, actual)."""
     ages = grids.groupby("town_id")[["children", "elderly"]].sum()
@@ -520,7 +551,7 @@ def build(data: Path) -> tuple[dict[str, pd.DataFrame], dict]:
         towns_all.append(towns)
         grids_all.append(grids)
     towns, grids = pd.concat(towns_all, ignore_index=True), pd.concat(grids_all, ignore_index=True)
-    sites = pd.concat(sites_all, ignore_index=True)
+    sites = hold_everyone(pd.concat(sites_all, ignore_index=True), towns, grids)
     norm_officers = add_enforcement_now(towns, norms)
     money = finances(districts, towns, len(grids), norm_officers, norms)
     facts = {**money, "norm_officers": norm_officers, "headcount": round((1 + HEADCOUNT_GROWTH) * towns["enforcement_now"].sum()),
@@ -677,7 +708,11 @@ def _rules_text() -> str:
   the elderly, working age, everyone for health, housing and assistance), as the model's demand is
   the whole group: a site sized for N users serves N x group / users of it (300 childcare places,
   sized on 35 % of children, serve the 0-14 group of about 857 children); costs are those of the
-  size for N users. Planning assumptions per service:
+  size for N users. Then today's sites of a service hold at least {EXISTING_FLOOR} x each district's target group,
+  so that the capacitated models (cpmedian, cflp) have a plan without new sites: a district with no
+  site of a service today gets its first candidate as an existing one, and existing sites short of
+  the floor are enlarged in proportion (capacity and running cost); rural provision stays thin in
+  the number and spread of sites, not in places. Planning assumptions per service:
 
    | service | demand (town column x share) | capacity (persons) | open cost (10k CNY) | annual cost (10k CNY/yr) |
    |---|---|---|---|---|
