@@ -200,8 +200,8 @@ def _within(name: str):
 @click.option("--allow-release", is_flag=True, help="Enforcement, grid and city: let officers and grid workers employed "
                                                    "today leave the service (by default every one stays posted or in a "
                                                    "district pool).")
-@click.option("--no-worse-than-today", is_flag=True, help="Enforcement and grid: no district below the level its resources "
-                                                         "give it today.")
+@click.option("--no-worse-than-today", is_flag=True, help="Enforcement, grid and city: no district below the level its "
+                                                         "resources give it today (city: its service index).")
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
           target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, overwrite, as_json, iis, equity_bounds,
@@ -729,9 +729,6 @@ def _equity_bounds(given: tuple[str, ...], model_name: str) -> tuple[tuple[str, 
     return bounds
 
 
-GUARDED_MODELS = ("enforcement", "grid")     # the models that know the level today's resources give a group
-
-
 def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, basis, allow_release=False,
                  no_worse_than_today=False):
     """The problem of `frontier` and `equity-bench`: model, grouping, index weights, run limits."""
@@ -747,9 +744,6 @@ def _equity_spec(model_name, by, index_weights, budget, headcount, max_moves, ba
         from allocator.models.city import check_index_weights
 
         weights = check_index_weights(weights)
-    if no_worse_than_today and model_name not in GUARDED_MODELS:
-        raise InputError(f"--no-worse-than-today is held by the {' and '.join(GUARDED_MODELS)} models (the level today's "
-                         f"resources give a district is not known for {model_name})", file="--no-worse-than-today")
     spec = ProblemSpec(model_name, by, weights, RunOptions(model=model_name, budget=budget, headcount=headcount,
                                                            max_moves=max_moves, basis=basis, allow_release=allow_release,
                                                            no_worse_than_today=no_worse_than_today))
@@ -770,8 +764,8 @@ def equity_options(command):
         click.option("--max-moves", type=int, callback=_within("max_moves"), help="Most officers reassigned."),
         click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis."),
         click.option("--allow-release", is_flag=True, help="Let officers and grid workers employed today leave the service."),
-        click.option("--no-worse-than-today", is_flag=True, help="Enforcement and grid: no group below the level its "
-                                                                 "resources give it today."),
+        click.option("--no-worse-than-today", is_flag=True, help="No group below the level its resources give it today "
+                                                                 "(city: the service index; facilities: always held)."),
         click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for the whole command, shared by its solves."),
         click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap of each solve (default 1e-4)."),
         click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed (one thread)."),

@@ -149,6 +149,7 @@ def facilities_problem(city: Instance, options: FacilitiesOptions, budget: float
                        tables, lambda t: facilities_levels(t, city, list(weights.index)),
                        {"facilities": {"services": services, "allow_closing": False}})
     problem.release_spend = block.release_spend
+    problem.today_levels = block.today_levels(city).reindex(weights.index).to_dict()    # always held: today's sites stay open
     return problem
 
 

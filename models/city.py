@@ -294,7 +294,27 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
         plan_levels=lambda tables: city_plan_levels(tables, city), group="district",
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
               "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}},
-        release_spend=lambda: release_spend(cm))
+        release_spend=lambda: release_spend(cm), today_levels=today_levels(cm, city).to_dict())
+
+
+def today_levels(cm: CityModel, city: Instance) -> pd.Series:
+    """I0_d = a_G·G0_d + a_E·E0_d + a_F·F0_d, the index today's resources give district d (the guard
+    --no-worse-than-today holds I_d ≥ I0_d): G0_d = 1 − U0_d / W_d, the work today's posted grid workers
+    leave undone (`GridData.today_unmet_by_district`); E0_d = Σ_t min(s0_t, max(D_t, s_min)) / Σ_t D_t,
+    today's officers counted as E_d counts them; F0_d, the share of d's demand within coverage minutes of
+    a site open today."""
+    ids, a = district_ids(city), cm.options.index_weights
+    data = cm.grid.data
+    unmet = pd.Series(data.today_unmet_by_district(), index=data.district_ids.astype(str)).reindex(ids).fillna(0.0)
+    work = cm.grid.workload.reindex(ids)
+    grid = (1.0 - unmet / work.where(work > 0)).fillna(1.0)
+    block, m = cm.enforcement, cm.enforcement.model
+    staff = pd.Series({t: float(pyo.value(m.staff_today[t])) for t in block.demand.index})
+    counted = np.minimum(staff, block.cap.reindex(staff.index))
+    enforcement = (counted.groupby(block.town_district).sum() / block.demand.groupby(block.town_district).sum()).reindex(ids)
+    facilities = cm.facilities.today_levels(city).reindex(ids).fillna(1.0)
+    return a[0] * grid + a[1] * enforcement + a[2] * facilities
+
 
 
 def spend_shares(cm: CityModel, ids: list[str]) -> dict:

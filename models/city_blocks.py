@@ -615,6 +615,20 @@ class FacilitiesBlock:
     def level(self, d: str):
         return self.levels.get(d, 1.0)
 
+    def today_levels(self, city: Instance) -> pd.Series:
+        """F0_d by district: the share of its demand (all the block's services) within coverage minutes of
+        a site open today; districts without demand are left out (their F_d is 1)."""
+        covered, demand = np.zeros(len(city.grids)), np.zeros(len(city.grids))
+        for d in self.cover.data:
+            near = np.zeros(len(city.grids), dtype=bool)
+            near[d.reach.rows()[d.existing[d.reach.site]]] = True
+            covered += d.demand * near
+            demand += d.demand
+        district = city.grids["town_id"].map(city.towns.set_index("town_id")["district_id"]).astype(str).to_numpy()
+        by = pd.DataFrame({"covered": covered, "demand": demand}).groupby(district).sum()
+        by = by[by["demand"] > 0]
+        return by["covered"] / by["demand"]
+
     def opened(self) -> list[np.ndarray]:
         """Open sites per service (original order), from the solved model."""
         picked = np.array([(v.value or 0.0) > 0.5 for v in self.model.site_open.values()], dtype=bool)

@@ -4,22 +4,23 @@ lowering someone; --no-worse-than-today keeps every district at its level of tod
 levels are recomputed from the plan tables, never read from the solver."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from allocator import cli
 from allocator.data.generate import generate_city, write_city
 from allocator.data.loader import load_instance
 from allocator.models.city import city_plan_levels
 from allocator.models.equity import MEASURES
 from allocator.plans.checks import check_plan
+from allocator.plans.checks.city import today_index
 from allocator.plans.make import make_plan
 from allocator.plans.plan import read_plan
+from allocator.solving.city import city_problem
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies.equity_bench import run_bench
@@ -178,7 +179,35 @@ def test_no_worse_than_today_in_equity_bench(city20, tmp_path):
     assert len(towns)
 
 
-def test_guard_is_refused_where_today_is_not_known(tmp_path, tiny_dir):
-    result = CliRunner().invoke(cli.main, ["solve", str(tiny_dir), "--model", "city", "--no-worse-than-today",
-                                           "--out", str(tmp_path / "p")])
-    assert result.exit_code == 2 and "--no-worse-than-today" in result.output
+@pytest.fixture(scope="module")
+def city_gini(city20):
+    """The city model's gini plan on city20 without the guard."""
+    return make_plan(load_instance(city20), RunOptions(model="city", objective="gini"), EXACT)
+
+
+def _index(plan) -> pd.Series:
+    d = plan.tables["districts"]
+    return d.set_index(d["district_id"].astype(str))["service_index"].astype(float)
+
+
+def test_city_guard_keeps_every_district_at_its_index_today(city20, city_gini):
+    """Unguarded, the gini plan buys equality by lowering D001 below the index its resources give it today
+    (0.955 against 0.984); with --no-worse-than-today no district is below today's index as the checker
+    recomputes it from the instance, and the model's today levels are the checker's."""
+    city = load_instance(city20)
+    today = today_index(city_gini, city)
+    assert (_index(city_gini) < today - 1e-3).any()
+    guarded = make_plan(city, RunOptions(model="city", objective="gini", no_worse_than_today=True), EXACT)
+    assert guarded.meta["status"] == "optimal", guarded.meta.get("explanation")
+    assert check_plan(guarded, city).passed
+    assert (_index(guarded) >= today_index(guarded, city) - TOL).all()
+    modelled = pd.Series(city_problem(city, RunOptions(model="city")).today_levels)
+    assert np.allclose(modelled.reindex(today.index).to_numpy(float), today.to_numpy(float), atol=1e-9)
+
+
+def test_checker_holds_the_city_guard(city20, city_gini):
+    """The unguarded plan, claimed as made with --no-worse-than-today, fails the check."""
+    claimed = copy.deepcopy(city_gini)
+    claimed.meta["options"] = {**(claimed.meta.get("options") or {}), "no_worse_than_today": True}
+    report = check_plan(claimed, load_instance(city20))
+    assert any("below the service index their resources give them today" in v for v in report.violations), report.violations

@@ -61,6 +61,8 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     population = _population(city)
     report.objective = objective(plan.meta.get("objective"), index, population, spend["spend"])
     _check_bounds(report, plan, index, population, spend["spend"])
+    if (plan.meta.get("options") or {}).get("no_worse_than_today"):
+        _check_no_worse_than_today(report, plan, city, index)
     report.figures.update({"city_spend": float(spend["spend"].sum()), "transfers": float(districts["transfer"].sum()),
                            "min_service_index": float(index.min())})
     return report
@@ -80,7 +82,8 @@ def _check_blocks(report: CheckReport, plan: Plan, city: Instance, districts: pd
     _merge(report, "grid workers", grid_check.check(grid_plan, city))
     meta = plan.meta
     options = {**(meta.get("options") or {}), "budget": math.inf,       # the city's own rows hold the money;
-               "target_ratio": None}                                    # its enforcement block has no --target
+               "target_ratio": None,                                    # its enforcement block has no --target;
+               "no_worse_than_today": False}                            # its guard holds the index (below)
     recorded = {k: v for k, v in (meta.get("enforcement") or {}).items() if k != "budget"}
     enforcement_plan = Plan({"model": "enforcement", "objective": None, "options": options, "enforcement": recorded},
                             {"town_staff": towns, "district_pool": plan.tables["district_pool"],
@@ -241,6 +244,44 @@ def _check_index(report: CheckReport, plan: Plan, city: Instance, districts: pd.
         report.fail(f"districts.service_index: {int(off.sum())} districts differ from a_G·G + a_E·E + a_F·F "
                     f"(e.g. {districts.index[off][0]}: {claimed[off][0]:.6g}, recomputed {index[off].iloc[0]:.6g})")
     return index
+
+
+def today_index(plan: Plan, city: Instance) -> pd.Series:
+    """I0_d = a_G G0_d + a_E E0_d + a_F F0_d, the index today's resources give each district: G0_d = 1 − Σ_g
+    (W_g − H_full x0_g − H_part z0_g)⁺ / Σ_g W_g (grid_staff.workload_hours, today's posted workers of
+    grids.csv); E0_d = Σ_t min(s0_t, max(D_t, s_min)) / Σ_t D_t (towns.csv enforcement_now); F0_d the share
+    of the district's demand within coverage minutes of a site open today."""
+    ids = pd.Index(city.districts.index.astype(str))
+    a = [float(((plan.meta.get("city") or {}).get("index_weights") or {}).get(k, 0.0)) for k in ("grid", "enforcement", "facilities")]
+    norms = city.config.norms
+    g = plan.tables["grid_staff"].set_index(plan.tables["grid_staff"]["grid_id"].astype(str)).reindex(city.grids["grid_id"].astype(str))
+    work = g["workload_hours"].to_numpy(float)
+    done = (float(norms["hours_fulltime"]) * city.grids["fulltime_now"].to_numpy(float)
+            + float(norms["hours_parttime"]) * city.grids["parttime_now"].to_numpy(float))
+    district = city.grids["town_id"].astype(str).map(city.towns.set_index(city.towns["town_id"].astype(str))["district_id"].astype(str)).to_numpy()
+    sums = pd.DataFrame({"unmet": np.maximum(work - done, 0.0), "work": work}).groupby(district).sum().reindex(ids)
+    grid = 1.0 - (sums["unmet"] / sums["work"].where(sums["work"] > 0)).fillna(0.0)
+    t = plan.tables["town_staff"].set_index(plan.tables["town_staff"]["town_id"].astype(str))
+    now = city.towns.set_index(city.towns["town_id"].astype(str))["enforcement_now"].reindex(t.index).to_numpy(float)
+    team = math.ceil(float(norms["enforcement_min_team"]) - 1e-9)
+    counted = pd.Series(np.minimum(now, np.maximum(t["enforcement_demand"].to_numpy(float), team)), index=t.index)
+    by = t["district_id"].astype(str)
+    enforcement = (counted.groupby(by).sum() / t["enforcement_demand"].groupby(by).sum()).reindex(ids)
+    services = (plan.meta.get("facilities") or {}).get("services") or []
+    demand, covered = facilities_check.coverage_today(city, list(services))
+    f = pd.DataFrame({"covered": covered, "demand": demand}).groupby(district).sum().reindex(ids)
+    facilities = (f["covered"] / f["demand"].where(f["demand"] > 0)).fillna(1.0)
+    return a[0] * grid + a[1] * enforcement + a[2] * facilities
+
+
+def _check_no_worse_than_today(report: CheckReport, plan: Plan, city: Instance, index: pd.Series) -> None:
+    """--no-worse-than-today: every district's index I_d at least I0_d (`today_index`)."""
+    today = today_index(plan, city)
+    lower = index < today - 1e-6
+    if lower.any():
+        d = lower[lower].index[0]
+        report.fail(f"{int(lower.sum())} districts fall below the service index their resources give them today "
+                    f"(e.g. {d}: {index[d]:.6g}, today {today[d]:.6g}), which --no-worse-than-today forbids")
 
 
 def _check_bounds(report: CheckReport, plan: Plan, index: pd.Series, population: pd.Series, spend: pd.Series) -> None:

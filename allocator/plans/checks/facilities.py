@@ -123,6 +123,21 @@ def _demand(city: Instance, service: str) -> np.ndarray:
     return counts.to_numpy(float) * factor
 
 
+def coverage_today(city: Instance, services: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid of city.grids, summed over `services`: the target-group demand, and the part of it within
+    coverage minutes of a site open today (sites.csv existing = 1)."""
+    sites = city.sites
+    demand, covered = np.zeros(len(city.grids)), np.zeros(len(city.grids))
+    for service in services:
+        mask = sites["service"].astype(str).to_numpy() == service
+        minutes, _ = _minutes_to(city, sites[mask]).nearest(sites["existing"].to_numpy(int)[mask] == 1)
+        tau = float(city.config.norms["coverage_minutes"][service])
+        q = _demand(city, service)
+        demand += q
+        covered += q * (np.nan_to_num(minutes, nan=np.inf) <= tau * (1 + EDGE))
+    return demand, covered
+
+
 def _minutes_to(city: Instance, service_sites: pd.DataFrame) -> "_Walks":
     return _Walks(city, service_sites)
 
