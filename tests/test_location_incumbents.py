@@ -278,3 +278,32 @@ def test_the_kept_sites_plan_stands_when_highs_finds_none_in_time(monkeypatch, o
     assert f[(f["existing"] == 0) & (f["open"] == 1)].empty                 # nothing new: the kept sites' plan
     assigned = plan.tables["coverage"]["assigned_site"]
     assert assigned.notna().all() and assigned.isin(s.loc[kept, "site_id"]).all()
+
+
+@pytest.mark.parametrize("objective", ["cpmedian", "cflp"])
+def test_the_kept_sites_plan_reaches_past_full_nearest_sites(monkeypatch, objective):
+    """Today's health sites hold everyone, but the nearest ones of most grids (their rows) are full: the
+    grids without room get longer rows, and the kept sites' plan stands when HiGHS keeps none (it used
+    to be dropped, and the run stopped without a plan: on Chongqing, exit 4)."""
+    monkeypatch.setattr(facilities_data, "DENSE_PAIRS_MAX", 1000)
+    monkeypatch.setattr(facilities_data, "NEAREST_SITES", 3)
+    city, health = _two_clusters(existing_far_site=True)
+    s = city.sites
+    rows = s.index[health]
+    s.loc[rows, "existing"] = 1
+    s.loc[rows[1:], "capacity"] = float(city.grids["population"].max())     # each western site holds one grid
+    assert len(city.grids) * len(health) > 1000 and len(rows) - 1 < (city.grids["x"] < 50_000).sum()
+    real = assignment_procedure.Clock.run
+
+    def nothing_kept(self, model, options, start=None, **kw):
+        real(self, model, options, start, **kw)
+        return SolveResult("time_limit", None, None, None, "kTimeLimit", has_solution=False)
+
+    monkeypatch.setattr(assignment_procedure.Clock, "run", nothing_kept)
+    plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",)), ONE_THREAD)
+    m = plan.meta
+    assert m["status"] == "time_limit" and plan.tables, m.get("explanation")
+    assert m["check"]["passed"], m["check"]
+    assigned = plan.tables["coverage"]["assigned_site"]
+    assert assigned.notna().all() and assigned.isin(s.loc[rows, "site_id"]).all()
+    assert (assigned == s.loc[rows[0], "site_id"]).sum() > 10                 # western grids sent to the far site

@@ -322,44 +322,55 @@ def complete_assignment(inputs, opened: list[np.ndarray], shares: list[np.ndarra
     node finds no room (idle nodes go to an open site when they have one, and never fail)."""
     out = []
     for b, is_open, share in zip(inputs, opened, shares):
-        share = share.copy()
-        rows = b.pairs.rows()
-        missing = 1.0 - np.bincount(rows, weights=share, minlength=b.pairs.n_nodes)
-        idle = idle_nodes(b)
-        needy = np.flatnonzero(missing > tol)
-        if len(needy) == 0:
-            out.append(share)
-            continue
-        left = b.capacity - np.bincount(b.pairs.site, weights=b.demand[rows] * share, minlength=b.pairs.n_sites)
-        if single_source:
-            share[np.isin(rows, needy)] = 0.0
-            left = b.capacity - np.bincount(b.pairs.site, weights=b.demand[rows] * share, minlength=b.pairs.n_sites)
-            missing[needy] = 1.0
-            needy = needy[np.argsort(-b.demand[needy], kind="stable")]
-        for i in needy.tolist():
-            idx = np.arange(b.pairs.indptr[i], b.pairs.indptr[i + 1])
-            idx = idx[is_open[b.pairs.site[idx]]]
-            idx = idx[np.argsort(b.arc_cost[idx], kind="stable")]
-            q, need = float(b.demand[i]), float(missing[i])
-            for a in idx.tolist():
-                j = b.pairs.site[a]
-                room = left[j] / q if q > 0 else np.inf
-                if single_source:
-                    if room >= 1.0 - 1e-9:
-                        share[a], left[j], need = 1.0, left[j] - q, 0.0
-                        break
-                    continue
-                give = min(need, room)
-                if give > 0:
-                    share[a] += give
-                    left[j] -= give * q
-                    need -= give
-                if need <= tol:
-                    break
-            if need > tol and not idle[i]:
-                return None
+        share, stuck = fill_block(b, is_open, share, single_source, tol, first_only=True)
+        if len(stuck):
+            return None
         out.append(share)
     return out
+
+
+def fill_block(b: AssignInput, is_open: np.ndarray, share: np.ndarray, single_source: bool, tol: float = 1e-6,
+               first_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`complete_assignment` on one block: the completed shares and the nodes that found no room among
+    their pairs (all of them, or the first with `first_only`)."""
+    share = share.copy()
+    rows = b.pairs.rows()
+    missing = 1.0 - np.bincount(rows, weights=share, minlength=b.pairs.n_nodes)
+    idle = idle_nodes(b)
+    needy = np.flatnonzero(missing > tol)
+    stuck: list[int] = []
+    if len(needy) == 0:
+        return share, np.zeros(0, np.int64)
+    if single_source:
+        share[np.isin(rows, needy)] = 0.0
+        missing[needy] = 1.0
+        needy = needy[np.argsort(-b.demand[needy], kind="stable")]
+    left = b.capacity - np.bincount(b.pairs.site, weights=b.demand[rows] * share, minlength=b.pairs.n_sites)
+    for i in needy.tolist():
+        idx = np.arange(b.pairs.indptr[i], b.pairs.indptr[i + 1])
+        idx = idx[is_open[b.pairs.site[idx]]]
+        idx = idx[np.argsort(b.arc_cost[idx], kind="stable")]
+        q, need = float(b.demand[i]), float(missing[i])
+        for a in idx.tolist():
+            j = b.pairs.site[a]
+            room = left[j] / q if q > 0 else np.inf
+            if single_source:
+                if room >= 1.0 - 1e-9:
+                    share[a], left[j], need = 1.0, left[j] - q, 0.0
+                    break
+                continue
+            give = min(need, room)
+            if give > 0:
+                share[a] += give
+                left[j] -= give * q
+                need -= give
+            if need <= tol:
+                break
+        if need > tol and not idle[i]:
+            stuck.append(i)
+            if first_only:
+                break
+    return share, np.asarray(stuck, np.int64)
 
 
 def shares_on(old: Pairs, new: Pairs, share: np.ndarray) -> np.ndarray:

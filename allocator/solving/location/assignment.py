@@ -18,8 +18,9 @@ last plan opened, so that plan is completed at once; its slack costs the tail me
 bound stays valid for the problem over every site, and infeasibility is proven too.
 
 Before the first model, the sites that must stay open are tried alone (`_kept_sites_plan`):
-when they hold every node (each sent to the cheapest one with room), that plan is the first
-incumbent and HiGHS's start, so a run cut short before HiGHS finds a plan still has one.
+when they hold every node (each sent to the cheapest one with room; a node with no room among
+its nearest sites gets longer pairs, as above), that plan is the first incumbent and HiGHS's
+start, so a run cut short before HiGHS finds a plan still has one.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from allocator.models.location.assignment import (AssignInput, assigned_sites, assignment_arrays, assignment_cost,
-                                                  build_assignment_model, complete_assignment, idle_nodes, plan_shares, plan_start,
+                                                  build_assignment_model, complete_assignment, fill_block, idle_nodes, plan_shares, plan_start,
                                                   shares_on, uncapacitated_shares)
 from allocator.models.location.common import Limits, Rows, rows_state, snap, values
 from allocator.solving.solve import SolveOptions, relative_gap
@@ -38,6 +39,8 @@ from allocator.solving.solve import SolveOptions, relative_gap
 from .common import DEFAULT_GAP, Clock, Outcome
 
 INITIAL_ARCS = 50_000        # assignment models start with about this many arcs
+BUILD_S_PER_ARC = 5e-5       # seconds to build and hand over one arc (about 125 s for the bundled city's 2.4
+                             # million on a busy 2-core machine): a model the time left cannot cover is not begun
 
 Widen = Callable[[int, np.ndarray, np.ndarray], AssignInput]   # (block, nodes to widen, open sites) -> longer pairs
 
@@ -49,6 +52,7 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     if any(np.any((b.pairs.degree == 0) & (b.demand > 0) & ~_open_end(b)) for b in inputs):
         clock.build_s += time.perf_counter() - t0
         return Outcome("infeasible", [], details={"reason": "node_without_site"})
+    kept, inputs = _kept_sites_plan(inputs, single_source, widen)
     states = []
     for b in inputs:
         st = rows_state(b.pairs, np.zeros(b.pairs.n_sites, bool))
@@ -60,12 +64,12 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     idle = np.concatenate([idle_nodes(b) for b in inputs]) if inputs else np.zeros(0, bool)
     upper, lower, best, last, status, rounds = math.inf, -math.inf, None, None, "error", 0
     repaired, widened = False, 0
-    kept = _kept_sites_plan(inputs, single_source)
     if kept is not None:                # the sites that stay open hold everyone: a plan before any model
         upper, best, last = assignment_cost(inputs, *kept), kept, kept
     while True:
-        if clock.out_of_time():         # no time left to build the next model: the best plan so far stands
-            status = "time_limit"
+        arcs_next = float(sum(st.keep.sum() for st in states))
+        if clock.out_of_time() or (best is not None and not clock.time_to_build(arcs_next, BUILD_S_PER_ARC)):
+            status = "time_limit"       # no time left to build the next model: the best plan so far stands
             break
         rounds += 1
         t1 = time.perf_counter()
@@ -132,15 +136,33 @@ def assignment(inputs: list[AssignInput], spend: float, exact: bool, single_sour
     return Outcome(status, opened, upper, bound, relative_gap(upper, bound), details)
 
 
-def _kept_sites_plan(inputs: list[AssignInput], single_source: bool):
+def _kept_sites_plan(inputs: list[AssignInput], single_source: bool, widen: Widen | None):
     """(open sites, shares) with only the required sites open and every node sent to the cheapest
-    of them with room (`complete_assignment`), or None when they cannot hold everyone: a plan
-    HiGHS starts from, and the answer when it finds none of its own in the time given."""
+    of them with room (`fill_block`), or None when they cannot hold everyone: a plan HiGHS starts
+    from, and the answer when it finds none of its own in the time given. A node that finds no room
+    among its pairs while they leave sites out gets longer pairs (`widen`) and the block is filled
+    again, until every node has room or its pairs reach every site. Returns the plan and the inputs
+    (with the widened blocks)."""
+    inputs = list(inputs)
     opened = [np.asarray(b.required, bool).copy() for b in inputs]
     if not all(o.any() for o, b in zip(opened, inputs) if b.demand.sum() > 0):
-        return None
-    shares = complete_assignment(inputs, opened, [np.zeros(len(b.pairs.site)) for b in inputs], single_source)
-    return None if shares is None else (opened, shares)
+        return None, inputs
+    shares = []
+    for k, is_open in enumerate(opened):
+        while True:
+            b = inputs[k]
+            share, stuck = fill_block(b, is_open, np.zeros(len(b.pairs.site)), single_source)
+            if not len(stuck):
+                break
+            nodes = np.zeros(b.pairs.n_nodes, bool)
+            nodes[stuck] = True
+            if widen is None or not _open_end(b)[stuck].all():
+                return None, inputs
+            used = np.bincount(b.pairs.site, weights=b.demand[b.pairs.rows()] * share, minlength=b.pairs.n_sites)
+            room = is_open & (b.capacity - used >= b.demand[stuck].min() - 1e-9)
+            inputs[k] = widen(k, nodes, room if room.any() else is_open)    # rows reach a kept site with room
+        shares.append(share)
+    return (opened, shares), inputs
 
 
 def _open_end(b: AssignInput) -> np.ndarray:

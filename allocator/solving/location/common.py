@@ -46,6 +46,12 @@ class Clock:
         left = self._left()
         return None if left is None else max(0.5, left)     # a solve past the deadline returns at once (solve.py)
 
+    def time_to_build(self, units: float, seconds_per_unit: float) -> bool:
+        """Whether the time left (if limited) covers building a model of `units` (arcs, levels) at
+        `seconds_per_unit`: a model that could not be built in time would only overrun the limit."""
+        left = self.remaining()
+        return left is None or left >= seconds_per_unit * units
+
     def out_of_time(self) -> bool:
         left = self._left()
         return left is not None and left <= 0

@@ -128,10 +128,9 @@ BUILD_S_PER_LEVEL = 5e-5     # seconds to build and hand over one level of the r
 
 
 def _time_to_build(clock: Clock, states: list[Rows]) -> bool:
-    """Whether the time left (if limited) covers building the next model on `states`' rows: a model
-    that could not be built in time would only overrun the limit (the best plan so far stands)."""
-    left = clock.remaining()
-    return left is None or left >= BUILD_S_PER_LEVEL * float(sum(st.keep.sum() for st in states))
+    """Whether the time left covers building the next model on `states`' rows (the best plan so far
+    stands otherwise)."""
+    return clock.time_to_build(float(sum(st.keep.sum() for st in states)), BUILD_S_PER_LEVEL)
 
 
 def _greedy(inputs: list[MedianInput], spend: float, exact: bool) -> list[np.ndarray]:
