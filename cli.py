@@ -160,6 +160,9 @@ def template(out: Path, overwrite: bool) -> None:
     click.echo(f"wrote {write_template(out)}")
 
 
+DEFAULT_TIME_LIMIT = 600.0     # seconds of `solve` without --time-limit: the best plan found by then, with its gap
+
+
 def _within(name: str):
     """Option callback: the value within its range (allocator.data.schema.LIMITS), else exit 2 with the rule."""
     limit = LIMITS[name]
@@ -186,7 +189,9 @@ def _within(name: str):
 @click.option("--max-moves", type=int, callback=_within("max_moves"), help="Most officers reassigned between towns.")
 @click.option("--services", help="Comma-separated services (facilities model).")
 @click.option("--p", "p", type=int, callback=_within("p"), help="Number of facilities to open (facilities model).")
-@click.option("--time-limit", type=float, callback=_within("time_limit"), help="Seconds for HiGHS; the best plan found is kept.")
+@click.option("--time-limit", type=float, callback=_within("time_limit"),
+              help=f"Seconds for the whole command (default {DEFAULT_TIME_LIMIT:g}); the best plan found is kept, with its gap.")
+@click.option("--no-time-limit", is_flag=True, help="Wait for the proven optimum, however long it takes.")
 @click.option("--gap", type=float, callback=_within("gap"), help="Relative MIP gap at which HiGHS stops (default 1e-4).")
 @click.option("--threads", type=int, callback=_within("threads"), help="Threads for HiGHS (1 for reproducible runs).")
 @click.option("--seed", type=int, default=0, show_default=True, callback=_within("seed"), help="HiGHS random seed.")
@@ -205,7 +210,7 @@ def _within(name: str):
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
           target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, overwrite, as_json, iis, equity_bounds,
-          allow_release, no_worse_than_today) -> None:
+          allow_release, no_worse_than_today, no_time_limit) -> None:
     """Solve a model on INSTANCE and write the plan (exit codes: see the README's table)."""
     import json as json_lib
 
@@ -221,6 +226,10 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
         if given and model_name not in models:
             raise InputError(f"{flag} applies to the {', '.join(models[:-1])} and {models[-1]} models, not {model_name}",
                              file=flag)
+    if no_time_limit and time_limit is not None:
+        raise InputError("give --time-limit or --no-time-limit, not both", file="--no-time-limit")
+    default_limit = time_limit is None and not no_time_limit
+    time_limit = DEFAULT_TIME_LIMIT if default_limit else time_limit
     if out is not None:
         check_folder_target(out, "plan", overwrite)          # before any work: never solve for a plan we may not write
     city = load_instance(instance)
@@ -246,6 +255,9 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
                                    **({"objective_asked": m["objective_asked"]} if m.get("objective_asked") else {})}))
     else:
         _echo_plan_summary(plan, folder)
+        if default_limit and m["status"] == "time_limit":
+            click.echo(f"note: stopped at the default time limit of {DEFAULT_TIME_LIMIT:g} s: --time-limit S gives it "
+                       "more time, --no-time-limit waits for the proven optimum")
     code = outcome_exit(m["status"], bool(plan.tables), (m.get("check") or {}).get("passed"))
     if code == Exit.INFEASIBLE:
         if not as_json:
@@ -261,7 +273,7 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
 
 
 _NO_PLAN_WORDS = ("the solver stopped at its time limit before finding any plan that meets every requirement; "
-                  "allow more time (--time-limit)")
+                  "allow more time (--time-limit S, or --no-time-limit)")
 
 
 def _default_out(name: str, model: str) -> Path:

@@ -137,3 +137,23 @@ def test_a_study_names_its_job_and_the_running_solve(monkeypatch, capfd, city100
     assert any(line.startswith("  objective 1/2 (objective=utilitarian) · ") for line in running), (err, result.output)
     assert any(line.startswith("  objective 2/2 (objective=maxmin) · ") for line in running), err
     assert all(" gap " in line for line in running)
+
+
+# --- the default limit of `solve` -----------------------------------------------------------------
+
+def test_solve_has_a_default_time_limit_that_says_so(tmp_path, tiny_dir, monkeypatch):
+    """Without --time-limit a solve stops at DEFAULT_TIME_LIMIT with its best plan, says that the limit was
+    the default and how to lift it; plan.json records the limit held; --no-time-limit holds none."""
+    import allocator.cli as cli
+
+    ok = invoke("solve", tiny_dir, "--model", "enforcement", "--out", tmp_path / "a")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads((tmp_path / "a" / "plan.json").read_text())["options"]["time_limit"] == cli.DEFAULT_TIME_LIMIT
+    free = invoke("solve", tiny_dir, "--model", "enforcement", "--no-time-limit", "--out", tmp_path / "b")
+    assert free.exit_code == 0, free.output
+    assert json.loads((tmp_path / "b" / "plan.json").read_text())["options"]["time_limit"] is None
+    both = invoke("solve", tiny_dir, "--model", "enforcement", "--no-time-limit", "--time-limit", 5, "--out", tmp_path / "c")
+    assert both.exit_code == 2 and "--no-time-limit" in both.output and not (tmp_path / "c").exists()
+    monkeypatch.setattr(cli, "DEFAULT_TIME_LIMIT", 1e-3)               # stopped at once: at the default limit
+    cut = invoke("solve", tiny_dir, "--model", "city", "--out", tmp_path / "d")
+    assert "default time limit" in cut.output and "--no-time-limit" in cut.output, cut.output
