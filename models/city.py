@@ -22,6 +22,9 @@ and enforcement officers a quarter each):
     F_d  share of d's service demand (target groups, all services) within coverage minutes
          of an open site                                               (facilities block)
 
+Guard (`--no-worse-than-today`): I_d ≥ I0_d, the index today's resources give d (`today_levels`:
+today's posted grid workers, today's officers counted as E_d counts them, today's sites).
+
 Objective (`--objective`, any measure of models.equity over the levels I_d, population
 weights w_d = p_d / Σ p): `maxmin` (default: raise the worst-served district), `utilitarian`
 (max Σ_d w_d I_d, efficiency), `leximin`, `range`, `mad`, `gini`, `owa`, `alpha`
@@ -314,7 +317,6 @@ def today_levels(cm: CityModel, city: Instance) -> pd.Series:
     enforcement = (counted.groupby(block.town_district).sum() / block.demand.groupby(block.town_district).sum()).reindex(ids)
     facilities = cm.facilities.today_levels(city).reindex(ids).fillna(1.0)
     return a[0] * grid + a[1] * enforcement + a[2] * facilities
-
 
 
 def spend_shares(cm: CityModel, ids: list[str]) -> dict:
