@@ -7,7 +7,8 @@
 Sections (`--only`, comma-separated; default all):
     scaling   grid, enforcement, facilities and city on generated cities of --sizes towns:
               build, hand-over, HiGHS, extraction and total seconds, objective, gap, the
-              share of time outside HiGHS, HiGHS nonzeros and peak memory; then the
+              time outside HiGHS (a share where HiGHS worked >= 1 s, seconds elsewhere),
+              HiGHS nonzeros and peak memory; then the
               exponent k of time and memory against size (benchmarks/scaling.py)
     orlib     p-median and capacitated location against the published optima; a short
               subset unless --orlib-all (benchmarks/orlib_pmed.py, orlib_cap.py)
@@ -115,6 +116,7 @@ def section_scaling(args: argparse.Namespace, work: Path) -> None:
     report = lambda r: orlib.progress(f"  {r.towns} towns, {r.model}: {r.status} in {r.total_s:.2f} s")  # noqa: E731
     rows = scaling.run_scaling(args.sizes, args.seed, work, args.models, options, report)
     print(scaling.format_rows(rows))
+    print(scaling.format_overheads(rows))
     fits = scaling.fit_exponents(rows)
     print(scaling.format_fits(fits))
     write_csv(args.out, "scaling.csv", scaling.as_records(rows))
