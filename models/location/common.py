@@ -33,7 +33,10 @@ plan of the original problem and its objective value:
     R4  a site is dropped when another serves every node at least as well and costs no more
         (in budget and in count); ties keep the lowest index. Opening the other instead never
         loses coverage, so some optimal plan avoids the dropped site. Sites that no budget
-        can pay for, or that reach no node, are dropped too;
+        can pay for, or that reach no node, are dropped too. The test is one sparse product
+        (`dominated_sites`) whose work, Σ_i deg_i² on plain coverage (`dominance_work`), is
+        known before it runs: above MAX_DOMINANCE_WORK it is skipped, and it runs in chunks of
+        sites so its memory stays bounded whatever the reach;
     R5  after R4, rows merge again, and a row left with a single site j becomes a bonus
         w_i (a_ij − f_i) on y_j (coverage then equals y_j exactly).
 
@@ -52,7 +55,8 @@ import scipy.sparse as sp
 from ..linear import linear
 
 LEVEL_TOL = 1e-12
-MAX_DOMINANCE_COMBOS = 40_000_000     # Σ_i deg_i² above this: R4 is skipped (too costly to test)
+MAX_DOMINANCE_WORK = 100_000_000     # R4 is skipped above this work (`dominance_work`; about 0.5 s)
+DOMINANCE_CHUNK = 2_000_000          # meetings per chunk of the R4 product (bounds its memory)
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ def reduce_cover(weights: np.ndarray, pairs: Pairs, cost: np.ndarray, count: np.
              "pairs_after_fixed": int(keep.sum())}
     row_of_node, merged, row_weight, row_floor = merge_rows(live, floor, weights)             # R3
     if dominance:                                                                          # R4
+        stats["dominance_work"] = dominance_work(merged)
         drop = dominated_sites(merged, cost, count, row_weight)
         drop |= np.bincount(merged.site, minlength=m) == 0
         stats["dominated_sites"] = int((drop & usable).sum())
@@ -283,33 +288,71 @@ def _rows_equal(indptr: np.ndarray, site: np.ndarray, value: np.ndarray, rows: n
     return np.bincount(which, weights=differs, minlength=len(rows)) == 0
 
 
+def dominance_work(pairs: Pairs) -> int:
+    """What the R4 test costs, known before it runs: the number of (pair of j, pair of k) meetings
+    in one row with a_ik ≥ a_ij — Σ_i deg_i² when every level is 1. Its time grows with this
+    count; its memory does not (`dominated_sites` works through the sites in chunks)."""
+    return int(_dominance_work_per_site(pairs, levels_of(pairs)).sum())
+
+
+def _dominance_work_per_site(pairs: Pairs, lv: "Levels") -> np.ndarray:
+    """Per site j: Σ over j's pairs of the pairs at least as high in the same row."""
+    ahead = lv.end - pairs.indptr[lv.row]                  # pairs of the row at or above level ℓ
+    per_pair = np.repeat(ahead, lv.end - lv.start)
+    return np.bincount(pairs.site, weights=per_pair, minlength=pairs.n_sites).astype(np.int64)
+
+
 def dominated_sites(pairs: Pairs, cost: np.ndarray, count: np.ndarray, row_weight: np.ndarray) -> np.ndarray:
-    """R4: sites j some k dominates (a_ij ≤ a_ik on every row of j, c_k ≤ c_j, k_k ≤ k_j, a strict tie-break)."""
+    """R4: sites j some k dominates (a_ij ≤ a_ik on every row of j, c_k ≤ c_j, k_k ≤ k_j, a strict tie-break).
+
+    For each site j and every other k, the rows of j where k gives at least j's level are
+    counted by one sparse product, C = Eᵀ G: E has a row per level ℓ (a distinct level of a
+    row) with the sites giving exactly that level, G a row per level with every site of the
+    row at or above it; C_jk = #{rows i of j : a_ik ≥ a_ij}, and k covers j when C_jk is
+    j's number of rows. The product runs over chunks of sites of at most `DOMINANCE_CHUNK`
+    meetings each, so memory stays bounded; it is skipped when its work (`dominance_work`)
+    exceeds `MAX_DOMINANCE_WORK`.
+    """
     m = pairs.n_sites
-    deg = pairs.degree
     drop = np.zeros(m, dtype=bool)
-    if int((deg.astype(np.int64) ** 2).sum()) > MAX_DOMINANCE_COMBOS or len(pairs.site) == 0:
+    if len(pairs.site) == 0:
         return drop
-    rows = pairs.rows()
-    reps = deg[rows]
-    p_idx = np.repeat(np.arange(len(rows)), reps)
-    offsets = np.arange(len(p_idx)) - np.repeat(np.cumsum(reps) - reps, reps)
-    q_idx = np.repeat(pairs.indptr[rows], reps) + offsets
-    j, k = pairs.site[p_idx], pairs.site[q_idx]
-    ok = (j != k) & (pairs.value[q_idx] >= pairs.value[p_idx] - LEVEL_TOL)
-    j, k = j[ok], k[ok]
-    counts = sp.coo_matrix((np.ones(len(j)), (j, k)), shape=(m, m)).tocsr()
-    counts.sum_duplicates()
-    coo = counts.tocoo()
-    j, k, c = coo.row, coo.col, coo.data
+    lv = levels_of(pairs)
+    work = _dominance_work_per_site(pairs, lv)
+    if int(work.sum()) > MAX_DOMINANCE_WORK:
+        return drop
+    n_lv = len(lv)
+    pair_level = np.repeat(np.arange(n_lv), lv.end - lv.start)
+    exact = sp.csr_matrix((np.ones(len(pairs.site)), (pairs.site, pair_level)), shape=(m, n_lv))     # Eᵀ
+    row_start = pairs.indptr[lv.row]
+    g_len = lv.end - row_start
+    g_indptr = np.concatenate(([0], np.cumsum(g_len)))
+    g_pos = np.arange(int(g_indptr[-1])) - np.repeat(g_indptr[:-1] - row_start, g_len)
+    at_least = sp.csr_matrix((np.ones(len(g_pos)), pairs.site[g_pos], g_indptr), shape=(n_lv, m))    # G
     size = np.bincount(pairs.site, minlength=m)
     level_sum = np.bincount(pairs.site, weights=pairs.value, minlength=m)
-    covers = c == size[j]
-    no_dearer = (cost[k] <= cost[j] + 1e-12) & (count[k] <= count[j] + 1e-12)
-    strictly = ((size[k] > size[j]) | (level_sum[k] > level_sum[j] + 1e-9) | (cost[k] < cost[j] - 1e-12)
-                | (count[k] < count[j] - 1e-12) | (k < j))
-    drop[j[covers & no_dearer & strictly]] = True
+    for lo, hi in _chunks(work, DOMINANCE_CHUNK):
+        coo = (exact[lo:hi] @ at_least).tocoo()
+        j, k, c = coo.row.astype(np.int64) + lo, coo.col.astype(np.int64), coo.data
+        covers = (j != k) & (c >= size[j] - 0.5)
+        no_dearer = (cost[k] <= cost[j] + 1e-12) & (count[k] <= count[j] + 1e-12)
+        strictly = ((size[k] > size[j]) | (level_sum[k] > level_sum[j] + 1e-9) | (cost[k] < cost[j] - 1e-12)
+                    | (count[k] < count[j] - 1e-12) | (k < j))
+        drop[j[covers & no_dearer & strictly]] = True
     return drop
+
+
+def _chunks(work: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive index ranges whose summed `work` stays within `limit` (a single heavier index alone)."""
+    out, lo, total = [], 0, 0
+    for j, w in enumerate(work.tolist()):
+        if j > lo and total + w > limit:
+            out.append((lo, j))
+            lo, total = j, 0
+        total += w
+    if lo < len(work):
+        out.append((lo, len(work)))
+    return out
 
 
 # --- level structures ----------------------------------------------------------------------

@@ -76,14 +76,15 @@ def _add_level_links(m, y: list, v: list, cover: CoverageArrays) -> None:
 
     @m.Constraint(m.LEVELS)
     def level_reached_through_open_site(m, k):
-        """(2) v_ℓ − v_prev(ℓ) − Σ_{j∈S_ℓ} y_j ≤ 0"""
+        """(2) Σ_{j∈S_ℓ} y_j + v_prev(ℓ) − v_ℓ ≥ 0  (written with the sites' coefficients +1: a bare
+        variable per site is the fastest row to build and hand over)"""
         group = site[start[k]:end[k]]
-        variables = [v[k]] + [y[j] for j in group]
-        coefs = [1.0] + [-1.0] * len(group)
+        variables = [y[j] for j in group] + [v[k]]
+        coefs = [1.0] * len(group) + [-1.0]
         if prev[k] >= 0:
             variables.append(v[prev[k]])
-            coefs.append(-1.0)
-        return (None, linear(coefs, variables), 0.0)
+            coefs.append(1.0)
+        return (0.0, linear(coefs, variables), None)
 
 
 def _add_coverage_objective(m, y: list, v: list, sites: SiteArrays, cover: CoverageArrays) -> None:
