@@ -38,6 +38,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
@@ -195,12 +196,18 @@ def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, t
     return _then_efficiency(problem, seq, term, term.modelled(), _Proof(first.bound, first.status == "optimal", measure))
 
 
-def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: SolveOptions) -> EquityOutcome:
-    """Max U with `measure` bounded by `bound` (an ε-constraint point of the frontier); U is the primary."""
+def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: SolveOptions,
+                  start: ComponentMap | None = None) -> EquityOutcome:
+    """Max U with `measure` bounded by `bound` (an ε-constraint point of the frontier); U is the primary.
+    `start`: a plan of the problem that keeps the bound (e.g. a point with a tighter bound), loaded and
+    given to HiGHS as its first incumbent, so the point is at least as efficient as that plan."""
     check_measure(measure, "constraint", len(problem.levels))
-    seq = _Sequence(problem, options)
-    term = attach_measure(problem, measure, "constraint", bound)
+    if start is not None:
+        for v, x in start.items():
+            v.set_value(x, skip_validation=True)
+    term = attach_measure(problem, measure, "constraint", bound)      # its variables start from the loaded plan
     efficiency = maximise_efficiency(problem)
+    seq = _Sequence(problem, options, None if start is None else loaded_plan(problem))
     r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}")
     text = None if r.status == "optimal" else f"max efficiency {_ended(r.status)}" + ("" if r.has_solution else " with no plan")
     out = _outcome(seq, measure, "constraint", bound, primary=efficiency, primary_bound=r.bound, text=text)
@@ -437,16 +444,82 @@ class EfficientReference:
 
 def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: str) -> EfficientReference | None:
     """The plan of objective `utilitarian` on the problem as built (call it before any equity bound is
-    held); the rows and objectives it added are then switched off. None when no plan was found."""
+    held); the rows and objectives it added are then switched off. None when no plan was found.
+
+    A reference proven optimal on this built problem before (`keep_reference`: an earlier sequence, or
+    the utilitarian plan of a study, with the same gap and seed) is loaded instead of solved again: the
+    problem is the same, so is its optimum."""
+    kept = problem.kept.get(REFERENCE_KEY)
+    if kept is not None and kept[0] == _reference_key(options):
+        reference = kept[1]
+        for v, x in reference.values.items():
+            v.set_value(x, skip_validation=True)
+        if measure not in reference.measures:
+            reference.measures[measure] = _measure_of(problem, measure, reference.levels)
+        return reference
     before = {id(c) for c in problem.model.component_objects(descend_into=False)}
     r = solve_measure(problem, "utilitarian", options).result
     _switch_off_since(problem, before)
     if r is None or not r.has_solution:
         return None
+    return keep_reference(problem, r, options, measure)
+
+
+REFERENCE_KEY = "efficient_reference"
+VARIABLES_KEY, PLANS_KEY = "variables", "plans"
+KEPT_PLANS = 4              # plans kept on a built problem as starts of later ε-constraint points
+
+
+def mark_built(problem: EquityProblem) -> None:
+    """Note the variables of the problem as built: plans of later sequences are kept by their values
+    (`keep_plan`) and offered as starts (`kept_start`)."""
+    problem.kept[VARIABLES_KEY] = list(problem.model.component_data_objects(pyo.Var))
+
+
+def keep_plan(problem: EquityProblem) -> None:
+    """Keep the loaded plan (its levels, resources and the values of the variables as built), the last
+    KEPT_PLANS of them, for `kept_start`."""
+    variables = problem.kept.get(VARIABLES_KEY)
+    if variables is None:
+        return
+    values = np.array([np.nan if v.value is None else float(v.value) for v in variables])
+    resources = {g: max(0.0, float(pyo.value(e))) for g, e in problem.resources.items()}
+    plans = problem.kept.setdefault(PLANS_KEY, [])
+    plans.append((_loaded_levels(problem), resources, values))
+    del plans[:-KEPT_PLANS]
+
+
+def kept_start(problem: EquityProblem, measure: str, bound: float) -> ComponentMap | None:
+    """The most efficient kept plan whose `measure` keeps `bound` (≥ for maxmin, owa, alpha, ≤ for the
+    inequality measures), as a start; None when none does. Every kept plan met the rows of the problem
+    as built, so that plan is feasible for the ε-constraint point and the point is at least as efficient."""
+    best, chosen = -np.inf, None
+    for levels, resources, values in problem.kept.get(PLANS_KEY, []):
+        value = _measure_of(problem, measure, levels, resources)
+        keeps = value >= bound - 1e-12 if measure in MAXIMISED else value <= bound + 1e-12
+        u = _efficiency_of(problem, levels)
+        if keeps and u > best:
+            best, chosen = u, values
+    if chosen is None:
+        return None
+    return ComponentMap((v, float(x)) for v, x in zip(problem.kept[VARIABLES_KEY], chosen) if np.isfinite(x))
+
+
+def _reference_key(options: SolveOptions) -> tuple:
+    return (options.gap, options.seed)
+
+
+def keep_reference(problem: EquityProblem, result: SolveResult, options: SolveOptions,
+                   measure: str | None = None) -> EfficientReference:
+    """The loaded plan of `solve_measure(problem, "utilitarian")` (tie-break maxmin, nothing else held) as
+    the efficient reference; kept on the problem for later sequences when it was proven optimal."""
     levels = {g: float(pyo.value(e)) for g, e in problem.levels.items()}
     values = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var) if v.value is not None)
-    return EfficientReference(levels, _efficiency_of(problem, levels), r, values,
-                              {measure: _measure_of(problem, measure, levels)})
+    reference = EfficientReference(levels, _efficiency_of(problem, levels), result, values,
+                                   {measure: _measure_of(problem, measure, levels)} if measure else {})
+    if result.status == "optimal":
+        problem.kept[REFERENCE_KEY] = (_reference_key(options), reference)
+    return reference
 
 
 def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: SolveOptions) -> EquityOutcome:
@@ -569,6 +642,12 @@ def _switch_off_since(problem: EquityProblem, before: set) -> None:
             component.deactivate()
 
 
+def loaded_plan(problem: EquityProblem) -> ComponentMap:
+    """Every active variable's loaded value (a start for HiGHS)."""
+    return ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True)
+                        if v.value is not None)
+
+
 def _loaded_levels(problem: EquityProblem) -> dict:
     return {g: float(pyo.value(e)) for g, e in problem.levels.items()}
 
@@ -577,13 +656,15 @@ def _efficiency_of(problem: EquityProblem, levels: dict) -> float:
     return float(sum(float(problem.weights[g]) * levels[g] for g in levels))
 
 
-def _measure_of(problem: EquityProblem, measure: str, levels: dict) -> float:
-    """The measure of the loaded plan (leximin: its lowest level), as models.equity_problem.PlanLevels computes it."""
+def _measure_of(problem: EquityProblem, measure: str, levels: dict, resources: dict | None = None) -> float:
+    """The measure of the loaded plan (leximin: its lowest level), as models.equity_problem.PlanLevels computes it;
+    `resources`: Hoover's resources of another plan (default: the loaded plan's)."""
     groups = list(problem.levels)
+    resources = resources or {g: max(0.0, float(pyo.value(problem.resources[g]))) for g in groups}
     plan = PlanLevels(pd.Series([levels[g] for g in groups], index=groups),
                       pd.Series([float(problem.weights[g]) for g in groups], index=groups),
                       pd.Series([float(problem.population[g]) for g in groups], index=groups),
-                      pd.Series([max(0.0, float(pyo.value(problem.resources[g]))) for g in groups], index=groups))
+                      pd.Series([resources[g] for g in groups], index=groups))
     if measure == "utilitarian":
         return plan.efficiency()
     if measure == "leximin":
