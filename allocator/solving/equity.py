@@ -446,11 +446,13 @@ def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: 
     """The plan of objective `utilitarian` on the problem as built (call it before any equity bound is
     held); the rows and objectives it added are then switched off. None when no plan was found.
 
-    A reference proven optimal on this built problem before (`keep_reference`: an earlier sequence, or
-    the utilitarian plan of a study, with the same gap and seed) is loaded instead of solved again: the
-    problem is the same, so is its optimum."""
+    A reference found on this built problem before (`keep_reference`: an earlier sequence, or the
+    utilitarian plan of a study, with the same gap and seed) is loaded instead of solved again when it
+    was proven optimal (the problem is the same, so is its optimum), or when this solve has a time limit
+    (it had a share of the time at least as large as the REFERENCE_TIME_SHARE this solve would give it)."""
     kept = problem.kept.get(REFERENCE_KEY)
-    if kept is not None and kept[0] == _reference_key(options):
+    if kept is not None and kept[0] == _reference_key(options) and (
+            kept[1].result.status == "optimal" or deadline_of(options) is not None):
         reference = kept[1]
         for v, x in reference.values.items():
             v.set_value(x, skip_validation=True)
@@ -512,13 +514,12 @@ def _reference_key(options: SolveOptions) -> tuple:
 def keep_reference(problem: EquityProblem, result: SolveResult, options: SolveOptions,
                    measure: str | None = None) -> EfficientReference:
     """The loaded plan of `solve_measure(problem, "utilitarian")` (tie-break maxmin, nothing else held) as
-    the efficient reference; kept on the problem for later sequences when it was proven optimal."""
+    the efficient reference, kept on the problem for later sequences (see `efficient_reference`)."""
     levels = {g: float(pyo.value(e)) for g, e in problem.levels.items()}
     values = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var) if v.value is not None)
     reference = EfficientReference(levels, _efficiency_of(problem, levels), result, values,
                                    {measure: _measure_of(problem, measure, levels)} if measure else {})
-    if result.status == "optimal":
-        problem.kept[REFERENCE_KEY] = (_reference_key(options), reference)
+    problem.kept[REFERENCE_KEY] = (_reference_key(options), reference)
     return reference
 
 
