@@ -491,6 +491,20 @@ def keep_plan(problem: EquityProblem) -> None:
     del plans[:-KEPT_PLANS]
 
 
+def _kept_better(problem: EquityProblem, measure: str, reference: EfficientReference) -> ComponentMap | None:
+    """The kept plan best on `measure` (leximin: on its lowest level) when it beats the efficient plan on it: a
+    plan of the problem as built, so a feasible start for the measure's sequence (a closer Dinkelbach λ_0)."""
+    judged = "maxmin" if measure == "leximin" else measure
+    best, chosen = _measure_of(problem, judged, reference.levels), None
+    for levels, resources, values in problem.kept.get(PLANS_KEY, []):
+        value = _measure_of(problem, judged, levels, resources)
+        if _better(judged, value, best):
+            best, chosen = value, values
+    if chosen is None:
+        return None
+    return ComponentMap((v, float(x)) for v, x in zip(problem.kept[VARIABLES_KEY], chosen) if np.isfinite(x))
+
+
 def kept_start(problem: EquityProblem, measure: str, bound: float) -> ComponentMap | None:
     """The most efficient kept plan whose `measure` keeps `bound` (≥ for maxmin, owa, alpha, ≤ for the
     inequality measures), as a start; None when none does. Every kept plan met the rows of the problem
@@ -693,7 +707,8 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
 
     before = {id(c) for c in problem.model.component_objects(descend_into=False)}
     start = reference.values if reference is not None and not bounded else None    # feasible unless bounds were added
-    if start is not None:
+    if start is not None:                               # a plan kept from an earlier job, better on the measure
+        start = _kept_better(problem, measure, reference) or start
         for v, x in start.items():                      # loaded: the sequence starts from the efficient plan
             v.set_value(x, skip_validation=True)
     outcome = solve_measure(problem, measure, left(), tie_break, start)
