@@ -120,6 +120,18 @@ class _Sequence:
         self.results: list[SolveResult] = []        # the solves that change the plan
         self.aside: list[SolveResult] = []          # solves that only prove a bound (LP relaxations)
         self.deadline = deadline_of(options)
+        self.tie_break_gap: float | None = None     # 0: the tie-break for efficiency is solved exactly at once
+
+    def tie_break(self) -> SolveResult:
+        """max U with the measure held: at the sequence's gap, or exactly (gap 0) at once when the sequence
+        asks it (`solve_fair` then needs no second solve of the same model: `exact_efficiency`)."""
+        if self.tie_break_gap is None or self.options.gap == self.tie_break_gap:
+            return self.run("tie-break: max efficiency")
+        options, self.options = self.options, replace(self.options, gap=self.tie_break_gap)
+        try:
+            return self.run(EXACT_TIE_BREAK)
+        finally:
+            self.options = options
 
     def run(self, purpose: str, share: float = 1.0) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left."""
@@ -166,12 +178,14 @@ class _Sequence:
 
 
 def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
-                  start: ComponentMap | None = None) -> EquityOutcome:
+                  start: ComponentMap | None = None, exact_tie_break: bool = False) -> EquityOutcome:
     """Optimise `measure`, then break ties (see the module docstring); the plan is left loaded. `start`:
     a feasible max-efficiency plan, loaded (the efficient reference): the first solve starts from it,
     and a ratio's Dinkelbach λ_0 is its ratio (no first-plan solve of its own)."""
     check_measure(measure, "objective", len(problem.levels))
     seq = _Sequence(problem, options, start)
+    if exact_tie_break:                 # the most efficient of the measure's optimal plans, exactly (gap 0)
+        seq.tie_break_gap = 0.0
     if measure == "utilitarian":
         return _utilitarian(problem, seq, tie_break or "maxmin")
     if measure == "leximin":
@@ -267,7 +281,7 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
         return _outcome(seq, "leximin", "objective", primary=lowest, primary_bound=result.first_bound,
                         text=f"{stopped} with no plan")
     maximise_efficiency(problem)
-    seq.run("tie-break: max efficiency")
+    seq.tie_break()
     plan_is, text = "leximin", None
     if result.status != "optimal" and rounds == 0:
         plan_is = "maxmin"
@@ -305,7 +319,7 @@ def _then_efficiency(problem: EquityProblem, seq: _Sequence, term: eq.EquityTerm
     """The measure is held (a bound); the most efficient of its optimal plans."""
     maximise_efficiency(problem)
     tied = len(seq.results)
-    seq.run("tie-break: max efficiency")
+    seq.tie_break()
     text = _tie_text(proof, seq.results[tied:], "the most efficient", "more efficient")
     out = _outcome(seq, term.measure, "objective", primary=term, primary_bound=proof.bound, text=text)
     if not proof.finished and out.status == "optimal":     # Dinkelbach's steps ran out before λ converged
@@ -412,8 +426,10 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
 # Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (the plan
 # of objective `utilitarian`: max U, then the fairest of the most efficient plans, on the problem
 # as built, before any equity bound; levels L^E, efficiency U*) is solved first
-# (`efficient_reference`). After the equity sequence and an exact tie-break (`exact_efficiency`:
-# the measure held, max U again with gap 0), `keep_undominated` compares the plan's levels with
+# (`efficient_reference`). After the equity sequence and an exact tie-break (the measure held, max U
+# with gap 0: the sequence's own tie-break solved so at once, `solve_measure(exact_tie_break=True)`,
+# rather than once at the sequence's gap and again at gap 0 by `exact_efficiency`), `keep_undominated`
+# compares the plan's levels with
 # L^E: when E is at least as good for every group and better for one (within LEVEL_TOLERANCE),
 # the measure could only reach its value by lowering someone. Then every row and objective the
 # sequence added is switched off and the plans E does not dominate are searched: E itself, and
@@ -537,6 +553,9 @@ def keep_reference(problem: EquityProblem, result: SolveResult, options: SolveOp
     return reference
 
 
+EXACT_TIE_BREAK = "tie-break: max efficiency, exact (gap 0)"
+
+
 def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: SolveOptions) -> EquityOutcome:
     """The tie-break made exact: with the measure held as the sequence left it and max U the active
     objective, solve again from the loaded plan with gap 0 (a plan no better is kept)."""
@@ -544,8 +563,10 @@ def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: So
         return outcome
     if options.gap == 0 and outcome.status == "optimal":     # the sequence's own tie-break was solved exactly
         return outcome
+    if any(stage["stage"] == EXACT_TIE_BREAK for stage in outcome.stages):   # solved at gap 0 already (or tried)
+        return outcome
     start = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True) if v.value is not None)
-    label = "tie-break: max efficiency, exact (gap 0)"
+    label = EXACT_TIE_BREAK
     r = solve(problem.model, replace(options, gap=0.0, stage=label), start=start)
     outcome.stages.append(stage_record(label, r))
     if r.has_solution:                  # the headline stays the measure's: only status and timings change
@@ -711,12 +732,13 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
         start = _kept_better(problem, measure, reference) or start
         for v, x in start.items():                      # loaded: the sequence starts from the efficient plan
             v.set_value(x, skip_validation=True)
-    outcome = solve_measure(problem, measure, left(), tie_break, start)
+    outcome = solve_measure(problem, measure, left(), tie_break, start, exact_tie_break=True)
     if reference is not None:
         outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
     if not outcome.has_solution:
         return outcome, {}
     outcome = exact_efficiency(problem, outcome, left())
     again, record = keep_undominated(problem, measure, reference, left(),
-                                     lambda: solve_measure(problem, measure, left(), tie_break), before, bounded)
+                                     lambda: solve_measure(problem, measure, left(), tie_break, exact_tie_break=True),
+                                     before, bounded)
     return again or outcome, record
