@@ -90,9 +90,10 @@ def plan_rows(out: Path) -> list[dict]:
 
 
 def proven(meta: dict) -> bool:
-    """Optimal, with the objective's gap (recomputed from the plan) within 1e-4."""
-    gap = meta.get("mip_gap")
-    return meta.get("status") == "optimal" and (gap is None or gap <= PROVEN_GAP + 1e-9)
+    """Every solve of the sequence ended `optimal` (HiGHS's gap, 1e-4 unless asked otherwise). The gap column
+    is the objective's recomputed from the plan against the proven bound: above 1e-4 only where the model
+    draws the measure approximately (alpha's tangents) or the value is near 0 (a Hoover of 0.001)."""
+    return meta.get("status") == "optimal"
 
 
 def format_plan_rows(rows: list[dict]) -> str:
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "bench" in args.only:
             wall, rows = bench(args.instance, objectives, root / f"bench-{stamp}", args.workers, args.time_limit)
             print(f"\n== equity-bench {args.instance.name} --model city, workers {args.workers}: {wall:.1f} s wall, "
-                  f"{sum(r.get('proven', False) for r in rows)} of {len(rows)} proven (gap <= {PROVEN_GAP:g}), "
+                  f"{sum(r.get('proven', False) for r in rows)} of {len(rows)} proven optimal, "
                   f"{sum(bool(r.get('check')) for r in rows)} checked")
             print(format_plan_rows(rows), flush=True)
         if "frontier" in args.only:
