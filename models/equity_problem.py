@@ -95,6 +95,8 @@ class EquityProblem:
     meta: dict = field(default_factory=dict)
     release_spend: Callable[[], None] | None = None     # lets the plan choose spend a reduction settled (Hoover)
     today_levels: dict | None = None              # group → the level today's resources give it (None: not known)
+    kept: dict = field(default_factory=dict, repr=False)   # what solves on this built model leave for later sequences
+                                                           # on it (allocator.solving.equity: the efficient plan)
 
     def efficiency(self):
         return pyo.quicksum(float(self.weights[g]) * self.levels[g] for g in self.levels)

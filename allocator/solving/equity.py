@@ -38,6 +38,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
@@ -119,6 +120,18 @@ class _Sequence:
         self.results: list[SolveResult] = []        # the solves that change the plan
         self.aside: list[SolveResult] = []          # solves that only prove a bound (LP relaxations)
         self.deadline = deadline_of(options)
+        self.tie_break_gap: float | None = None     # 0: the tie-break for efficiency is solved exactly at once
+
+    def tie_break(self) -> SolveResult:
+        """max U with the measure held: at the sequence's gap, or exactly (gap 0) at once when the sequence
+        asks it (`solve_fair` then needs no second solve of the same model: `exact_efficiency`)."""
+        if self.tie_break_gap is None or self.options.gap == self.tie_break_gap:
+            return self.run("tie-break: max efficiency")
+        options, self.options = self.options, replace(self.options, gap=self.tie_break_gap)
+        try:
+            return self.run(EXACT_TIE_BREAK)
+        finally:
+            self.options = options
 
     def run(self, purpose: str, share: float = 1.0) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left."""
@@ -165,12 +178,14 @@ class _Sequence:
 
 
 def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
-                  start: ComponentMap | None = None) -> EquityOutcome:
+                  start: ComponentMap | None = None, exact_tie_break: bool = False) -> EquityOutcome:
     """Optimise `measure`, then break ties (see the module docstring); the plan is left loaded. `start`:
     a feasible max-efficiency plan, loaded (the efficient reference): the first solve starts from it,
     and a ratio's Dinkelbach λ_0 is its ratio (no first-plan solve of its own)."""
     check_measure(measure, "objective", len(problem.levels))
     seq = _Sequence(problem, options, start)
+    if exact_tie_break:                 # the most efficient of the measure's optimal plans, exactly (gap 0)
+        seq.tie_break_gap = 0.0
     if measure == "utilitarian":
         return _utilitarian(problem, seq, tie_break or "maxmin")
     if measure == "leximin":
@@ -195,12 +210,18 @@ def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, t
     return _then_efficiency(problem, seq, term, term.modelled(), _Proof(first.bound, first.status == "optimal", measure))
 
 
-def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: SolveOptions) -> EquityOutcome:
-    """Max U with `measure` bounded by `bound` (an ε-constraint point of the frontier); U is the primary."""
+def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: SolveOptions,
+                  start: ComponentMap | None = None) -> EquityOutcome:
+    """Max U with `measure` bounded by `bound` (an ε-constraint point of the frontier); U is the primary.
+    `start`: a plan of the problem that keeps the bound (e.g. a point with a tighter bound), loaded and
+    given to HiGHS as its first incumbent, so the point is at least as efficient as that plan."""
     check_measure(measure, "constraint", len(problem.levels))
-    seq = _Sequence(problem, options)
-    term = attach_measure(problem, measure, "constraint", bound)
+    if start is not None:
+        for v, x in start.items():
+            v.set_value(x, skip_validation=True)
+    term = attach_measure(problem, measure, "constraint", bound)      # its variables start from the loaded plan
     efficiency = maximise_efficiency(problem)
+    seq = _Sequence(problem, options, None if start is None else loaded_plan(problem))
     r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}")
     text = None if r.status == "optimal" else f"max efficiency {_ended(r.status)}" + ("" if r.has_solution else " with no plan")
     out = _outcome(seq, measure, "constraint", bound, primary=efficiency, primary_bound=r.bound, text=text)
@@ -260,7 +281,7 @@ def _leximin(problem: EquityProblem, seq: _Sequence) -> EquityOutcome:
         return _outcome(seq, "leximin", "objective", primary=lowest, primary_bound=result.first_bound,
                         text=f"{stopped} with no plan")
     maximise_efficiency(problem)
-    seq.run("tie-break: max efficiency")
+    seq.tie_break()
     plan_is, text = "leximin", None
     if result.status != "optimal" and rounds == 0:
         plan_is = "maxmin"
@@ -298,7 +319,7 @@ def _then_efficiency(problem: EquityProblem, seq: _Sequence, term: eq.EquityTerm
     """The measure is held (a bound); the most efficient of its optimal plans."""
     maximise_efficiency(problem)
     tied = len(seq.results)
-    seq.run("tie-break: max efficiency")
+    seq.tie_break()
     text = _tie_text(proof, seq.results[tied:], "the most efficient", "more efficient")
     out = _outcome(seq, term.measure, "objective", primary=term, primary_bound=proof.bound, text=text)
     if not proof.finished and out.status == "optimal":     # Dinkelbach's steps ran out before λ converged
@@ -405,8 +426,10 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
 # Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (the plan
 # of objective `utilitarian`: max U, then the fairest of the most efficient plans, on the problem
 # as built, before any equity bound; levels L^E, efficiency U*) is solved first
-# (`efficient_reference`). After the equity sequence and an exact tie-break (`exact_efficiency`:
-# the measure held, max U again with gap 0), `keep_undominated` compares the plan's levels with
+# (`efficient_reference`). After the equity sequence and an exact tie-break (the measure held, max U
+# with gap 0: the sequence's own tie-break solved so at once, `solve_measure(exact_tie_break=True)`,
+# rather than once at the sequence's gap and again at gap 0 by `exact_efficiency`), `keep_undominated`
+# compares the plan's levels with
 # L^E: when E is at least as good for every group and better for one (within LEVEL_TOLERANCE),
 # the measure could only reach its value by lowering someone. Then every row and objective the
 # sequence added is switched off and the plans E does not dominate are searched: E itself, and
@@ -437,16 +460,100 @@ class EfficientReference:
 
 def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: str) -> EfficientReference | None:
     """The plan of objective `utilitarian` on the problem as built (call it before any equity bound is
-    held); the rows and objectives it added are then switched off. None when no plan was found."""
+    held); the rows and objectives it added are then switched off. None when no plan was found.
+
+    A reference found on this built problem before (`keep_reference`: an earlier sequence, or the
+    utilitarian plan of a study, with the same gap and seed) is loaded instead of solved again when it
+    was proven optimal (the problem is the same, so is its optimum), or when this solve has a time limit
+    (it had a share of the time at least as large as the REFERENCE_TIME_SHARE this solve would give it)."""
+    kept = problem.kept.get(REFERENCE_KEY)
+    if kept is not None and kept[0] == _reference_key(options) and (
+            kept[1].result.status == "optimal" or deadline_of(options) is not None):
+        reference = kept[1]
+        for v, x in reference.values.items():
+            v.set_value(x, skip_validation=True)
+        if measure not in reference.measures:
+            reference.measures[measure] = _measure_of(problem, measure, reference.levels)
+        return reference
     before = {id(c) for c in problem.model.component_objects(descend_into=False)}
     r = solve_measure(problem, "utilitarian", options).result
     _switch_off_since(problem, before)
     if r is None or not r.has_solution:
         return None
+    return keep_reference(problem, r, options, measure)
+
+
+REFERENCE_KEY = "efficient_reference"
+VARIABLES_KEY, PLANS_KEY = "variables", "plans"
+KEPT_PLANS = 4              # plans kept on a built problem as starts of later ε-constraint points
+
+
+def mark_built(problem: EquityProblem) -> None:
+    """Note the variables of the problem as built: plans of later sequences are kept by their values
+    (`keep_plan`) and offered as starts (`kept_start`)."""
+    problem.kept[VARIABLES_KEY] = list(problem.model.component_data_objects(pyo.Var))
+
+
+def keep_plan(problem: EquityProblem) -> None:
+    """Keep the loaded plan (its levels, resources and the values of the variables as built), the last
+    KEPT_PLANS of them, for `kept_start`."""
+    variables = problem.kept.get(VARIABLES_KEY)
+    if variables is None:
+        return
+    values = np.array([np.nan if v.value is None else float(v.value) for v in variables])
+    resources = {g: max(0.0, float(pyo.value(e))) for g, e in problem.resources.items()}
+    plans = problem.kept.setdefault(PLANS_KEY, [])
+    plans.append((_loaded_levels(problem), resources, values))
+    del plans[:-KEPT_PLANS]
+
+
+def _kept_better(problem: EquityProblem, measure: str, reference: EfficientReference) -> ComponentMap | None:
+    """The kept plan best on `measure` (leximin: on its lowest level) when it beats the efficient plan on it: a
+    plan of the problem as built, so a feasible start for the measure's sequence (a closer Dinkelbach λ_0)."""
+    judged = "maxmin" if measure == "leximin" else measure
+    best, chosen = _measure_of(problem, judged, reference.levels), None
+    for levels, resources, values in problem.kept.get(PLANS_KEY, []):
+        value = _measure_of(problem, judged, levels, resources)
+        if _better(judged, value, best):
+            best, chosen = value, values
+    if chosen is None:
+        return None
+    return ComponentMap((v, float(x)) for v, x in zip(problem.kept[VARIABLES_KEY], chosen) if np.isfinite(x))
+
+
+def kept_start(problem: EquityProblem, measure: str, bound: float) -> ComponentMap | None:
+    """The most efficient kept plan whose `measure` keeps `bound` (≥ for maxmin, owa, alpha, ≤ for the
+    inequality measures), as a start; None when none does. Every kept plan met the rows of the problem
+    as built, so that plan is feasible for the ε-constraint point and the point is at least as efficient."""
+    best, chosen = -np.inf, None
+    for levels, resources, values in problem.kept.get(PLANS_KEY, []):
+        value = _measure_of(problem, measure, levels, resources)
+        keeps = value >= bound - 1e-12 if measure in MAXIMISED else value <= bound + 1e-12
+        u = _efficiency_of(problem, levels)
+        if keeps and u > best:
+            best, chosen = u, values
+    if chosen is None:
+        return None
+    return ComponentMap((v, float(x)) for v, x in zip(problem.kept[VARIABLES_KEY], chosen) if np.isfinite(x))
+
+
+def _reference_key(options: SolveOptions) -> tuple:
+    return (options.gap, options.seed)
+
+
+def keep_reference(problem: EquityProblem, result: SolveResult, options: SolveOptions,
+                   measure: str | None = None) -> EfficientReference:
+    """The loaded plan of `solve_measure(problem, "utilitarian")` (tie-break maxmin, nothing else held) as
+    the efficient reference, kept on the problem for later sequences (see `efficient_reference`)."""
     levels = {g: float(pyo.value(e)) for g, e in problem.levels.items()}
     values = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var) if v.value is not None)
-    return EfficientReference(levels, _efficiency_of(problem, levels), r, values,
-                              {measure: _measure_of(problem, measure, levels)})
+    reference = EfficientReference(levels, _efficiency_of(problem, levels), result, values,
+                                   {measure: _measure_of(problem, measure, levels)} if measure else {})
+    problem.kept[REFERENCE_KEY] = (_reference_key(options), reference)
+    return reference
+
+
+EXACT_TIE_BREAK = "tie-break: max efficiency, exact (gap 0)"
 
 
 def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: SolveOptions) -> EquityOutcome:
@@ -456,8 +563,10 @@ def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: So
         return outcome
     if options.gap == 0 and outcome.status == "optimal":     # the sequence's own tie-break was solved exactly
         return outcome
+    if any(stage["stage"] == EXACT_TIE_BREAK for stage in outcome.stages):   # solved at gap 0 already (or tried)
+        return outcome
     start = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True) if v.value is not None)
-    label = "tie-break: max efficiency, exact (gap 0)"
+    label = EXACT_TIE_BREAK
     r = solve(problem.model, replace(options, gap=0.0, stage=label), start=start)
     outcome.stages.append(stage_record(label, r))
     if r.has_solution:                  # the headline stays the measure's: only status and timings change
@@ -569,6 +678,12 @@ def _switch_off_since(problem: EquityProblem, before: set) -> None:
             component.deactivate()
 
 
+def loaded_plan(problem: EquityProblem) -> ComponentMap:
+    """Every active variable's loaded value (a start for HiGHS)."""
+    return ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True)
+                        if v.value is not None)
+
+
 def _loaded_levels(problem: EquityProblem) -> dict:
     return {g: float(pyo.value(e)) for g, e in problem.levels.items()}
 
@@ -577,13 +692,15 @@ def _efficiency_of(problem: EquityProblem, levels: dict) -> float:
     return float(sum(float(problem.weights[g]) * levels[g] for g in levels))
 
 
-def _measure_of(problem: EquityProblem, measure: str, levels: dict) -> float:
-    """The measure of the loaded plan (leximin: its lowest level), as models.equity_problem.PlanLevels computes it."""
+def _measure_of(problem: EquityProblem, measure: str, levels: dict, resources: dict | None = None) -> float:
+    """The measure of the loaded plan (leximin: its lowest level), as models.equity_problem.PlanLevels computes it;
+    `resources`: Hoover's resources of another plan (default: the loaded plan's)."""
     groups = list(problem.levels)
+    resources = resources or {g: max(0.0, float(pyo.value(problem.resources[g]))) for g in groups}
     plan = PlanLevels(pd.Series([levels[g] for g in groups], index=groups),
                       pd.Series([float(problem.weights[g]) for g in groups], index=groups),
                       pd.Series([float(problem.population[g]) for g in groups], index=groups),
-                      pd.Series([max(0.0, float(pyo.value(problem.resources[g]))) for g in groups], index=groups))
+                      pd.Series([resources[g] for g in groups], index=groups))
     if measure == "utilitarian":
         return plan.efficiency()
     if measure == "leximin":
@@ -611,15 +728,17 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
 
     before = {id(c) for c in problem.model.component_objects(descend_into=False)}
     start = reference.values if reference is not None and not bounded else None    # feasible unless bounds were added
-    if start is not None:
+    if start is not None:                               # a plan kept from an earlier job, better on the measure
+        start = _kept_better(problem, measure, reference) or start
         for v, x in start.items():                      # loaded: the sequence starts from the efficient plan
             v.set_value(x, skip_validation=True)
-    outcome = solve_measure(problem, measure, left(), tie_break, start)
+    outcome = solve_measure(problem, measure, left(), tie_break, start, exact_tie_break=True)
     if reference is not None:
         outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
     if not outcome.has_solution:
         return outcome, {}
     outcome = exact_efficiency(problem, outcome, left())
     again, record = keep_undominated(problem, measure, reference, left(),
-                                     lambda: solve_measure(problem, measure, left(), tie_break), before, bounded)
+                                     lambda: solve_measure(problem, measure, left(), tie_break, exact_tie_break=True),
+                                     before, bounded)
     return again or outcome, record

@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyomo.environ as pyo
+
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
 from allocator.models.block_equity import enforcement_levels, facilities_levels, grid_levels
@@ -35,7 +37,8 @@ from allocator.models.equity_problem import EquityProblem, PlanLevels
 from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan, write_plan
 from allocator.solving import equity_problems
-from allocator.solving.equity import EquityOutcome, solve_bounded, solve_fair, solve_measure
+from allocator.solving.equity import (EquityOutcome, keep_plan, keep_reference, kept_start, mark_built, solve_bounded,
+                                     solve_fair, solve_measure)
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, deadline_of, note, reserve_s, time_left
 from allocator.studies.sweep import highs_version, library_versions, load_cached, result_row, worker_name
@@ -157,6 +160,57 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
 _BUILD_S: dict[tuple, float] = {}      # per process: seconds the last build of a problem took
 
 
+# --- one built problem per process, reused by the jobs after it ----------------------------------
+#
+# Building the city model takes seconds to minutes (Chongqing: about 13 s), every job of a study asks
+# the same problem, and a job changes its model only by adding top-level components (the measure's
+# block, the rows holding an optimum, the leximin and not-dominated blocks) and switching objectives.
+# So the last problem built in a process is kept with the names of its top-level components and the
+# objectives active as built; the next job of the same problem gets it back with every component added
+# since deleted and those objectives restored: the model as built. A problem whose blocks were changed
+# (Hoover's `release_spend` frees staff and sites the reductions settled) is not reused. The efficient
+# reference proven on it and the last plans solved on it stay with it (allocator.solving.equity).
+
+_KEPT: dict[str, tuple] = {}
+
+
+def _problem_key(city: Instance, spec: ProblemSpec) -> tuple:
+    return (city.content_hash(), city.basis, repr(spec.as_meta()))
+
+
+def build_problem(city: Instance, spec: ProblemSpec) -> EquityProblem:
+    """A fresh problem (`equity_problem`), kept for the next jobs of this process (`kept_problem`)."""
+    _KEPT.clear()                                  # one model in memory at a time
+    problem = equity_problem(city, spec)
+    model = problem.model
+    names = {c.local_name for c in model.component_objects(descend_into=False)}
+    active = [o for o in model.component_data_objects(pyo.Objective) if o.active]
+    release = problem.release_spend
+    if release is not None:
+        def released() -> None:
+            problem.kept["changed"] = True
+            release()
+        problem.release_spend = released
+    mark_built(problem)
+    _KEPT["problem"] = (_problem_key(city, spec), problem, names, active)
+    return problem
+
+
+def kept_problem(city: Instance, spec: ProblemSpec) -> EquityProblem | None:
+    """The problem built last in this process, back as built, if it is the spec's on this city and unchanged."""
+    kept = _KEPT.get("problem")
+    if kept is None or kept[0] != _problem_key(city, spec) or kept[1].kept.get("changed"):
+        return None
+    _, problem, names, active = kept
+    model = problem.model
+    for component in reversed(list(model.component_objects(descend_into=False))):
+        if component.local_name not in names:
+            model.del_component(component)
+    for objective in model.component_data_objects(pyo.Objective):
+        objective.activate() if any(objective is o for o in active) else objective.deactivate()
+    return problem
+
+
 def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions) -> Plan:
     """Build the problem, solve the job, and return the plan (tables + meta), not yet written."""
     t0 = time.perf_counter()
@@ -165,19 +219,25 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
     left, key = time_left(solve_options), (city.content_hash(), spec.model, spec.by)
     note(solve_options, f"building the {spec.model} problem")
     # a job is not started when the time left would not even build its model (as long as the last build here took)
-    problem = equity_problem(city, spec) if left is None or left > _BUILD_S.get(key, 0.0) else None
+    problem = kept_problem(city, spec)
+    if problem is None and (left is None or left > _BUILD_S.get(key, 0.0)):
+        problem = build_problem(city, spec)
+        _BUILD_S[key] = time.perf_counter() - t0
     build_s = time.perf_counter() - t0
-    if problem is not None:
-        _BUILD_S[key] = build_s
     if problem is None:           # the study's --time-limit left this job no time: nothing is built
         outcome = EquityOutcome("time_limit", None, job.measure, "constraint" if job.kind == "bound" else "objective",
                                 job.bound)
-    elif job.kind == "bound":
-        outcome = solve_bounded(problem, job.measure, job.bound, solve_options)
+    elif job.kind == "bound":     # from the most efficient plan solved here that keeps the bound
+        outcome = solve_bounded(problem, job.measure, job.bound, solve_options,
+                                start=kept_start(problem, job.measure, job.bound))
     elif job.measure == "utilitarian":
         outcome = solve_measure(problem, job.measure, solve_options, tie_break=job.tie_break)
+        if outcome.has_solution and job.tie_break in (None, "maxmin"):    # the efficient reference of later jobs
+            keep_reference(problem, outcome.result, solve_options)
     else:                       # held to the efficient plan: no levelling down
         outcome, fairness = solve_fair(problem, job.measure, solve_options, tie_break=job.tie_break)
+    if outcome.has_solution:
+        keep_plan(problem)
     t1 = time.perf_counter()
     tables = problem.tables() if outcome.has_solution else {}
     extract_s = time.perf_counter() - t1

@@ -14,7 +14,11 @@ allocator.studies.equity_runs, solved by allocator.solving.equity):
     points k   max U  s.t. E ≥ β_k (E ≤ β_k for inequality measures),
                β_k = E_u + k (E_f − E_u) / (N + 1),   k = 1..N
 
-Tightening β shrinks the feasible set, so U falls (weakly) from end 0 to end N+1. The
+Tightening β shrinks the feasible set, so U falls (weakly) from end 0 to end N+1. The points are
+solved from the tightest (k = N) to the loosest, and each starts from the most efficient plan solved
+before it in the same process that keeps its bound (the fairest end, a tighter point;
+`allocator.solving.equity.kept_start`): HiGHS's incumbent is never worse than its start, so within
+one process U_k ≥ U_{k+1} holds for the plans given, whatever gap or time limit stopped a solve. The
 price of fairness of a point is (U* − U) / U*. Each solve is one scenario of
 `allocator.studies.sweep.run_sweep` (local Dask workers, a named scheduler, or in process), written
 as a plan folder and checked by the model's independent checker; the two ends run first,
@@ -28,7 +32,9 @@ ended, and stages lists each solve with its own figures.
 --time-limit bounds the whole frontier. Its time (less what the table and the chart need) is
 split between the two stages in proportion to their rounds of solves (⌈2/s⌉ for the ends and
 ⌈N/s⌉ for the points, s solving at once); within a stage each solve takes an equal part of the
-time left when it starts (`allocator.studies.sweep`).
+time left when it starts (`allocator.studies.sweep`). An end that stopped at its limit without a
+plan is solved again with one round's share of the time left (the points after it take the rest);
+only an end that still finds no plan stops the frontier.
 
 Layout of OUT: frontier.csv, frontier.json (settings and versions), frontier.png/.svg, and
 the sweep's sweep.csv, sweep.json, plans/<end=…|point=…>/.
@@ -39,6 +45,7 @@ import functools
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -92,11 +99,16 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
            points + 2, first / (first + rest))
     write_json(out / FRONTIER_JSON, settings)
     u_end, f_end = (_measured(out, name, city, spec, measure) for name, _ in ends)
+    stopped = _stopped_ends(out, ends) if u_end is None or f_end is None else ()
+    if stopped:                 # an end out of its share of the time tries again with one round of what is left
+        _sweep(instance_path, base, Task(spec, stopped), out, workers, scheduler, True, solve_options, progress, end,
+               points + 2, 1 / (1 + rest))
+        u_end, f_end = (_measured(out, name, city, spec, measure) for name, _ in ends)
     if u_end is None or f_end is None:
         _no_end(out, ends)
     bounds = np.linspace(u_end[1], f_end[1], points + 2)[1:-1]
     jobs = ends + tuple((f"point={k:02d}", Job("bound", measure, float(b), role="point", point=k))
-                        for k, b in enumerate(bounds, start=1))
+                        for k, b in reversed(list(enumerate(bounds, start=1))))     # the tightest first: see below
     _sweep(instance_path, base, Task(spec, jobs), out, workers, scheduler, True, solve_options, progress, end, points + 2, 1.0)
     frame = frontier_frame(out, city, spec, measure, jobs)
     _write_csv(out / FRONTIER_CSV, frame, settings)
@@ -123,6 +135,21 @@ def _measured(out: Path, name: str, city: Instance, spec: ProblemSpec, measure: 
         return None
     levels = spec_plan_levels(plan, city, spec)
     return levels.efficiency(), levels.measure(measure)
+
+
+def _stopped_ends(out: Path, ends) -> tuple:
+    """The ends that stopped at their time limit (or failed) without a plan; their folders are removed so that the
+    sweep solves them again. An infeasible end is the answer, not retried."""
+    stopped = []
+    for name, job in ends:
+        folder = out / PLANS_DIR / name
+        plan = read_plan(folder) if (folder / "plan.json").exists() else None
+        if plan is not None and (plan.tables or plan.status == "infeasible"):
+            continue
+        if folder.exists():
+            shutil.rmtree(folder)
+        stopped.append((name, job))
+    return tuple(stopped)
 
 
 def _no_end(out: Path, ends) -> None:

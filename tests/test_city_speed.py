@@ -1,0 +1,126 @@
+"""Studies reuse one built city model per process (allocator.studies.equity_runs), the efficient plan
+proven once (allocator.solving.equity), starts for frontier points, and ends retried (frontier.py).
+Every optimum is compared with a fresh model's; plans are rechecked from their tables."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from allocator.data.generate import generate_city, write_city
+from allocator.data.loader import load_instance
+from allocator.plans.checks import check_plan
+from allocator.plans.make import make_plan
+from allocator.plans.plan import Plan
+from allocator.solving import equity as equity_solving
+from allocator.solving.run import RunOptions
+from allocator.solving.solve import SolveOptions
+from allocator.studies import equity_runs
+from allocator.studies.equity_bench import DEFAULT_OBJECTIVES, run_bench
+from allocator.studies.equity_runs import Job, ProblemSpec, build_problem, kept_problem, solve_plan
+from allocator.studies.frontier import run_frontier
+
+EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
+TOL = 2e-5
+
+
+@pytest.fixture(scope="module")
+def city_dir(tmp_path_factory):
+    """8 towns in 3 districts."""
+    return write_city(generate_city(8, 3), tmp_path_factory.mktemp("speed") / "city", "folder")
+
+
+def _names(problem) -> list[str]:
+    return [c.local_name for c in problem.model.component_objects(descend_into=False)]
+
+
+def test_a_kept_problem_comes_back_as_built(city_dir):
+    city, spec = load_instance(city_dir), ProblemSpec("city")
+    problem = build_problem(city, spec)
+    built = _names(problem)
+    solve_plan(city, spec, Job("objective", "gini", role="objective"), EXACT)      # adds and switches off rows
+    assert _names(problem) != built
+    again = kept_problem(city, spec)
+    assert again is problem and _names(again) == built
+    solve_plan(city, spec, Job("objective", "hoover", role="objective"), EXACT)    # frees idle staff and sites
+    assert kept_problem(city, spec) is None                                      # changed: built again
+
+
+def _fresh(city, spec, job) -> Plan:
+    equity_runs.build_problem(city, spec)          # a new model, nothing kept from earlier jobs
+    return solve_plan(city, spec, job, EXACT)
+
+
+def test_every_objective_on_the_reused_model_matches_a_fresh_model(city_dir, tmp_path, monkeypatch):
+    """The bench solves all objectives on one model (the efficient plan proven once); each optimum equals
+    the optimum of a model built for that objective alone, and every plan passes the checker."""
+    city, spec = load_instance(city_dir), ProblemSpec("city")
+    calls = []
+    solve_measure = equity_solving.solve_measure
+
+    def counting(problem, measure, *args, **kwargs):
+        calls.append(measure)
+        return solve_measure(problem, measure, *args, **kwargs)
+
+    monkeypatch.setattr(equity_solving, "solve_measure", counting)
+    frame = run_bench(city_dir, spec, list(DEFAULT_OBJECTIVES), tmp_path / "b", workers=0, solve_options=EXACT)
+    assert frame["status"].eq("optimal").all(), frame[["objective", "status", "status_text"]]
+    # the efficient plan is solved once, by the utilitarian job: no objective solves it again as its reference
+    assert calls.count("utilitarian") == 0, calls
+    monkeypatch.setattr(equity_solving, "solve_measure", solve_measure)
+    for _, row in frame.iterrows():
+        fresh = _fresh(city, spec, Job("objective", row["objective"], role="objective"))
+        assert fresh.meta["status"] == "optimal"
+        assert check_plan(fresh, city).passed
+        assert row["objective_value"] == pytest.approx(fresh.meta["objective_value"], abs=TOL), row["objective"]
+        assert row["efficiency"] == pytest.approx(fresh.meta["equity"]["efficiency"], abs=TOL), row["objective"]
+
+
+@pytest.mark.parametrize("measure", ["maxmin", "gini"])
+def test_frontier_points_start_from_tighter_plans_and_stay_monotone(city_dir, tmp_path, measure):
+    """Under a loose gap HiGHS may stop anywhere within it; started from the plan of the next tighter point,
+    efficiency still never rises towards the fair end, and every point keeps its bound."""
+    loose = SolveOptions(threads=1, seed=0, gap=0.3)
+    frame = run_frontier(city_dir, ProblemSpec("city"), measure, 6, tmp_path / "f", workers=0, solve_options=loose)
+    assert frame["check_passed"].all()
+    u = frame.sort_values("point")["efficiency"].to_numpy()
+    points = frame[frame["role"] == "point"].sort_values("point")
+    assert (np.diff(points["efficiency"].to_numpy()) <= 1e-9).all(), points[["point", "efficiency", "equity"]]
+    assert u[-2] >= u[-1] - 1e-9                       # the tightest point is at least as efficient as the fairest end
+    if measure == "maxmin":
+        assert (points["equity"] >= points["equity_bound"] - TOL).all()
+    else:
+        assert (points["equity"] <= points["equity_bound"] + TOL).all()
+
+
+def test_an_end_stopped_without_a_plan_is_tried_again(city_dir, tmp_path, monkeypatch):
+    """The fairest end's first solve stops with no plan (as at a short time limit): the frontier solves it
+    again with the time left instead of stopping."""
+    real, seen = equity_runs.solve_plan, []
+
+    def stopping_once(city, spec, job, solve_options):
+        if job.role == "fairest" and not seen:
+            seen.append(job)
+            plan = real(city, spec, job, solve_options)
+            plan.meta.update(status="time_limit", objective_value=None)
+            return Plan(plan.meta, {})
+        return real(city, spec, job, solve_options)
+
+    monkeypatch.setattr(equity_runs, "solve_plan", stopping_once)
+    frame = run_frontier(city_dir, ProblemSpec("city"), "maxmin", 2, tmp_path / "f", workers=0, solve_options=EXACT)
+    assert seen and list(frame["role"]) == ["utilitarian", "point", "point", "fairest"]
+    assert frame["status"].eq("optimal").all() and frame["check_passed"].all()
+
+
+@pytest.mark.parametrize("objective", ["maxmin", "range", "leximin"])
+def test_the_tie_break_for_efficiency_is_solved_once_and_exactly(city_dir, objective):
+    """At HiGHS's default gap the most efficient of the measure's optimal plans is solved once at gap 0 (not
+    once at 1e-4 and again at 0), and the plan equals the plan of a run asked at gap 0 throughout."""
+    city = load_instance(city_dir)
+    plan = make_plan(city, RunOptions(model="city", objective=objective), SolveOptions(threads=1, seed=0))
+    stages = [s["stage"] for s in plan.meta["stages"]]
+    assert stages[-1] == "tie-break: max efficiency, exact (gap 0)" and stages.count(stages[-1]) == 1, stages
+    assert "tie-break: max efficiency" not in stages
+    assert plan.meta["status"] == "optimal" and check_plan(plan, city).passed
+    exact = make_plan(city, RunOptions(model="city", objective=objective), EXACT)
+    assert plan.meta["city"]["efficiency"] == pytest.approx(exact.meta["city"]["efficiency"], abs=TOL)
+    assert plan.meta["objective_value"] == pytest.approx(exact.meta["objective_value"], abs=TOL)
