@@ -430,3 +430,13 @@ def test_sweep_completes_when_a_worker_is_killed_mid_sweep(loopback_cluster, tmp
     assert list(frame["status"]) == [_expected_status(s.as_dict()["budget"]) for s in scenarios], \
         frame[["scenario", "status", "worker", "message"]].to_string()
     assert all((out / d / "plan.json").is_file() for d in frame["plan_dir"])
+
+
+def test_sweep_cells_write_numpy_floats_as_numbers():
+    """A Gini or Hoover value computed by numpy reached sweep.csv as "np.float64(0.0612…)"."""
+    import numpy as np
+
+    from allocator.studies.sweep import _cell
+
+    assert _cell(np.float64(0.0612559605)) == "0.0612559605"
+    assert float(_cell(np.float64(1 / 3))) == 1 / 3 and _cell(np.float64("nan")) == ""

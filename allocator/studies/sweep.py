@@ -351,7 +351,7 @@ def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, float):
-        return repr(value)
+        return repr(float(value))          # numpy's floats are floats whose repr is "np.float64(…)"
     return str(value)
 
 
