@@ -4,8 +4,8 @@
 
 Reads sheet 七普（年鉴） of census_county_2020_v1.xlsx (Lei Dong et al., github.com/leiii/census,
 MIT licence) and writes allocator/data/china/counties_2020.csv: one row per coded row of the sheet
-(the nation row and rows without a 区划代码 are left out), with the columns `allocator build-city`
-uses. It copies the census LICENSE beside the table. The same workbook gives byte-identical files.
+(rows without a 区划代码, the nation's among them, are left out), with the columns `allocator
+build-city` uses. It copies the census LICENSE beside the table. The same workbook gives byte-identical files.
 """
 from __future__ import annotations
 
@@ -59,12 +59,13 @@ def derive(census: Path) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--census", type=Path, default=DEFAULT_CENSUS, help="folder holding census_county_2020_v1.xlsx")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder to write (default: the package's)")
     args = parser.parse_args(argv)
     table = derive(args.census)
-    OUT.mkdir(parents=True, exist_ok=True)
-    table.to_csv(OUT / "counties_2020.csv", index=False, lineterminator="\n")
-    shutil.copyfile(args.census / "LICENSE", OUT / "CENSUS-LICENSE")
-    print(f"{len(table):,} rows -> {OUT / 'counties_2020.csv'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "counties_2020.csv", index=False, lineterminator="\n")
+    shutil.copyfile(args.census / "LICENSE", args.out / "CENSUS-LICENSE")
+    print(f"{len(table):,} rows -> {args.out / 'counties_2020.csv'}")
     return 0
 
 
