@@ -197,3 +197,4 @@ def test_a_coastal_city_lies_on_land(tmp_path: Path) -> None:
     assert sorted(rings) == ["350203", "350205", "350206", "350211", "350212", "350213"]
     _assert_on_their_districts(out, rings)
     assert invoke("validate", out).exit_code == 0
+    assert load_instance(out).land is not None        # walking reach there stays on land (tests/test_land.py)

