@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from matplotlib.path import Path as MplPath
 
-from conftest import ROOT, invoke, refused
+from conftest import ROOT, TINY, invoke, refused
+from test_roundtrip import fill_template
 
 from allocator.data.china import boundaries as china_boundaries
 from allocator.data.china import build as china_build
@@ -198,3 +199,15 @@ def test_a_coastal_city_lies_on_land(tmp_path: Path) -> None:
     _assert_on_their_districts(out, rings)
     assert invoke("validate", out).exit_code == 0
     assert load_instance(out).land is not None        # walking reach there stays on land (tests/test_land.py)
+
+
+def test_the_readme_own_data_route_template_fill_validate_solve_check(tmp_path: Path) -> None:
+    """README 'Your own city', second route, as a planner runs it (the tiny city typed into the template)."""
+    book = tmp_path / "mycity.xlsx"
+    assert invoke("template", book).exit_code == 0
+    fill_template(book, TINY)
+    assert invoke("validate", book).exit_code == 0
+    plan = tmp_path / "plan"
+    result = invoke("solve", book, "--model", "city", "--threads", "1", "--out", plan)
+    assert result.exit_code == 0, result.output
+    assert invoke("check", plan, book).exit_code == 0
