@@ -34,6 +34,7 @@ CITIES = [
     ("110000", "beijing_cnmaps", None),
     ("440100", "guangzhou", None),
     ("440300", "shenzhen", None),
+    ("441900", "dongguan", None),                  # 10.5 million persons in one unit: a city without districts
     ("350200", "xiamen", None),
 ]
 

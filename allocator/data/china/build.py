@@ -643,7 +643,7 @@ def _rules_text(about: About) -> str:
   (matplotlib.path.Path, even-odd rule over the rings) and rounded to 5 decimals.
 - **Registration**: the district's residents registered elsewhere (all three census columns)
   are split over its towns as `pop_migrant`, a town resident weighted {MIGRANT_TOWN_WEIGHT} of a street
-  resident; `pop_resident` = persons − `pop_migrant`. `pop_registered` = `pop_resident` + the
+  resident (in proportion to persons instead where that would make a town over 95 % migrants); `pop_resident` = persons − `pop_migrant`. `pop_registered` = `pop_resident` + the
   census same-district count (people registered here, living in another township of the
   district; towns weighted {SAME_DISTRICT_TOWN_WEIGHT}) + an **assumed** out-migration of
   {OUT_SHARE['core']:.0%} (core) / {OUT_SHARE['suburban']:.0%} (suburban) / {OUT_SHARE['outer']:.0%} (outer) of the people registered in the
