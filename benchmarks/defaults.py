@@ -2,6 +2,7 @@
 
     python -m benchmarks.defaults                                  # the bundled Chongqing city
     python -m benchmarks.defaults --towns 20 --seed 1              # a generated city
+    python -m benchmarks.defaults --instance instances/xiamen       # any instance, e.g. one `build-city` wrote
     python -m benchmarks.defaults --time-limit 300 --only facilities:pmedian,city:maxmin
     python -m benchmarks.defaults --work DIR                       # keep the plans
 
@@ -57,6 +58,7 @@ def ok(row: dict) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--towns", type=int, help="a generated city of this many towns instead of Chongqing")
+    parser.add_argument("--instance", type=Path, help="this instance instead of Chongqing (e.g. one build-city wrote)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, help="--time-limit of every solve (default: none)")
     parser.add_argument("--only", help="comma-separated model:objective pairs")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="defaults-"))
     work.mkdir(parents=True, exist_ok=True)
-    where = CHONGQING
+    where = args.instance.resolve() if args.instance else CHONGQING
     if args.towns:
         where = work / f"gen{args.towns}-{args.seed}"
         if not where.exists():

