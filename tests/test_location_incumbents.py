@@ -254,6 +254,24 @@ def test_time_limited_run_on_nearest_site_rows_writes_a_plan(monkeypatch, object
     assert m["bound"] is not None and m["bound"] <= best * (1 + 1e-9)
 
 
+def _plan_when_highs_keeps_none(monkeypatch, city, objective: str, run_highs: bool):
+    """The health plan of `objective` when every HiGHS run of the assignment procedure ends at its time limit
+    with no plan (after running, or at once), asserted written as time-limited and checked."""
+    real = assignment_procedure.Clock.run
+
+    def nothing_kept(self, model, options, start=None, **kw):
+        if run_highs:
+            real(self, model, options, start, **kw)
+        return SolveResult("time_limit", None, None, None, "kTimeLimit", has_solution=False)
+
+    monkeypatch.setattr(assignment_procedure.Clock, "run", nothing_kept)
+    plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",)), ONE_THREAD)
+    m = plan.meta
+    assert m["status"] == "time_limit" and plan.tables, m.get("explanation")
+    assert m["check"]["passed"], m["check"]
+    return plan
+
+
 @pytest.mark.parametrize("objective", ["cpmedian", "cflp"])
 def test_the_kept_sites_plan_stands_when_highs_finds_none_in_time(monkeypatch, objective):
     """Today's health sites hold everyone: before any model the grids are sent to them, so a run in
@@ -263,17 +281,7 @@ def test_the_kept_sites_plan_stands_when_highs_finds_none_in_time(monkeypatch, o
     s = city.sites
     kept = (s["service"] == "health") & (s["existing"] == 1)
     s.loc[kept, "capacity"] = 1e7
-    real = assignment_procedure.Clock.run
-
-    def nothing_kept(self, model, options, start=None, **kw):
-        real(self, model, options, start, **kw)
-        return SolveResult("time_limit", None, None, None, "kTimeLimit", has_solution=False)
-
-    monkeypatch.setattr(assignment_procedure.Clock, "run", nothing_kept)
-    plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",)), ONE_THREAD)
-    m = plan.meta
-    assert m["status"] == "time_limit" and plan.tables, m.get("explanation")
-    assert m["check"]["passed"], m["check"]
+    plan = _plan_when_highs_keeps_none(monkeypatch, city, objective, run_highs=True)
     f = plan.tables["facilities"]
     assert f[(f["existing"] == 0) & (f["open"] == 1)].empty                 # nothing new: the kept sites' plan
     assigned = plan.tables["coverage"]["assigned_site"]
@@ -293,14 +301,7 @@ def test_the_kept_sites_plan_reaches_past_full_nearest_sites(monkeypatch, object
     s.loc[rows, "existing"] = 1
     s.loc[rows[1:], "capacity"] = float(city.grids["population"].max())     # each western site holds one grid
     assert len(city.grids) * len(health) > 1000 and len(rows) - 1 < (city.grids["x"] < 50_000).sum()
-    def nothing_kept(self, model, options, start=None, **kw):     # HiGHS stopped at once, with no plan
-        return SolveResult("time_limit", None, None, None, "kTimeLimit", has_solution=False)
-
-    monkeypatch.setattr(assignment_procedure.Clock, "run", nothing_kept)
-    plan = make_plan(city, RunOptions(model="facilities", objective=objective, services=("health",)), ONE_THREAD)
-    m = plan.meta
-    assert m["status"] == "time_limit" and plan.tables, m.get("explanation")
-    assert m["check"]["passed"], m["check"]
+    plan = _plan_when_highs_keeps_none(monkeypatch, city, objective, run_highs=False)
     assigned = plan.tables["coverage"]["assigned_site"]
     assert assigned.notna().all() and assigned.isin(s.loc[rows, "site_id"]).all()
     assert (assigned == s.loc[rows[0], "site_id"]).sum() > 10                 # western grids sent to the far site
