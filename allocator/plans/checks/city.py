@@ -256,10 +256,8 @@ def today_index(plan: Plan, city: Instance) -> pd.Series:
     norms = city.config.norms
     g = plan.tables["grid_staff"].set_index(plan.tables["grid_staff"]["grid_id"].astype(str)).reindex(city.grids["grid_id"].astype(str))
     work = g["workload_hours"].to_numpy(float)
-    done = (float(norms["hours_fulltime"]) * city.grids["fulltime_now"].to_numpy(float)
-            + float(norms["hours_parttime"]) * city.grids["parttime_now"].to_numpy(float))
     district = city.grids["town_id"].astype(str).map(city.towns.set_index(city.towns["town_id"].astype(str))["district_id"].astype(str)).to_numpy()
-    sums = pd.DataFrame({"unmet": np.maximum(work - done, 0.0), "work": work}).groupby(district).sum().reindex(ids)
+    sums = pd.DataFrame({"unmet": grid_check.today_unmet_hours(city, work), "work": work}).groupby(district).sum().reindex(ids)
     grid = 1.0 - (sums["unmet"] / sums["work"].where(sums["work"] > 0)).fillna(0.0)
     t = plan.tables["town_staff"].set_index(plan.tables["town_staff"]["town_id"].astype(str))
     now = city.towns.set_index(city.towns["town_id"].astype(str))["enforcement_now"].reindex(t.index).to_numpy(float)

@@ -55,7 +55,7 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     _check_hours(report, grids, towns, norms, workload)
     pools = _check_today_kept(report, plan, grids, city)
     if (plan.meta.get("options") or {}).get("no_worse_than_today"):
-        _check_no_worse_than_today(report, grids, city, norms, workload)
+        _check_no_worse_than_today(report, grids, city, workload)
     _check_limits_and_objective(report, plan, grids, towns, city, workload, pools)
     if "districts" in plan.tables:
         _check_districts(report, plan.table("districts"), grids, towns, city, pools)
@@ -87,13 +87,19 @@ def _pools(plan: Plan, city: Instance) -> pd.DataFrame:
     return out
 
 
-def _check_no_worse_than_today(report: CheckReport, grids: pd.DataFrame, city: Instance, norms, workload: np.ndarray) -> None:
-    """--no-worse-than-today: every district leaves at most the work today's posted workers leave undone,
-    Σ_{g∈d} u_g ≤ Σ_{g∈d} (W_g − H_full x0_g − H_part z0_g)⁺ (its coverage at least today's)."""
+def today_unmet_hours(city: Instance, workload: np.ndarray) -> np.ndarray:
+    """Per grid of city.grids, (W_g − H_full x0_g − H_part z0_g)⁺: the work today's posted workers leave undone."""
+    norms = city.config.norms
     done = (float(norms["hours_fulltime"]) * city.grids["fulltime_now"].to_numpy(float)
             + float(norms["hours_parttime"]) * city.grids["parttime_now"].to_numpy(float))
+    return np.maximum(np.asarray(workload, float) - done, 0.0)
+
+
+def _check_no_worse_than_today(report: CheckReport, grids: pd.DataFrame, city: Instance, workload: np.ndarray) -> None:
+    """--no-worse-than-today: every district leaves at most the work today's posted workers leave undone,
+    Σ_{g∈d} u_g ≤ Σ_{g∈d} (W_g − H_full x0_g − H_part z0_g)⁺ (its coverage at least today's)."""
     district = grids["district_id"].to_numpy()
-    today = pd.Series(np.maximum(workload - done, 0.0)).groupby(district).sum()
+    today = pd.Series(today_unmet_hours(city, workload)).groupby(district).sum()
     unmet = pd.Series(grids["unmet_hours"].to_numpy(float)).groupby(district).sum()
     over = unmet > today + HOURS_TOL * np.maximum(1.0, pd.Series(workload).groupby(district).sum())
     if over.any():
