@@ -375,7 +375,8 @@ def _run(highs: highspy.Highs, watch: _Watch) -> None:
                 return
     except KeyboardInterrupt:
         watch.cancelled = True               # HiGHS stops at its next callback; nothing is kept
-        done.wait(5.0)
+        if not done.wait(5.0):               # still inside HiGHS: abandoned, so that the process ends at once
+            _abandoned.append((highs, done)) # (the interpreter's shutdown would abort inside HiGHS)
         raise
     if failure:
         raise failure[0]
