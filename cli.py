@@ -177,9 +177,21 @@ def _within(name: str):
 
 @main.command()
 @instance_argument
-@click.option("--model", "model_name", required=True, type=click.Choice(["grid", "enforcement", "facilities", "city"]), help="Which model to solve.")
+@click.option("--model", "model_name", required=True, type=click.Choice(["grid", "enforcement", "facilities", "city", "roadmap"]), help="Which model to solve.")
 @click.option("--objective", help="Objective of the model (see README; each model has a default).")
 @click.option("--budget", type=float, callback=_within("budget"), help="Yearly budget, 10k CNY: a hard limit under every objective.")
+@click.option("--years", metavar="FIRST:LAST", help="Roadmap: the years to plan, e.g. 2026:2030.")
+@click.option("--budget-growth", type=float, default=0.0, callback=_within("budget_growth"),
+              help="Roadmap: yearly growth of the budget (0.03 = 3 %% a year) where city.yaml lists no budget for a year.")
+@click.option("--hire-quota", "hire_quotas", multiple=True, metavar="KIND=N",
+              help="Roadmap: most staff of KIND hired in one year (fulltime, parttime, professional, officers); repeatable.")
+@click.option("--build-limit", type=int, callback=_within("build_limit"), help="Roadmap: most new sites opening in one year.")
+@click.option("--build-lag", type=int, default=0, callback=_within("build_lag"),
+              help="Roadmap: years from deciding a site to its first year of service (default 0).")
+@click.option("--target-level", type=float, callback=_within("target_level"),
+              help="Roadmap, --objective target: the service index every district must reach.")
+@click.option("--target-year", type=int, callback=_within("year"),
+              help="Roadmap, --objective target: the year from which every district holds the target (default: the last).")
 @click.option("--headcount", type=int, callback=_within("headcount"), help="Total headcount limit.")
 @click.option("--basis", type=click.Choice(["actual", "resident", "registered"]), help="Population basis for this run.")
 @click.option("--scenarios", help="Enforcement surge scenarios: a CSV file or a named pattern.")
@@ -208,7 +220,8 @@ def _within(name: str):
 @click.option("--no-worse-than-today", is_flag=True, help="Enforcement, grid and city: no district below the level its "
                                                          "resources give it today (city: its service index).")
 @friendly
-def solve(instance: Path, model_name: str, objective, budget, headcount, basis, scenarios, cvar_alpha, cvar_weight,
+def solve(instance: Path, model_name: str, objective, budget, years, budget_growth, hire_quotas, build_limit, build_lag,
+          target_level, target_year, headcount, basis, scenarios, cvar_alpha, cvar_weight,
           target_ratio, max_moves, services, p, time_limit, gap, threads, seed, out, overwrite, as_json, iis, equity_bounds,
           allow_release, no_worse_than_today, no_time_limit) -> None:
     """Solve a model on INSTANCE and write the plan (exit codes: see the README's table)."""
@@ -221,8 +234,9 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
     from allocator.solving.run import RunOptions
     from allocator.solving.solve import SolveOptions
 
-    for flag, given, models in (("--allow-release", allow_release, ("enforcement", "grid", "city")),
-                                ("--no-worse-than-today", no_worse_than_today, ("enforcement", "grid", "city"))):
+    roadmap = _roadmap_options(model_name, years, budget_growth, hire_quotas, build_limit, build_lag, target_level, target_year)
+    for flag, given, models in (("--allow-release", allow_release, ("enforcement", "grid", "city", "roadmap")),
+                                ("--no-worse-than-today", no_worse_than_today, ("enforcement", "grid", "city", "roadmap"))):
         if given and model_name not in models:
             raise InputError(f"{flag} applies to the {', '.join(models[:-1])} and {models[-1]} models, not {model_name}",
                              file=flag)
@@ -234,13 +248,14 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
         check_folder_target(out, "plan", overwrite)          # before any work: never solve for a plan we may not write
     city = load_instance(instance)
     out = out or _default_out(city.name, model_name)
-    if model_name in ("facilities", "city") and (warning := travel_warning(city)) is not None:
+    if model_name in ("facilities", "city", "roadmap") and (warning := travel_warning(city)) is not None:
         click.echo(f"warning: {warning}", err=True)
     options = RunOptions(model=model_name, objective=objective, budget=budget, headcount=headcount, basis=basis,
                          scenarios=scenarios, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight, target_ratio=target_ratio,
                          max_moves=max_moves, p=p, equity_bounds=_equity_bounds(equity_bounds, model_name),
                          allow_release=allow_release, no_worse_than_today=no_worse_than_today,
-                         services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None)
+                         services=tuple(s.strip() for s in services.split(",") if s.strip()) if services else None,
+                         **roadmap)
     solve_options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed, progress=not as_json,
                                  deadline=_deadline(time_limit))
     plan = make_plan(city, options, solve_options, iis=iis)
@@ -270,6 +285,38 @@ def solve(instance: Path, model_name: str, objective, budget, headcount, basis, 
         click.echo(f"no plan: {_NO_PLAN_WORDS}", err=True)
     if code != Exit.OK:
         click.get_current_context().exit(code)
+
+
+def _roadmap_options(model: str, years, growth, quotas, build_limit, build_lag, target_level, target_year) -> dict:
+    """The roadmap's options as RunOptions fields; exit 2 when one is given to another model or is malformed."""
+    given = {"--years": years, "--hire-quota": quotas, "--build-limit": build_limit, "--target-level": target_level,
+             "--target-year": target_year, "--budget-growth": growth or None, "--build-lag": build_lag or None}
+    if model != "roadmap":
+        flag = next((f for f, v in given.items() if v), None)
+        if flag:
+            raise InputError(f"{flag} applies to --model roadmap only", file=flag)
+        return {}
+    if not years:
+        raise InputError("a roadmap needs its years, e.g. --years 2026:2030", file="--years")
+    first, sep, last = years.partition(":")
+    year = LIMITS["year"]
+    try:
+        span = (int(first), int(last) if sep else int(first))
+    except ValueError:
+        raise InputError(f"give FIRST:LAST, e.g. 2026:2030, not {years!r}", file="--years") from None
+    if not all(year.holds(y) for y in span) or span[1] < span[0] or not LIMITS["roadmap_years"].holds(span[1] - span[0] + 1):
+        raise InputError(f"give FIRST:LAST with FIRST ≤ LAST, 1 to 30 years, each {year.rule()}, not {years!r}", file="--years")
+    kinds = ("fulltime", "parttime", "professional", "officers")
+    parsed: dict[str, int] = {}
+    for text in quotas:
+        kind, _, number = text.partition("=")
+        kind = kind.strip()
+        if kind not in kinds or kind in parsed or not number.strip().isdigit() or not LIMITS["hire_quota"].holds(int(number)):
+            raise InputError(f"give KIND=N once per kind, KIND one of {', '.join(kinds)}, N {LIMITS['hire_quota'].rule()}, "
+                             f"not {text!r}", file="--hire-quota")
+        parsed[kind] = int(number)
+    return {"years": span, "budget_growth": float(growth), "hire_quotas": tuple(parsed.items()), "build_limit": build_limit,
+            "build_lag": int(build_lag), "target_level": target_level, "target_year": target_year}
 
 
 _NO_PLAN_WORDS = ("the solver stopped at its time limit before finding any plan that meets every requirement; "

@@ -160,6 +160,25 @@ class GridBlock:
             idle += m.salary_parttime_10k_cny * m.pooled_parttime[d]
         return float(self.fixed_spend[d]) + pyo.quicksum(m.town_spend_10k_cny[t] for t in self._towns_of(d)) + idle
 
+    def employed(self, d: str) -> dict:
+        """Grid staff district d employs, by kind (models.roadmap carries them from year to year):
+        full-time workers Σ_{g∈d} x_g + p^full_d + i_d (settled grids: one each), part-time helpers
+        Σ_{g∈d} z_g + p^part_d + h_d, professionals Σ_{t∈d} y_t + e_d (settled towns: y_min_t)."""
+        m, data = self.model, self.data
+        in_d = data.town_district[data.grid_town] == d
+        towns_d = data.town_district == d
+        grids = data.grid_ids[in_d & data.modelled_grids].tolist()
+        towns = data.town_ids[towns_d & data.modelled_towns].tolist()
+        full = float((in_d & ~data.modelled_grids).sum()) + pyo.quicksum(m.fulltime_workers[g] for g in grids) + m.idle_fulltime[d]
+        part = pyo.quicksum(m.parttime_helpers[g] for g in grids) + m.idle_parttime[d]
+        if d in getattr(m, "KEPT_FULLTIME_DISTRICTS", ()):
+            full += m.pooled_fulltime[d]
+        if d in getattr(m, "KEPT_PARTTIME_DISTRICTS", ()):
+            part += m.pooled_parttime[d]
+        pros = (float(data.professionals_min[towns_d & ~data.modelled_towns].sum())
+                + pyo.quicksum(m.professionals[t] for t in towns) + m.idle_professionals[d])
+        return {"fulltime": full, "parttime": part, "professional": pros}
+
     def release_spend(self, budget: float) -> None:
         """Let the plan pay for staff with nothing to do (idle staff, see `_add_idle_staff`): the spend
         the reductions settle is then any spend a plan of every grid could have. For objectives and
@@ -628,6 +647,11 @@ class FacilitiesBlock:
         by = pd.DataFrame({"covered": covered, "demand": demand}).groupby(district).sum()
         by = by[by["demand"] > 0]
         return by["covered"] / by["demand"]
+
+    def site_rows(self) -> np.ndarray:
+        """The row of city.sites of every model site j (the order of site_open)."""
+        parts = [d.site_rows[b.sites] for d, b in zip(self.cover.data, self.cover.prepared.blocks)]
+        return np.concatenate(parts).astype(int) if parts else np.zeros(0, int)
 
     def opened(self) -> list[np.ndarray]:
         """Open sites per service (original order), from the solved model."""

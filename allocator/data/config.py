@@ -12,7 +12,8 @@ from allocator.data.schema import LIMITS, POPULATION_BASES, POSITIVE_NORMS, SERV
 
 STAFF_TYPES = ("fulltime", "parttime", "professional", "enforcement")
 KNOWN_KEYS = {
-    "name": "city name", "name_zh": "city name in Chinese (the zh report), e.g. 重庆市", "budget": "yearly budget, 10k CNY", "population_basis": "actual | resident | registered",
+    "name": "city name", "name_zh": "city name in Chinese (the zh report), e.g. 重庆市", "budget": "yearly budget, 10k CNY",
+    "budgets": "a roadmap's budget by year, 10k CNY (e.g. {2026: 5600, 2027: 5800}); other years: budget", "population_basis": "actual | resident | registered",
     "headcount": "total enforcement headcount", "city_pool": "yearly transfer pool, 10k CNY",
     "salaries": "yearly cost per person by staff type, 10k CNY", "services": "services to plan",
     "coverage_minutes": "minutes within reach, per service", "norms": "overrides of the norms pack",
@@ -45,6 +46,7 @@ def check_config(raw: dict[str, Any], file: str, problems: list[Problem], rows: 
     basis = raw.get("population_basis", "actual")
     if basis not in POPULATION_BASES:
         bad("population_basis", basis, f"unknown population basis; use one of {', '.join(POPULATION_BASES)}")
+    budgets = _budgets(raw.get("budgets"), bad)
     headcount = _ranged(raw.get("headcount"), "headcount", bad, LIMITS["headcount"])
     city_pool = _ranged(raw.get("city_pool"), "city_pool", bad, LIMITS["city_pool"])
     salaries = _salaries(raw.get("salaries"), bad)
@@ -65,6 +67,7 @@ def check_config(raw: dict[str, Any], file: str, problems: list[Problem], rows: 
         city_pool=city_pool, salaries=salaries, services=services, norms=merged_norms(overrides),
         groups=groups, origin=origin, population_tolerance=float(tolerance),
         description=str(raw.get("description") or ""), name_zh=str(name_zh).strip() if name_zh else "",
+        budgets=budgets,
     )
 
 
@@ -94,6 +97,23 @@ def _ranged(value: Any, key: str, bad, limit: Limit, required: bool = False):
         bad(key, value, limit.rule())
         return None
     return int(value) if limit.integer else float(value)
+
+
+def _budgets(value: Any, bad) -> dict[int, float]:
+    """budgets: {year: 10k CNY} for a roadmap (`allocator solve --model roadmap`)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        bad("budgets", value, "must map years to yearly budgets in 10k CNY, e.g. {2026: 5600, 2027: 5800}")
+        return {}
+    out = {}
+    for year, amount in value.items():
+        y = _number(year)
+        if not (isinstance(y, int) and not isinstance(y, bool) and LIMITS["year"].holds(y)):
+            bad(f"budgets.{year}", year, f"a year of the roadmap: {LIMITS['year'].rule()}")
+        elif (amount := _ranged(amount, f"budgets.{year}", bad, LIMITS["budget"])) is not None:
+            out[int(y)] = float(amount)
+    return out
 
 
 def _salaries(value: Any, bad) -> dict[str, float]:

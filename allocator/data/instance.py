@@ -35,6 +35,7 @@ class CityConfig:
     population_tolerance: float = 0.02
     description: str = ""
     name_zh: str = ""                              # the city's name in Chinese, for the zh report
+    budgets: dict[int, float] = field(default_factory=dict)   # yearly budgets of a roadmap, 10k CNY (year → budget)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class CityConfig:
             "origin": list(self.origin) if self.origin else None,
             "population_tolerance": self.population_tolerance, "description": self.description,
             **({"name_zh": self.name_zh} if self.name_zh else {}),
+            **({"budgets": {int(y): b for y, b in sorted(self.budgets.items())}} if self.budgets else {}),
         }
 
     def salary(self, staff_type: str) -> float:

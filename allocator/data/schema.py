@@ -97,6 +97,14 @@ LIMITS: dict[str, Limit] = {
     "surge_scenarios": Limit(1, 1000, "scenarios", integer=True),
     "surge_multiplier": Limit(0, 100, "times normal demand"),
     "scenario_cells": Limit(1, 2e5, "towns × scenarios", integer=True),
+    # roadmaps (allocator solve --model roadmap)
+    "year": Limit(1900, 2200, "year", integer=True),
+    "roadmap_years": Limit(1, 30, "years", integer=True),
+    "budget_growth": Limit(-0.5, 1, "yearly rate"),
+    "hire_quota": Limit(0, 1e7, "persons a year", integer=True),
+    "build_limit": Limit(0, 1e6, "sites a year", integer=True),
+    "build_lag": Limit(0, 10, "years", integer=True),
+    "target_level": Limit(0, 10, "service index", low_open=True),
 }
 
 
@@ -159,6 +167,8 @@ DISTRICTS = Table("districts", ("district_id",), (
     Column("kind", "enum", "", "core / suburban / outer", "类型：核心区/近郊/远郊", choices=DISTRICT_KINDS),
     Column("own_budget", "float", "10k CNY/yr", "district's own yearly budget for governance staff and services", "区县自有预算（万元/年）"),
     Column("transfer_cap", "float", "10k CNY/yr", "largest fiscal transfer the city may give the district", "市级转移支付上限（万元/年）"),
+    Column("growth", "float", "share/yr", "yearly population growth rate, for roadmaps (default 0; -0.01 = 1 % fewer a year)",
+           "年人口增长率（路线图用，默认 0）", required=False, nonnegative=False, high=0.5),
 ))
 
 TOWNS = Table("towns", ("town_id",), (

@@ -33,7 +33,8 @@ def make_plan(instance: Instance, options: RunOptions, solve_options: SolveOptio
     solve_options = solve_options.with_deadline(instance_rows(instance), reserve=1.5 * _spent(solve_options))
     note(solve_options, f"building and solving {options.model} / {objective}")
     outcome: ModelRun = module.run(instance, options, solve_options)
-    outcome.meta["money"] = plan_money(instance, options.model, objective, options.budget, options.p, outcome.tables)
+    if options.model != "roadmap":         # a roadmap's money is its roadmap.csv, year by year
+        outcome.meta["money"] = plan_money(instance, options.model, objective, options.budget, options.p, outcome.tables)
     if outcome.result.status == "infeasible" and _time_to_explain(instance, solve_options):
         explain_infeasible(instance, options, solve_options, outcome, iis=iis)
     elif outcome.result.status == "infeasible":

@@ -399,7 +399,7 @@ def _moved(m: _Member, amount: float) -> float:
 
 # --- the models explained, and the hook used by allocator.solving.run ------------------------------
 
-MODULES = {model: f"allocator.solving.explain_{model}" for model in ("grid", "enforcement", "facilities", "city")}
+MODULES = {model: f"allocator.solving.explain_{model}" for model in ("grid", "enforcement", "facilities", "city", "roadmap")}
 
 
 def registry(model: str) -> tuple[dict[str, Family], frozenset[str], Callable | None]:

@@ -26,7 +26,7 @@ from allocator.data.schema import LIMITS
 from allocator.errors import InputError, Problem
 from allocator.solving.solve import SolveResult
 
-MODELS = ("grid", "enforcement", "facilities", "city")
+MODELS = ("grid", "enforcement", "facilities", "city", "roadmap")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ class RunOptions:
     equity_bounds: tuple[tuple[str, float], ...] = ()   # city: (measure, bound) rows held next to the objective
     allow_release: bool = False          # enforcement and city: officers employed today may leave the service
     no_worse_than_today: bool = False    # no group below the level its resources give it today
+    years: tuple[int, int] | None = None     # roadmap: FIRST, LAST
+    budget_growth: float = 0.0               # roadmap: yearly growth of the budget
+    hire_quotas: tuple[tuple[str, int], ...] = ()   # roadmap: (kind, most hired in a year)
+    build_limit: int | None = None           # roadmap: most sites opening in a year
+    build_lag: int = 0                       # roadmap: years from deciding a site to its first year of service
+    target_level: float | None = None        # roadmap target: the index every district reaches
+    target_year: int | None = None           # roadmap target: by this year
 
     def as_dict(self) -> dict[str, Any]:
         return {k: ([list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v)
@@ -120,6 +127,6 @@ def parse_equity_bounds(texts, where: str = "--equity-bound", sep: str = "=") ->
 
 
 def check_equity_bounds(options: RunOptions) -> None:
-    if options.equity_bounds and options.model != "city":
+    if options.equity_bounds and options.model not in ("city", "roadmap"):
         raise InputError(Problem("--equity-bound", f"equity bounds are held by the city model; for --model "
                                                    f"{options.model} use `allocator frontier --model ... --equity MEASURE`"))

@@ -25,6 +25,7 @@ OBJECTIVES: dict[str, tuple[str, ...]] = {
     "enforcement": ("maxmin", "shortfall", "moves", "expected"),
     "facilities": ("mclp", "lscp", "lscpb", "pmedian", "cpmedian", "pcenter", "cflp"),
     "city": MEASURES,
+    "roadmap": ("utilitarian", "maxmin", "owa", "alpha", "target"),
 }
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # options recorded in plan.json that hold a number, with their range (allocator.data.schema.LIMITS)
@@ -32,7 +33,7 @@ NUMERIC_OPTIONS = {"budget": "budget", "headcount": "headcount", "cvar_alpha": "
                    "target_ratio": "target_ratio", "max_moves": "max_moves", "p": "p", "time_limit": "time_limit",
                    "gap": "gap", "threads": "threads", "seed": "seed"}
 FLAG_OPTIONS = ("allow_release", "no_worse_than_today")
-SECTIONS = ("options", "money", "city", "enforcement", "facilities", "equity", "figures", "timings", "check")
+SECTIONS = ("options", "money", "city", "enforcement", "facilities", "equity", "figures", "timings", "check", "roadmap")
 
 
 def plan_problems(plan: Plan) -> list[Problem]:

@@ -1,0 +1,196 @@
+"""Solving the roadmap model (models.roadmap): `allocator solve --model roadmap --years FIRST:LAST`.
+
+What the planner asked (`RunOptions`) becomes `RoadmapOptions`: the years and their budgets
+(`allocator.data.years.Years`: city.yaml budgets, else --budget or city.yaml budget grown by
+--budget-growth), the hire quotas (--hire-quota KIND=N), the build limit and lag, the target of
+`--objective target` (--target-level, --target-year), and the city model's blocks as
+`allocator.solving.city` reads them (headcount, move limit, services) for every year.
+
+`run`: build the model; a year whose budget cannot pay the required staff (models.city
+`mandatory_shortfall`) ends the run as infeasible before any solve, naming the year. Every
+--equity-bound and --no-worse-than-today holds in every year. Then one solve of the objective;
+an equity objective is followed by the most efficient plan that keeps it within
+HOLD_TOLERANCE (no district levelled down for nobody's gain), from the first plan. Under a time
+limit the objective gets PRIMARY_TIME_SHARE of it. The headline is the objective asked,
+recomputed from the plan's tables, with the bound the first solve proved.
+
+Tables: every city plan table, one block per year with a `year` column first, each year's
+"today" being the year before (town_staff.enforcement_now: last year's officers;
+facilities.existing: open last year), and roadmap.csv (`roadmap_table`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
+
+from allocator.data.instance import Instance
+from allocator.data.years import Years, with_today
+from allocator.errors import InputError, Problem
+from allocator.models.city import check_index_weights, city_plan_levels, extract, mandatory_shortfall, plan_objective
+from allocator.models.equity_problem import HOLD_TOLERANCE, hold_bound, hold_today
+from allocator.models.roadmap import (DEFAULT_OBJECTIVE, MEASURES, OBJECTIVES, Roadmap, RoadmapOptions,
+                                      build_roadmap, community_workers, hold_objective_then_efficiency, roadmap_table,
+                                      set_objective)
+from allocator.solving.city import enforcement_block_options, facilities_block_options
+from allocator.solving.run import ModelRun, RunOptions, stage_record
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
+
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run", "roadmap_options"]
+
+PRIMARY_TIME_SHARE = 0.75
+
+
+def roadmap_options(city: Instance, run: RunOptions, index_weights=None) -> RoadmapOptions:
+    """The roadmap the planner asked for; InputError (exit 2) names the option that is wrong."""
+    if run.years is None:
+        raise InputError(Problem("--years", "a roadmap needs its years, e.g. --years 2026:2030"))
+    first, last = run.years
+    years = Years.of(city, first, last, run.budget, run.budget_growth)
+    objective = run.objective or DEFAULT_OBJECTIVE
+    if objective == "target":
+        if run.target_level is None:
+            raise InputError(Problem("--target-level", "--objective target needs the service index every district "
+                                                       "must reach, e.g. --target-level 0.8"))
+        target_year = run.target_year if run.target_year is not None else last
+        if not first <= target_year <= last:
+            raise InputError(Problem("--target-year", f"must lie within the roadmap's years {first}:{last}",
+                                     value=target_year))
+    elif run.target_level is not None or run.target_year is not None:
+        raise InputError(Problem("--target-level", "is read only with --objective target"))
+    else:
+        target_year = None
+    if run.build_lag >= len(years.years):
+        raise InputError(Problem("--build-lag", f"a lag of {run.build_lag} years leaves no year of {first}:{last} "
+                                                "in which a new site can serve", value=run.build_lag))
+    return RoadmapOptions(years, objective, check_index_weights(index_weights), tuple(run.hire_quotas),
+                          run.build_limit, run.build_lag, run.target_level, target_year, run.allow_release)
+
+
+def build(city: Instance, run: RunOptions, options: RoadmapOptions) -> Roadmap:
+    """The roadmap model, its years' blocks read from the run as the city model reads them."""
+    return build_roadmap(city, options, enforcement_block_options(city, run), facilities_block_options(city, run))
+
+
+def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_weights=None) -> ModelRun:
+    ro = roadmap_options(city, options, index_weights)
+    t0 = time.perf_counter()
+    rm = build(city, options, ro)
+    build_s = time.perf_counter() - t0
+    meta = {"roadmap": ro.as_meta(), **_block_meta(rm)}
+    why = _shortfall(rm)
+    if why:
+        result = SolveResult("infeasible", None, None, None, "decided from the data")
+        return ModelRun(result, ro.objective, build_s=build_s, explanation=why, meta=meta)
+    for problem in rm.problems.values():
+        if options.no_worse_than_today:
+            hold_today(problem)
+        for measure, bound in options.equity_bounds:
+            hold_bound(problem, measure, bound)
+    set_objective(rm)
+    first, stages = _solve_sequence(rm, solve_options)
+    done = ModelRun(first, ro.objective, build_s=build_s, meta=meta, model=rm.model, stages=stages)
+    if not first.has_solution:
+        done.explanation = _no_plan(first, options)
+        return done
+    t1 = time.perf_counter()
+    done.tables = plan_tables(rm)
+    done.objective_value = plan_value(rm, done.tables)
+    maximise = rm.model.roadmap_objective.sense == pyo.maximize
+    status = max((s["status"] for s in stages), key=lambda s: s != "optimal")
+    done.result = replace(first, status=status if status in ("optimal", "time_limit") else "time_limit",
+                          objective=done.objective_value, gap=primary_gap(done.objective_value, first.bound, maximise),
+                          handover_s=sum(s["seconds"] for s in stages) - first.solve_s)
+    roadmap = done.tables["roadmap"]
+    meta["roadmap"].update({"mean_index": float(roadmap["mean_index"].mean()),
+                            "lowest_index": float(roadmap["lowest_index"].min())})
+    done.extract_s = time.perf_counter() - t1
+    return done
+
+
+def _block_meta(rm: Roadmap) -> dict:
+    cm = rm.years[rm.first]
+    return {"city": {**cm.options.as_meta(), "budget": None, "city_pool": None},
+            "enforcement": cm.enforcement.options.as_meta(),
+            "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}}
+
+
+def _shortfall(rm: Roadmap) -> str | None:
+    for y, cm in rm.years.items():
+        why = mandatory_shortfall(rm.cities[y], cm)
+        if why:
+            return f"in {y}: {why}"
+    return None
+
+
+def _no_plan(result: SolveResult, options: RunOptions) -> str:
+    if result.status == "infeasible":
+        bounds = ", the equity bounds" if options.equity_bounds else ""
+        return ("no roadmap meets every year's budgets, transfer caps, city pool and staffing rules together with the "
+                f"hire quotas, the build limit and lag{bounds} and keeping every year's staff the next year")
+    return f"HiGHS found no roadmap ({result.status}); allow more time (--time-limit)"
+
+
+def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, list[dict]]:
+    """The objective, then (an equity objective) the most efficient plan that keeps it."""
+    deadline = deadline_of(options)
+    tie_break = rm.options.objective in MEASURES and rm.options.objective != "utilitarian"
+    share = PRIMARY_TIME_SHARE if tie_break else 1.0
+    first = solve(rm.model, _within(options, deadline, share, rm.options.objective))
+    stages = [stage_record(rm.options.objective, first)]
+    if not (tie_break and first.has_solution):
+        return first, stages
+    start = ComponentMap((v, v.value) for v in rm.model.component_data_objects(pyo.Var) if v.value is not None)
+    hold_objective_then_efficiency(rm, float(first.objective), HOLD_TOLERANCE)
+    second = solve(rm.model, _within(options, deadline, 1.0, "tie-break: max efficiency"), start=start)
+    stages.append(stage_record("tie-break: max efficiency", second))
+    if not second.has_solution:                      # the first plan stands: put it back
+        for v, x in start.items():
+            v.set_value(x, skip_validation=True)
+    return first, stages
+
+
+def _within(options: SolveOptions, deadline: float | None, share: float, stage: str) -> SolveOptions:
+    options = replace(options, deadline=deadline, stage=stage)
+    if deadline is None:
+        return options
+    return replace(options, time_limit=max(1.0, share * (deadline - time.time())))
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+def plan_tables(rm: Roadmap) -> dict[str, pd.DataFrame]:
+    """Every city table, one block per year with `year` first (each year's today is the year before), and roadmap."""
+    per_year, before = {}, None
+    for y, cm in rm.years.items():
+        cy = rm.cities[y]
+        if before is not None:
+            towns, sites = before["town_staff"], before["facilities"]
+            cy = with_today(cy, pd.Series(towns["enforcement_staff"].to_numpy(), index=towns["town_id"].astype(str)),
+                            pd.Series(sites["open"].to_numpy(), index=sites["site_id"].astype(str)))
+        per_year[y] = before = extract(cm, cy)
+        workers = community_workers(cy, before).set_index("district_id")
+        ids = before["districts"]["district_id"].astype(str)
+        before["districts"]["community_workers_urban"] = workers["community_workers"].reindex(ids).to_numpy()
+        before["districts"]["community_workers_per_10k_urban"] = workers["per_10k_urban"].reindex(ids).to_numpy()
+    names = list(per_year[rm.first])
+    tables = {name: pd.concat([t[name].assign(year=y)[["year", *t[name].columns]] for y, t in per_year.items()],
+                              ignore_index=True) for name in names}
+    tables["roadmap"] = roadmap_table(rm, per_year)
+    return tables
+
+
+def plan_value(rm: Roadmap, tables: dict[str, pd.DataFrame]) -> float:
+    """The objective recomputed from the tables: the mean over years of each year's measure (target: the spend)."""
+    if rm.options.objective == "target":
+        return float(tables["districts"]["spend"].sum())
+    values = []
+    for y in rm.options.years.years:
+        year = {k: t[t["year"] == y].drop(columns="year") for k, t in tables.items() if k != "roadmap"}
+        values.append(plan_objective(city_plan_levels(year, rm.cities[y]), rm.options.objective))
+    return float(np.mean(values))
+
