@@ -366,7 +366,7 @@ def _echo_plan_summary(plan, folder: Path) -> None:
             click.echo(f"  ... {len(stages) - MAX_STAGE_LINES} more stages in plan.json")
     click.echo(f"time: build {t['build_s']:.2f} s, hand-over {t['handover_s']:.2f} s, HiGHS {t['solve_s']:.2f} s, "
                f"extract {t['extract_s']:.2f} s, total {t['total_s']:.2f} s")
-    for line in _money_lines(m.get("money")) + staff_lines(m):
+    for line in _money_lines(m.get("money")) + staff_lines(m) + roadmap_lines(plan):
         click.echo(line)
     check = m.get("check")
     if check is not None:
@@ -388,6 +388,23 @@ def _number(value) -> str:
 def _percent(gap) -> str:
     """A gap for people: solver noise below 1e-6 % is 0 %."""
     return "-" if gap is None else ("0%" if abs(gap) < 1e-8 else f"{100 * gap:.3g}%")
+
+
+def roadmap_lines(plan) -> list[str]:
+    """A roadmap's years, a line each: budget, spend, hires, sites opened, mean and lowest index, norm."""
+    table = plan.tables.get("roadmap")
+    if table is None or not len(table):
+        return []
+    norm = "urban districts at the community-worker norm"
+    lines = [f"year by year ({'mean over the years' if plan.meta.get('objective') != 'target' else 'spend over the years'} "
+             f"above; hires are staff employed over the year before):",
+             f"  {'year':>4} {'budget':>10} {'spend':>10}  {'hires: full-time':>16} {'part-time':>9} {'profess.':>8} "
+             f"{'officers':>8}  {'sites':>5}  {'mean':>6} {'lowest':>6}  {norm}"]
+    for r in table.itertuples(index=False):
+        lines.append(f"  {r.year:>4} {r.budget:>10,.0f} {r.spend:>10,.0f}  {r.hires_fulltime:>16,.0f} {r.hires_parttime:>9,.0f} "
+                     f"{r.hires_professional:>8,.0f} {r.hires_officers:>8,.0f}  {r.sites_opened:>5,.0f}  {r.mean_index:>6.3f} "
+                     f"{r.lowest_index:>6.3f}  {r.urban_districts_at_worker_norm:,.0f} of {r.urban_districts:,.0f}")
+    return lines
 
 
 def staff_lines(meta: dict) -> list[str]:

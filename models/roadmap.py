@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 
 from allocator.data.instance import Instance
 from allocator.data.years import Years, year_city
@@ -308,6 +309,31 @@ def _spend_in_year(rm: Roadmap, y: int, new: list, spend: dict) -> None:
     for d in cm.model.DISTRICTS:
         sites = pyo.quicksum(float(cost[j]) * new[j] for j in np.flatnonzero((district == d) & (cost != 0)))
         spend[y, d] = centred(cm.model.district_spend_10k_cny[d] == cm.grid.spend(d) + cm.enforcement.spend(d) + sites)
+
+
+# --- a first plan ------------------------------------------------------------------------------
+
+def steady_plan(rm: Roadmap) -> ComponentMap:
+    """Grid and site decisions of the plan that changes nothing it need not, in every year: one full-time
+    worker per modelled grid and today's others pooled (models.grid (8)), no helper posted, the required
+    professionals, no new site. Officers are left to the solver: where they serve decides whether each
+    district's budget pays them. HiGHS completes the rest (`allocator.solving.roadmap`)."""
+    start = ComponentMap()
+
+    def put(variables, value) -> None:
+        for v in variables:
+            start[v] = float(value(v))
+
+    for cm in rm.years.values():
+        g, f = cm.grid.model, cm.facilities.model
+        put(g.fulltime_workers.values(), lambda v: 1.0)
+        put(g.parttime_helpers.values(), lambda v: 0.0)
+        put(g.professionals.values(), lambda v: v.lb)
+        for name in ("pooled_fulltime", "pooled_parttime"):
+            if hasattr(g, name):
+                put(getattr(g, name).values(), lambda v: v.ub)
+        put(f.site_open.values(), lambda v: 0.0)
+    return start
 
 
 # --- objectives ---------------------------------------------------------------------------------

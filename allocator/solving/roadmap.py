@@ -35,7 +35,7 @@ from allocator.models.city import check_index_weights, city_plan_levels, extract
 from allocator.models.equity_problem import HOLD_TOLERANCE, hold_bound, hold_today
 from allocator.models.roadmap import (DEFAULT_OBJECTIVE, MEASURES, OBJECTIVES, Roadmap, RoadmapOptions,
                                       build_roadmap, community_workers, hold_objective_then_efficiency, roadmap_table,
-                                      set_objective)
+                                      set_objective, steady_plan)
 from allocator.solving.city import enforcement_block_options, facilities_block_options
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
@@ -43,6 +43,7 @@ from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, prim
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run", "roadmap_options"]
 
 PRIMARY_TIME_SHARE = 0.75
+STEADY_TIME_SHARE = 0.25     # at most this share of the time left completes the steady first plan
 
 
 def roadmap_options(city: Instance, run: RunOptions, index_weights=None) -> RoadmapOptions:
@@ -140,8 +141,13 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
     deadline = deadline_of(options)
     tie_break = rm.options.objective in MEASURES and rm.options.objective != "utilitarian"
     share = PRIMARY_TIME_SHARE if tie_break else 1.0
-    first = solve(rm.model, _within(options, deadline, share, rm.options.objective))
-    stages = [stage_record(rm.options.objective, first)]
+    start, stages = _steady_start(rm, options, deadline)
+    first = solve(rm.model, _within(options, deadline, share, rm.options.objective), start=start)
+    stages.append(stage_record(rm.options.objective, first))
+    if not first.has_solution and start is not None:          # HiGHS found nothing better in time: the steady plan
+        for v, x in start.items():
+            v.set_value(x, skip_validation=True)
+        first = replace(first, has_solution=True, objective=pyo.value(rm.model.roadmap_objective), status="time_limit")
     if not (tie_break and first.has_solution):
         return first, stages
     start = ComponentMap((v, v.value) for v in rm.model.component_data_objects(pyo.Var) if v.value is not None)
@@ -152,6 +158,28 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
         for v, x in start.items():
             v.set_value(x, skip_validation=True)
     return first, stages
+
+
+STEADY_STAGE = "first plan: today's staff kept, the required minimum, no new site"
+
+
+def _steady_start(rm: Roadmap, options: SolveOptions, deadline: float | None) -> tuple[ComponentMap | None, list[dict]]:
+    """The steady plan (models.roadmap `steady_plan`) completed by HiGHS with its decisions fixed (deficits,
+    coverage, spend and transfers follow from them): a whole plan to start from, None when it breaks a row."""
+    decided = steady_plan(rm)
+    fixed = [v for v in decided if not v.fixed]
+    for v, x in decided.items():
+        if not v.fixed:
+            v.fix(x)
+    try:
+        r = solve(rm.model, _within(options, deadline, STEADY_TIME_SHARE, STEADY_STAGE))
+    finally:
+        for v in fixed:
+            v.unfix()
+    if not r.has_solution:
+        return None, [stage_record(STEADY_STAGE, r)]
+    return ComponentMap((v, v.value) for v in rm.model.component_data_objects(pyo.Var) if v.value is not None), \
+        [stage_record(STEADY_STAGE, r)]
 
 
 def _within(options: SolveOptions, deadline: float | None, share: float, stage: str) -> SolveOptions:
