@@ -182,6 +182,11 @@ REQUIREMENTS: dict[str, Family] = {
         "the target service index", "index points", 2, "{members} ({ids}) stay {amount} below the target",
         "lower --target-level, choose a later --target-year, or raise the budgets", member="district-year",
         held="the target in {members}"),
+    "level_not_below_today": Family(                                   # --no-worse-than-today, every year
+        "no district below its service index today", "index points", 2,
+        "{members} stay {amount} below their index today{where}",
+        "drop --no-worse-than-today, or raise the budgets", member="district in a year",
+        held="today's index in {members}"),
     "grid_staff_carried": Family(                                      # (R1), _link_grid_staff
         "every grid worker employed last year kept", "persons", 3,
         "keeping last year's grid staff falls {amount} short{where}",
@@ -190,11 +195,12 @@ REQUIREMENTS: dict[str, Family] = {
         "every officer employed last year kept", "officers", 3, "keeping last year's officers falls {amount} short{where}",
         "let officers leave the service (--allow-release)", member="year"),
 }
-DEFINITIONS: frozenset[str] = CITY_DEFINITIONS | frozenset({
+DEFINITIONS: frozenset[str] = CITY_DEFINITIONS - {"value_held"} | frozenset({   # (the objective is held by objective_held)
     "officers_carried",                                                # (R3): postings start from last year's
     "sites_stay_open",                                                 # (R6): a site opened serves on
     "district_spend_in_year",                                          # (R8): spend defined year by year
     "objective_held",                                                  # the tie-break holds the objective
+    "utility_below_tangent", "level_at_least_lo",                      # alpha: y_g below the tangents, L_g ≥ lo
 })
 
 

@@ -29,13 +29,14 @@ import pytest
 from allocator.data.instance import Instance
 from allocator.data.loader import load_instance
 from allocator.data.scenarios import load_scenarios
-from allocator.models import city, enforcement, equity, equity_problem, facilities_requirements, grid
+from allocator.models import city, enforcement, equity, equity_problem, facilities_requirements, grid, roadmap
 from allocator.models.enforcement import EnforcementOptions
 from allocator.models.facilities import OBJECTIVES as FACILITIES_OBJECTIVES
 from allocator.models.requirements import Family
 from allocator.solving import city as city_run
 from allocator.solving import enforcement as enforcement_run
 from allocator.solving import grid as grid_run
+from allocator.solving import roadmap as roadmap_run
 from allocator.solving.explain import MODULES, registry
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
@@ -174,8 +175,22 @@ def city_models(cities: Cities) -> list[Built]:
             + solved(city_run, "allocator.solving.equity.solve", cities.busy, plain, *words))
 
 
+def roadmap_models(cities: Cities) -> list[Built]:
+    """Roadmaps of every objective, with quotas, a build limit and lag, an equity bound and the guard."""
+    years = (2026, 2027)
+    limits = dict(years=years, hire_quotas=(("fulltime", 50), ("parttime", 50), ("professional", 50), ("officers", 50)),
+                  build_limit=5, build_lag=1)
+    runs = [RunOptions("roadmap", o, years=years, **({"target_level": 0.1} if o == "target" else {}))
+            for o in roadmap.OBJECTIVES]
+    bounds = {"maxmin": 0.0, "range": 1.0, "mad": 1.0, "gini": 1.0, "owa": 0.0, "hoover": 1.0}
+    runs += [RunOptions("roadmap", "maxmin", equity_bounds=((m, b),), no_worse_than_today=True, **limits) for m, b in bounds.items()]
+    words = roadmap.REQUIREMENTS, roadmap.DEFINITIONS
+    return (explained("roadmap", cities.tiny, runs) + explained("roadmap", cities.pooled, runs[:1])
+            + solved(roadmap_run, "allocator.solving.roadmap.solve", cities.tiny, runs, *words))
+
+
 BUILDERS: dict[str, Callable] = {"grid": grid_models, "enforcement": enforcement_models,
-                                 "facilities": facilities_models, "city": city_models}
+                                 "facilities": facilities_models, "city": city_models, "roadmap": roadmap_models}
 
 
 @pytest.fixture(scope="module")

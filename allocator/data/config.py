@@ -12,14 +12,14 @@ from allocator.data.schema import LIMITS, POPULATION_BASES, POSITIVE_NORMS, SERV
 
 STAFF_TYPES = ("fulltime", "parttime", "professional", "enforcement")
 KNOWN_KEYS = {
-    "name": "city name", "name_zh": "city name in Chinese (the zh report), e.g. 重庆市", "budget": "yearly budget, 10k CNY",
-    "budgets": "a roadmap's budget by year, 10k CNY (e.g. {2026: 5600, 2027: 5800}); other years: budget", "population_basis": "actual | resident | registered",
+    "name": "city name", "name_zh": "city name in Chinese (the zh report), e.g. 重庆市", "budget": "yearly budget, 10k CNY", "population_basis": "actual | resident | registered",
     "headcount": "total enforcement headcount", "city_pool": "yearly transfer pool, 10k CNY",
     "salaries": "yearly cost per person by staff type, 10k CNY", "services": "services to plan",
     "coverage_minutes": "minutes within reach, per service", "norms": "overrides of the norms pack",
     "groups": "equity groups", "origin": "[lon, lat] origin for projecting lon/lat",
     "population_tolerance": "allowed relative gap between town and grid populations",
     "description": "free text",
+    "budgets": "a roadmap's budget by year, 10k CNY (e.g. {2026: 5600, 2027: 5800}); other years: budget",
 }
 GROUPS = ("district", "urban_rural", "registration")
 

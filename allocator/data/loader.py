@@ -136,13 +136,20 @@ def _assemble(config: CityConfig, frames: dict[str, pd.DataFrame], source: str) 
         table = TABLE_BY_NAME[name]
         if table.has_coordinates and geo.uses_lonlat(frame):
             frame = geo.add_xy(frame, origin)
-        typed[name] = finish_frame(frame, table)
+        typed[name] = finish_frame(_without_empty(frame, table), table)
     if origin is not None and config.origin is None:
         config = replace(config, origin=origin)
     empty_sites = pd.DataFrame({c.name: pd.Series(dtype=_dtype(c.kind)) for c in TABLE_BY_NAME["sites"].columns})
     return Instance(config=config, districts=typed["districts"], towns=typed["towns"], grids=typed["grids"],
                     sites=typed.get("sites", finish_frame(empty_sites, TABLE_BY_NAME["sites"])),
                     travel=_given(typed.get("travel")), source=source)
+
+
+def _without_empty(frame: pd.DataFrame, table) -> pd.DataFrame:
+    """An optional column left empty in every row (as a filled template leaves districts' growth) counts as absent."""
+    empty = [c.name for c in table.columns if not c.required and c.name not in ("x", "y") and c.name in frame
+             and len(frame) and frame[c.name].isna().all()]
+    return frame.drop(columns=empty) if empty else frame
 
 
 def _given(travel: pd.DataFrame | None) -> pd.DataFrame | None:

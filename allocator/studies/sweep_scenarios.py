@@ -35,7 +35,10 @@ PARAMETER_KINDS: dict[str, str] = {
     "scenarios": "text", "cvar_alpha": "float", "cvar_weight": "float", "target_ratio": "float",
     "max_moves": "int", "services": "services", "p": "int", "equity_bounds": "bounds",
     "allow_release": "flag", "no_worse_than_today": "flag",
+    "years": "years", "budget_growth": "float", "hire_quotas": "quotas", "build_limit": "int", "build_lag": "int",
+    "target_level": "float", "target_year": "int",
 }
+HIRE_KINDS = ("fulltime", "parttime", "professional", "officers")
 FLAG_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -187,6 +190,18 @@ def _parse_value(name: str, kind: str, item: str) -> Any:
         return FLAG_WORDS[item.strip().lower()]
     if kind == "bounds":              # gini:0.05+maxmin:0.6 (':' as '=' is the --param separator)
         return parse_equity_bounds([b for b in item.split("+") if b.strip()], f"--param {name}", sep=":")
+    if kind == "years":               # 2026:2030
+        first, _, last = item.partition(":")
+        try:
+            return (int(first), int(last or first))
+        except ValueError:
+            raise InputError(Problem(f"--param {name}", "takes FIRST:LAST years, e.g. 2026:2030", value=item)) from None
+    if kind == "quotas":              # fulltime:40+officers:100
+        try:
+            return tuple((k.strip(), int(n)) for k, _, n in (q.partition(":") for q in item.split("+") if q.strip()))
+        except ValueError:
+            raise InputError(Problem(f"--param {name}", "takes KIND:N quotas joined by '+', e.g. fulltime:40+officers:100",
+                                     value=item)) from None
     return item
 
 
@@ -205,6 +220,15 @@ def _check_value(name: str, value: Any) -> None:
     elif kind == "bounds":
         if not isinstance(value, tuple):
             raise InputError(Problem(where, "takes MEASURE:VALUE bounds joined by '+', e.g. gini:0.05+maxmin:0.6", value=value))
+    elif kind == "years":
+        if not (isinstance(value, tuple) and len(value) == 2 and all(LIMITS["year"].holds(y) for y in value)
+                and value[0] <= value[1] and LIMITS["roadmap_years"].holds(value[1] - value[0] + 1)):
+            raise InputError(Problem(where, f"takes FIRST:LAST, 1 to 30 years, each {LIMITS['year'].rule()}", value=value))
+    elif kind == "quotas":
+        if not (isinstance(value, tuple) and all(k in HIRE_KINDS and LIMITS["hire_quota"].holds(n) for k, n in value)
+                and len({k for k, _ in value}) == len(value)):
+            raise InputError(Problem(where, f"takes KIND:N quotas joined by '+', KIND one of {', '.join(HIRE_KINDS)} once, "
+                                            f"N {LIMITS['hire_quota'].rule()}", value=value))
     elif kind == "services":
         unknown = [s for s in value if s not in SERVICES] if isinstance(value, tuple) and value else ["(none)"]
         if unknown:
