@@ -18,8 +18,8 @@ allocator.data.years) and the norms; it imports no model and no solve sequence.
 from __future__ import annotations
 
 import itertools
-import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from allocator.data.generate import generate_city
 from allocator.data.instance import Instance
 from allocator.data.loader import load_instance
 from allocator.data.years import Years, year_city
@@ -301,3 +302,203 @@ def test_facilities_roadmap_is_the_brute_force_optimum(tmp_path, variant):
         mine = brute.value(masks, lag, limit)
         assert mine is not None, (variant, objective, [sorted(brute.site_ids[brute.sites_of(m)]) for m in masks])
         assert close(mine[objective], done.objective_value, 1e-9), (variant, objective, mine, done.objective_value)
+
+
+# --- 2. a one-year roadmap is the city model ------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=[12, 20], ids=lambda n: f"{n} towns")
+def generated(request) -> Instance:
+    return generate_city(request.param, seed=1)
+
+
+@pytest.mark.parametrize("objective", ["utilitarian", "maxmin"])
+def test_one_year_roadmap_is_the_city_model(generated, objective):
+    solve = SolveOptions(threads=1)
+    city = city_solving.run(generated, RunOptions(model="city", objective=objective), solve)
+    year = roadmap_solving.run(generated, RunOptions(model="roadmap", objective=objective, years=(2026, 2026)), solve)
+    assert city.result.status == year.result.status == "optimal", (city.result, year.result)
+    a, b = city.objective_value, year.objective_value
+    # each value lies within the other's proven bound, and the two differ by no more than the gaps allow
+    assert a <= year.result.bound + 1e-9 and b <= city.result.bound + 1e-9, (a, year.result.bound, b, city.result.bound)
+    assert abs(a - b) <= (city.result.gap + year.result.gap) * max(abs(a), abs(b)) + 1e-9, (a, b, city.result.gap, year.result.gap)
+    assert year.tables["roadmap"]["year"].tolist() == [2026]
+
+
+# --- 3. nobody dismissed; the checker names the year of a tampered plan ------------------------------------
+
+OFFICER_QUOTA = 6
+SHRINKING = "D002"
+
+
+def growing_city(root: Path, growth: dict, events: float = 1.0) -> Path:
+    """The generated 12-town city whose districts grow at `growth` a year; the grids of the shrinking district
+    have no part-time helpers today and `events` times the events (so a plan hires there in its first year)."""
+    city_dir = root / "city"
+    assert invoke("generate", "--towns", 12, "--seed", 1, "--out", city_dir).exit_code == 0
+    districts = pd.read_csv(city_dir / "districts.csv", dtype={"district_id": str})
+    districts["growth"] = districts["district_id"].map(growth).fillna(0.0)
+    districts.to_csv(city_dir / "districts.csv", index=False)
+    towns = pd.read_csv(city_dir / "towns.csv", dtype={"town_id": str, "district_id": str})
+    grids = pd.read_csv(city_dir / "grids.csv", dtype={"grid_id": str, "town_id": str})
+    shrinking = grids["town_id"].isin(towns.loc[towns["district_id"] == SHRINKING, "town_id"])
+    grids.loc[shrinking, "parttime_now"] = 0
+    grids.loc[shrinking, "events_per_year"] *= events
+    grids.to_csv(city_dir / "grids.csv", index=False)
+    return city_dir
+
+
+@pytest.fixture(scope="module")
+def growing_plan(tmp_path_factory) -> tuple[Path, Path]:
+    """Three years of a city where two districts grow and one loses 30 % of its people a year, having hired
+    there in the first year; officers within a yearly quota."""
+    root = tmp_path_factory.mktemp("growing")
+    city_dir, plan_dir = growing_city(root, {"D001": 0.04, SHRINKING: -0.3, "D003": 0.02}, events=20.0), root / "plan"
+    done = invoke("solve", city_dir, "--model", "roadmap", "--years", "2026:2028", "--threads", 1, "--gap", 0.001,
+                  "--hire-quota", f"officers={OFFICER_QUOTA}", "--out", plan_dir)
+    assert done.exit_code == 0, done.output
+    return city_dir, plan_dir
+
+
+def read_tables(plan_dir: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_csv(p, dtype={"district_id": str, "town_id": str, "grid_id": str, "site_id": str})
+            for p in plan_dir.glob("*.csv")}
+
+
+def staff_by_year(districts: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """Per year, per district: grid staff employed by kind (posted + pooled), and officers (posted + pooled)."""
+    out = {}
+    for y, d in districts.groupby("year"):
+        d = d.set_index("district_id")
+        out[int(y)] = pd.DataFrame({"fulltime": d["fulltime"] + d["fulltime_pool"], "parttime": d["parttime"] + d["parttime_pool"],
+                                    "professional": d["professionals"], "officers": d["enforcement_staff"] + d["pool_staff"]})
+    return out
+
+
+def test_nobody_dismissed_from_one_year_to_the_next(growing_plan):
+    city_dir, plan_dir = growing_plan
+    tables = read_tables(plan_dir)
+    staff = staff_by_year(tables["districts"])
+    years = sorted(staff)
+    assert years == [2026, 2027, 2028]
+    grids, towns = tables["grid_staff"], tables["town_staff"]
+    first = tables["districts"][tables["districts"]["year"] == 2026].set_index("district_id")
+    today = pd.read_csv(city_dir / "grids.csv", dtype={"town_id": str}).merge(
+        pd.read_csv(city_dir / "towns.csv", dtype={"town_id": str, "district_id": str})[["town_id", "district_id"]], on="town_id")
+    kept = today.groupby("district_id")[["fulltime_now", "parttime_now"]].sum()
+    # year FIRST keeps today's grid workers, district by district, and today's officers
+    assert (staff[2026]["fulltime"] >= kept["fulltime_now"].reindex(first.index)).all()
+    assert (staff[2026]["parttime"] >= kept["parttime_now"].reindex(first.index)).all()
+    officers_today = pd.read_csv(city_dir / "towns.csv")["enforcement_now"].sum()
+    assert staff[2026]["officers"].sum() >= officers_today
+    for p, y in zip(years, years[1:]):
+        for kind in ("fulltime", "parttime", "professional"):
+            fell = staff[y][kind] < staff[p][kind].reindex(staff[y].index)
+            assert not fell.any(), (p, y, kind, staff[p][kind][fell], staff[y][kind][fell])
+        assert staff[y]["officers"].sum() >= staff[p]["officers"].sum(), (p, y)
+        assert staff[y]["officers"].sum() - staff[p]["officers"].sum() <= OFFICER_QUOTA
+    assert staff[2026]["officers"].sum() - officers_today <= OFFICER_QUOTA
+    # the staff counted are those the grid and town tables post (districts.csv sums them)
+    for y in years:
+        g, t = grids[grids["year"] == y], towns[towns["year"] == y]
+        d = tables["districts"][tables["districts"]["year"] == y].set_index("district_id")
+        for column, table, posted in (("fulltime", g, "fulltime"), ("parttime", g, "parttime"),
+                                      ("professionals", t, "professionals"), ("enforcement_staff", t, "enforcement_staff")):
+            by = table.groupby("district_id")[posted].sum().reindex(d.index).fillna(0)
+            assert (by == d[column]).all(), (y, column)
+    # the shrinking district hired in the first year (what it keeps while its work falls) and officers were hired
+    assert staff[2026]["fulltime"][SHRINKING] > kept["fulltime_now"][SHRINKING]
+    assert staff[2026]["parttime"][SHRINKING] > 0
+    assert staff[2028]["officers"].sum() > staff[2026]["officers"].sum()
+    assert invoke("check", plan_dir, city_dir).exit_code == 0
+
+
+def tampered(growing_plan, tmp_path, change) -> str:
+    """Copy the plan, let `change` edit its tables (by name), write them back and check: the checker's output."""
+    city_dir, plan_dir = growing_plan
+    copy = tmp_path / "plan"
+    shutil.copytree(plan_dir, copy)
+    tables = read_tables(copy)
+    for name in change(tables, load_instance(city_dir)):
+        tables[name].to_csv(copy / f"{name}.csv", index=False)
+    done = invoke("check", copy, city_dir)
+    assert done.exit_code == 5, done.output
+    return done.output
+
+
+def pay(tables: dict[str, pd.DataFrame], year: int, district: str, line: str, amount: float) -> None:
+    """Move a district's spend of `year` by `amount` on `line` (grid_spend, enforcement_spend), with its
+    transfer (what its own budget leaves) and roadmap.csv's spend and transfers, so the money stays consistent."""
+    d, r = tables["districts"], tables["roadmap"]
+    row = (d["year"] == year) & (d["district_id"] == district)
+    d.loc[row, line] += amount
+    d.loc[row, "spend"] += amount
+    d.loc[row, "transfer"] = (d.loc[row, "spend"] - d.loc[row, "own_budget"]).clip(lower=0.0)
+    this = d["year"] == year
+    r.loc[r["year"] == year, ["spend", "transfers"]] = [d.loc[this, "spend"].sum(), d.loc[this, "transfer"].sum()]
+
+
+def test_checker_names_the_year_a_grid_worker_leaves(growing_plan, tmp_path):
+    def dismiss_one(tables, city):
+        """In 2027, one full-time worker of the shrinking district leaves a grid whose work the town's
+        professionals then take on (their hours cover every deficit of the town: no work is left undone)."""
+        g, t = tables["grid_staff"], tables["town_staff"]
+        norms = city.config.norms
+        hours = {k: float(norms[f"hours_{k}"]) for k in ("fulltime", "parttime", "professional")}
+        year = g[(g["year"] == 2027) & (g["district_id"] == SHRINKING)]
+        for i in year.index[year["fulltime"] >= 2]:
+            town = year[year["town_id"] == year.at[i, "town_id"]]
+            x = town["fulltime"] - (town.index == i)
+            deficit = (town["workload_hours"] - hours["fulltime"] * x - hours["parttime"] * town["parttime"]).clip(lower=0.0)
+            pros = t.loc[(t["year"] == 2027) & (t["town_id"] == year.at[i, "town_id"]), "professionals"].iloc[0]
+            if deficit.sum() <= hours["professional"] * pros:
+                g.loc[i, "fulltime"] -= 1
+                g.loc[town.index, "pro_hours"] = deficit          # each grid's deficit, in full
+                break
+        else:
+            raise AssertionError("no full-time worker of the shrinking district can leave without leaving work undone")
+        d = tables["districts"]
+        d.loc[(d["year"] == 2027) & (d["district_id"] == SHRINKING), "fulltime"] -= 1
+        pay(tables, 2027, SHRINKING, "grid_spend", -city.config.salary("fulltime"))
+        r = tables["roadmap"]
+        r.loc[r["year"] == 2027, ["hires_fulltime", "employed_fulltime"]] -= 1
+        r.loc[r["year"] == 2028, "hires_fulltime"] += 1
+        return ["grid_staff", "districts", "roadmap"]
+
+    out = tampered(growing_plan, tmp_path, dismiss_one)
+    assert f"2027: 1 districts employ fewer fulltime grid staff than in 2026 (e.g. {SHRINKING}:" in out, out
+    assert "2028:" not in out, out
+
+
+def test_checker_names_the_year_a_site_closes(growing_plan, tmp_path):
+    def close_one(tables, city):
+        f = tables["facilities"]
+        opened = f[(f["year"] == 2026) & (f["existing"] == 0) & (f["open"] == 1)]["site_id"]
+        assert len(opened)
+        f.loc[(f["year"] == 2027) & (f["site_id"] == opened.iloc[0]), "open"] = 0
+        return ["facilities"]
+
+    out = tampered(growing_plan, tmp_path, close_one)
+    assert "2027: 1 sites open the year before are closed" in out, out
+
+
+def test_checker_names_the_year_a_hire_quota_is_exceeded(growing_plan, tmp_path):
+    def hire_one_more(tables, city):
+        """One officer more posted from 2027 on in a town of the first district (2027 hires him)."""
+        t, d, r = tables["town_staff"], tables["districts"], tables["roadmap"]
+        assert int(r.loc[r["year"] == 2027, "hires_officers"].iloc[0]) == OFFICER_QUOTA     # the quota binds
+        town = t.loc[t["year"] == 2027, "town_id"].iloc[0]
+        district = t.loc[(t["year"] == 2027) & (t["town_id"] == town), "district_id"].iloc[0]
+        for y in (2027, 2028):
+            t.loc[(t["year"] == y) & (t["town_id"] == town), "enforcement_staff"] += 1
+            d.loc[(d["year"] == y) & (d["district_id"] == district), "enforcement_staff"] += 1
+            pay(tables, y, district, "enforcement_spend", city.config.salary("enforcement"))
+            r.loc[r["year"] == y, "employed_officers"] += 1
+        t.loc[(t["year"] == 2027) & (t["town_id"] == town), "moves_in"] += 1
+        t.loc[(t["year"] == 2028) & (t["town_id"] == town), "enforcement_now"] += 1
+        r.loc[r["year"] == 2027, "hires_officers"] += 1
+        return ["town_staff", "districts", "roadmap"]
+
+    out = tampered(growing_plan, tmp_path, hire_one_more)
+    assert "2027: officers hired (quota)" in out and "exceeds the limit" in out, out
+    assert "2028: officers hired (quota)" not in out, out
+
