@@ -502,3 +502,30 @@ def test_checker_names_the_year_a_hire_quota_is_exceeded(growing_plan, tmp_path)
     assert "2027: officers hired (quota)" in out and "exceeds the limit" in out, out
     assert "2028: officers hired (quota)" not in out, out
 
+
+def test_a_town_above_its_standard_keeps_only_last_years_officers(tmp_path):
+    """Each year's "today" is the year before: a town may hold more officers than its standard
+    max(D_t, minimum team) only by keeping last year's in place (none moved in, no pool share), D_t the
+    staffing standard on the year's grown population (per 10,000 persons, per km², per 1,000 cases). A
+    district losing 40 % of its people a year frees officers that must serve elsewhere."""
+    city_dir, plan_dir = growing_city(tmp_path, {"D001": 0.04, SHRINKING: -0.4, "D003": 0.02}), tmp_path / "plan"
+    done = invoke("solve", city_dir, "--model", "roadmap", "--years", "2026:2028", "--threads", 1, "--out", plan_dir)
+    assert (plan_dir / "town_staff.csv").is_file(), done.output
+    city = load_instance(city_dir)
+    years = Years.of(city, 2026, 2028)
+    norms = city.config.norms
+    team = math.ceil(float(norms["enforcement_min_team"]) - 1e-9)
+    towns = read_tables(plan_dir)["town_staff"]
+    for p, y in zip(years.years, years.years[1:]):
+        t = year_city(city, years, y).towns.set_index("town_id")
+        standard = (float(norms["enforcement_per_10k"]) * (t["pop_resident"] + t["pop_migrant"]) / 10_000
+                    + float(norms["enforcement_per_km2"]) * t["area_km2"]
+                    + float(norms["enforcement_per_1000_cases"]) * t["cases_per_year"] / 1_000)
+        cap = standard.clip(lower=team)
+        now, before = (towns[towns["year"] == k].set_index("town_id") for k in (y, p))
+        above = now["enforcement_staff"] + now["pool_share"] > cap.reindex(now.index) + 1e-6
+        in_place = (now["pool_share"] <= 1e-9) & (now["enforcement_staff"] <= before["enforcement_staff"].reindex(now.index))
+        wrong = above & ~in_place
+        assert not wrong.any(), (y, now.loc[wrong, ["enforcement_staff", "pool_share", "moves_in"]],
+                                 before.loc[wrong[wrong].index, "enforcement_staff"], cap[wrong[wrong].index])
+    assert done.exit_code == 0 and "check: passed" in done.output, done.output
