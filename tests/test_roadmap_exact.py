@@ -38,16 +38,15 @@ from allocator.solving.solve import SolveOptions
 
 from conftest import invoke
 
-FIRST = 2026
 FACILITIES_ONLY = (0.0, 0.0, 1.0)
 EXACT = SolveOptions(threads=1, gap=0.0)
 REL = 1e-6
 
 # --- a tiny city, written as the instance files a planner gives ------------------------------------
 # Two districts, three towns, six grids, two services; one health site open today and six candidates
-# whose reach and costs make the yearly budgets bind differently (one serves the other district than
-# the one that pays for it: its town's). Each town has today exactly the
-# minimum enforcement team, so the staff every plan must pay is fixed by the staffing rules.
+# whose reach and costs make the yearly budgets bind differently (one serves another district than the
+# one that pays for it, its town's). Each town has today exactly the minimum enforcement team, so the
+# staff every plan must pay is fixed by the staffing rules.
 
 SERVICES = ("health", "elderly_care")
 SALARIES = {"fulltime": 7.0, "parttime": 1.2, "professional": 10.0, "enforcement": 12.0}
