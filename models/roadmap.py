@@ -23,7 +23,11 @@ Enforcement officers, O_y = Σ_t s_{y,t} + Σ_d r_{y,d} (posted and pooled):
 
 so year y's moves m⁺ are counted against year p's postings and the move limit M and the headcount H of
 models.enforcement hold in every year (pool officers count as moves in every year they are pooled, as in
-the single year). Rows (1) and (4') of models.enforcement are year FIRST's only.
+the single year). Rows (1) and (4') of models.enforcement are year FIRST's only. A town counted full above
+its standard K_{y,t} (f_{y,t} = 1, models.city_blocks' OVERSTAFFED towns) keeps last year's officers in
+place and takes none in, year y's "today" being year p:
+
+    s_{y,t} − s_{p,t} ≤ ŝ_{y,t} (1 − f_{y,t})      ∀ y > FIRST, t ∈ OVERSTAFFED   officers_above_standard_only_kept
 
 Sites: w_{y,j} = 1 when new site j (or, for Hoover, an idle site) serves in year y; existing sites serve
 in every year, as in the city model:
@@ -197,6 +201,7 @@ REQUIREMENTS: dict[str, Family] = {
 }
 DEFINITIONS: frozenset[str] = CITY_DEFINITIONS - {"value_held"} | frozenset({   # (the objective is held by objective_held)
     "officers_carried",                                                # (R3): postings start from last year's
+    "officers_above_standard_only_kept",                               # above its standard a town keeps last year's
     "sites_stay_open",                                                 # (R6): a site opened serves on
     "district_spend_in_year",                                          # (R8): spend defined year by year
     "objective_held",                                                  # the tie-break holds the objective
@@ -246,7 +251,7 @@ def _link_grid_staff(rm: Roadmap) -> None:
 
 def _link_officers(rm: Roadmap) -> None:
     m = rm.model
-    carried, kept, hires = {}, {}, {}
+    carried, kept, hires, above = {}, {}, {}, {}
     quota = rm.options.quota("officers")
     for y in rm.options.years.years:
         e = rm.years[y].enforcement.model
@@ -262,11 +267,15 @@ def _link_officers(rm: Roadmap) -> None:
             e.officers_of_today_kept.deactivate()
         for t in e.TOWNS:
             carried[y, t] = e.posted_staff[t] - e.moved_in[t] + e.moved_out[t] - before.posted_staff[t] == 0
+        for t in e.OVERSTAFFED:
+            top = float(e.posted_staff[t].ub)
+            above[y, t] = e.posted_staff[t] - before.posted_staff[t] + top * e.keeps_above_standard[t] <= top
         if not rm.options.allow_release:
             kept[y] = e.total_staff - before.total_staff >= 0
         if quota is not None:
             hires[y] = e.total_staff - before.total_staff <= quota
     m.officers_carried = rows(list(carried), carried)
+    m.officers_above_standard_only_kept = rows(list(above), above)
     m.officers_kept = rows(list(kept), kept)
     m.officer_hires_within_quota = rows(list(hires), hires)
 
