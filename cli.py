@@ -702,9 +702,10 @@ class _Warnings:
 def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, labels, overwrite) -> None:
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
     from allocator.views.compare import check_same_model, compare, load_plans
-    from allocator.views.compare_text import for_people, render_text, to_json
-    from allocator.files import quote_frame, write_text
-    from allocator.views.export import check_out, export_comparison
+    from allocator.views.compare_text import for_people, render_roadmap_text, render_text, roadmap_csv, roadmap_to_json, to_json
+    from allocator.files import quote_frame
+    from allocator.views.export import check_out, export_comparison, export_roadmap_comparison
+    from allocator.views.roadmap import compare_roadmaps, refuse_mixed
 
     fmt = "json" if as_json else fmt or {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}.get(out.suffix.lower() if out else "", "table")
     if fmt == "xlsx" and out is None:
@@ -713,6 +714,17 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
         check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}",
                   overwrite)
     planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
+    if refuse_mixed(planset.plans, "compare"):
+        if by != "district":
+            raise InputError("roadmaps are compared year by year for the whole city: --by town does not apply", file="--by")
+        years = compare_roadmaps(planset.plans, planset.labels, planset.names, planset.folders)
+        if fmt == "xlsx":
+            click.echo(f"wrote {export_roadmap_comparison(years, out)}")
+            return
+        text = {"table": lambda: render_roadmap_text(years, lang), "json": lambda: roadmap_to_json(years),
+                "csv": lambda: roadmap_csv(years)}[fmt]()
+        _echo_or_write(text, out)
+        return
     if not force:
         check_same_model(planset)
     _note_city(planset)
@@ -725,6 +737,12 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
         return
     text = {"table": lambda: render_text(result, lang), "json": lambda: to_json(result),
             "csv": lambda: quote_frame(for_people(result.wide())).to_csv(index=False, lineterminator="\n")}[fmt]()
+    _echo_or_write(text, out)
+
+
+def _echo_or_write(text: str, out: Path | None) -> None:
+    from allocator.files import write_text
+
     if out is None:
         click.echo(text.rstrip("\n"))
     else:
