@@ -751,7 +751,8 @@ def _echo_or_write(text: str, out: Path | None) -> None:
 
 @main.command("chart")
 @plans_argument
-@click.option("--kind", required=True, type=click.Choice(["bars", "lorenz", "map", "coverage", "tradeoff"]), help="Which chart.")
+@click.option("--kind", required=True, type=click.Choice(["bars", "lorenz", "map", "coverage", "tradeoff", "roadmap"]),
+              help="Which chart (roadmap: a roadmap plan year by year).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Image file: .png or .svg.")
 @instance_option
 @by_option
@@ -763,7 +764,7 @@ def _echo_or_write(text: str, out: Path | None) -> None:
 @overwrite_option
 @friendly
 def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force, labels, overwrite) -> None:
-    """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage or the tradeoff."""
+    """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage, the tradeoff, or a roadmap's years."""
     from allocator.views.chart_data import ChartOptions, build_chart, needs_instance
     from allocator.views.charts import save
     from allocator.views.compare import load_plans

@@ -28,12 +28,12 @@ def is_roadmap(plan: Plan) -> bool:
     return plan.model == MODEL
 
 
-def refuse_roadmaps(plans: list[Plan], what: str) -> None:
+def refuse_roadmaps(plans: list[Plan], what: str, instead: str) -> None:
     """A single-year view given a roadmap: exit 2 naming what reads roadmaps instead."""
     for plan in plans:
         if is_roadmap(plan):
             raise InputError(Problem(str(plan.path or "PLAN"), f"is a roadmap over {_span(plan)}: {what} reads plans of one "
-                                                                "year and would mix its years"))
+                                                                f"year and would mix its years; {instead}"))
 
 
 def require_roadmaps(plans: list[Plan], what: str) -> None:
