@@ -714,7 +714,7 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
         check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}",
                   overwrite)
     planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
-    if refuse_mixed(planset.plans, "compare"):
+    if refuse_mixed(planset.plans, "compare roadmaps with roadmaps (year by year), or plans of one year with each other"):
         if by != "district":
             raise InputError("roadmaps are compared year by year for the whole city: --by town does not apply", file="--by")
         years = compare_roadmaps(planset.plans, planset.labels, planset.names, planset.folders)

@@ -311,17 +311,20 @@ def roadmap_figure(hires: pd.DataFrame, sites: pd.Series, index: pd.DataFrame, t
         x = np.arange(len(years))
         fig = Figure(figsize=(max(6.0, 1.1 * len(years) + 3.5), 9.0), layout="constrained")
         top, middle, bottom = fig.subplots(3, 1, sharex=True)
-        base = np.zeros(len(years))
+        up, down = np.zeros(len(years)), np.zeros(len(years))     # a kind with fewer staff than the year before goes below 0
         for i, column in enumerate(hires.columns):
-            values = hires[column].to_numpy(float)
-            top.bar(x, values, bottom=base, width=0.6, color=series_colour(i), label=str(column))
-            base += values
-        for xi, total in zip(x, base):
-            top.annotate(f"{total:,.0f}", (xi, total), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+            values = np.nan_to_num(hires[column].to_numpy(float))
+            bottom_of = np.where(values >= 0, up, down)
+            top.bar(x, values, bottom=bottom_of, width=0.6, color=series_colour(i), label=str(column))
+            up, down = up + np.clip(values, 0, None), down + np.clip(values, None, 0)
+        for xi, high, total in zip(x, up, up + down):
+            top.annotate(f"{total:,.0f}", (xi, high), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
         top.set_title(words["hires"], fontsize=11)
         top.set_ylabel(words["persons"])
         top.legend(fontsize="small", loc="best")
-        top.set_ylim(0, max(1.0, float(base.max())) * 1.25)
+        top.set_ylim(min(0.0, float(down.min()) * 1.25), max(1.0, float(up.max())) * 1.25)
+        if down.min() < 0:
+            top.axhline(0, color="#333333", lw=0.8)
         opened = sites.to_numpy(float)
         middle.bar(x, opened, width=0.6, color=series_colour(4))
         for xi, n in zip(x, opened):

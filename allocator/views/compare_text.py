@@ -55,6 +55,8 @@ def fmt_value(value: object, kind: str = "number") -> str:
         v = 0.0
     if kind == "ratio":
         return f"{v:.3f}"
+    if kind == "rate":
+        return f"{v:,.1f}"
     if kind in ("count", "money"):
         return f"{v:,.0f}" if v == round(v) or abs(v) >= 100 else f"{v:,.1f}"
     if abs(v) >= 1000:
@@ -63,7 +65,7 @@ def fmt_value(value: object, kind: str = "number") -> str:
 
 
 NOISE = 1e-9                        # |x| below this is 0 to a reader
-DIGITS = {"count": 0, "money": 1, "ratio": 4, "number": 1}     # decimals a person reads, by metric kind
+DIGITS = {"count": 0, "money": 1, "ratio": 4, "rate": 1, "number": 1}     # decimals a person reads, by metric kind
 
 
 def for_people(frame: pd.DataFrame, unknown: int = 1) -> pd.DataFrame:

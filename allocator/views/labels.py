@@ -11,7 +11,7 @@ SERVICES_ZH = {
 }
 
 # metric key → (English, Chinese, kind); kind decides how a value is shown:
-# count (whole persons or sites), ratio (coverage, 0..1+), money (10k CNY/yr), number.
+# count (whole persons or sites), ratio (coverage, 0..1+), money (10k CNY/yr), rate (per 10k people), number.
 METRICS: dict[str, tuple[str, str, str]] = {
     "spend": ("spend (10k CNY/yr)", "支出（万元/年）", "money"),
     "transfer": ("transfer (10k CNY/yr)", "转移支付（万元/年）", "money"),
@@ -57,13 +57,13 @@ METRICS.update({
     "employed_professional": ("professionals employed", "在岗专业力量", "count"),
     "employed_officers": ("officers employed", "在岗执法人员", "count"),
     "sites_opened": ("sites opened", "新开设施", "count"),
-    "sites_decided": ("sites decided", "已定设施", "count"),
+    "sites_decided": ("sites decided this year (open after the build lag)", "本年决定新建设施（建设周期后开放）", "count"),
     "mean_index": ("mean district service index (population-weighted)", "区县服务指数均值（人口加权）", "ratio"),
     "lowest_index": ("lowest district service index", "最低区县服务指数", "ratio"),
     "urban_districts": ("urban districts", "城区数", "count"),
     "urban_districts_at_worker_norm": ("urban districts at the community worker norm", "社区工作者达标城区数", "count"),
     "community_workers_urban": ("community workers (urban)", "城区社区工作者", "count"),
-    "community_workers_per_10k_urban": ("community workers per 10k urban residents", "每万城镇常住人口社区工作者", "number"),
+    "community_workers_per_10k_urban": ("community workers per 10k urban residents", "每万城镇常住人口社区工作者", "rate"),
 })
 for _service, _zh in SERVICES_ZH.items():
     _en = "all services" if _service == "all" else _service.replace("_", " ")

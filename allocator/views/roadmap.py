@@ -44,15 +44,15 @@ def require_roadmaps(plans: list[Plan], what: str) -> None:
                                                                 "reads roadmaps (allocator solve --model roadmap --years ...)"))
 
 
-def refuse_mixed(plans: list[Plan], what: str) -> bool:
+def refuse_mixed(plans: list[Plan], instead: str) -> bool:
     """True when every plan is a roadmap, False when none is; exit 2 when roadmaps and plans of one
     year are mixed (one's years cannot be set beside the other's districts)."""
     roadmaps = [p for p in plans if is_roadmap(p)]
     if roadmaps and len(roadmaps) < len(plans):
         single = next(p for p in plans if not is_roadmap(p))
         raise InputError(Problem(str(single.path or "PLAN"), f"is a {single.model} plan of one year and {roadmaps[0].path} a "
-                                                             f"roadmap over {_span(roadmaps[0])}: {what} roadmaps with "
-                                                             "roadmaps (year by year), or plans of one year with each other"))
+                                                             f"roadmap over {_span(roadmaps[0])}: one's years cannot be "
+                                                             f"set beside the other's districts; {instead}"))
     return bool(roadmaps)
 
 
