@@ -719,9 +719,10 @@ class _Warnings:
 def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, labels, overwrite) -> None:
     """Plans side by side per district (or town): staff, coverage, spend, deltas against the first plan, equity."""
     from allocator.views.compare import check_same_model, compare, load_plans
-    from allocator.views.compare_text import for_people, render_text, to_json
-    from allocator.files import quote_frame, write_text
-    from allocator.views.export import check_out, export_comparison
+    from allocator.views.compare_text import for_people, render_roadmap_text, render_text, roadmap_csv, roadmap_to_json, to_json
+    from allocator.files import quote_frame
+    from allocator.views.export import check_out, export_comparison, export_roadmap_comparison
+    from allocator.views.roadmap import compare_roadmaps, refuse_mixed
 
     fmt = "json" if as_json else fmt or {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}.get(out.suffix.lower() if out else "", "table")
     if fmt == "xlsx" and out is None:
@@ -730,6 +731,17 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
         check_out(out, {"table": (".txt",), "csv": (".csv",), "xlsx": (".xlsx",), "json": (".json",)}[fmt], f"--format {fmt}",
                   overwrite)
     planset = load_plans(list(plans), force=force, instance=instance_path, progress=_progress, labels=labels)
+    if refuse_mixed(planset.plans, "compare roadmaps with roadmaps (year by year), or plans of one year with each other"):
+        if by != "district":
+            raise InputError("roadmaps are compared year by year for the whole city: --by town does not apply", file="--by")
+        years = compare_roadmaps(planset.plans, planset.labels, planset.names, planset.folders)
+        if fmt == "xlsx":
+            click.echo(f"wrote {export_roadmap_comparison(years, out)}")
+            return
+        text = {"table": lambda: render_roadmap_text(years, lang), "json": lambda: roadmap_to_json(years),
+                "csv": lambda: roadmap_csv(years)}[fmt]()
+        _echo_or_write(text, out)
+        return
     if not force:
         check_same_model(planset)
     _note_city(planset)
@@ -742,6 +754,12 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
         return
     text = {"table": lambda: render_text(result, lang), "json": lambda: to_json(result),
             "csv": lambda: quote_frame(for_people(result.wide())).to_csv(index=False, lineterminator="\n")}[fmt]()
+    _echo_or_write(text, out)
+
+
+def _echo_or_write(text: str, out: Path | None) -> None:
+    from allocator.files import write_text
+
     if out is None:
         click.echo(text.rstrip("\n"))
     else:
@@ -750,7 +768,8 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
 
 @main.command("chart")
 @plans_argument
-@click.option("--kind", required=True, type=click.Choice(["bars", "lorenz", "map", "coverage", "tradeoff"]), help="Which chart.")
+@click.option("--kind", required=True, type=click.Choice(["bars", "lorenz", "map", "coverage", "tradeoff", "roadmap"]),
+              help="Which chart (roadmap: a roadmap plan year by year).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Image file: .png or .svg.")
 @instance_option
 @by_option
@@ -762,7 +781,7 @@ def compare_command(plans, by, fmt, out, force, instance_path, lang, as_json, la
 @overwrite_option
 @friendly
 def chart_command(plans, kind, out, instance_path, by, metric, colour, lang, force, labels, overwrite) -> None:
-    """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage or the tradeoff."""
+    """Draw one chart of PLAN(s): bars, Lorenz curves, a town map, service coverage, the tradeoff, or a roadmap's years."""
     from allocator.views.chart_data import ChartOptions, build_chart, needs_instance
     from allocator.views.charts import save
     from allocator.views.compare import load_plans

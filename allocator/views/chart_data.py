@@ -19,8 +19,9 @@ from allocator.views.compare import MAIN_STAFF, Levels, PlanSet, compare, equity
 from allocator.errors import InputError, Problem
 from allocator.data.instance import Instance
 from allocator.views.labels import BY_ZH, SERVICES_ZH, metric_label
+from allocator.views.roadmap import HIRE_KINDS, refuse_roadmaps, require_roadmaps, roadmap_table
 
-KINDS = ("bars", "lorenz", "map", "coverage", "tradeoff")
+KINDS = ("bars", "lorenz", "map", "coverage", "tradeoff", "roadmap")
 GROUP_OF_SERVICE = {"childcare": ("children", "儿童"), "education": ("children", "儿童"), "employment": ("working age", "劳动年龄人口"),
                     "health": ("everyone", "全体居民"), "elderly_care": ("elderly", "老年人"), "housing": ("everyone", "全体居民"),
                     "assistance": ("everyone", "全体居民"), "all": ("all groups", "全部人群")}
@@ -30,13 +31,22 @@ WORDS = {
            "map": "{what} by town", "coverage_map": "coverage", "change_map": "change in {metric} against today",
            "coverage": "15-minute circle: share of each target group within reach, per {by}", "share": "share within reach",
            "tradeoff": "Tradeoff: level against equity across {by}s", "tradeoff_x": "mean {level} across {by}s",
-           "tradeoff_y": "Gini index (lower is fairer)", "towns": "towns", "open": "open sites", "new": "new sites"},
+           "tradeoff_y": "Gini index (lower is fairer)", "towns": "towns", "open": "open sites", "new": "new sites",
+           "roadmap": "Roadmap {first}–{last}: {name}", "hires": "Hires per year", "persons": "persons hired",
+           "fulltime": "full-time grid workers", "parttime": "part-time grid workers", "professional": "professionals",
+           "officers": "officers", "sites": "Sites opened per year", "sites_y": "sites opened",
+           "index": "District service index per year", "index_y": "service index", "mean_index": "mean (population-weighted)",
+           "lowest_index": "lowest district", "year": "year"},
     "zh": {"today": "现状", "bars": "各{by}{metric}：现状与各方案", "lorenz": "{by}{level}洛伦兹曲线",
            "lorenz_x": "{by}累计占比（由低到高）", "lorenz_xw": "人口累计占比（按{by}，由低到高）", "lorenz_y": "{level}累计占比",
            "map": "各街镇{what}", "coverage_map": "覆盖率", "change_map": "{metric}较现状变化",
            "coverage": "一刻钟服务圈：各{by}目标人群覆盖率", "share": "服务圈内人口占比",
            "tradeoff": "效率与公平的权衡", "tradeoff_x": "各{by}{level}均值", "tradeoff_y": "基尼系数（越低越公平）",
-           "towns": "街镇", "open": "开放设施", "new": "新建设施"},
+           "towns": "街镇", "open": "开放设施", "new": "新建设施",
+           "roadmap": "多年规划 {first}–{last}：{name}", "hires": "各年新增人员", "persons": "新增人数",
+           "fulltime": "专职网格员", "parttime": "兼职网格员", "professional": "专业力量", "officers": "执法人员",
+           "sites": "各年新开设施", "sites_y": "新开设施数", "index": "各年区县服务指数", "index_y": "服务指数",
+           "mean_index": "均值（人口加权）", "lowest_index": "最低区县", "year": "年份"},
 }
 
 
@@ -51,8 +61,10 @@ class ChartOptions:
 def build_chart(kind: str, planset: PlanSet, options: ChartOptions = ChartOptions()) -> Figure:
     if kind not in KINDS:
         raise InputError(Problem("--kind", f"unknown chart kind {kind!r}; use one of {', '.join(KINDS)}"))
+    if kind != "roadmap":
+        refuse_roadmaps(planset.plans, f"chart --kind {kind}", "draw it year by year with --kind roadmap")
     options = ChartOptions(options.by, fonts.chart_language(options.lang), options.metric, options.colour)
-    return {"bars": bars, "lorenz": lorenz, "map": town_map, "coverage": coverage, "tradeoff": tradeoff}[kind](planset, options)
+    return {"roadmap": roadmap, "bars": bars, "lorenz": lorenz, "map": town_map, "coverage": coverage, "tradeoff": tradeoff}[kind](planset, options)
 
 
 def needs_instance(kind: str) -> bool:
@@ -142,6 +154,30 @@ def coverage(planset: PlanSet, options: ChartOptions) -> Figure:
         raise InputError(Problem("PLAN", f"chart --kind coverage needs a facilities plan (coverage per {options.by}{hint})"))
     w = WORDS[options.lang]
     return charts.coverage_figure(shares, w["coverage"].format(by=_by(options)), w["share"])
+
+
+# ---------------------------------------------------------------- roadmap
+
+def roadmap_data(planset: PlanSet) -> pd.DataFrame:
+    """What `--kind roadmap` draws, by year: hires of each kind, sites opened, mean and lowest
+    district index (roadmap.csv's values, unrounded). One roadmap only."""
+    require_roadmaps(planset.plans, "chart --kind roadmap")
+    if len(planset.plans) != 1:
+        raise InputError(Problem("PLAN", f"chart --kind roadmap draws one roadmap, not {len(planset.plans)}: give one plan "
+                                         "(allocator compare A B sets roadmaps side by side, year by year)"))
+    table = roadmap_table(planset.plans[0]).set_index("year")
+    return table[[f"hires_{k}" for k in HIRE_KINDS] + ["sites_opened", "mean_index", "lowest_index"]].astype(float)
+
+
+def roadmap(planset: PlanSet, options: ChartOptions) -> Figure:
+    data = roadmap_data(planset)
+    w = WORDS[options.lang]
+    years = [int(y) for y in data.index]
+    title = w["roadmap"].format(first=years[0], last=years[-1], name=fonts.display_name(series_name(planset, 0), "A"))
+    hires = data[[f"hires_{k}" for k in HIRE_KINDS]]
+    hires.columns = [w[k] for k in HIRE_KINDS]
+    index = data[["mean_index", "lowest_index"]].rename(columns={"mean_index": w["mean_index"], "lowest_index": w["lowest_index"]})
+    return charts.roadmap_figure(hires, data["sites_opened"], index, title, w)
 
 
 def _service_label(service: str, lang: str) -> str:

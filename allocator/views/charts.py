@@ -16,6 +16,7 @@ from adjustText import adjust_text
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from allocator.views import fonts
 
@@ -297,3 +298,56 @@ def _pad_limits(ax, points: pd.DataFrame) -> None:
         lo, hi = float(points[column].min()), float(points[column].max())
         span = hi - lo if hi > lo else max(abs(hi), 0.05)
         axis(lo - 0.25 * span, hi + 0.25 * span)
+
+
+# ---------------------------------------------------------------- roadmap
+
+def roadmap_figure(hires: pd.DataFrame, sites: pd.Series, index: pd.DataFrame, title: str, words: dict[str, str]) -> Figure:
+    """A roadmap year by year, three panels sharing the years: hires stacked by kind (columns of
+    `hires`), sites opened, and the index lines (columns of `index`: mean, lowest). Totals are
+    written on the bars in whole persons and sites, the index to three decimals."""
+    with style():
+        years = [int(y) for y in hires.index]
+        x = np.arange(len(years))
+        fig = Figure(figsize=(max(6.0, 1.1 * len(years) + 3.5), 9.0), layout="constrained")
+        top, middle, bottom = fig.subplots(3, 1, sharex=True)
+        up, down = np.zeros(len(years)), np.zeros(len(years))     # a kind with fewer staff than the year before goes below 0
+        for i, column in enumerate(hires.columns):
+            values = np.nan_to_num(hires[column].to_numpy(float))
+            bottom_of = np.where(values >= 0, up, down)
+            top.bar(x, values, bottom=bottom_of, width=0.6, color=series_colour(i), label=str(column))
+            up, down = up + np.clip(values, 0, None), down + np.clip(values, None, 0)
+        for xi, high, total in zip(x, up, up + down):
+            top.annotate(f"{total:,.0f}", (xi, high), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+        top.set_title(words["hires"], fontsize=11)
+        top.set_ylabel(words["persons"])
+        top.legend(fontsize="small", loc="best")
+        top.set_ylim(min(0.0, float(down.min()) * 1.25), max(1.0, float(up.max())) * 1.25)
+        if down.min() < 0:
+            top.axhline(0, color="#333333", lw=0.8)
+        opened = sites.to_numpy(float)
+        middle.bar(x, opened, width=0.6, color=series_colour(4))
+        for xi, n in zip(x, opened):
+            middle.annotate(f"{n:,.0f}", (xi, n), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+        middle.set_title(words["sites"], fontsize=11)
+        middle.set_ylabel(words["sites_y"])
+        middle.set_ylim(0, max(1.0, float(opened.max())) * 1.25)
+        for axis in (top, middle):
+            axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(axis="y", alpha=0.3)
+        for i, column in enumerate(index.columns):
+            values = index[column].to_numpy(float)
+            bottom.plot(x, values, color=series_colour(i), marker="o", lw=2, label=str(column))
+            for xi, v in zip(x, values):
+                bottom.annotate(f"{v:.3f}", (xi, v), xytext=(0, 6 if i == 0 else -12), textcoords="offset points",
+                                ha="center", fontsize=8)
+        low, high = float(np.nanmin(index.to_numpy(float))), float(np.nanmax(index.to_numpy(float)))
+        bottom.set_ylim(max(0.0, low - 0.1), min(1.05, high + 0.08) if high <= 1 else high + 0.08)
+        bottom.set_title(words["index"], fontsize=11)
+        bottom.set_ylabel(words["index_y"])
+        bottom.set_xlabel(words["year"])
+        bottom.grid(alpha=0.3)
+        bottom.legend(fontsize="small", loc="best")
+        bottom.set_xticks(x, [str(y) for y in years])
+        fig.suptitle(title)
+        return fig

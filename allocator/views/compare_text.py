@@ -13,7 +13,9 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+from allocator.files import quote_frame
 from allocator.views.compare import Comparison
+from allocator.views.roadmap import RoadmapComparison, roadmap_json
 from allocator.views.labels import BY_ZH, EQUITY_KEYS, METRICS, field_label, metric_kind, metric_label
 
 NAME_WIDTH = 20
@@ -53,6 +55,8 @@ def fmt_value(value: object, kind: str = "number") -> str:
         v = 0.0
     if kind == "ratio":
         return f"{v:.3f}"
+    if kind == "rate":
+        return f"{v:,.1f}"
     if kind in ("count", "money"):
         return f"{v:,.0f}" if v == round(v) or abs(v) >= 100 else f"{v:,.1f}"
     if abs(v) >= 1000:
@@ -61,7 +65,7 @@ def fmt_value(value: object, kind: str = "number") -> str:
 
 
 NOISE = 1e-9                        # |x| below this is 0 to a reader
-DIGITS = {"count": 0, "money": 1, "ratio": 4, "number": 1}     # decimals a person reads, by metric kind
+DIGITS = {"count": 0, "money": 1, "ratio": 4, "rate": 1, "number": 1}     # decimals a person reads, by metric kind
 
 
 def for_people(frame: pd.DataFrame, unknown: int = 1) -> pd.DataFrame:
@@ -185,3 +189,39 @@ def _num(value: object) -> object:
     if value is pd.NA:
         return None
     return value
+
+
+# ---------------------------------------------------------------- roadmaps year by year
+
+ROADMAP_HEAD = ("folder", "objective", "objective_value", "status", "mip_gap", "years")
+
+
+def render_roadmap_text(cmp: RoadmapComparison, lang: str = "en", width: int = 80) -> str:
+    """Roadmaps as terminal text: who is who, a head block, then one row per year with each plan's
+    figures and their differences from the first plan."""
+    legend = [fit(f"{label} = {name}" + (f" ({folder})" if name != folder else ""), width)
+              for label, name, folder in zip(cmp.labels, cmp.names, cmp.folders)]
+    keys = [field_label(k, lang) if k != "years" else ("years" if lang == "en" else "年份") for k in ROADMAP_HEAD]
+    head = [(label, [_head_cell(k, row.get(k), lang) for k in ROADMAP_HEAD]) for label, row in cmp.head.iterrows()]
+    first = cmp.labels[0]
+    columns = []
+    for metric in cmp.metrics:
+        kind = metric_kind(metric)
+        columns += [(f"{metric} [{label}]", [fmt_value(v, kind) for v in cmp.column(metric, label)]) for label in cmp.labels]
+        columns += [(f"{metric} [{label}-{first}]", [fmt_delta(d, b, kind) for d, b in
+                                                   zip(cmp.delta(metric, label), cmp.column(metric, first))])
+                    for label in cmp.labels[1:]]
+    words = [fit(f"{metric}: {metric_label(metric, lang)}", width) for metric in cmp.metrics]
+    title = "year by year" if lang == "en" else "逐年对比"
+    lines = [*legend, "", *table_lines("plan" if lang == "en" else "方案", keys, head, width), "", title, *words, "",
+             *table_lines("year" if lang == "en" else "年份", [str(y) for y in cmp.years], columns, width)]
+    return "\n".join(lines)
+
+
+def roadmap_csv(cmp: RoadmapComparison) -> str:
+    """The year table for people (rounded to each metric's unit)."""
+    return quote_frame(for_people(cmp.wide())).to_csv(index=False, lineterminator="\n")
+
+
+def roadmap_to_json(cmp: RoadmapComparison) -> str:
+    return json.dumps(roadmap_json(cmp), ensure_ascii=False, indent=1)

@@ -21,6 +21,7 @@ from allocator.data.instance import Instance
 from allocator.views.compare_text import DIGITS, for_people
 from allocator.views.labels import EQUITY_KEYS, METRICS, bilingual, column_header, field_label, metric_kind
 from allocator.plans.plan import TABLE_COLUMNS, Plan
+from allocator.views.roadmap import RoadmapComparison
 
 SHEET_MAX = 31
 META_FIELDS = ("model", "objective", "objective_value", "status", "mip_gap", "bound", "solver", "solver_version",
@@ -158,3 +159,14 @@ def export_plan(folder: Path, out: Path, instance: Path | None = None, progress=
 
 def export_comparison(cmp: Comparison, out: Path) -> Path:
     return write_workbook(comparison_sheets(cmp), out)
+
+
+def export_roadmap_comparison(cmp: RoadmapComparison, out: Path) -> Path:
+    """Roadmaps compared: the plans (one column each) and the year table (one row per year)."""
+    head = cmp.head.reset_index()
+    fields = ["label", "name", "folder", "objective", "objective_value", "status", "mip_gap", "years"]
+    words = {"label": "plan / 方案", "name": "name / 名称", "years": "years / 年份"}
+    summary = pd.DataFrame({"field": [words.get(f) or f"{field_label(f, 'en')} / {field_label(f, 'zh')}" for f in fields]})
+    for _, row in head.iterrows():
+        summary[str(row["label"])] = [row.get(f) for f in fields]
+    return write_workbook({"summary": summary, "by_year": for_people(cmp.wide())}, out)

@@ -11,7 +11,7 @@ SERVICES_ZH = {
 }
 
 # metric key → (English, Chinese, kind); kind decides how a value is shown:
-# count (whole persons or sites), ratio (coverage, 0..1+), money (10k CNY/yr), number.
+# count (whole persons or sites), ratio (coverage, 0..1+), money (10k CNY/yr), rate (per 10k people), number.
 METRICS: dict[str, tuple[str, str, str]] = {
     "spend": ("spend (10k CNY/yr)", "支出（万元/年）", "money"),
     "transfer": ("transfer (10k CNY/yr)", "转移支付（万元/年）", "money"),
@@ -43,6 +43,28 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "sites_open": ("open facilities", "开放设施", "count"),
     "new_sites": ("new facilities", "新建设施", "count"),
 }
+# a roadmap's figures per year (roadmap.csv, and its districts.csv)
+METRICS.update({
+    "budget": ("budget (10k CNY/yr)", "预算（万元/年）", "money"),
+    "transfers": ("transfers (10k CNY/yr)", "转移支付（万元/年）", "money"),
+    "hires": ("hires (all kinds)", "新增人员（合计）", "count"),
+    "hires_fulltime": ("full-time grid workers hired", "新招专职网格员", "count"),
+    "hires_parttime": ("part-time grid workers hired", "新招兼职网格员", "count"),
+    "hires_professional": ("professionals hired", "新招专业力量", "count"),
+    "hires_officers": ("officers hired", "新招执法人员", "count"),
+    "employed_fulltime": ("full-time grid workers employed", "在岗专职网格员", "count"),
+    "employed_parttime": ("part-time grid workers employed", "在岗兼职网格员", "count"),
+    "employed_professional": ("professionals employed", "在岗专业力量", "count"),
+    "employed_officers": ("officers employed", "在岗执法人员", "count"),
+    "sites_opened": ("sites opened", "新开设施", "count"),
+    "sites_decided": ("sites decided this year (open after the build lag)", "本年决定新建设施（建设周期后开放）", "count"),
+    "mean_index": ("mean district service index (population-weighted)", "区县服务指数均值（人口加权）", "ratio"),
+    "lowest_index": ("lowest district service index", "最低区县服务指数", "ratio"),
+    "urban_districts": ("urban districts", "城区数", "count"),
+    "urban_districts_at_worker_norm": ("urban districts at the community worker norm", "社区工作者达标城区数", "count"),
+    "community_workers_urban": ("community workers (urban)", "城区社区工作者", "count"),
+    "community_workers_per_10k_urban": ("community workers per 10k urban residents", "每万城镇常住人口社区工作者", "rate"),
+})
 for _service, _zh in SERVICES_ZH.items():
     _en = "all services" if _service == "all" else _service.replace("_", " ")
     METRICS[f"cov_{_service}"] = (f"coverage: {_en}", f"{_zh}覆盖率", "ratio")
@@ -78,7 +100,8 @@ FIELDS: dict[str, tuple[str, str]] = {
 EQUITY_KEYS = ("mean", "min", "max", "gini", "theil", "atkinson_0.5", "cv", "jain", "min_max", "palma", "mad", "range")
 
 STATUS_ZH = {"optimal": "最优", "time_limit": "达到时限（可行解）", "infeasible": "不可行", "unbounded": "无界", "error": "错误"}
-MODEL_ZH = {"enforcement": "综合执法人员配置", "grid": "网格员配置", "facilities": "公共服务设施布局", "city": "市级统筹"}
+MODEL_ZH = {"enforcement": "综合执法人员配置", "grid": "网格员配置", "facilities": "公共服务设施布局", "city": "市级统筹",
+            "roadmap": "多年规划"}
 BY_ZH = {"district": "区县", "town": "街镇"}
 
 

@@ -22,9 +22,10 @@ from allocator.views import charts
 from allocator.views.chart_data import ChartOptions, build_chart
 from allocator.views.compare import MAIN_LEVEL, MAIN_STAFF, Comparison, PlanSet, compare, today_metrics
 from allocator.views.compare_text import fmt_delta, fmt_gap, fmt_value
-from allocator.errors import InputError
+from allocator.errors import InputError, Problem
 from allocator.views.labels import EQUITY_KEYS, MODEL_ZH, SERVICES_ZH, STATUS_ZH, field_label, metric_kind, metric_label
 from allocator.plans.plan import Plan
+from allocator.views.roadmap import HIRE_KINDS, ROADMAP_COLUMNS, is_roadmap, refuse_mixed, roadmap_table, year_table
 
 OBJECTIVES = {
     "maxmin": ("raise the lowest coverage as far as possible (max-min)", "使覆盖率最低的单位尽可能高（最大化最小覆盖率）"),
@@ -39,6 +40,9 @@ OBJECTIVES = {
     "pmedian": ("shortest total travel with p sites (p-median)", "p 个设施下总出行时间最短（p-中位）"),
     "cpmedian": ("p-median with site capacities", "带容量约束的 p-中位"),
     "pcenter": ("shortest longest trip with p sites (p-center)", "p 个设施下最远出行时间最短（p-中心）"),
+    "utilitarian": ("highest population-weighted mean service index (a roadmap: mean over its years)",
+                    "人口加权的服务指数均值最高（多年规划：各年平均）"),
+    "target": ("reach the target index by the target year at least cost", "以最低支出在目标年份前达到服务指数目标"),
     "cflp": ("cheapest capacitated facility plan", "带容量设施选址成本最低"),
 }
 LIMITS = (("budget", "budget (10k CNY/yr)", "预算（万元/年）"), ("headcount", "headcount", "编制总数"),
@@ -67,6 +71,8 @@ class Chart:
 def render_report(planset: PlanSet, lang: str = "zh", progress: Progress | None = None) -> str:
     """The report as one HTML string."""
     say = progress or (lambda message: None)
+    if refuse_mixed(planset.plans, "report a roadmap alone, or plans of one year together"):
+        return render_roadmap_report(planset, lang, say)
     cmp = compare(planset, "district")
     solved = solved_plans(planset)
     figures, kinds = [], chart_kinds(planset, solved)
@@ -130,7 +136,8 @@ def question(plan: Plan, label: str, lang: str) -> dict:
     en, zh = OBJECTIVES.get(str(m.get("objective")), (str(m.get("objective")), str(m.get("objective"))))
     model = str(m.get("model"))
     return {"label": label, "model": MODEL_ZH.get(model, model) if lang == "zh" else model,
-            "objective": f"{zh if lang == 'zh' else en} ({m.get('objective')})", "limits": limits(plan, lang)}
+            "objective": f"{zh if lang == 'zh' else en} ({m.get('objective')})",
+            "limits": limits(plan, lang) + (roadmap_limits(plan, lang) if is_roadmap(plan) else [])}
 
 
 def limits(plan: Plan, lang: str) -> list[tuple[str, str]]:
@@ -267,4 +274,95 @@ def _words(lang: str) -> dict[str, str]:
         "time_limit_note": ("达到求解时限：给出的是当前最好的可行方案，离最优的差距不超过所示间隙。" if zh
                             else "Stopped at the time limit: the best plan found, within the gap shown of the optimum."),
         "no_changes": "没有可比较的方案数据。" if zh else "No plan holds data to compare.",
+        "summary": "逐年概览" if zh else "The roadmap year by year",
+        "summary_note": ("每列为一年；新招与在岗人数为各类人员，指数为区县服务指数（均值按人口加权）。" if zh
+                         else "One column per year: hires and staff employed by kind; the index is the district service "
+                              "index (its mean weighted by population)."),
+        "figure": "项目" if zh else "figure", "year": "年度" if zh else "Year", "year_figures": "本年主要数字" if zh else "The year's figures",
+        "year_districts": "各区县" if zh else "Districts", "district": "区县" if zh else "district",
+        "no_roadmap": "没有规划：求解未得到可行方案。" if zh else "No roadmap: the solve found no plan.",
     }
+
+
+# ---------------------------------------------------------------- a roadmap year by year
+
+ROADMAP_LIMITS = (("years", "years", "规划年份"), ("budget_growth", "budget growth per year", "预算年增长率"),
+                  ("hire_quotas", "most hires per year", "每年最多新招"), ("build_limit", "most sites opened per year", "每年最多新开设施"),
+                  ("build_lag", "years a site takes to open", "设施建设周期（年）"), ("target_level", "lowest index to reach", "最低服务指数目标"),
+                  ("target_year", "by the year", "目标年份"))
+YEAR_DISTRICT_COLUMNS = ("spend", "service_index", "grid_coverage", "enforcement_coverage", "facilities_coverage", "fulltime",
+                         "parttime", "professionals", "enforcement_staff", "pool_staff", "new_sites",
+                         "community_workers_per_10k_urban")
+YEAR_FIGURES = ("budget", "spend", "transfers", *(f"hires_{k}" for k in HIRE_KINDS), *(f"employed_{k}" for k in HIRE_KINDS),
+                "sites_opened", "mean_index", "lowest_index", "urban_districts_at_worker_norm")
+
+
+def roadmap_limits(plan: Plan, lang: str) -> list[tuple[str, str]]:
+    """A roadmap's own limits (plan.json's roadmap section), in words; those not set are left out."""
+    own = plan.meta.get("roadmap") or {}
+    out = []
+    for key, en, zh in ROADMAP_LIMITS:
+        value = own.get(key, (plan.meta.get("options") or {}).get(key))
+        if key == "years" and value:
+            value = f"{min(value)}–{max(value)}"
+        elif key == "budget_growth":
+            value = (plan.meta.get("options") or {}).get(key)
+            value = None if not value else f"{100 * float(value):g}%"
+        elif key == "hire_quotas":
+            value = ", ".join(f"{metric_label(f'hires_{k}', lang)} {n}" for k, n in (value or {}).items()) or None
+        elif key == "build_lag" and not value:
+            value = None
+        if value is not None and value != "":
+            out.append((zh if lang == "zh" else en, value if isinstance(value, str) else fmt_value(value)))
+    return out
+
+
+def render_roadmap_report(planset: PlanSet, lang: str, say: Progress) -> str:
+    """One roadmap: the question, its years in one table and one chart, then a section per year with
+    the year's figures and its district table."""
+    if len(planset.plans) != 1:
+        raise InputError(Problem("PLAN", f"a report shows one roadmap, not {len(planset.plans)}: give one plan "
+                                         "(allocator compare A B sets roadmaps side by side, year by year)"))
+    plan, label = planset.plans[0], planset.labels[0]
+    summary, years, figures = None, [], []
+    if plan.tables:
+        table = roadmap_table(plan)
+        summary = {"years": [str(y) for y in table["year"]],
+                   "rows": [(metric_label(c, lang), [fmt_value(float(v), metric_kind(c)) for v in table[c]])
+                            for c in ROADMAP_COLUMNS if c != "year"]}
+        say("drawing the roadmap")
+        figures.append(chart("roadmap", planset, lang, "各年新增人员、新开设施与服务指数" if lang == "zh"
+                             else "Hires, sites opened and the service index per year"))
+        years = [year_section(plan, row, lang) for _, row in table.iterrows()]
+    rows = plan_rows_roadmap(planset, lang)
+    say("writing the report")
+    template = _environment().get_template("report.html.j2")
+    return template.render(lang=lang, t=_words(lang), city=_city_name(planset, lang), created=datetime.now().strftime("%Y-%m-%d %H:%M"),
+                           questions=[question(plan, label, lang)], plans=rows, roadmap=True, summary=summary,
+                           figures=figures, years=years, solver=solver_rows(planset, lang))
+
+
+def plan_rows_roadmap(planset: PlanSet, lang: str) -> list[dict]:
+    """The plans table of a roadmap: its spend is per year (the summary), so the cell says so."""
+    rows = []
+    for plan, label, folder, name in zip(planset.plans, planset.labels, planset.folders, planset.names):
+        m = plan.meta
+        check = (m.get("check") or {}).get("passed")
+        rows.append({"label": label, "folder": folder if name == folder else f"{name} ({folder})", "model": m.get("model"),
+                     "objective": m.get("objective"), "status": _status(m.get("status"), lang), "gap": _gap(m.get("mip_gap")),
+                     "value": fmt_value(m.get("objective_value")), "spend": "见逐年概览" if lang == "zh" else "by year, below",
+                     "check": "-" if check is None else (("通过" if check else "未通过") if lang == "zh" else ("passed" if check else "FAILED"))})
+    return rows
+
+
+def year_section(plan: Plan, row: pd.Series, lang: str) -> dict:
+    """One year: its figures (roadmap.csv's row) and its districts (districts.csv's rows of that year)."""
+    year = int(row["year"])
+    figures = [(metric_label(c, lang), fmt_value(float(row[c]), metric_kind(c))) for c in YEAR_FIGURES]
+    districts = year_table(plan, "districts", year)
+    columns = [c for c in YEAR_DISTRICT_COLUMNS if c in districts]
+    names = [str(n) if isinstance(n, str) and n else str(d) for n, d in zip(districts.get("name", districts["district_id"]),
+                                                                            districts["district_id"])]
+    numbers = districts[columns].apply(pd.to_numeric, errors="coerce").astype(float)
+    table = [(name, [fmt_value(float(numbers.at[i, c]), metric_kind(c)) for c in columns]) for i, name in enumerate(names)]
+    return {"year": year, "figures": figures, "header": [metric_label(c, lang) for c in columns], "districts": table}
