@@ -68,6 +68,7 @@ With one year the roadmap is the city model: (R1)–(R8) vanish or are the city 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -327,6 +328,29 @@ def _spend_in_year(rm: Roadmap, y: int, new: list, spend: dict) -> None:
 
 
 # --- a first plan ------------------------------------------------------------------------------
+
+def rounded_plan(rm: Roadmap) -> ComponentMap:
+    """The decisions of the loaded LP relaxation rounded down where rounding down keeps every row a plan
+    needs: a new site opens in a year only where the LP opens it whole in every year it is open (a site
+    the LP opens in part stays closed in every year, so no year's spend (R8) rises and (R6) holds), and
+    grid staff x_g, z_g, y_t at the whole part of the LP's (x_g ≥ 1, y_t ≥ y_min). Pools and officers
+    are left to the solver. HiGHS completes it (`allocator.solving.roadmap`)."""
+    start = ComponentMap()
+    years = list(rm.years.values())
+    for sites in zip(*(serving(cm) for cm in years)):
+        if all(w.fixed for w in sites):
+            continue
+        x = [float(w.value or 0.0) for w in sites]
+        whole = all(v < 1e-6 or v > 1 - 1e-6 for v in x)
+        for w, v in zip(sites, x):
+            start[w] = 1.0 if whole and v > 0.5 else 0.0
+    for cm in years:
+        g = cm.grid.model
+        for var in (g.fulltime_workers, g.parttime_helpers, g.professionals):
+            for v in var.values():
+                start[v] = max(float(v.lb or 0.0), float(math.floor(float(v.value or 0.0) + 1e-6)))
+    return start
+
 
 def steady_plan(rm: Roadmap) -> ComponentMap:
     """Grid and site decisions of the plan that changes nothing it need not, in every year: one full-time

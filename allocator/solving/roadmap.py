@@ -34,16 +34,17 @@ from allocator.errors import InputError, Problem
 from allocator.models.city import check_index_weights, city_plan_levels, extract, mandatory_shortfall, plan_objective
 from allocator.models.equity_problem import HOLD_TOLERANCE, hold_bound, hold_today
 from allocator.models.roadmap import (DEFAULT_OBJECTIVE, MEASURES, OBJECTIVES, Roadmap, RoadmapOptions,
-                                      build_roadmap, community_workers, hold_objective_then_efficiency, roadmap_table,
-                                      set_objective, steady_plan)
+                                      build_roadmap, community_workers, hold_objective_then_efficiency, rounded_plan,
+                                      roadmap_table, set_objective, steady_plan)
 from allocator.solving.city import enforcement_block_options, facilities_block_options
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run", "roadmap_options"]
 
-PRIMARY_TIME_SHARE = 0.75
-STEADY_TIME_SHARE = 0.25     # at most this share of the time left completes the steady first plan
+PRIMARY_TIME_SHARE = 0.75   # an equity objective leaves a quarter of the time left for its tie-break
+LP_TIME_SHARE = 0.3         # at most this share of the time left for the LP relaxation
+FIRST_PLAN_TIME_SHARE = 0.5  # at most this share of the time left to complete a first plan
 
 
 def roadmap_options(city: Instance, run: RunOptions, index_weights=None) -> RoadmapOptions:
@@ -137,20 +138,22 @@ def _no_plan(result: SolveResult, options: RunOptions) -> str:
 
 
 def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, list[dict]]:
-    """The objective, then (an equity objective) the most efficient plan that keeps it."""
+    """The LP bound, a first plan from it, the objective from that plan, then (an equity objective) the
+    most efficient plan that keeps it."""
     deadline = deadline_of(options)
     tie_break = rm.options.objective in MEASURES and rm.options.objective != "utilitarian"
-    share = PRIMARY_TIME_SHARE if tie_break else 1.0
-    start, stages = _steady_start(rm, options, deadline)
-    first = solve(rm.model, _within(options, deadline, share, rm.options.objective), start=start)
+    start, bound, stages = _first_plan(rm, options, deadline)
+    first = solve(rm.model, _within(options, deadline, PRIMARY_TIME_SHARE if tie_break else 1.0, rm.options.objective),
+                  start=start)
     stages.append(stage_record(rm.options.objective, first))
-    if not first.has_solution and start is not None:          # HiGHS found nothing better in time: the steady plan
+    if not first.has_solution and start is not None:          # HiGHS found nothing better in time: the first plan
         for v, x in start.items():
             v.set_value(x, skip_validation=True)
         first = replace(first, has_solution=True, objective=pyo.value(rm.model.roadmap_objective), status="time_limit")
+    first = _tighter(first, bound, rm.model.roadmap_objective.sense == pyo.maximize)
     if not (tie_break and first.has_solution):
         return first, stages
-    start = ComponentMap((v, v.value) for v in rm.model.component_data_objects(pyo.Var) if v.value is not None)
+    start = _loaded(rm)
     hold_objective_then_efficiency(rm, float(first.objective), HOLD_TOLERANCE)
     second = solve(rm.model, _within(options, deadline, 1.0, "tie-break: max efficiency"), start=start)
     stages.append(stage_record("tie-break: max efficiency", second))
@@ -160,26 +163,52 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
     return first, stages
 
 
+def _tighter(result: SolveResult, bound: float | None, maximise: bool) -> SolveResult:
+    """The result with the tighter of its bound and the LP's (both hold for the whole roadmap)."""
+    if bound is None or not result.has_solution:
+        return result
+    best = bound if result.bound is None else (min(bound, result.bound) if maximise else max(bound, result.bound))
+    status = "optimal" if result.status == "optimal" else result.status
+    return replace(result, bound=best, gap=primary_gap(result.objective, best, maximise), status=status)
+
+
+def _loaded(rm: Roadmap) -> ComponentMap:
+    return ComponentMap((v, v.value) for v in rm.model.component_data_objects(pyo.Var) if v.value is not None)
+
+
+LP_STAGE = "LP relaxation (a bound on every roadmap)"
+ROUNDED_STAGE = "first plan: the LP's sites and grid staff rounded down"
 STEADY_STAGE = "first plan: today's staff kept, the required minimum, no new site"
 
 
-def _steady_start(rm: Roadmap, options: SolveOptions, deadline: float | None) -> tuple[ComponentMap | None, list[dict]]:
-    """The steady plan (models.roadmap `steady_plan`) completed by HiGHS with its decisions fixed (deficits,
-    coverage, spend and transfers follow from them): a whole plan to start from, None when it breaks a row."""
-    decided = steady_plan(rm)
+def _first_plan(rm: Roadmap, options: SolveOptions, deadline: float | None) -> tuple[ComponentMap | None, float | None, list[dict]]:
+    """The LP relaxation (its value bounds every roadmap), its decisions rounded down (`rounded_plan`) and
+    completed by HiGHS; failing that, the steady plan (`steady_plan`) completed. (start, LP bound, stages)."""
+    lp = solve(rm.model, _within(options, deadline, LP_TIME_SHARE, LP_STAGE), relax=True)
+    stages = [stage_record(LP_STAGE, lp)]
+    bound = lp.objective if lp.status == "optimal" else None
+    tries = [(ROUNDED_STAGE, rounded_plan(rm))] if bound is not None else []
+    for stage, decided in tries + [(STEADY_STAGE, None)]:
+        start, r = _completed(rm, options, deadline, stage, steady_plan(rm) if decided is None else decided)
+        stages.append(stage_record(stage, r))
+        if start is not None:
+            return start, bound, stages
+    return None, bound, stages
+
+
+def _completed(rm: Roadmap, options: SolveOptions, deadline: float | None, stage: str,
+               decided: ComponentMap) -> tuple[ComponentMap | None, SolveResult]:
+    """HiGHS completes the plan with `decided` fixed (deficits, coverage, spend and transfers, and what
+    `decided` leaves out, follow); None when no plan keeps them."""
     fixed = [v for v in decided if not v.fixed]
-    for v, x in decided.items():
-        if not v.fixed:
-            v.fix(x)
+    for v in fixed:
+        v.fix(decided[v])
     try:
-        r = solve(rm.model, _within(options, deadline, STEADY_TIME_SHARE, STEADY_STAGE))
+        r = solve(rm.model, _within(options, deadline, FIRST_PLAN_TIME_SHARE, stage))
     finally:
         for v in fixed:
             v.unfix()
-    if not r.has_solution:
-        return None, [stage_record(STEADY_STAGE, r)]
-    return ComponentMap((v, v.value) for v in rm.model.component_data_objects(pyo.Var) if v.value is not None), \
-        [stage_record(STEADY_STAGE, r)]
+    return (_loaded(rm) if r.has_solution else None), r
 
 
 def _within(options: SolveOptions, deadline: float | None, share: float, stage: str) -> SolveOptions:
