@@ -180,7 +180,7 @@ def _within(name: str):
 @click.option("--model", "model_name", required=True, type=click.Choice(["grid", "enforcement", "facilities", "city", "roadmap"]), help="Which model to solve.")
 @click.option("--objective", help="Objective of the model (see README; each model has a default).")
 @click.option("--budget", type=float, callback=_within("budget"), help="Yearly budget, 10k CNY: a hard limit under every objective.")
-@click.option("--years", metavar="FIRST:LAST", help="Roadmap: the years to plan, e.g. 2026:2030.")
+@click.option("--years", metavar="FIRST:LAST", help="Roadmap: the years to plan (default 2026:2030, the 15th five-year plan).")
 @click.option("--budget-growth", type=float, default=0.0, callback=_within("budget_growth"),
               help="Roadmap: yearly growth of the budget (0.03 = 3 %% a year) where city.yaml lists no budget for a year.")
 @click.option("--hire-quota", "hire_quotas", multiple=True, metavar="KIND=N",
@@ -296,8 +296,10 @@ def _roadmap_options(model: str, years, growth, quotas, build_limit, build_lag, 
         if flag:
             raise InputError(f"{flag} applies to --model roadmap only", file=flag)
         return {}
+    fields = {"budget_growth": float(growth), "build_limit": build_limit, "build_lag": int(build_lag),
+              "target_level": target_level, "target_year": target_year, **_quotas(quotas)}
     if not years:
-        raise InputError("a roadmap needs its years, e.g. --years 2026:2030", file="--years")
+        return fields                       # the default years (models.roadmap DEFAULT_YEARS)
     first, sep, last = years.partition(":")
     year = LIMITS["year"]
     try:
@@ -306,6 +308,11 @@ def _roadmap_options(model: str, years, growth, quotas, build_limit, build_lag, 
         raise InputError(f"give FIRST:LAST, e.g. 2026:2030, not {years!r}", file="--years") from None
     if not all(year.holds(y) for y in span) or span[1] < span[0] or not LIMITS["roadmap_years"].holds(span[1] - span[0] + 1):
         raise InputError(f"give FIRST:LAST with FIRST ≤ LAST, 1 to 30 years, each {year.rule()}, not {years!r}", file="--years")
+    return {"years": span, **fields}
+
+
+def _quotas(quotas) -> dict:
+    """--hire-quota KIND=N, each kind once, as RunOptions.hire_quotas; exit 2 on a bad one."""
     kinds = ("fulltime", "parttime", "professional", "officers")
     parsed: dict[str, int] = {}
     for text in quotas:
@@ -315,8 +322,7 @@ def _roadmap_options(model: str, years, growth, quotas, build_limit, build_lag, 
             raise InputError(f"give KIND=N once per kind, KIND one of {', '.join(kinds)}, N {LIMITS['hire_quota'].rule()}, "
                              f"not {text!r}", file="--hire-quota")
         parsed[kind] = int(number)
-    return {"years": span, "budget_growth": float(growth), "hire_quotas": tuple(parsed.items()), "build_limit": build_limit,
-            "build_lag": int(build_lag), "target_level": target_level, "target_year": target_year}
+    return {"hire_quotas": tuple(parsed.items())}
 
 
 _NO_PLAN_WORDS = ("the solver stopped at its time limit before finding any plan that meets every requirement; "

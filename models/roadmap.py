@@ -91,6 +91,7 @@ from .linear import centred, rows
 from .requirements import Family
 
 OBJECTIVES = ("utilitarian", "maxmin", "owa", "alpha", "target")
+DEFAULT_YEARS = (2026, 2030)          # the 15th five-year plan (十五五)
 DEFAULT_OBJECTIVE = "utilitarian"
 MEASURES = ("utilitarian", "maxmin", "owa", "alpha")
 HIRE_KINDS = ("fulltime", "parttime", "professional", "officers")
@@ -131,7 +132,6 @@ class Roadmap:
     cities: dict[int, Instance] = field(default_factory=dict)
     problems: dict[int, EquityProblem] = field(default_factory=dict)
     terms: dict[int, eq.EquityTerm] = field(default_factory=dict)
-    employed: dict = field(default_factory=dict)      # year → district → kind → N_{y,d,k}
 
     @property
     def first(self) -> int:
@@ -245,7 +245,6 @@ def _link_grid_staff(rm: Roadmap) -> None:
                       else sum(today[d][k] for d in ids))
             hires[y, k] = pyo.quicksum(employed[y][d][k] for d in ids) - before <= quota
     m.grid_hires_within_quota = rows(list(hires), hires)
-    rm.employed = employed
 
 
 # --- officers (R3, R4, R5) ----------------------------------------------------------------------

@@ -33,7 +33,7 @@ from allocator.data.years import Years, with_today
 from allocator.errors import InputError, Problem
 from allocator.models.city import check_index_weights, city_plan_levels, extract, mandatory_shortfall, plan_objective
 from allocator.models.equity_problem import HOLD_TOLERANCE, hold_bound, hold_today
-from allocator.models.roadmap import (DEFAULT_OBJECTIVE, MEASURES, OBJECTIVES, Roadmap, RoadmapOptions,
+from allocator.models.roadmap import (DEFAULT_OBJECTIVE, DEFAULT_YEARS, MEASURES, OBJECTIVES, Roadmap, RoadmapOptions,
                                       build_roadmap, community_workers, hold_objective_then_efficiency, rounded_plan,
                                       roadmap_table, set_objective, steady_plan)
 from allocator.solving.city import enforcement_block_options, facilities_block_options
@@ -49,9 +49,7 @@ FIRST_PLAN_TIME_SHARE = 0.5  # at most this share of the time left to complete a
 
 def roadmap_options(city: Instance, run: RunOptions, index_weights=None) -> RoadmapOptions:
     """The roadmap the planner asked for; InputError (exit 2) names the option that is wrong."""
-    if run.years is None:
-        raise InputError(Problem("--years", "a roadmap needs its years, e.g. --years 2026:2030"))
-    first, last = run.years
+    first, last = run.years or DEFAULT_YEARS
     years = Years.of(city, first, last, run.budget, run.budget_growth)
     objective = run.objective or DEFAULT_OBJECTIVE
     if objective == "target":
@@ -106,7 +104,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
     status = max((s["status"] for s in stages), key=lambda s: s != "optimal")
     done.result = replace(first, status=status if status in ("optimal", "time_limit") else "time_limit",
                           objective=done.objective_value, gap=primary_gap(done.objective_value, first.bound, maximise),
-                          handover_s=sum(s["seconds"] for s in stages) - first.solve_s)
+                          handover_s=sum(s["handover_s"] for s in stages), solve_s=sum(s["solve_s"] for s in stages))
     roadmap = done.tables["roadmap"]
     meta["roadmap"].update({"mean_index": float(roadmap["mean_index"].mean()),
                             "lowest_index": float(roadmap["lowest_index"].min())})
@@ -145,7 +143,7 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
     start, bound, stages = _first_plan(rm, options, deadline)
     first = solve(rm.model, _within(options, deadline, PRIMARY_TIME_SHARE if tie_break else 1.0, rm.options.objective),
                   start=start)
-    stages.append(stage_record(rm.options.objective, first))
+    stages.append(_stage(rm.options.objective, first))
     if not first.has_solution and start is not None:          # HiGHS found nothing better in time: the first plan
         for v, x in start.items():
             v.set_value(x, skip_validation=True)
@@ -156,11 +154,16 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
     start = _loaded(rm)
     hold_objective_then_efficiency(rm, float(first.objective), HOLD_TOLERANCE)
     second = solve(rm.model, _within(options, deadline, 1.0, "tie-break: max efficiency"), start=start)
-    stages.append(stage_record("tie-break: max efficiency", second))
+    stages.append(_stage("tie-break: max efficiency", second))
     if not second.has_solution:                      # the first plan stands: put it back
         for v, x in start.items():
             v.set_value(x, skip_validation=True)
     return first, stages
+
+
+def _stage(name: str, result: SolveResult) -> dict:
+    """A stage of plan.json, with its hand-over and HiGHS seconds apart (the run's timings sum them)."""
+    return stage_record(name, result, handover_s=result.handover_s, solve_s=result.solve_s)
 
 
 def _tighter(result: SolveResult, bound: float | None, maximise: bool) -> SolveResult:
@@ -185,12 +188,12 @@ def _first_plan(rm: Roadmap, options: SolveOptions, deadline: float | None) -> t
     """The LP relaxation (its value bounds every roadmap), its decisions rounded down (`rounded_plan`) and
     completed by HiGHS; failing that, the steady plan (`steady_plan`) completed. (start, LP bound, stages)."""
     lp = solve(rm.model, _within(options, deadline, LP_TIME_SHARE, LP_STAGE), relax=True)
-    stages = [stage_record(LP_STAGE, lp)]
+    stages = [_stage(LP_STAGE, lp)]
     bound = lp.objective if lp.status == "optimal" else None
     tries = [(ROUNDED_STAGE, rounded_plan(rm))] if bound is not None else []
     for stage, decided in tries + [(STEADY_STAGE, None)]:
         start, r = _completed(rm, options, deadline, stage, steady_plan(rm) if decided is None else decided)
-        stages.append(stage_record(stage, r))
+        stages.append(_stage(stage, r))
         if start is not None:
             return start, bound, stages
     return None, bound, stages
