@@ -257,3 +257,31 @@ def test_report_refuses_mixed_plans_and_two_roadmaps(plans, tmp_path):
     refused(invoke("report", plans["a"], plans["single"], "--out", out), "is a city plan of one year", "report a roadmap alone")
     refused(invoke("report", plans["a"], plans["b"], "--out", out), "one roadmap, not 2")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- export
+
+def test_export_workbook_holds_the_roadmap_and_every_year(plans, tmp_path):
+    out = tmp_path / "a.xlsx"
+    result = invoke("export", plans["a"], out)
+    assert result.exit_code == 0, result.output
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert list(sheets)[:2] == ["summary", "roadmap"]
+    table = sheets["roadmap"]
+    assert table.iloc[:, 0].tolist() == YEARS
+    want = roadmap_csv(plans["a"])
+    spend = next(c for c in table.columns if c.startswith("spend"))
+    assert np.allclose(table[spend].to_numpy(float), want["spend"].to_numpy(float), atol=0.5)
+    districts = sheets["districts"]
+    assert sorted(set(districts.iloc[:, 0])) == YEARS
+
+
+def test_gis_export_refuses_a_roadmap(plans, tmp_path):
+    out = tmp_path / "a.gpkg"
+    city = plans["a"].parent / "city"
+    result = invoke("export", plans["a"], out, "--instance", city)
+    if "pip install 'allocator[gis]'" in result.output:          # without the gis extra the export says so first
+        refused(result, "allocator[gis]")
+    else:
+        refused(result, "is a roadmap", ".xlsx")
+    assert not out.exists()

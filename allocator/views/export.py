@@ -21,7 +21,7 @@ from allocator.data.instance import Instance
 from allocator.views.compare_text import DIGITS, for_people
 from allocator.views.labels import EQUITY_KEYS, METRICS, bilingual, column_header, field_label, metric_kind
 from allocator.plans.plan import TABLE_COLUMNS, Plan
-from allocator.views.roadmap import RoadmapComparison
+from allocator.views.roadmap import RoadmapComparison, is_roadmap
 
 SHEET_MAX = 31
 META_FIELDS = ("model", "objective", "objective_value", "status", "mip_gap", "bound", "solver", "solver_version",
@@ -99,6 +99,8 @@ def plan_summary(plan: Plan, instance: Instance | None = None) -> pd.DataFrame:
     rows.append(("check / 独立校验", "passed / 通过" if check.get("passed") else ("failed / 未通过" if check else "-")))
     rows.append(("total_s / 总耗时（秒）", _cell((m.get("timings") or {}).get("total_s"))))
     rows.append(("options / 选项", json.dumps(m.get("options") or {}, ensure_ascii=False)))
+    if is_roadmap(plan):                # a roadmap's years are its sheets (roadmap, and a year column in each)
+        return pd.DataFrame(rows, columns=["field", "value"])
     levels = plan_levels(plan, "district", instance)
     if levels.key:
         weights = "population / 人口" if levels.weights is not None else "equal / 等权"
@@ -112,10 +114,11 @@ def plan_summary(plan: Plan, instance: Instance | None = None) -> pd.DataFrame:
 def plan_sheets(plan: Plan, instance: Instance | None = None) -> dict[str, pd.DataFrame]:
     """summary, the district metrics, then every table of the plan in contract order."""
     sheets = {"summary": plan_summary(plan, instance)}
-    metrics = unit_metrics(plan, "district", instance)
+    metrics = unit_metrics(plan, "district", instance) if not is_roadmap(plan) else pd.DataFrame()
     if len(metrics):
         sheets["by_district"] = for_people(metrics.rename_axis("district_id").reset_index())
-    order = [t for t in TABLE_COLUMNS if t in plan.tables] + sorted(t for t in plan.tables if t not in TABLE_COLUMNS)
+    first = ["roadmap"] if is_roadmap(plan) and "roadmap" in plan.tables else []
+    order = first + [t for t in TABLE_COLUMNS if t in plan.tables] + sorted(t for t in plan.tables if t not in TABLE_COLUMNS and t not in first)
     for name in order:                  # for people: to each column's unit, shares to 4 decimals (plan.json's folder stays exact)
         sheets[name] = for_people(plan.tables[name], unknown=4)
     return sheets

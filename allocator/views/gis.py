@@ -44,6 +44,7 @@ from allocator.files import write_file
 from allocator.plans.plan import Plan
 from allocator.views.compare import load_plans
 from allocator.views.export import check_out
+from allocator.views.roadmap import refuse_roadmaps
 
 GCJ02_NOTE = ("coordinates are GCJ-02 longitude/latitude (Chinese web-map datum, up to about 500 m from WGS 84), "
               "declared as EPSG:4326")
@@ -185,4 +186,6 @@ def export_layers(folder: Path, out: Path, instance: Path | None = None, progres
     check_out(out, GIS_SUFFIXES, "a GIS export", overwrite)
     require_gis()
     planset = load_plans([folder], instance=instance, city="required", progress=progress)
+    refuse_roadmaps(planset.plans, "a GIS export", "export it to .xlsx (every year's tables), or solve one year "
+                                                   "(--years 2030:2030) for its layers")
     return write_layers(planset.plans[0], planset.instance, Path(out))
