@@ -402,8 +402,9 @@ def roadmap_lines(plan) -> list[str]:
     if table is None or not len(table):
         return []
     norm = "urban districts at the community-worker norm"
-    lines = [f"year by year ({'mean over the years' if plan.meta.get('objective') != 'target' else 'spend over the years'} "
-             f"above; hires are staff employed over the year before):",
+    headline = {"target": "spend over the years", "leximin": "the lowest index of any year"}.get(
+        plan.meta.get("objective"), "mean over the years")
+    lines = [f"year by year ({headline} above; hires are staff employed over the year before):",
              f"  {'year':>4} {'budget':>10} {'spend':>10}  {'hires: full-time':>16} {'part-time':>9} {'profess.':>8} "
              f"{'officers':>8}  {'sites':>5}  {'mean':>6} {'lowest':>6}  {norm}"]
     for r in table.itertuples(index=False):

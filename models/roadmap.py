@@ -48,15 +48,16 @@ plan that keeps it):
 
     utilitarian   max (1/n) Σ_y Σ_d w_{y,d} I_{y,d}  (default: the population-weighted index, mean over years)
     maxmin, owa, alpha   the city model's measure of each year's indices, mean over years
+    leximin       lexicographic max-min of all I_{y,d}, every year and district one group (the solving
+                  layer's leximin sequence): first the lowest index of any year, then the next, …
     target        min Σ_y Σ_d S_{y,d}  s.t. I_{y,d} ≥ τ  ∀ d, ∀ y ≥ Y_τ   (τ by year Y_τ at least cost)
                                                                         target_reached
     --equity-bound holds in every year (models.equity_problem.hold_bound on each year's indices).
 
-Each objective rises with every district's index (maxmin with its tie-break), so no optimal roadmap
+Each objective rises with every district's index (maxmin and leximin with their tie-break), so no optimal roadmap
 levels a district down for nobody's gain. Range and mean absolute deviation fall as well when the
 best-served are held back, and Gini and Hoover are ratios (a mean of yearly ratios is no ratio
 Dinkelbach's method minimises): these four are yearly bounds (--equity-bound) next to an objective.
-Leximin has no single order over years and districts.
 
 With one year the roadmap is the city model: (R1)–(R8) vanish or are the city model's own rows.
 
@@ -77,6 +78,7 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from allocator.data.instance import Instance
+from allocator.errors import InputError, Problem
 from allocator.data.years import Years, year_city
 
 from . import equity as eq
@@ -90,7 +92,7 @@ from .city import REQUIREMENTS as CITY_REQUIREMENTS
 from .linear import centred, rows
 from .requirements import Family
 
-OBJECTIVES = ("utilitarian", "maxmin", "owa", "alpha", "target")
+OBJECTIVES = ("utilitarian", "maxmin", "leximin", "owa", "alpha", "target")
 DEFAULT_YEARS = (2026, 2030)          # the 15th five-year plan (十五五)
 DEFAULT_OBJECTIVE = "utilitarian"
 MEASURES = ("utilitarian", "maxmin", "owa", "alpha")
@@ -167,7 +169,10 @@ def _check_same_sites(rm: Roadmap) -> None:
     first = rm.years[rm.first].facilities
     for y, cm in rm.years.items():
         if not np.array_equal(cm.facilities.site_rows(), first.site_rows()):
-            raise ValueError(f"year {y} models other candidate sites than year {rm.first}")
+            raise InputError(Problem("districts.csv", f"the growth rates leave grids without a target group by {y} (their "
+                                                      f"population rounds to 0), so other sites can serve anyone than in "
+                                                      f"{rm.first}; a roadmap needs the same candidate sites every year",
+                                     column="growth"))
 
 
 # --- the planner's words for the rows that link the years (an infeasibility explanation relaxes them) ---
@@ -207,6 +212,8 @@ DEFINITIONS: frozenset[str] = CITY_DEFINITIONS - {"value_held"} | frozenset({   
     "district_spend_in_year",                                          # (R8): spend defined year by year
     "objective_held",                                                  # the tie-break holds the objective
     "utility_below_tangent", "level_at_least_lo",                      # alpha: y_g below the tangents, L_g ≥ lo
+    "lowest_index_below_every_level",                                  # leximin's first bound: t ≤ I_{y,d}
+    "level_at_least_fixed", "ordered_sum_held",                        # the leximin sequence holds its rounds
 })
 
 
@@ -302,12 +309,13 @@ def _link_sites(rm: Roadmap) -> None:
         for w in serving(rm.years[y]):
             w.fix(0)
     stays, opened, spend = {}, {}, {}
+    n_model = len(rm.years[ys[0]].facilities.model.site_open)
     for y in ys:
         w, p = serving(rm.years[y]), rm.before(y)
         before = serving(rm.years[p]) if p is not None else [0] * len(w)
         new = [a - b for a, b in zip(w, before)]
-        if p is not None:
-            stays.update({(y, j): new[j] >= 0 for j in range(len(w)) if not w[j].fixed})
+        if p is not None and y not in ys[:lag]:         # idle sites: fixed now, free once Hoover releases them
+            stays.update({(y, j): new[j] >= 0 for j in range(len(w)) if not w[j].fixed or j >= n_model})
             _spend_in_year(rm, y, new, spend)
         if rm.options.build_limit is not None and new:
             opened[y] = pyo.quicksum(new) <= rm.options.build_limit
@@ -384,11 +392,23 @@ def set_objective(rm: Roadmap) -> None:
         m.roadmap_objective = pyo.Objective(expr=pyo.quicksum(
             cm.model.district_spend_10k_cny[d] for cm in rm.years.values() for d in cm.model.DISTRICTS), sense=pyo.minimize)
         return
+    if o.objective == "leximin":                    # its first round: the lowest index of any year and district
+        levels = all_levels(rm)
+        keys = list(levels)
+        m.lowest_index = pyo.Var()
+        m.lowest_index_below_every_level = pyo.Constraint(range(len(keys)), rule=lambda m, i: levels[keys[i]] >= m.lowest_index)
+        m.roadmap_objective = pyo.Objective(expr=m.lowest_index, sense=pyo.maximize)
+        return
     for y, problem in rm.problems.items():
         rm.terms[y] = attach_measure(problem, o.objective, "objective")
         rm.terms[y].block.objective.deactivate()
     sense = pyo.maximize if eq.NATURAL_SENSE[o.objective] == "maximize" else pyo.minimize
     m.roadmap_objective = pyo.Objective(expr=mean_of(rm, {y: t.value for y, t in rm.terms.items()}), sense=sense)
+
+
+def all_levels(rm: Roadmap) -> dict:
+    """I_{y,d} of every year and district, keyed "year:district" (leximin's groups)."""
+    return {f"{y}:{d}": level for y, p in rm.problems.items() for d, level in p.levels.items()}
 
 
 def mean_of(rm: Roadmap, values: dict):

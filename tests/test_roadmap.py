@@ -99,3 +99,17 @@ def test_alpha_says_when_its_tangents_leave_a_gap(city, tmp_path):
     assert result.exit_code == 0 and answer["check_passed"], result.output
     assert answer["status"] == "optimal" and answer["gap"] > 1e-4
     assert "tangent lines" in answer["status_text"] and f"{100 * answer['gap']:.2g} %" in answer["status_text"]
+
+
+def test_leximin_raises_the_lowest_index_of_any_year_first(city, tmp_path):
+    """Leximin over every year's and district's index: its lowest index of any year is at least the maxmin
+    roadmap's (which raises the mean of the yearly lowest), and the check recomputes it."""
+    lowest = {}
+    for objective in ("leximin", "maxmin"):
+        result, answer = solve_json(city, tmp_path / objective, "--years", "2026:2027", "--objective", objective)
+        assert result.exit_code == 0 and answer["check_passed"], result.output
+        lowest[objective] = pd.read_csv(tmp_path / objective / "roadmap.csv")["lowest_index"].min()
+        if objective == "leximin":
+            assert answer["objective"] == pytest.approx(lowest[objective], abs=1e-9)
+            assert any(s["stage"].startswith("leximin round") for s in answer["stages"])
+    assert lowest["leximin"] >= lowest["maxmin"] - 1e-6

@@ -8,11 +8,21 @@ What the planner asked (`RunOptions`) becomes `RoadmapOptions`: the years and th
 
 `run`: build the model; a year whose budget cannot pay the required staff (models.city
 `mandatory_shortfall`) ends the run as infeasible before any solve, naming the year. Every
---equity-bound and --no-worse-than-today holds in every year. Then one solve of the objective;
-an equity objective is followed by the most efficient plan that keeps it within
-HOLD_TOLERANCE (no district levelled down for nobody's gain), from the first plan. Under a time
-limit the objective gets PRIMARY_TIME_SHARE of it. The headline is the objective asked,
-recomputed from the plan's tables, with the bound the first solve proved.
+--equity-bound and --no-worse-than-today holds in every year. Then the sequence:
+
+    LP relaxation   its value bounds every roadmap (LP_TIME_SHARE of the time left at most)
+    first plan      the LP's sites and grid staff rounded down (models.roadmap `rounded_plan`) with
+                    the rest completed by HiGHS; failing that, the steady plan (`steady_plan`:
+                    today's staff kept, the required minimum, no new site) completed the same way
+    objective       the MIP from the first plan (an equity objective: PRIMARY_TIME_SHARE of the
+                    time left), then for maxmin, owa and alpha the most efficient plan that keeps
+                    it within HOLD_TOLERANCE (no district held back for nobody's gain)
+
+A large roadmap (Chongqing: five city models of 34,127 grids) gets no plan from HiGHS alone in
+600 s; the rounded LP plan is within 0.05 % of the LP bound there. The headline is the objective
+asked, recomputed from the plan's tables, against the tighter of the LP's and the MIP's bounds
+(both hold for every roadmap); its status is the objective's stages' (`optimal` only when every
+one was proven), and an optimum whose recomputed gap exceeds the gap asked says why (alpha).
 
 Tables: every city plan table, one block per year with a `year` column first, each year's
 "today" being the year before (town_staff.enforcement_now: last year's officers;
@@ -34,11 +44,13 @@ from allocator.errors import InputError, Problem
 from allocator.models.city import check_index_weights, city_plan_levels, extract, mandatory_shortfall, plan_objective
 from allocator.models.equity_problem import HOLD_TOLERANCE, hold_bound, hold_today
 from allocator.models.roadmap import (DEFAULT_OBJECTIVE, DEFAULT_YEARS, MEASURES, OBJECTIVES, Roadmap, RoadmapOptions,
-                                      build_roadmap, community_workers, hold_objective_then_efficiency, rounded_plan,
+                                      all_levels, build_roadmap, community_workers, efficiency, hold_objective_then_efficiency,
+                                      rounded_plan,
                                       roadmap_table, set_objective, steady_plan)
 from allocator.solving.city import enforcement_block_options, facilities_block_options
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.equity import HIGHS_REL_GAP
+from allocator.solving.leximin import solve_leximin
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run", "roadmap_options"]
@@ -102,8 +114,8 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
     done.tables = plan_tables(rm)
     done.objective_value = plan_value(rm, done.tables)
     maximise = rm.model.roadmap_objective.sense == pyo.maximize
-    solved = [s["status"] for s in stages if s["stage"] in (ro.objective, TIE_BREAK_STAGE)]    # not the first plan's
-    status = "optimal" if first.status == "optimal" and all(s == "optimal" for s in solved) else "time_limit"
+    tie = [s["status"] for s in stages if s["stage"] == TIE_BREAK_STAGE]
+    status = "optimal" if first.status == "optimal" and all(s == "optimal" for s in tie) else "time_limit"
     gap = primary_gap(done.objective_value, first.bound, maximise)
     done.result = replace(first, status=status, objective=done.objective_value, gap=gap,
                           handover_s=sum(s["handover_s"] for s in stages), solve_s=sum(s["solve_s"] for s in stages))
@@ -155,6 +167,8 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
     deadline = deadline_of(options)
     tie_break = rm.options.objective in MEASURES and rm.options.objective != "utilitarian"
     start, bound, stages = _first_plan(rm, options, deadline)
+    if rm.options.objective == "leximin":
+        return _leximin(rm, options, deadline, start, bound, stages)
     first = solve(rm.model, _within(options, deadline, PRIMARY_TIME_SHARE if tie_break else 1.0, rm.options.objective),
                   start=start)
     stages.append(_stage(rm.options.objective, first))
@@ -165,14 +179,39 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
     first = _tighter(first, bound, rm.model.roadmap_objective.sense == pyo.maximize)
     if not (tie_break and first.has_solution):
         return first, stages
-    start = _loaded(rm)
     hold_objective_then_efficiency(rm, float(first.objective), HOLD_TOLERANCE)
+    return first, stages + [_tie_break(rm, options, deadline)]
+
+
+def _tie_break(rm: Roadmap, options: SolveOptions, deadline: float | None) -> dict:
+    """Max efficiency with the objective held (its rows in place), from the plan loaded; a tie-break
+    without a plan puts that plan back."""
+    start = _loaded(rm)
     second = solve(rm.model, _within(options, deadline, 1.0, TIE_BREAK_STAGE), start=start)
-    stages.append(_stage(TIE_BREAK_STAGE, second))
-    if not second.has_solution:                      # the first plan stands: put it back
+    if not second.has_solution:
         for v, x in start.items():
             v.set_value(x, skip_validation=True)
-    return first, stages
+    return _stage(TIE_BREAK_STAGE, second)
+
+
+def _leximin(rm: Roadmap, options: SolveOptions, deadline: float | None, start: ComponentMap | None,
+             bound: float | None, stages: list[dict]) -> tuple[SolveResult, list[dict]]:
+    """Leximin over every year's and district's index (allocator.solving.leximin), its floors kept, then
+    max efficiency. The headline is the lowest index of any year: round 1's, bounded by the LP and round 1."""
+    rm.model.roadmap_objective.deactivate()
+    lex = solve_leximin(rm.model, all_levels(rm), _within(options, deadline, PRIMARY_TIME_SHARE, "leximin"), start=start)
+    stages = stages + [{**s, "handover_s": 0.0, "solve_s": s["seconds"]} for s in lex.stages]
+    first = lex.result
+    if first is None or not first.has_solution:
+        if start is None:
+            return first or SolveResult("time_limit", None, None, None, "leximin stopped"), stages
+        for v, x in start.items():
+            v.set_value(x, skip_validation=True)
+        first = replace(first or SolveResult("time_limit", None, None, None, ""), has_solution=True)
+    lowest = min(float(pyo.value(level)) for level in all_levels(rm).values())
+    first = _tighter(replace(first, status=lex.status, objective=lowest, bound=lex.first_bound), bound, True)
+    rm.model.efficiency_objective = pyo.Objective(expr=efficiency(rm), sense=pyo.maximize)
+    return first, stages + [_tie_break(rm, options, deadline)]
 
 
 def _stage(name: str, result: SolveResult) -> dict:
@@ -260,9 +299,12 @@ def plan_tables(rm: Roadmap) -> dict[str, pd.DataFrame]:
 
 
 def plan_value(rm: Roadmap, tables: dict[str, pd.DataFrame]) -> float:
-    """The objective recomputed from the tables: the mean over years of each year's measure (target: the spend)."""
+    """The objective recomputed from the tables: the mean over years of each year's measure (target: the spend;
+    leximin: the lowest index of any year and district)."""
     if rm.options.objective == "target":
         return float(tables["districts"]["spend"].sum())
+    if rm.options.objective == "leximin":
+        return float(tables["districts"]["service_index"].min())
     values = []
     for y in rm.options.years.years:
         year = {k: t[t["year"] == y].drop(columns="year") for k, t in tables.items() if k != "roadmap"}

@@ -25,7 +25,7 @@ OBJECTIVES: dict[str, tuple[str, ...]] = {
     "enforcement": ("maxmin", "shortfall", "moves", "expected"),
     "facilities": ("mclp", "lscp", "lscpb", "pmedian", "cpmedian", "pcenter", "cflp"),
     "city": MEASURES,
-    "roadmap": ("utilitarian", "maxmin", "owa", "alpha", "target"),
+    "roadmap": ("utilitarian", "maxmin", "leximin", "owa", "alpha", "target"),
 }
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # options recorded in plan.json that hold a number, with their range (allocator.data.schema.LIMITS)

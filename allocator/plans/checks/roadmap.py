@@ -17,7 +17,7 @@ Then, from the tables, what links the years (p the year before y):
         limit open in one year
     the target: every district's index at least τ from the target year on
     roadmap.csv, recomputed row by row; the objective, the mean of the years' measure (target: the
-        spend of all years).
+        spend of all years; leximin: the lowest index of any year).
 Staff may leave only with --allow-release.
 """
 from __future__ import annotations
@@ -73,6 +73,8 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     _check_roadmap_table(report, plan.tables["roadmap"], by_year, years, staff, today)
     if meta.get("objective") == "target":
         report.objective = float(sum(float(t["districts"]["spend"].sum()) for t in by_year.values()))
+    elif meta.get("objective") == "leximin" and all(v is not None for v in values):
+        report.objective = float(min(values))            # each year's is its lowest index
     elif all(v is not None for v in values):
         report.objective = float(np.mean(values))
     report.figures.update({"years": len(years.years), "min_service_index": float(min(i.min() for i in index.values()))})
