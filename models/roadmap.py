@@ -54,12 +54,20 @@ plan that keeps it):
                                                                         target_reached
     --equity-bound holds in every year (models.equity_problem.hold_bound on each year's indices).
 
-Each objective rises with every district's index (maxmin and leximin with their tie-break), so no optimal roadmap
-levels a district down for nobody's gain. Range and mean absolute deviation fall as well when the
+Each equity objective rises with every district's index (maxmin and leximin with their tie-break), so
+no optimal roadmap levels a district down for nobody's gain (target holds every district at τ and
+saves what it can above it). Range and mean absolute deviation fall as well when the
 best-served are held back, and Gini and Hoover are ratios (a mean of yearly ratios is no ratio
 Dinkelbach's method minimises): these four are yearly bounds (--equity-bound) next to an objective.
 
 With one year the roadmap is the city model: (R1)–(R8) vanish or are the city model's own rows.
+
+A stated restriction: year y's enforcement block is built on the instance's today, so a town may keep
+officers above its year-y standard only where today's exceed it (OVERSTAFFED) and posts at most
+max(today's, its posting range). Where populations shrink (g_d < 0) a town's standard can fall below
+officers posted in an earlier year; the roadmap then moves them (within the move limit) where a plan
+could have kept them in place, so it may be worse than the best roadmap. With g_d ≥ 0 standards only
+rise and this never binds.
 
     symbol      attribute                                meaning
     year y      m.year_<y>                               the city model of year y (models.city)

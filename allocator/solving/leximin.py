@@ -188,11 +188,19 @@ def _hold_floor(b, t: float | None, tolerance: float) -> None:
         b.floor_level.unfix()
         b.level_at_least_floor.deactivate()
     else:
-        b.floor_level.fix(t - _slack(t, tolerance))
+        _fix_floor(b, t - _slack(t, tolerance))
 
 
 def _slack(t: float, tolerance: float) -> float:
     return tolerance * max(1.0, abs(t))
+
+
+def _fix_floor(b, value: float) -> None:
+    """Fix t at `value`; a lower bound of an earlier round above it (by less than the tolerance) moves down
+    to it, so that fixing never sets t outside its bounds."""
+    if b.floor_level.lb is not None and value < b.floor_level.lb:
+        b.floor_level.setlb(value)
+    b.floor_level.fix(value)
 
 
 def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solves,
@@ -211,7 +219,7 @@ def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solve
     above = t + BLOCKED_FACTOR * _slack(t, tolerance)
     unblocked = {g for g in free if pyo.value(L[g]) > above}
     blocked, used = [], 1
-    b.floor_level.fix(t - _slack(t, tolerance))
+    _fix_floor(b, t - _slack(t, tolerance))
     b.raise_floor.deactivate()
     b.raise_one.activate()
     for g in free:
@@ -232,7 +240,7 @@ def _leximin_round(b, L: list, free: list[int], tolerance: float, solves: _Solve
 def _ordered_steps(b, L: list, free: list[int], t: float, tolerance: float, solves: _Solves) -> int:
     """Lexicographic max of Θ_2 … Θ_|F| of the free levels (Θ_1 ≥ t is held by the floor);
     Θ_k is the OWA with weights (1, …, 1, 0, …, 0), k ones."""
-    b.floor_level.fix(t - _slack(t, tolerance))
+    _fix_floor(b, t - _slack(t, tolerance))
     levels = {g: L[g] for g in free}
     for k in range(2, len(free) + 1):
         term = attach(b, levels, "owa", owa_weights=[1.0] * k + [0.0] * (len(free) - k))
