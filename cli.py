@@ -212,12 +212,12 @@ def _within(name: str):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (status, objective, bound, gap, stages, plan_dir).")
 @click.option("--iis", is_flag=True, help="When infeasible, also name HiGHS's irreducible infeasible subset (LP relaxation).")
 @click.option("--equity-bound", "equity_bounds", multiple=True, metavar="MEASURE=VALUE",
-              help="City model: hold an equity measure of the districts next to the objective, e.g. gini=0.05 "
+              help="City model (and roadmap, in every year): hold an equity measure of the districts next to the objective, e.g. gini=0.05 "
                    "(at most) or maxmin=0.6 (at least); repeatable.")
-@click.option("--allow-release", is_flag=True, help="Enforcement, grid and city: let officers and grid workers employed "
+@click.option("--allow-release", is_flag=True, help="Enforcement, grid, city and roadmap: let officers and grid workers employed "
                                                    "today leave the service (by default every one stays posted or in a "
                                                    "district pool).")
-@click.option("--no-worse-than-today", is_flag=True, help="Enforcement, grid and city: no district below the level its "
+@click.option("--no-worse-than-today", is_flag=True, help="Enforcement, grid, city and roadmap: no district below the level its "
                                                          "resources give it today (city: its service index).")
 @friendly
 def solve(instance: Path, model_name: str, objective, budget, years, budget_growth, hire_quotas, build_limit, build_lag,
