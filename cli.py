@@ -598,7 +598,7 @@ class _SweepProgress:
 
 @main.command()
 @instance_argument
-@click.option("--model", "model_name", required=True, type=click.Choice(["grid", "enforcement", "facilities", "city"]), help="Which model to solve.")
+@click.option("--model", "model_name", required=True, type=click.Choice(["grid", "enforcement", "facilities", "city", "roadmap"]), help="Which model to solve.")
 @click.option("--param", "params", multiple=True, required=True, metavar="NAME=VALUES",
               help="A swept option (budget, headcount, basis, objective, max_moves, target_ratio, p, ...): "
                    "values separated by commas, numbers also as LO:HI:STEP. Repeat for a grid.")

@@ -113,3 +113,15 @@ def test_leximin_raises_the_lowest_index_of_any_year_first(city, tmp_path):
             assert answer["objective"] == pytest.approx(lowest[objective], abs=1e-9)
             assert any(s["stage"].startswith("leximin round") for s in answer["stages"])
     assert lowest["leximin"] >= lowest["maxmin"] - 1e-6
+
+
+def test_a_sweep_runs_roadmaps(city, tmp_path):
+    """Roadmap options are sweep parameters: one checked roadmap per budget growth, the years written FIRST:LAST."""
+    out = tmp_path / "sweep"
+    result = invoke("sweep", city, "--model", "roadmap", "--param", "budget_growth=0,0.1", "--param", "years=2026:2027",
+                    "--out", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "sweep.csv")
+    assert table["budget_growth"].tolist() == [0.0, 0.1] and set(table["years"]) == {"2026:2027"}
+    assert table["check_passed"].all() and (table["status"] == "optimal").all()
+    assert table["objective"].iloc[1] >= table["objective"].iloc[0] - 1e-4     # more money, no worse a roadmap

@@ -248,6 +248,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         text = repr(value)
         return text[:-2] if text.endswith(".0") else text
+    if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
+        return ":".join(map(str, value))                        # years FIRST:LAST
     if isinstance(value, tuple):
         return "+".join(f"{v[0]}:{format_value(v[1])}" if isinstance(v, tuple) else v for v in value)
     return str(value)
