@@ -120,18 +120,11 @@ class _Sequence:
         self.results: list[SolveResult] = []        # the solves that change the plan
         self.aside: list[SolveResult] = []          # solves that only prove a bound (LP relaxations)
         self.deadline = deadline_of(options)
-        self.tie_break_gap: float | None = None     # 0: the tie-break for efficiency is solved exactly at once
 
     def tie_break(self) -> SolveResult:
-        """max U with the measure held: at the sequence's gap, or exactly (gap 0) at once when the sequence
-        asks it (`solve_fair` then needs no second solve of the same model: `exact_efficiency`)."""
-        if self.tie_break_gap is None or self.options.gap == self.tie_break_gap:
-            return self.run("tie-break: max efficiency")
-        options, self.options = self.options, replace(self.options, gap=self.tie_break_gap)
-        try:
-            return self.run(EXACT_TIE_BREAK)
-        finally:
-            self.options = options
+        """max U with the measure held, at the sequence's gap (HiGHS's 1e-4 unless --gap says otherwise): the
+        most efficient of the measure's optimal plans, proven as every other stage is."""
+        return self.run(TIE_BREAK)
 
     def run(self, purpose: str, share: float = 1.0) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left."""
@@ -178,14 +171,12 @@ class _Sequence:
 
 
 def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
-                  start: ComponentMap | None = None, exact_tie_break: bool = False) -> EquityOutcome:
+                  start: ComponentMap | None = None) -> EquityOutcome:
     """Optimise `measure`, then break ties (see the module docstring); the plan is left loaded. `start`:
     a feasible max-efficiency plan, loaded (the efficient reference): the first solve starts from it,
     and a ratio's Dinkelbach λ_0 is its ratio (no first-plan solve of its own)."""
     check_measure(measure, "objective", len(problem.levels))
     seq = _Sequence(problem, options, start)
-    if exact_tie_break:                 # the most efficient of the measure's optimal plans, exactly (gap 0)
-        seq.tie_break_gap = 0.0
     if measure == "utilitarian":
         return _utilitarian(problem, seq, tie_break or "maxmin")
     if measure == "leximin":
@@ -426,9 +417,9 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
 # Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (the plan
 # of objective `utilitarian`: max U, then the fairest of the most efficient plans, on the problem
 # as built, before any equity bound; levels L^E, efficiency U*) is solved first
-# (`efficient_reference`). After the equity sequence and an exact tie-break (the measure held, max U
-# with gap 0: the sequence's own tie-break solved so at once, `solve_measure(exact_tie_break=True)`,
-# rather than once at the sequence's gap and again at gap 0 by `exact_efficiency`), `keep_undominated`
+# (`efficient_reference`). After the equity sequence and its tie-break (the measure held, max U,
+# proven at the sequence's gap like every stage: a gap of 0 is out of reach on a city of 34,000
+# grids, where the tie-break of maxmin on Chongqing was at 3.4e-5 after 78 s), `keep_undominated`
 # compares the plan's levels with
 # L^E: when E is at least as good for every group and better for one (within LEVEL_TOLERANCE),
 # the measure could only reach its value by lowering someone. Then every row and objective the
@@ -553,31 +544,7 @@ def keep_reference(problem: EquityProblem, result: SolveResult, options: SolveOp
     return reference
 
 
-EXACT_TIE_BREAK = "tie-break: max efficiency, exact (gap 0)"
-
-
-def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: SolveOptions) -> EquityOutcome:
-    """The tie-break made exact: with the measure held as the sequence left it and max U the active
-    objective, solve again from the loaded plan with gap 0 (a plan no better is kept)."""
-    if outcome.measure == "utilitarian" or not outcome.has_solution:
-        return outcome
-    if options.gap == 0 and outcome.status == "optimal":     # the sequence's own tie-break was solved exactly
-        return outcome
-    if any(stage["stage"] == EXACT_TIE_BREAK for stage in outcome.stages):   # solved at gap 0 already (or tried)
-        return outcome
-    start = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True) if v.value is not None)
-    label = EXACT_TIE_BREAK
-    r = solve(problem.model, replace(options, gap=0.0, stage=label), start=start)
-    outcome.stages.append(stage_record(label, r))
-    if r.has_solution:                  # the headline stays the measure's: only status and timings change
-        status = outcome.status if r.status == "optimal" else "time_limit"
-        outcome.result = replace(outcome.result, status=status, handover_s=outcome.result.handover_s + r.handover_s,
-                                 solve_s=outcome.result.solve_s + r.solve_s)
-        outcome.status = status
-        if r.status != "optimal" and not outcome.status_text:
-            outcome.status_text = (f"{outcome.measure} is held; the exact tie-break for efficiency {_ended(r.status)}, "
-                                   "so a plan as good on the measure may be more efficient")
-    return outcome
+TIE_BREAK = "tie-break: max efficiency"
 
 
 def dominated_by(reference: dict, levels: dict, tolerance: float = LEVEL_TOLERANCE) -> list:
@@ -587,8 +554,8 @@ def dominated_by(reference: dict, levels: dict, tolerance: float = LEVEL_TOLERAN
     return [g for g in reference if reference[g] > levels[g] + tolerance]
 
 
-def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientReference | None, options: SolveOptions,
-                     run_sequence, before: set, bounded: bool = False) -> tuple[EquityOutcome | None, dict]:
+def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientReference | None, run_sequence,
+                     before: set, bounded: bool = False) -> tuple[EquityOutcome | None, dict]:
     """After an equity sequence (its plan loaded): if the efficient plan dominates it, choose among the
     plans it does not dominate (`run_sequence()` reruns the sequence). `before` holds the ids of the
     model's components before the sequence; `bounded`: equity bounds are held. Returns the new outcome
@@ -604,7 +571,7 @@ def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientR
              "efficiency": _efficiency_of(problem, levels)}
     _switch_off_since(problem, before)
     require_a_gain(problem, reference.levels, LEVEL_GAIN)
-    outcome = exact_efficiency(problem, run_sequence(), options)
+    outcome = run_sequence()
     if not outcome.has_solution or not _better(measure, _measure_of(problem, measure, _loaded_levels(problem)),
                                                reference.measures[measure]):
         outcome = _back_to_reference(problem, measure, reference, outcome, bounded)
@@ -711,7 +678,7 @@ def _measure_of(problem: EquityProblem, measure: str, levels: dict, resources: d
 def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
                hold_bounds=None) -> tuple[EquityOutcome, dict]:
     """`solve_measure` held to the efficient plan: the reference first (REFERENCE_TIME_SHARE of any time limit), then
-    `hold_bounds()` (the caller's equity bounds, if any; True when it held some), the sequence, its exact
+    `hold_bounds()` (the caller's equity bounds, if any; True when it held some), the sequence, its
     tie-break and `keep_undominated`. Returns the outcome and its fairness record (price of fairness,
     levelling down refused, summary lines)."""
     deadline = deadline_of(options)
@@ -732,13 +699,12 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
         start = _kept_better(problem, measure, reference) or start
         for v, x in start.items():                      # loaded: the sequence starts from the efficient plan
             v.set_value(x, skip_validation=True)
-    outcome = solve_measure(problem, measure, left(), tie_break, start, exact_tie_break=True)
+    outcome = solve_measure(problem, measure, left(), tie_break, start)
     if reference is not None:
         outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
     if not outcome.has_solution:
         return outcome, {}
-    outcome = exact_efficiency(problem, outcome, left())
-    again, record = keep_undominated(problem, measure, reference, left(),
-                                     lambda: solve_measure(problem, measure, left(), tie_break, exact_tie_break=True),
+    again, record = keep_undominated(problem, measure, reference,
+                                     lambda: solve_measure(problem, measure, left(), tie_break),
                                      before, bounded)
     return again or outcome, record
