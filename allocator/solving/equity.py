@@ -59,6 +59,7 @@ DINKELBACH_MAX_STEPS = 25
 PRIMARY_TIME_SHARE = 0.75       # under a time limit the objective's solve leaves a quarter for the tie-break
 DINKELBACH_TIME_SHARE = 0.5      # under a time limit a step gets half the time left: later steps and the tie-break need some
 STATUS_RANK = {"optimal": 0, "time_limit": 1}
+NO_TIE_BREAK = "none"             # utilitarian without its tie-break: any most efficient plan (the efficient reference)
 
 
 @dataclass
@@ -231,10 +232,15 @@ class _Proof:
 
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = maximise_efficiency(problem)
-    first = seq.run("max efficiency", share=PRIMARY_TIME_SHARE)
+    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE)
     if not first.has_solution:
         return _outcome(seq, "utilitarian", "objective", text=f"max efficiency {_ended(first.status)} with no plan")
     value = term.modelled()
+    if tie_break == NO_TIE_BREAK:
+        out = _outcome(seq, "utilitarian", "objective", primary=term, primary_bound=first.bound,
+                       text=None if first.status == "optimal" else "max efficiency was not proven optimal")
+        out.modelled = value
+        return out
     hold_value(term, value)
     tied = len(seq.results)
     if tie_break in RATIO_MEASURES:
@@ -414,10 +420,12 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
 
 # --- no levelling down: the efficient plan as the reference of every equity plan ---------------
 #
-# Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (the plan
-# of objective `utilitarian`: max U, then the fairest of the most efficient plans, on the problem
-# as built, before any equity bound; levels L^E, efficiency U*) is solved first
-# (`efficient_reference`). After the equity sequence and its tie-break (the measure held, max U,
+# Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (a plan
+# of max U on the problem as built, before any equity bound; levels L^E, efficiency U*) is solved
+# first (`efficient_reference`): max U alone, without the utilitarian objective's tie-break for the
+# fairest of the most efficient plans (a plan any max-U plan dominates lowers someone for nobody's
+# gain, whichever max-U plan shows it; on Chongqing that tie-break had not been proven in 56 s
+# where max U took 26 s), or the utilitarian plan a study solved before. After the equity sequence and its tie-break (the measure held, max U,
 # proven at the sequence's gap like every stage: a gap of 0 is out of reach on a city of 34,000
 # grids, where the tie-break of maxmin on Chongqing was at 3.4e-5 after 78 s), `keep_undominated`
 # compares the plan's levels with
@@ -450,8 +458,8 @@ class EfficientReference:
 
 
 def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: str) -> EfficientReference | None:
-    """The plan of objective `utilitarian` on the problem as built (call it before any equity bound is
-    held); the rows and objectives it added are then switched off. None when no plan was found.
+    """A plan of max U on the problem as built (call it before any equity bound is held); the rows and
+    objectives it added are then switched off. None when no plan was found.
 
     A reference found on this built problem before (`keep_reference`: an earlier sequence, or the
     utilitarian plan of a study, with the same gap and seed) is loaded instead of solved again when it
@@ -467,7 +475,7 @@ def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: 
             reference.measures[measure] = _measure_of(problem, measure, reference.levels)
         return reference
     before = {id(c) for c in problem.model.component_objects(descend_into=False)}
-    r = solve_measure(problem, "utilitarian", options).result
+    r = solve_measure(problem, "utilitarian", options, tie_break=NO_TIE_BREAK).result
     _switch_off_since(problem, before)
     if r is None or not r.has_solution:
         return None
