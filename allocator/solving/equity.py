@@ -50,6 +50,7 @@ from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, Equ
 from allocator.solving.leximin import solve_leximin
 from allocator.solving.run import stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
+from allocator.solving.split import solve_split, tighter_bound
 
 DINKELBACH_TOLERANCE = 1e-6
 RATIO_ABS_TOLERANCE = 1e-6    # a ratio (Gini, Hoover ≥ 0) this close to 0 is at its least (HiGHS's mip_abs_gap)
@@ -125,13 +126,34 @@ class _Sequence:
     def tie_break(self) -> SolveResult:
         """max U with the measure held, at the sequence's gap (HiGHS's 1e-4 unless --gap says otherwise): the
         most efficient of the measure's optimal plans, proven as every other stage is."""
-        return self.run(TIE_BREAK)
+        return self.run(TIE_BREAK, split=True)
 
-    def run(self, purpose: str, share: float = 1.0) -> SolveResult:
-        """Solve from the loaded plan; with a time limit, within `share` of the time left."""
-        r = solve(self.problem.model, self._options(share, purpose), start=self._incumbent())
+    def run(self, purpose: str, share: float = 1.0, split: bool = False) -> SolveResult:
+        """Solve from the loaded plan; with a time limit, within `share` of the time left. `split` (a max U
+        stage of a problem with a `Split`): first the quick proof of allocator.solving.split; when it does not
+        prove the stage, its plan (if better than none) starts HiGHS on the whole model."""
+        start = self._incumbent()
+        found, bound, parts = None, None, []
+        if split and self.problem.split is not None:
+            proven, plan, parts = solve_split(self.problem.model, self.problem.split, self._options(share, purpose),
+                                              True, purpose, start)
+            if proven is not None:
+                self.results.append(proven)
+                self.stages.append(stage_record(purpose, proven, split=_split_record(parts)))
+                return proven
+            self.aside.extend(r for _, r in parts)
+            bound = parts[0][1].bound                       # the relaxation's: it bounds the whole model too
+            if plan is not None:
+                start, found = plan, parts[-1][1]
+        r = solve(self.problem.model, self._options(share, purpose), start=start)
+        if not r.has_solution and found is not None:      # HiGHS found nothing in time: the split's plan stands
+            for v, x in start.items():
+                v.set_value(x, skip_validation=True)
+            r = replace(found, status="time_limit" if r.status == "optimal" else r.status, bound=r.bound,
+                        handover_s=r.handover_s, solve_s=r.solve_s)
+        r = tighter_bound(r, bound, True, self.options.gap)
         self.results.append(r)
-        self.stages.append(stage_record(purpose, r))
+        self.stages.append(stage_record(purpose, r, **({"split": _split_record(parts)} if parts else {})))
         return r
 
     def relaxation(self, purpose: str) -> SolveResult:
@@ -169,6 +191,11 @@ class _Sequence:
         every = self.results + self.aside
         return replace(loaded[-1], status=status, handover_s=sum(r.handover_s for r in every),
                        solve_s=sum(r.solve_s for r in every))
+
+
+def _split_record(parts: list) -> list[dict]:
+    """The parts of a split stage (allocator.solving.split), for plan.json: its bound, its plan."""
+    return [stage_record(name.split(": ")[-1], r) for name, r in parts]
 
 
 def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
@@ -214,7 +241,7 @@ def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: S
     term = attach_measure(problem, measure, "constraint", bound)      # its variables start from the loaded plan
     efficiency = maximise_efficiency(problem)
     seq = _Sequence(problem, options, None if start is None else loaded_plan(problem))
-    r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}")
+    r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}", split=True)
     text = None if r.status == "optimal" else f"max efficiency {_ended(r.status)}" + ("" if r.has_solution else " with no plan")
     out = _outcome(seq, measure, "constraint", bound, primary=efficiency, primary_bound=r.bound, text=text)
     out.modelled = term.modelled() if r.has_solution else None
@@ -232,7 +259,7 @@ class _Proof:
 
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = maximise_efficiency(problem)
-    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE)
+    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE, split=True)
     if not first.has_solution:
         return _outcome(seq, "utilitarian", "objective", text=f"max efficiency {_ended(first.status)} with no plan")
     value = term.modelled()
