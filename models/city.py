@@ -29,7 +29,10 @@ Objective (`--objective`, any measure of models.equity over the levels I_d, popu
 weights w_d = p_d / Σ p): `maxmin` (default: raise the worst-served district), `utilitarian`
 (max Σ_d w_d I_d, efficiency), `leximin`, `range`, `mad`, `gini`, `owa`, `alpha`
 (proportional fairness, α = 1), `hoover` (spend S_d against population). `problem_of` offers
-the levels I_d as an `EquityProblem` (models.equity_problem); the solve sequences, tie-breaks
+the levels I_d as an `EquityProblem` (models.equity_problem), with its `Split`: the facilities
+block's integer variables may be relaxed for a bound, the new and idle sites w_j (`new_sites`) are
+the decisions a restriction fixes (on Chongqing the officers, not the 13,000 sites, make max U
+hard: with sites in part it is proven in 2 s); the solve sequences, tie-breaks
 (the most efficient plan among the fairest; the fairest among the most efficient) and the
 exact Gini/Hoover minimisation are the solving layer's (solving/equity.py, run by
 solving/city.py).
