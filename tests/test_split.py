@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from allocator.data.generate import generate_city
+from conftest import invoke
+
+from allocator.data.generate import generate_city, write_city
 from allocator.models.equity_problem import maximise_efficiency
 from allocator.plans.checks import check_plan
 from allocator.plans.make import make_plan
@@ -66,3 +68,13 @@ def test_a_city_plan_proven_by_the_split_passes_the_check():
     first = plan.meta["stages"][0]
     assert first["stage"] == "max efficiency" and [p["stage"] for p in first["split"]] == [
         "bound with sites opened in part", "plan from the sites it opens whole"]
+
+
+def test_the_summary_says_where_a_stage_tried_the_split(tmp_path):
+    """A max-efficiency stage's summary line gives the split's bound and plan beside the stage's own figures."""
+    folder = write_city(generate_city(12, 1), tmp_path / "city", "folder")
+    result = invoke("solve", folder, "--model", "city", "--objective", "utilitarian", "--threads", "1",
+                    "--out", tmp_path / "plan")
+    assert result.exit_code == 0, result.output
+    line = next(s for s in result.output.splitlines() if s.startswith("  stage 1, max efficiency"))
+    assert "first a bound with sites opened in part" in line and "a plan from its whole sites" in line, line
