@@ -142,7 +142,7 @@ class _Sequence:
                 self.stages.append(stage_record(purpose, proven, split=_split_record(parts)))
                 return proven
             self.aside.extend(r for _, r in parts)
-            bound = parts[0][1].bound                       # the relaxation's: it bounds the whole model too
+            bound = parts[0][1].bound if parts else None    # the relaxation's: it bounds the whole model too
             if plan is not None:
                 start, found = plan, parts[-1][1]
         r = solve(self.problem.model, self._options(share, purpose), start=start)
@@ -452,12 +452,12 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
 # first (`efficient_reference`): max U alone, without the utilitarian objective's tie-break for the
 # fairest of the most efficient plans (a plan any max-U plan dominates lowers someone for nobody's
 # gain, whichever max-U plan shows it; on Chongqing that tie-break had not been proven in 56 s
-# where max U took 26 s), or the utilitarian plan a study solved before. After the equity sequence and its tie-break (the measure held, max U,
-# proven at the sequence's gap like every stage: a gap of 0 is out of reach on a city of 34,000
-# grids, where the tie-break of maxmin on Chongqing was at 3.4e-5 after 78 s), `keep_undominated`
-# compares the plan's levels with
-# L^E: when E is at least as good for every group and better for one (within LEVEL_TOLERANCE),
-# the measure could only reach its value by lowering someone. Then every row and objective the
+# where max U took 26 s), or the utilitarian plan a study solved before. After the equity sequence
+# and its tie-break (the measure held, max U, proven at the sequence's gap like every stage: a gap
+# of 0 is out of reach on a city of 34,000 grids, where the tie-break of maxmin on Chongqing was at
+# 3.4e-5 after 78 s), `keep_undominated` compares the plan's levels with L^E: when E is at least
+# as good for every group and better for one (within LEVEL_TOLERANCE), the measure could only
+# reach its value by lowering someone. Then every row and objective the
 # sequence added is switched off and the plans E does not dominate are searched: E itself, and
 # the plans that leave some group better off than in E,
 #
