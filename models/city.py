@@ -29,7 +29,10 @@ Objective (`--objective`, any measure of models.equity over the levels I_d, popu
 weights w_d = p_d / Σ p): `maxmin` (default: raise the worst-served district), `utilitarian`
 (max Σ_d w_d I_d, efficiency), `leximin`, `range`, `mad`, `gini`, `owa`, `alpha`
 (proportional fairness, α = 1), `hoover` (spend S_d against population). `problem_of` offers
-the levels I_d as an `EquityProblem` (models.equity_problem); the solve sequences, tie-breaks
+the levels I_d as an `EquityProblem` (models.equity_problem), with its `Split`: the facilities
+block's integer variables may be relaxed for a bound, the new and idle sites w_j (`new_sites`) are
+the decisions a restriction fixes (on Chongqing the officers, not the 13,000 sites, make max U
+hard: with sites in part it is proven in 2 s); the solve sequences, tie-breaks
 (the most efficient plan among the fairest; the fairest among the most efficient) and the
 exact Gini/Hoover minimisation are the solving layer's (solving/equity.py, run by
 solving/city.py).
@@ -101,7 +104,7 @@ from .grid import KEPT_GRID_COLUMNS, GridData, mandatory_staffing
 from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FACILITIES_DEFINITIONS, GRID_DEFINITIONS,
                           GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids)
 from .equity_problem import DEFINITIONS as HELD_DEFINITIONS
-from .equity_problem import EquityProblem, PlanLevels
+from .equity_problem import EquityProblem, PlanLevels, Split
 from .linear import centred, rows
 from .requirements import MONEY, Family
 
@@ -297,7 +300,18 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
         plan_levels=lambda tables: city_plan_levels(tables, city), group="district",
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
               "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}},
-        release_spend=lambda: release_spend(cm), today_levels=today_levels(cm, city).to_dict())
+        release_spend=lambda: release_spend(cm), today_levels=today_levels(cm, city).to_dict(),
+        split=Split(relaxed=lambda: _integer_variables(cm.facilities.model), fixed=lambda: new_sites(cm)))
+
+
+def new_sites(cm: CityModel) -> list:
+    """w_j: the new sites of the model, then the idle sites (`FacilitiesBlock`), in order."""
+    f = cm.facilities.model
+    return list(f.site_open.values()) + list(f.idle_site_open.values())
+
+
+def _integer_variables(block: pyo.Block) -> list:
+    return [v for v in block.component_data_objects(pyo.Var, active=True) if v.is_integer() and not v.fixed]
 
 
 def today_levels(cm: CityModel, city: Instance) -> pd.Series:

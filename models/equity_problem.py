@@ -79,6 +79,19 @@ class PlanLevels:
         return eq.measure_value(measure, np.clip(self.levels.to_numpy(float), 0.0, None), w / w.sum(), params)
 
 
+@dataclass(frozen=True)
+class Split:
+    """Integer decisions that make a model slow to bound but quick to finish once they are fixed (the city
+    model's new sites against its officers): the model with `relaxed` (its integer variables that may take
+    fractional values) is a relaxation, so its optimum, or any bound HiGHS proves on it, bounds the model's
+    (for max U: U* ≤ U*_relaxed); the model with `fixed` (decisions) fixed wherever that relaxation's plan
+    has them whole, and free where it has them in part, is a restriction, so its plan is a plan of the model
+    (relaxation-induced neighbourhood search). When the two meet within the gap, that plan is proven."""
+
+    relaxed: Callable[[], list]                  # integer variables a bound may take in part
+    fixed: Callable[[], list]                    # decisions a plan keeps where the bound's plan has them whole
+
+
 @dataclass(eq=False)
 class EquityProblem:
     """A model with group levels, ready for any measure of models.equity."""
@@ -95,6 +108,7 @@ class EquityProblem:
     meta: dict = field(default_factory=dict)
     release_spend: Callable[[], None] | None = None     # lets the plan choose spend a reduction settled (Hoover)
     today_levels: dict | None = None              # group → the level today's resources give it (None: not known)
+    split: Split | None = None                    # a quick bound and plan for max efficiency (allocator.solving.split)
     kept: dict = field(default_factory=dict, repr=False)   # what solves on this built model leave for later sequences
                                                            # on it (allocator.solving.equity: the efficient plan)
 

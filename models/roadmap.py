@@ -90,7 +90,7 @@ from allocator.errors import InputError, Problem
 from allocator.data.years import Years, year_city
 
 from . import equity as eq
-from .city import DEFAULT_INDEX_WEIGHTS, CityModel, CityOptions, build_model, problem_of
+from .city import DEFAULT_INDEX_WEIGHTS, CityModel, CityOptions, build_model, new_sites, problem_of
 from .city_blocks import district_ids
 from .enforcement import EnforcementOptions
 from .equity_problem import EquityProblem, attach_measure
@@ -297,14 +297,8 @@ def _link_officers(rm: Roadmap) -> None:
 
 # --- sites (R6, R7, R8) -------------------------------------------------------------------------
 
-def serving(cm: CityModel) -> list:
-    """w_j of a year: the new model sites, then the idle sites (`FacilitiesBlock`), in order."""
-    f = cm.facilities.model
-    return list(f.site_open.values()) + list(f.idle_site_open.values())
-
-
 def _site_costs(cm: CityModel) -> tuple[np.ndarray, np.ndarray]:
-    """c_j and the district of every w_j (as `serving` orders them)."""
+    """c_j and the district of every w_j (as `new_sites` orders them)."""
     fb = cm.facilities
     cost = np.concatenate([fb.cover.prepared.flat["sites"].cost, fb.idle["cost"].to_numpy(float)])
     district = np.concatenate([fb.site_district, fb.idle["district"].to_numpy(str)])
@@ -314,13 +308,13 @@ def _site_costs(cm: CityModel) -> tuple[np.ndarray, np.ndarray]:
 def _link_sites(rm: Roadmap) -> None:
     m, ys, lag = rm.model, rm.options.years.years, rm.options.build_lag
     for y in ys[:lag]:
-        for w in serving(rm.years[y]):
+        for w in new_sites(rm.years[y]):
             w.fix(0)
     stays, opened, spend = {}, {}, {}
     n_model = len(rm.years[ys[0]].facilities.model.site_open)
     for y in ys:
-        w, p = serving(rm.years[y]), rm.before(y)
-        before = serving(rm.years[p]) if p is not None else [0] * len(w)
+        w, p = new_sites(rm.years[y]), rm.before(y)
+        before = new_sites(rm.years[p]) if p is not None else [0] * len(w)
         new = [a - b for a, b in zip(w, before)]
         if p is not None and y not in ys[:lag]:         # idle sites: fixed now, free once Hoover releases them
             stays.update({(y, j): new[j] >= 0 for j in range(len(w)) if not w[j].fixed or j >= n_model})
@@ -352,7 +346,7 @@ def rounded_plan(rm: Roadmap) -> ComponentMap:
     are left to the solver. HiGHS completes it (`allocator.solving.roadmap`)."""
     start = ComponentMap()
     years = list(rm.years.values())
-    for sites in zip(*(serving(cm) for cm in years)):
+    for sites in zip(*(new_sites(cm) for cm in years)):
         if all(w.fixed for w in sites):
             continue
         x = [float(w.value or 0.0) for w in sites]

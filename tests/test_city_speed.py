@@ -112,15 +112,15 @@ def test_an_end_stopped_without_a_plan_is_tried_again(city_dir, tmp_path, monkey
 
 
 @pytest.mark.parametrize("objective", ["maxmin", "range", "leximin"])
-def test_the_tie_break_for_efficiency_is_solved_once_and_exactly(city_dir, objective):
-    """At HiGHS's default gap the most efficient of the measure's optimal plans is solved once at gap 0 (not
-    once at 1e-4 and again at 0), and the plan equals the plan of a run asked at gap 0 throughout."""
+def test_the_tie_break_for_efficiency_is_solved_once_at_the_runs_gap(city_dir, objective):
+    """The most efficient of the measure's optimal plans is solved once, at the run's gap (HiGHS's 1e-4, no
+    second solve at gap 0), and the plan is as good as the plan of a run asked at gap 0 throughout."""
     city = load_instance(city_dir)
     plan = make_plan(city, RunOptions(model="city", objective=objective), SolveOptions(threads=1, seed=0))
     stages = [s["stage"] for s in plan.meta["stages"]]
-    assert stages[-1] == "tie-break: max efficiency, exact (gap 0)" and stages.count(stages[-1]) == 1, stages
-    assert "tie-break: max efficiency" not in stages
+    assert stages[-1] == "tie-break: max efficiency" and stages.count(stages[-1]) == 1, stages
     assert plan.meta["status"] == "optimal" and check_plan(plan, city).passed
     exact = make_plan(city, RunOptions(model="city", objective=objective), EXACT)
-    assert plan.meta["city"]["efficiency"] == pytest.approx(exact.meta["city"]["efficiency"], abs=TOL)
+    u, best = plan.meta["city"]["efficiency"], exact.meta["city"]["efficiency"]
+    assert best * (1 - 1e-4) - 1e-9 <= u <= best + TOL            # within the gap of the exact tie-break
     assert plan.meta["objective_value"] == pytest.approx(exact.meta["objective_value"], abs=TOL)

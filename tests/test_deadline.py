@@ -127,7 +127,7 @@ def test_progress_off_a_terminal_is_one_line_per_update(monkeypatch, capfd):
 
 def test_a_study_names_its_job_and_the_running_solve(monkeypatch, capfd, city100, tmp_path):
     """equity-bench in this process: 'objective k/n' with the stage, incumbent and gap of the running solve."""
-    monkeypatch.setattr(seam, "PROGRESS_LINE_EVERY_S", 0.05)
+    monkeypatch.setattr(seam, "PROGRESS_LINE_EVERY_S", 0.0)      # a line at every callback: the solves take a tenth of a second
     result = invoke("equity-bench", city100, "--model", "city", "--objectives", "utilitarian,maxmin", "--gap", 0.01,
                     "--out", tmp_path / "bench")
     err = capfd.readouterr().err + result.output      # fd 2, or click's stream when it has none (this runner)

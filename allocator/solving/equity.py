@@ -50,6 +50,7 @@ from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, Equ
 from allocator.solving.leximin import solve_leximin
 from allocator.solving.run import stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
+from allocator.solving.split import solve_split, tighter_bound
 
 DINKELBACH_TOLERANCE = 1e-6
 RATIO_ABS_TOLERANCE = 1e-6    # a ratio (Gini, Hoover ≥ 0) this close to 0 is at its least (HiGHS's mip_abs_gap)
@@ -59,6 +60,7 @@ DINKELBACH_MAX_STEPS = 25
 PRIMARY_TIME_SHARE = 0.75       # under a time limit the objective's solve leaves a quarter for the tie-break
 DINKELBACH_TIME_SHARE = 0.5      # under a time limit a step gets half the time left: later steps and the tie-break need some
 STATUS_RANK = {"optimal": 0, "time_limit": 1}
+NO_TIE_BREAK = "none"             # utilitarian without its tie-break: any most efficient plan (the efficient reference)
 
 
 @dataclass
@@ -120,24 +122,38 @@ class _Sequence:
         self.results: list[SolveResult] = []        # the solves that change the plan
         self.aside: list[SolveResult] = []          # solves that only prove a bound (LP relaxations)
         self.deadline = deadline_of(options)
-        self.tie_break_gap: float | None = None     # 0: the tie-break for efficiency is solved exactly at once
 
     def tie_break(self) -> SolveResult:
-        """max U with the measure held: at the sequence's gap, or exactly (gap 0) at once when the sequence
-        asks it (`solve_fair` then needs no second solve of the same model: `exact_efficiency`)."""
-        if self.tie_break_gap is None or self.options.gap == self.tie_break_gap:
-            return self.run("tie-break: max efficiency")
-        options, self.options = self.options, replace(self.options, gap=self.tie_break_gap)
-        try:
-            return self.run(EXACT_TIE_BREAK)
-        finally:
-            self.options = options
+        """max U with the measure held, at the sequence's gap (HiGHS's 1e-4 unless --gap says otherwise): the
+        most efficient of the measure's optimal plans, proven as every other stage is."""
+        return self.run(TIE_BREAK, split=True)
 
-    def run(self, purpose: str, share: float = 1.0) -> SolveResult:
-        """Solve from the loaded plan; with a time limit, within `share` of the time left."""
-        r = solve(self.problem.model, self._options(share, purpose), start=self._incumbent())
+    def run(self, purpose: str, share: float = 1.0, split: bool = False) -> SolveResult:
+        """Solve from the loaded plan; with a time limit, within `share` of the time left. `split` (a max U
+        stage of a problem with a `Split`): first the quick proof of allocator.solving.split; when it does not
+        prove the stage, its plan (if better than none) starts HiGHS on the whole model."""
+        start = self._incumbent()
+        found, bound, parts = None, None, []
+        if split and self.problem.split is not None:
+            proven, plan, parts = solve_split(self.problem.model, self.problem.split, self._options(share, purpose),
+                                              True, purpose, start)
+            if proven is not None:
+                self.results.append(proven)
+                self.stages.append(stage_record(purpose, proven, split=_split_record(parts)))
+                return proven
+            self.aside.extend(r for _, r in parts)
+            bound = parts[0][1].bound if parts else None    # the relaxation's: it bounds the whole model too
+            if plan is not None:
+                start, found = plan, parts[-1][1]
+        r = solve(self.problem.model, self._options(share, purpose), start=start)
+        if not r.has_solution and found is not None:      # HiGHS found nothing in time: the split's plan stands
+            for v, x in start.items():
+                v.set_value(x, skip_validation=True)
+            r = replace(found, status="time_limit" if r.status == "optimal" else r.status, bound=r.bound,
+                        handover_s=r.handover_s, solve_s=r.solve_s)
+        r = tighter_bound(r, bound, True, self.options.gap)
         self.results.append(r)
-        self.stages.append(stage_record(purpose, r))
+        self.stages.append(stage_record(purpose, r, **({"split": _split_record(parts)} if parts else {})))
         return r
 
     def relaxation(self, purpose: str) -> SolveResult:
@@ -177,15 +193,18 @@ class _Sequence:
                        solve_s=sum(r.solve_s for r in every))
 
 
+def _split_record(parts: list) -> list[dict]:
+    """The parts of a split stage (allocator.solving.split), for plan.json: its bound, its plan."""
+    return [stage_record(name.split(": ")[-1], r) for name, r in parts]
+
+
 def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
-                  start: ComponentMap | None = None, exact_tie_break: bool = False) -> EquityOutcome:
+                  start: ComponentMap | None = None) -> EquityOutcome:
     """Optimise `measure`, then break ties (see the module docstring); the plan is left loaded. `start`:
     a feasible max-efficiency plan, loaded (the efficient reference): the first solve starts from it,
     and a ratio's Dinkelbach λ_0 is its ratio (no first-plan solve of its own)."""
     check_measure(measure, "objective", len(problem.levels))
     seq = _Sequence(problem, options, start)
-    if exact_tie_break:                 # the most efficient of the measure's optimal plans, exactly (gap 0)
-        seq.tie_break_gap = 0.0
     if measure == "utilitarian":
         return _utilitarian(problem, seq, tie_break or "maxmin")
     if measure == "leximin":
@@ -222,7 +241,7 @@ def solve_bounded(problem: EquityProblem, measure: str, bound: float, options: S
     term = attach_measure(problem, measure, "constraint", bound)      # its variables start from the loaded plan
     efficiency = maximise_efficiency(problem)
     seq = _Sequence(problem, options, None if start is None else loaded_plan(problem))
-    r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}")
+    r = seq.run(f"max efficiency, {measure} bounded by {bound:.6g}", split=True)
     text = None if r.status == "optimal" else f"max efficiency {_ended(r.status)}" + ("" if r.has_solution else " with no plan")
     out = _outcome(seq, measure, "constraint", bound, primary=efficiency, primary_bound=r.bound, text=text)
     out.modelled = term.modelled() if r.has_solution else None
@@ -240,10 +259,15 @@ class _Proof:
 
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = maximise_efficiency(problem)
-    first = seq.run("max efficiency", share=PRIMARY_TIME_SHARE)
+    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE, split=True)
     if not first.has_solution:
         return _outcome(seq, "utilitarian", "objective", text=f"max efficiency {_ended(first.status)} with no plan")
     value = term.modelled()
+    if tie_break == NO_TIE_BREAK:
+        out = _outcome(seq, "utilitarian", "objective", primary=term, primary_bound=first.bound,
+                       text=None if first.status == "optimal" else "max efficiency was not proven optimal")
+        out.modelled = value
+        return out
     hold_value(term, value)
     tied = len(seq.results)
     if tie_break in RATIO_MEASURES:
@@ -423,15 +447,17 @@ def _outcome(seq: _Sequence, measure: str, role: str, bound: float | None = None
 
 # --- no levelling down: the efficient plan as the reference of every equity plan ---------------
 #
-# Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (the plan
-# of objective `utilitarian`: max U, then the fairest of the most efficient plans, on the problem
-# as built, before any equity bound; levels L^E, efficiency U*) is solved first
-# (`efficient_reference`). After the equity sequence and an exact tie-break (the measure held, max U
-# with gap 0: the sequence's own tie-break solved so at once, `solve_measure(exact_tie_break=True)`,
-# rather than once at the sequence's gap and again at gap 0 by `exact_efficiency`), `keep_undominated`
-# compares the plan's levels with
-# L^E: when E is at least as good for every group and better for one (within LEVEL_TOLERANCE),
-# the measure could only reach its value by lowering someone. Then every row and objective the
+# Equality bought by lowering groups for nobody's gain is refused. The efficient plan E (a plan
+# of max U on the problem as built, before any equity bound; levels L^E, efficiency U*) is solved
+# first (`efficient_reference`): max U alone, without the utilitarian objective's tie-break for the
+# fairest of the most efficient plans (a plan any max-U plan dominates lowers someone for nobody's
+# gain, whichever max-U plan shows it; on Chongqing that tie-break had not been proven in 56 s
+# where max U took 26 s), or the utilitarian plan a study solved before. After the equity sequence
+# and its tie-break (the measure held, max U, proven at the sequence's gap like every stage: a gap
+# of 0 is out of reach on a city of 34,000 grids, where the tie-break of maxmin on Chongqing was at
+# 3.4e-5 after 78 s), `keep_undominated` compares the plan's levels with L^E: when E is at least
+# as good for every group and better for one (within LEVEL_TOLERANCE), the measure could only
+# reach its value by lowering someone. Then every row and objective the
 # sequence added is switched off and the plans E does not dominate are searched: E itself, and
 # the plans that leave some group better off than in E,
 #
@@ -459,8 +485,8 @@ class EfficientReference:
 
 
 def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: str) -> EfficientReference | None:
-    """The plan of objective `utilitarian` on the problem as built (call it before any equity bound is
-    held); the rows and objectives it added are then switched off. None when no plan was found.
+    """A plan of max U on the problem as built (call it before any equity bound is held); the rows and
+    objectives it added are then switched off. None when no plan was found.
 
     A reference found on this built problem before (`keep_reference`: an earlier sequence, or the
     utilitarian plan of a study, with the same gap and seed) is loaded instead of solved again when it
@@ -476,7 +502,7 @@ def efficient_reference(problem: EquityProblem, options: SolveOptions, measure: 
             reference.measures[measure] = _measure_of(problem, measure, reference.levels)
         return reference
     before = {id(c) for c in problem.model.component_objects(descend_into=False)}
-    r = solve_measure(problem, "utilitarian", options).result
+    r = solve_measure(problem, "utilitarian", options, tie_break=NO_TIE_BREAK).result
     _switch_off_since(problem, before)
     if r is None or not r.has_solution:
         return None
@@ -553,31 +579,7 @@ def keep_reference(problem: EquityProblem, result: SolveResult, options: SolveOp
     return reference
 
 
-EXACT_TIE_BREAK = "tie-break: max efficiency, exact (gap 0)"
-
-
-def exact_efficiency(problem: EquityProblem, outcome: EquityOutcome, options: SolveOptions) -> EquityOutcome:
-    """The tie-break made exact: with the measure held as the sequence left it and max U the active
-    objective, solve again from the loaded plan with gap 0 (a plan no better is kept)."""
-    if outcome.measure == "utilitarian" or not outcome.has_solution:
-        return outcome
-    if options.gap == 0 and outcome.status == "optimal":     # the sequence's own tie-break was solved exactly
-        return outcome
-    if any(stage["stage"] == EXACT_TIE_BREAK for stage in outcome.stages):   # solved at gap 0 already (or tried)
-        return outcome
-    start = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True) if v.value is not None)
-    label = EXACT_TIE_BREAK
-    r = solve(problem.model, replace(options, gap=0.0, stage=label), start=start)
-    outcome.stages.append(stage_record(label, r))
-    if r.has_solution:                  # the headline stays the measure's: only status and timings change
-        status = outcome.status if r.status == "optimal" else "time_limit"
-        outcome.result = replace(outcome.result, status=status, handover_s=outcome.result.handover_s + r.handover_s,
-                                 solve_s=outcome.result.solve_s + r.solve_s)
-        outcome.status = status
-        if r.status != "optimal" and not outcome.status_text:
-            outcome.status_text = (f"{outcome.measure} is held; the exact tie-break for efficiency {_ended(r.status)}, "
-                                   "so a plan as good on the measure may be more efficient")
-    return outcome
+TIE_BREAK = "tie-break: max efficiency"
 
 
 def dominated_by(reference: dict, levels: dict, tolerance: float = LEVEL_TOLERANCE) -> list:
@@ -587,8 +589,8 @@ def dominated_by(reference: dict, levels: dict, tolerance: float = LEVEL_TOLERAN
     return [g for g in reference if reference[g] > levels[g] + tolerance]
 
 
-def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientReference | None, options: SolveOptions,
-                     run_sequence, before: set, bounded: bool = False) -> tuple[EquityOutcome | None, dict]:
+def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientReference | None, run_sequence,
+                     before: set, bounded: bool = False) -> tuple[EquityOutcome | None, dict]:
     """After an equity sequence (its plan loaded): if the efficient plan dominates it, choose among the
     plans it does not dominate (`run_sequence()` reruns the sequence). `before` holds the ids of the
     model's components before the sequence; `bounded`: equity bounds are held. Returns the new outcome
@@ -604,7 +606,7 @@ def keep_undominated(problem: EquityProblem, measure: str, reference: EfficientR
              "efficiency": _efficiency_of(problem, levels)}
     _switch_off_since(problem, before)
     require_a_gain(problem, reference.levels, LEVEL_GAIN)
-    outcome = exact_efficiency(problem, run_sequence(), options)
+    outcome = run_sequence()
     if not outcome.has_solution or not _better(measure, _measure_of(problem, measure, _loaded_levels(problem)),
                                                reference.measures[measure]):
         outcome = _back_to_reference(problem, measure, reference, outcome, bounded)
@@ -711,7 +713,7 @@ def _measure_of(problem: EquityProblem, measure: str, levels: dict, resources: d
 def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,
                hold_bounds=None) -> tuple[EquityOutcome, dict]:
     """`solve_measure` held to the efficient plan: the reference first (REFERENCE_TIME_SHARE of any time limit), then
-    `hold_bounds()` (the caller's equity bounds, if any; True when it held some), the sequence, its exact
+    `hold_bounds()` (the caller's equity bounds, if any; True when it held some), the sequence, its
     tie-break and `keep_undominated`. Returns the outcome and its fairness record (price of fairness,
     levelling down refused, summary lines)."""
     deadline = deadline_of(options)
@@ -732,13 +734,12 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
         start = _kept_better(problem, measure, reference) or start
         for v, x in start.items():                      # loaded: the sequence starts from the efficient plan
             v.set_value(x, skip_validation=True)
-    outcome = solve_measure(problem, measure, left(), tie_break, start, exact_tie_break=True)
+    outcome = solve_measure(problem, measure, left(), tie_break, start)
     if reference is not None:
         outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
     if not outcome.has_solution:
         return outcome, {}
-    outcome = exact_efficiency(problem, outcome, left())
-    again, record = keep_undominated(problem, measure, reference, left(),
-                                     lambda: solve_measure(problem, measure, left(), tie_break, exact_tie_break=True),
+    again, record = keep_undominated(problem, measure, reference,
+                                     lambda: solve_measure(problem, measure, left(), tie_break),
                                      before, bounded)
     return again or outcome, record

@@ -1,0 +1,80 @@
+"""The quick proof of max efficiency (allocator.solving.split): its bound is a relaxation's, its plan a
+plan of the model, and a stage it proves has the optimum HiGHS proves on the whole model."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import invoke
+
+from allocator.data.generate import generate_city, write_city
+from allocator.models.equity_problem import maximise_efficiency
+from allocator.plans.checks import check_plan
+from allocator.plans.make import make_plan
+from allocator.solving.city import city_problem
+from allocator.solving.equity import solve_measure
+from allocator.solving.run import RunOptions
+from allocator.solving.solve import SolveOptions, solve
+from allocator.solving.split import solve_split
+
+EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
+GAP = 1e-4
+
+
+def _max_u(city, split: bool):
+    problem = city_problem(city, RunOptions(model="city", objective="utilitarian"))
+    if not split:
+        problem.split = None
+    return problem
+
+
+@pytest.mark.parametrize("towns,seed", [(8, 3), (12, 1), (20, 1)])
+def test_the_split_bounds_and_plans_the_model(towns, seed):
+    """The relaxation's bound is never below max U (solved exactly on the whole model), the restriction's plan
+    never above it, and a proof the split claims holds against that optimum."""
+    city = generate_city(towns, seed)
+    whole = _max_u(city, split=False)
+    maximise_efficiency(whole)
+    best = solve(whole.model, EXACT).objective
+    problem = _max_u(city, split=True)
+    maximise_efficiency(problem)
+    proven, plan, parts = solve_split(problem.model, problem.split, SolveOptions(threads=1, seed=0, gap=GAP), True, "max U")
+    bound, planned = parts[0][1], parts[-1][1]
+    assert bound.bound >= best - 1e-9
+    if planned.has_solution:
+        assert planned.objective <= best + 1e-9
+    if proven is not None:
+        assert proven.objective >= best * (1 - GAP) - 1e-9 and proven.status == "optimal"
+
+
+@pytest.mark.parametrize("measure", ["utilitarian", "maxmin", "owa"])
+def test_stages_with_the_split_reach_the_optimum_of_the_whole_model(measure):
+    """Every max-efficiency stage (the objective of utilitarian, the tie-break of the others) tries the split
+    first; the plan's objective and efficiency match the sequence solved on the whole model alone."""
+    city = generate_city(12, 1)
+    options = SolveOptions(threads=1, seed=0, gap=GAP)
+    with_split = solve_measure(_max_u(city, split=True), measure, options)
+    alone = solve_measure(_max_u(city, split=False), measure, options)
+    assert with_split.status == alone.status == "optimal"
+    assert with_split.modelled == pytest.approx(alone.modelled, rel=2 * GAP, abs=1e-6)
+    tried = [s for s in with_split.stages if "split" in s]
+    assert tried and all(len(s["split"]) == 2 for s in tried)
+
+
+def test_a_city_plan_proven_by_the_split_passes_the_check():
+    """The plan the split proves is loaded and written: `allocator check` recomputes it from its tables."""
+    city = generate_city(20, 1)
+    plan = make_plan(city, RunOptions(model="city", objective="utilitarian"), SolveOptions(threads=1, seed=0))
+    assert plan.meta["status"] in ("optimal", "time_limit") and check_plan(plan, city).passed
+    first = plan.meta["stages"][0]
+    assert first["stage"] == "max efficiency" and [p["stage"] for p in first["split"]] == [
+        "bound with sites opened in part", "plan from the sites it opens whole"]
+
+
+def test_the_summary_says_where_a_stage_tried_the_split(tmp_path):
+    """A max-efficiency stage's summary line gives the split's bound and plan beside the stage's own figures."""
+    folder = write_city(generate_city(12, 1), tmp_path / "city", "folder")
+    result = invoke("solve", folder, "--model", "city", "--objective", "utilitarian", "--threads", "1",
+                    "--out", tmp_path / "plan")
+    assert result.exit_code == 0, result.output
+    line = next(s for s in result.output.splitlines() if s.startswith("  stage 1, max efficiency"))
+    assert "first a bound with sites opened in part" in line and "a plan from its whole sites" in line, line
