@@ -49,13 +49,12 @@ from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, Equ
                                              require_a_gain)
 from allocator.solving.leximin import solve_leximin
 from allocator.solving.run import stage_record
-from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
-from allocator.solving.split import solve_split, tighter_bound
+from allocator.solving.solve import HIGHS_REL_GAP, SolveOptions, SolveResult, deadline_of, primary_gap, solve
+from allocator.solving.split import bounded_by, solve_split
 
 DINKELBACH_TOLERANCE = 1e-6
 RATIO_ABS_TOLERANCE = 1e-6    # a ratio (Gini, Hoover ≥ 0) this close to 0 is at its least (HiGHS's mip_abs_gap)
 RATIO_HOLD_FLOOR = 1e-3       # a ratio is held at no less: N ≤ λ D with λ far below this puts coefficients 1e6 apart
-HIGHS_REL_GAP = 1e-4          # HiGHS's default relative MIP gap: what "optimal" means unless --gap says otherwise
 DINKELBACH_MAX_STEPS = 25
 PRIMARY_TIME_SHARE = 0.75       # under a time limit the objective's solve leaves a quarter for the tie-break
 DINKELBACH_TIME_SHARE = 0.5      # under a time limit a step gets half the time left: later steps and the tie-break need some
@@ -151,7 +150,7 @@ class _Sequence:
                 v.set_value(x, skip_validation=True)
             r = replace(found, status="time_limit" if r.status == "optimal" else r.status, bound=r.bound,
                         handover_s=r.handover_s, solve_s=r.solve_s)
-        r = tighter_bound(r, bound, True, self.options.gap)
+        r = bounded_by(r, bound, True, self.options.gap)
         self.results.append(r)
         self.stages.append(stage_record(purpose, r, **({"split": _split_record(parts)} if parts else {})))
         return r
@@ -195,7 +194,7 @@ class _Sequence:
 
 def _split_record(parts: list) -> list[dict]:
     """The parts of a split stage (allocator.solving.split), for plan.json: its bound, its plan."""
-    return [stage_record(name.split(": ")[-1], r) for name, r in parts]
+    return [stage_record(name, r) for name, r in parts]
 
 
 def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, tie_break: str | None = None,

@@ -49,9 +49,9 @@ from allocator.models.roadmap import (DEFAULT_OBJECTIVE, DEFAULT_YEARS, MEASURES
                                       roadmap_table, set_objective, steady_plan)
 from allocator.solving.city import enforcement_block_options, facilities_block_options
 from allocator.solving.run import ModelRun, RunOptions, stage_record
-from allocator.solving.equity import HIGHS_REL_GAP
 from allocator.solving.leximin import solve_leximin
-from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
+from allocator.solving.solve import (HIGHS_REL_GAP, SolveOptions, SolveResult, deadline_of, primary_gap, solve,
+                                    tighter_bound)
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run", "roadmap_options"]
 
@@ -176,7 +176,7 @@ def _solve_sequence(rm: Roadmap, options: SolveOptions) -> tuple[SolveResult, li
         for v, x in start.items():
             v.set_value(x, skip_validation=True)
         first = replace(first, has_solution=True, objective=pyo.value(rm.model.roadmap_objective), status="time_limit")
-    first = _tighter(first, bound, rm.model.roadmap_objective.sense == pyo.maximize)
+    first = tighter_bound(first, bound, rm.model.roadmap_objective.sense == pyo.maximize)
     if not (tie_break and first.has_solution):
         return first, stages
     hold_objective_then_efficiency(rm, float(first.objective), HOLD_TOLERANCE)
@@ -209,7 +209,7 @@ def _leximin(rm: Roadmap, options: SolveOptions, deadline: float | None, start: 
             v.set_value(x, skip_validation=True)
         first = replace(first or SolveResult("time_limit", None, None, None, ""), has_solution=True)
     lowest = min(float(pyo.value(level)) for level in all_levels(rm).values())
-    first = _tighter(replace(first, status=lex.status, objective=lowest, bound=lex.first_bound), bound, True)
+    first = tighter_bound(replace(first, status=lex.status, objective=lowest, bound=lex.first_bound), bound, True)
     rm.model.efficiency_objective = pyo.Objective(expr=efficiency(rm), sense=pyo.maximize)
     return first, stages + [_tie_break(rm, options, deadline)]
 
@@ -217,15 +217,6 @@ def _leximin(rm: Roadmap, options: SolveOptions, deadline: float | None, start: 
 def _stage(name: str, result: SolveResult) -> dict:
     """A stage of plan.json, with its hand-over and HiGHS seconds apart (the run's timings sum them)."""
     return stage_record(name, result, handover_s=result.handover_s, solve_s=result.solve_s)
-
-
-def _tighter(result: SolveResult, bound: float | None, maximise: bool) -> SolveResult:
-    """The result with the tighter of its bound and the LP's (both hold for the whole roadmap)."""
-    if bound is None or not result.has_solution:
-        return result
-    best = bound if result.bound is None else (min(bound, result.bound) if maximise else max(bound, result.bound))
-    status = "optimal" if result.status == "optimal" else result.status
-    return replace(result, bound=best, gap=primary_gap(result.objective, best, maximise), status=status)
 
 
 def _loaded(rm: Roadmap) -> ComponentMap:

@@ -52,6 +52,7 @@ from allocator.solving.highs_model import CompiledModel, compile_model
 GRACE_S = 1.0          # extra seconds HiGHS gets past its time limit before it is interrupted
 ABANDON_S = 0.5        # further seconds after which the command stops waiting for an interrupted HiGHS
 PROGRESS_EVERY_S = 2.0        # on a terminal (the line is redrawn)
+HIGHS_REL_GAP = 1e-4          # HiGHS's default relative MIP gap: what "optimal" means unless --gap says otherwise
 PROGRESS_LINE_EVERY_S = 5.0   # elsewhere (one line per update)
 RESERVE_SHARE, RESERVE_MIN_S, RESERVE_MAX_S = 0.05, 0.5, 15.0
 RESERVE_PER_ROW_S = 1.5e-4    # extraction, check and writing per row of the instance (measured 6e-5 to 3e-4 s)
@@ -487,6 +488,15 @@ def relative_gap(value: float | None, bound: float | None) -> float | None:
     if value is None or bound is None:
         return None
     return abs(value - bound) / max(abs(value), 1e-10)
+
+
+def tighter_bound(result: SolveResult, bound: float | None, maximise: bool) -> SolveResult:
+    """`result` with the tighter of its bound and `bound` (another bound proven on the same objective: an LP
+    relaxation's, a relaxed model's) and its gap against it; its status is left as it was."""
+    if bound is None or not result.has_solution or result.objective is None:
+        return result
+    best = bound if result.bound is None else (min(bound, result.bound) if maximise else max(bound, result.bound))
+    return replace(result, bound=best, gap=primary_gap(result.objective, best, maximise))
 
 
 def primary_gap(value: float | None, bound: float | None, maximise: bool) -> float | None:

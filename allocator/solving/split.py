@@ -27,15 +27,16 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from allocator.models.equity_problem import Split
-from allocator.solving.solve import SolveOptions, SolveResult, primary_gap, solve, time_left
+from allocator.solving.solve import (HIGHS_REL_GAP, SolveOptions, SolveResult, primary_gap, solve, tighter_bound,
+                                    time_left)
 
-__all__ = ["solve_split", "tighter_bound", "SPLIT_TIME_SHARE", "SPLIT_CAP_S", "DEFAULT_GAP"]
+__all__ = ["solve_split", "bounded_by", "SPLIT_TIME_SHARE", "SPLIT_CAP_S"]
 
 SPLIT_TIME_SHARE = 0.3      # of the time left, for each part (on Chongqing the parts need 4-14 s, HiGHS alone 25-40 s)
 SPLIT_CAP_S = 30.0          # each part's limit when the run has none
-DEFAULT_GAP = 1e-4          # HiGHS's relative MIP gap: what proven means unless --gap says otherwise
 BOUND_GAP_SHARE = 0.1       # the relaxation is solved to this share of the gap asked (its bound near its optimum)
 PLAN_GAP_SHARE = 0.5        # the restriction to this share (its plan near its optimum), so together they may meet it
+BOUND_PART, PLAN_PART = "bound with sites opened in part", "plan from the sites it opens whole"
 WHOLE = 1e-6                # a value this close to a whole number is whole
 
 
@@ -47,17 +48,16 @@ def solve_split(model: pyo.ConcreteModel, split: Split, options: SolveOptions, m
     plan of the model; the restriction then fixes only the decisions it shares with the relaxation's plan,
     so it holds that plan and has one (relaxation-induced neighbourhood search)."""
     parts: list[tuple[str, SolveResult]] = []
-    asked = DEFAULT_GAP if options.gap is None else options.gap
+    asked = HIGHS_REL_GAP if options.gap is None else options.gap
     if asked <= 0:                   # a gap of 0 asks for the whole model's own proof: the parts would not meet it
         return None, None, parts
-    bound_part = _relaxed(model, split, replace(_part(options, f"{stage}: bound with sites opened in part"),
-                                               gap=asked * BOUND_GAP_SHARE))
-    parts.append((f"{stage}: bound with sites opened in part", bound_part))
+    bound_part = _relaxed(model, split, replace(_part(options, f"{stage}: {BOUND_PART}"), gap=asked * BOUND_GAP_SHARE))
+    parts.append((BOUND_PART, bound_part))
     if bound_part.bound is None or not bound_part.has_solution:
         return None, None, parts
-    plan_part = _restricted(model, split, replace(_part(options, f"{stage}: plan from the sites it opens whole"),
-                                                  gap=asked * PLAN_GAP_SHARE), incumbent)
-    parts.append((f"{stage}: plan from the sites it opens whole", plan_part))
+    plan_part = _restricted(model, split, replace(_part(options, f"{stage}: {PLAN_PART}"), gap=asked * PLAN_GAP_SHARE),
+                            incumbent)
+    parts.append((PLAN_PART, plan_part))
     if not plan_part.has_solution:
         return None, None, parts
     plan = ComponentMap((v, v.value) for v in model.component_data_objects(pyo.Var, active=True) if v.value is not None)
@@ -111,12 +111,12 @@ def _restricted(model: pyo.ConcreteModel, split: Split, options: SolveOptions,
             v.unfix()
 
 
-def tighter_bound(result: SolveResult, bound: float | None, maximise: bool, gap: float | None) -> SolveResult:
-    """`result` with the tighter of its bound and `bound` (another bound on the same objective, e.g. the split's
-    relaxation), its gap against it, and `optimal` when that gap is within the gap asked."""
-    if bound is None or not result.has_solution or result.objective is None:
+def bounded_by(result: SolveResult, bound: float | None, maximise: bool, gap: float | None) -> SolveResult:
+    """`result` against the tighter of its bound and `bound` (the split's relaxation), `optimal` when that gap
+    is within the gap asked."""
+    if bound is None:
         return result
-    best = bound if result.bound is None else (min(bound, result.bound) if maximise else max(bound, result.bound))
-    within = primary_gap(result.objective, best, maximise)
-    status = "optimal" if within is not None and within <= (DEFAULT_GAP if gap is None else gap) else result.status
-    return replace(result, bound=best, gap=within, status=status)
+    tighter = tighter_bound(result, bound, maximise)
+    if tighter.gap is not None and tighter.gap <= (HIGHS_REL_GAP if gap is None else gap):
+        return replace(tighter, status="optimal")
+    return tighter
