@@ -44,12 +44,27 @@ def friendly(command):
             _quiet_stdout()
             ctx.exit(Exit.INTERRUPTED)
         except Exception as err:  # an internal error: say so plainly, trace only with --debug
+            if _caused_by_ctrl_c(err):
+                click.echo("interrupted: nothing was written", err=True)
+                ctx.exit(Exit.INTERRUPTED)
             if debug:
                 traceback.print_exc()
             click.echo(f"internal error: {type(err).__name__}: {err} (run with --debug for details)", err=True)
             ctx.exit(Exit.INTERNAL)
 
     return wrapper
+
+
+def _caused_by_ctrl_c(err: BaseException) -> bool:
+    """True when a Ctrl-C lies behind an error: Python wraps a KeyboardInterrupt raised while a class is
+    being made (as when Ctrl-C comes while a solver library loads) in a RuntimeError."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _quiet_stdout() -> None:

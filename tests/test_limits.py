@@ -89,6 +89,28 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(slow_city, tmp_path, delay_s):
     assert not out.exists() and leftovers(tmp_path) == []
 
 
+def test_a_ctrl_c_wrapped_by_python_while_a_library_loads_is_still_an_interrupt():
+    """Ctrl-C while a class is being made (a solver library loading) reaches the command as a
+    RuntimeError whose cause is the KeyboardInterrupt: it is an interrupt, not an internal error."""
+    import click
+    from allocator.cli import friendly
+
+    class _Interrupting:
+        def __set_name__(self, owner, name):
+            raise KeyboardInterrupt
+
+    @click.command()
+    @friendly
+    def loads():
+        class _Plugin:   # noqa: F841 (made only to be interrupted)
+            field = _Interrupting()
+
+    result = CliRunner().invoke(loads, [])
+    assert result.exit_code == 130, result.output
+    assert "interrupted: nothing was written" in result.output
+    assert "internal error" not in result.output
+
+
 # --- the same instance, options and seed give the same plan -----------------------------------
 
 TIMING_KEYS = re.compile(r"(^/created$|^/timings/|seconds|_s$|/solves\[\d+\]/)")
