@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from click.testing import CliRunner
 from allocator import cli
 from allocator.errors import InputError, Problem
 from allocator.data.loader import load_instance
+from allocator.data.schema import TABLES
 from allocator.data.writers import write_workbook
 
 Edit = Callable[[Path], None]
@@ -421,3 +423,38 @@ def test_table_that_is_a_folder(tiny_copy: Path) -> None:
     (tiny_copy / "sites.csv").unlink()
     (tiny_copy / "sites.csv").mkdir()
     find(problems_of(tiny_copy), "sites.csv", None, None, "not a regular file")
+
+
+# --- a clean column typed at once gives what cell-by-cell typing gives -----------------------
+
+CELL_TEXTS = ("0", "1", "2", " 3 ", "1.5", "-0", "-2", "1e3", "1_000", "7.0", "1e12", "181", "-91", "89.5", "inf", "nAn",
+              "nan", "NA", "", " ", "abc", "core", "CORE", " outer ", "x", "0.0", "1.0")
+
+
+@pytest.mark.parametrize("table", [t.name for t in TABLES])
+def test_a_column_typed_at_once_equals_the_column_typed_cell_by_cell(table, monkeypatch):
+    """`_clean_column` may only type columns that cell-by-cell typing passes without a problem, and
+    must give the same values of the same Python types; random columns of edge-case texts try it."""
+    from allocator.data import validate
+    from allocator.data.readers import RawTable
+    from allocator.data.schema import LONLAT, TABLE_BY_NAME
+
+    rng = random.Random(table)
+    spec_of = TABLE_BY_NAME[table]
+    accepted = 0
+    for spec in (*spec_of.columns, *LONLAT):
+        for _ in range(60):
+            pool = rng.sample(CELL_TEXTS, rng.randint(1, 3))
+            cells = [rng.choice(pool) for _ in range(rng.randint(1, 6))]
+            raw = RawTable(table, f"{table}.csv", [spec.name], [[c] for c in cells], list(range(2, 2 + len(cells))))
+            fast = validate._clean_column(spec, cells)
+            problems: list = []
+            monkeypatch.setattr(validate, "_clean_column", lambda spec, cells: None)
+            slow = validate._type_column(raw, spec, cells, problems)
+            monkeypatch.undo()
+            if fast is None:
+                continue
+            accepted += 1
+            assert problems == [], (spec.name, cells)
+            assert [(type(v), v) for v in fast] == [(type(v), v) for v in slow], (spec.name, cells)
+    assert accepted > 0

@@ -76,6 +76,11 @@ def _check_coordinate_columns(raw: RawTable, present: set[str], problems: list[P
 
 
 def _type_column(raw: RawTable, spec: Column, cells: list[str], problems: list[Problem]) -> list[Any]:
+    """The column's typed values; a column with no problem is typed at once (`_clean_column`),
+    any other cell by cell, so each problem names its row."""
+    clean = _clean_column(spec, cells)
+    if clean is not None:
+        return clean
     out: list[Any] = []
     for cell, row in zip(cells, raw.row_numbers):
         text = cell.strip()
@@ -86,6 +91,38 @@ def _type_column(raw: RawTable, spec: Column, cells: list[str], problems: list[P
             continue
         out.append(_typed_cell(raw, spec, text, row, problems))
     return out
+
+
+def _clean_column(spec: Column, cells: list[str]) -> list[Any] | None:
+    """The values `_typed_cell` gives a column none of whose cells breaks a rule, typed in one pass
+    (a city's 50,000 grids in milliseconds instead of seconds); None when any cell might break one."""
+    texts = [cell.strip() for cell in cells]
+    if not MISSING.isdisjoint(texts):
+        return None
+    if spec.kind in ("id", "str"):
+        return texts
+    if spec.kind == "enum":
+        values = [text.lower() for text in texts]
+        return values if set(values) <= set(spec.choices) else None
+    try:
+        numbers = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+    except ValueError:
+        return None
+    if not np.isfinite(numbers).all():
+        return None
+    if spec.kind == "flag":
+        return numbers.astype(np.int64).tolist() if np.isin(numbers, (0.0, 1.0)).all() else None
+    limit = column_limit(spec)
+    if spec.name not in ("lon", "lat") and (np.abs(numbers) > limit.high).any():
+        return None
+    if spec.kind == "int" and (numbers != np.floor(numbers)).any():
+        return None
+    if (spec.positive and (numbers <= 0).any()) or (spec.nonnegative and (numbers < 0).any()):
+        return None
+    bounds = {"lon": 180, "lat": 90}.get(spec.name)
+    if bounds is not None and (np.abs(numbers) > bounds).any():
+        return None
+    return numbers.astype(np.int64).tolist() if spec.kind == "int" else numbers.tolist()
 
 
 def _typed_cell(raw: RawTable, spec: Column, text: str, row: int, problems: list[Problem]) -> Any:
