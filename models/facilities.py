@@ -55,13 +55,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
+from scipy import sparse
 
 from allocator.data.instance import Instance
 from allocator.data.money import Budget, model_budget
 from allocator.errors import InputError, Problem
 
 from .facilities_data import ServiceData, service_data
-from .facilities_tables import grid_groups
+from .facilities_tables import grid_labels
 from .linear import linear
 from .location.covering import CoverInput, PreparedCover, prepare_cover
 
@@ -141,39 +142,74 @@ def build_model(city: Instance, options: FacilitiesOptions) -> CoverageModel:
 
 def coverage_expressions(cm: CoverageModel, by: str = "district", service: str | None = None) -> dict[str, object]:
     """C_g as Pyomo expressions, one per group of `by` (district, urban_rural, registration),
-    for one service or pooled over the model's services."""
-    num: dict[str, list] = {}
-    den: dict[str, float] = {}
+    for one service or pooled over the model's services.
+
+    With M the groups' membership of the grids (0/1, or shares for registration) and a a
+    service's demand per grid: C_g's constant is M·(a ⊙ floor), a site's coefficient
+    M·(a ⊙ (level − floor)) summed over the grids folded onto it, a level variable's
+    M·a summed over its row's grids times the level's gain, all over M·a; one sparse product
+    per service instead of one pass over every grid per group."""
+    labels, membership = group_membership(cm.city, by)
     y, v = cm.model.site_open, cm.model.level_reached if hasattr(cm.model, "level_reached") else {}
     flat = cm.prepared.flat
     levels = flat["coverage"].levels
     site_off, row_off = flat["site_off"], flat["row_off"]
+    den = np.zeros(len(labels))
+    const = np.zeros(len(labels))
+    coefs: list[list[float]] = [[] for _ in labels]
+    terms: list[list] = [[] for _ in labels]
     for k, d in enumerate(cm.data):
         if service is not None and d.service != service:
             continue
         block = cm.prepared.blocks[k]
-        for label, share in grid_groups(cm.city, by).items():
-            a = d.demand * share
-            if a.sum() <= 0:
+        a = np.asarray(d.demand, dtype=float)
+        den += membership @ a
+        const += membership @ (a * block.node_floor)
+        sites = _per_group(membership, block.node_site, a * (block.node_level - block.node_floor), len(block.sites))
+        rows = _per_group(membership, block.node_row, a, len(block.row_weight))
+        mine = np.flatnonzero((levels.row >= row_off[k]) & (levels.row < row_off[k + 1]))
+        gain = flat["coverage"].gain[mine]
+        level_rows = levels.row[mine] - row_off[k]
+        for g in range(len(labels)):
+            if den[g] <= 0:
                 continue
-            den[label] = den.get(label, 0.0) + float(a.sum())
-            terms = num.setdefault(label, [[], [], 0.0])
-            terms[2] += float(a @ block.node_floor)
-            folded = block.node_site >= 0
-            coef = np.bincount(block.node_site[folded], weights=a[folded] * (block.node_level - block.node_floor)[folded],
-                               minlength=len(block.sites))
-            for j in np.flatnonzero(coef).tolist():
-                terms[0].append(float(coef[j]))
-                terms[1].append(y[site_off[k] + j])
-            rows = block.node_row >= 0
-            row_a = np.bincount(block.node_row[rows], weights=a[rows], minlength=len(block.row_weight))
-            mine = (levels.row >= row_off[k]) & (levels.row < row_off[k + 1])
-            for ell in np.flatnonzero(mine).tolist():
-                c = row_a[levels.row[ell] - row_off[k]] * flat["coverage"].gain[ell]
-                if c:
-                    terms[0].append(float(c))
-                    terms[1].append(v[ell])
-    return {g: (linear(num[g][0], num[g][1]) + num[g][2]) / den[g] for g in num}
+            _append_row(sites, g, coefs[g], terms[g], lambda j: y[site_off[k] + j])
+            c = rows[g].toarray().ravel()[level_rows] * gain
+            for ell in np.flatnonzero(c).tolist():
+                coefs[g].append(float(c[ell]))
+                terms[g].append(v[mine[ell]])
+    return {label: (linear(coefs[g], terms[g]) + float(const[g])) / float(den[g])
+            for g, label in enumerate(labels) if den[g] > 0}
+
+
+def group_membership(city: Instance, by: str) -> tuple[list[str], sparse.csr_matrix]:
+    """Group labels and their membership of the grids (groups × grids: 0/1, or each grid's
+    share in its group for registration)."""
+    labels, index, shares = grid_labels(city, by)
+    n = len(city.grids)
+    if shares is not None:
+        return labels, sparse.csr_matrix(np.vstack([np.asarray(s, dtype=float) for s in shares]))
+    known = index >= 0
+    return labels, sparse.csr_matrix((np.ones(int(known.sum())), (index[known], np.flatnonzero(known))),
+                                     shape=(len(labels), n))
+
+
+def _per_group(membership: sparse.csr_matrix, node_to: np.ndarray, weight: np.ndarray, width: int) -> sparse.csr_matrix:
+    """groups × targets: Σ over the grids mapped to each target (node_to ≥ 0) of membership × weight."""
+    mapped = np.flatnonzero(node_to >= 0)
+    spread = sparse.csr_matrix((weight[mapped], (mapped, node_to[mapped])), shape=(membership.shape[1], width))
+    out = (membership @ spread).tocsr()
+    out.sort_indices()
+    return out
+
+
+def _append_row(matrix: sparse.csr_matrix, g: int, coefs: list[float], terms: list, var) -> None:
+    """Append row g's nonzeros, in column order, as (coefficient, variable) terms."""
+    lo, hi = matrix.indptr[g], matrix.indptr[g + 1]
+    for j, c in zip(matrix.indices[lo:hi].tolist(), matrix.data[lo:hi].tolist()):
+        if c:
+            coefs.append(float(c))
+            terms.append(var(j))
 
 
 def fixed_spend_text(data: list[ServiceData], opts: FacilitiesOptions) -> str:

@@ -119,21 +119,6 @@ def grid_labels(city: Instance, by: str) -> tuple[list[str], np.ndarray, list[np
     raise ValueError(f"unknown grouping {by!r}; use district, urban_rural or registration")
 
 
-def grid_groups(city: Instance, by: str) -> dict[str, np.ndarray]:
-    """Per group label: each grid's membership (0/1, or its town's migrant share)."""
-    g = city.grids
-    if by == "district":
-        district = g["town_id"].map(city.towns.set_index("town_id")["district_id"]).astype(str).to_numpy()
-        return {d: (district == d).astype(float) for d in city.districts["district_id"].astype(str)}
-    if by == "urban_rural":
-        kind = g["kind"].astype(str).to_numpy()
-        return {k: (kind == k).astype(float) for k in ("urban", "rural")}
-    if by == "registration":
-        m = migrant_share(city)
-        return {"registered": 1.0 - m, "migrant": m}
-    raise ValueError(f"unknown grouping {by!r}; use district, urban_rural or registration")
-
-
 def pair_minutes(city: Instance, grid_ids: pd.Series, site_ids: pd.Series) -> np.ndarray:
     """Minutes between grids and sites given by id (travel.csv when present, else coordinates)."""
     if city.travel is not None:
