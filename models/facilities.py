@@ -96,7 +96,7 @@ class FacilitiesOptions:
         """The options of a run on `city`: the services with sites (unless named), the budget the
         city budget (`budget`, else city.yaml's) leaves for new sites (`allocator.data.money`), no
         limit on new sites (unless p), the city's travel cost."""
-        with_sites = set(city.sites["service"].astype(str))
+        with_sites = set(city.sites["service"].astype(str).unique())
         services = tuple(services) if services else tuple(s for s in city.config.services if s in with_sites)
         unknown = [s for s in services if s not in city.config.services]
         if unknown:

@@ -414,7 +414,8 @@ def greedy_cover(p: Pairs, weight: np.ndarray, floor: np.ndarray, bonus: np.ndar
     current = floor.copy()
     price = np.maximum(cost, 1e-9) if np.isfinite(spend_room) else np.ones(ns)
     gains = bonus + np.bincount(p.site, weights=weight[rows] * (p.value - current[rows]), minlength=ns)
-    heap = [(-g / price[j], j) for j, g in enumerate(gains.tolist()) if g > 0]
+    gaining = np.flatnonzero(gains > 0)
+    heap = list(zip((-gains[gaining] / price[gaining]).tolist(), gaining.tolist()))
     heapq.heapify(heap)
     spend, used = 0.0, np.zeros(len(count_room))
     while heap:

@@ -102,8 +102,8 @@ def _spend(sites: pd.DataFrame, is_open: np.ndarray) -> float:
 
 def _coverage_rows(report: CheckReport, city: Instance, coverage: pd.DataFrame, services: list[str]) -> pd.DataFrame | None:
     key = coverage["service"].astype(str) + "|" + coverage["node_id"].astype(str)
-    grids = city.grids["grid_id"].astype(str)
-    expected = pd.Index([f"{s}|{g}" for s in services for g in grids])
+    grids = city.grids["grid_id"].astype(str).to_numpy(dtype=object)
+    expected = pd.Index(np.concatenate([f"{s}|" + grids for s in services]) if services else [])
     frame = coverage.assign(key=key)
     if not ids_match(report, "coverage", frame, "key", expected):
         return None
