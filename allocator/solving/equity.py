@@ -81,6 +81,7 @@ class EquityOutcome:
     status_text: str | None = None
     plan_is: str | None = None
     sense: str = "maximize"                        # of the primary objective
+    held_within: float | None = None               # a ratio held at RATIO_HOLD_FLOOR: the absolute distance a reader ignores
 
     @property
     def has_solution(self) -> bool:
@@ -98,7 +99,12 @@ class EquityOutcome:
             return self.result
         gap = primary_gap(value, self.result.bound, self.sense == "maximize")
         target = HIGHS_REL_GAP if asked_gap is None else asked_gap
-        if self.status == "optimal" and gap is not None and gap > target + 1e-9:
+        if self._within_hold(value):
+            said = (f"this plan's {self.measure}, {value:.2g}, lies within {self.held_within:g} of that least: "
+                    f"both are equality, and a relative gap ({100 * gap:.3g} %) between numbers this near 0 says no more")
+            if said not in (self.status_text or ""):
+                self.status_text = f"{self.status_text}; {said}" if self.status_text else said
+        elif self.status == "optimal" and gap is not None and gap > target + 1e-9:
             why = (f"the model draws {self.measure}'s logarithm with tangent lines (models.equity), so " if
                    self.measure == "alpha" else "")
             said = (f"optimal for the model; {why}recomputed from the plan, {self.measure} is {100 * gap:.2g} % from its "
@@ -106,6 +112,11 @@ class EquityOutcome:
             if said not in (self.status_text or ""):
                 self.status_text = f"{self.status_text}; {said}" if self.status_text else said
         return replace(self.result, objective=value, gap=gap)
+
+    def _within_hold(self, value: float) -> bool:
+        """A ratio held at the floor, whose plan lies within the floor of its least (the bound)."""
+        bound = self.result.bound if self.result is not None else None
+        return self.held_within is not None and bound is not None and value - bound <= self.held_within + 1e-12
 
 
 # --- the solve sequences ---------------------------------------------------------------------
@@ -219,6 +230,7 @@ def solve_measure(problem: EquityProblem, measure: str, options: SolveOptions, t
                     f"{measure} is equality to any reader, and a tighter hold would hand HiGHS numbers a million times "
                     f"apart; the gap is measured from that least")
             out.status_text = f"{out.status_text}; {said}" if out.status_text else said
+            out.held_within = RATIO_HOLD_FLOOR
         return out
     term = attach_measure(problem, measure, "objective")
     first = seq.run(f"optimise {measure}", share=PRIMARY_TIME_SHARE)
