@@ -48,8 +48,8 @@ from allocator.models.equity_problem import (HOLD_TOLERANCE, RATIO_MEASURES, Equ
                                              check_measure, hold_value, maximise_efficiency, ratio_objective,
                                              require_a_gain)
 from allocator.solving.leximin import solve_leximin
-from allocator.solving.run import stage_record
-from allocator.solving.solve import HIGHS_REL_GAP, SolveOptions, SolveResult, deadline_of, primary_gap, solve
+from allocator.solving.run import missed_gap_note, stage_record
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve
 from allocator.solving.split import bounded_by, solve_split
 
 DINKELBACH_TOLERANCE = 1e-6
@@ -98,19 +98,13 @@ class EquityOutcome:
         if self.result is None or value is None:
             return self.result
         gap = primary_gap(value, self.result.bound, self.sense == "maximize")
-        target = HIGHS_REL_GAP if asked_gap is None else asked_gap
         if self._within_hold(value):
             said = (f"this plan's {self.measure}, {value:.2g}, lies within {self.held_within:g} of that least: "
                     f"both are equality, and a relative gap ({100 * gap:.3g} %) between numbers this near 0 says no more")
-            if said not in (self.status_text or ""):
-                self.status_text = f"{self.status_text}; {said}" if self.status_text else said
-        elif self.status == "optimal" and gap is not None and gap > target + 1e-9:
-            why = (f"the model draws {self.measure}'s logarithm with tangent lines (models.equity), so " if
-                   self.measure == "alpha" else "")
-            said = (f"optimal for the model; {why}recomputed from the plan, {self.measure} is {100 * gap:.2g} % from its "
-                    f"bound, more than the {100 * target:.2g} % asked")
-            if said not in (self.status_text or ""):
-                self.status_text = f"{self.status_text}; {said}" if self.status_text else said
+        else:
+            said = missed_gap_note(self.measure, self.status, gap, asked_gap)
+        if said and said not in (self.status_text or ""):
+            self.status_text = f"{self.status_text}; {said}" if self.status_text else said
         return replace(self.result, objective=value, gap=gap)
 
     def _within_hold(self, value: float) -> bool:

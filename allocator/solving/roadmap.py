@@ -48,10 +48,9 @@ from allocator.models.roadmap import (DEFAULT_OBJECTIVE, DEFAULT_YEARS, MEASURES
                                       rounded_plan,
                                       roadmap_table, set_objective, steady_plan)
 from allocator.solving.city import enforcement_block_options, facilities_block_options
-from allocator.solving.run import ModelRun, RunOptions, stage_record
+from allocator.solving.run import ModelRun, RunOptions, missed_gap_note, stage_record
 from allocator.solving.leximin import solve_leximin
-from allocator.solving.solve import (HIGHS_REL_GAP, SolveOptions, SolveResult, deadline_of, primary_gap, solve,
-                                    tighter_bound)
+from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, solve, tighter_bound
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "run", "roadmap_options"]
 
@@ -119,23 +118,12 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions, index_
     gap = primary_gap(done.objective_value, first.bound, maximise)
     done.result = replace(first, status=status, objective=done.objective_value, gap=gap,
                           handover_s=sum(s["handover_s"] for s in stages), solve_s=sum(s["solve_s"] for s in stages))
-    done.status_text = _gap_note(ro.objective, status, gap, solve_options.gap)
+    done.status_text = missed_gap_note(ro.objective, status, gap, solve_options.gap)
     roadmap = done.tables["roadmap"]
     meta["roadmap"].update({"mean_index": float(roadmap["mean_index"].mean()),
                             "lowest_index": float(roadmap["lowest_index"].min())})
     done.extract_s = time.perf_counter() - t1
     return done
-
-
-def _gap_note(objective: str, status: str, gap: float | None, asked: float | None) -> str | None:
-    """An optimum proven on the model whose objective, recomputed from the plan, lies further from the bound
-    than the gap asked (else HiGHS's 1e-4) says so: alpha's logarithm is drawn with tangent lines."""
-    target = HIGHS_REL_GAP if asked is None else asked
-    if status != "optimal" or gap is None or gap <= target + 1e-9:
-        return None
-    why = "the model draws alpha's logarithm with tangent lines (models.equity), so " if objective == "alpha" else ""
-    return (f"optimal for the model; {why}recomputed from the plan, {objective} is {100 * gap:.2g} % from its bound, "
-            f"more than the {100 * target:.2g} % asked")
 
 
 def _block_meta(rm: Roadmap) -> dict:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from allocator.data.schema import LIMITS
 from allocator.errors import InputError, Problem
-from allocator.solving.solve import SolveResult
+from allocator.solving.solve import HIGHS_REL_GAP, SolveResult
 
 MODELS = ("grid", "enforcement", "facilities", "city", "roadmap")
 
@@ -88,6 +88,18 @@ def stage_record(name: str, result: SolveResult | None, **extra) -> dict:
     return {"stage": name, "status": result.status, "value": result.objective if result.has_solution else None,
             "bound": result.bound, "gap": result.gap if result.has_solution else None,
             "seconds": result.handover_s + result.solve_s, **extra}
+
+
+def missed_gap_note(objective: str, status: str, gap: float | None, asked: float | None) -> str | None:
+    """Words for an optimum proven on the model whose objective, recomputed from the plan, lies further
+    from the bound than the gap asked (`asked`, else HiGHS's 1e-4): alpha's logarithm is drawn with
+    tangent lines (models.equity). None when there is nothing to say."""
+    target = HIGHS_REL_GAP if asked is None else asked
+    if status != "optimal" or gap is None or gap <= target + 1e-9:
+        return None
+    why = "the model draws alpha's logarithm with tangent lines (models.equity), so " if objective == "alpha" else ""
+    return (f"optimal for the model; {why}recomputed from the plan, {objective} is {100 * gap:.2g} % from its bound, "
+            f"more than the {100 * target:.2g} % asked")
 
 
 def model_module(name: str):
