@@ -343,8 +343,8 @@ def _domain_step(domain) -> int:
 def _track_parameters(compiled: CompiledModel, rows: _Rows) -> None:
     """Note the rows whose bounds hold mutable parameters; a mutable parameter elsewhere means assembling again."""
     found, cons, constant = [], [], []
+    compiled.parametric = _ParametricRows(np.zeros(0, dtype=np.int32), [], np.zeros(0))
     if not any(param.mutable for param in compiled.model.component_objects(pyo.Param, descend_into=True)):
-        compiled.parametric = _ParametricRows(np.asarray(found, dtype=np.int32), cons, np.asarray(constant, dtype=float))
         return                             # no mutable parameter anywhere: nothing to track (a walk of every row spared)
     for i in rows.inspect:                 # the other rows hold numbers only
         con = rows.constraints[i]
