@@ -92,6 +92,29 @@ def test_frontier_points_start_from_tighter_plans_and_stay_monotone(city_dir, tm
         assert (points["equity"] <= points["equity_bound"] + TOL).all()
 
 
+@pytest.mark.parametrize("measure", ["maxmin", "gini"])
+def test_the_fairest_end_starts_from_the_efficient_end(city_dir, tmp_path, monkeypatch, measure):
+    """In one process the efficient end's plan (max U, whatever its tie-break) is the fairest end's efficient
+    reference: max U is not solved again, and the fairest end is still the measure's optimum."""
+    city, spec = load_instance(city_dir), ProblemSpec("city")
+    equity_runs.build_problem(city, spec)          # nothing kept from earlier tests
+    calls = []
+    solve_measure = equity_solving.solve_measure
+
+    def counting(problem, measured, *args, **kwargs):
+        calls.append(measured)
+        return solve_measure(problem, measured, *args, **kwargs)
+
+    monkeypatch.setattr(equity_solving, "solve_measure", counting)
+    frame = run_frontier(city_dir, spec, measure, 2, tmp_path / "f", workers=0, solve_options=EXACT)
+    assert calls.count("utilitarian") == 0, calls
+    assert frame["status"].eq("optimal").all() and frame["check_passed"].all()
+    monkeypatch.setattr(equity_solving, "solve_measure", solve_measure)
+    fresh = _fresh(city, spec, Job("objective", measure, role="objective"))
+    fairest = frame[frame["role"] == "fairest"].iloc[0]
+    assert fairest["equity"] == pytest.approx(fresh.meta["objective_value"], abs=TOL)
+
+
 def test_an_end_stopped_without_a_plan_is_tried_again(city_dir, tmp_path, monkeypatch):
     """The fairest end's first solve stops with no plan (as at a short time limit): the frontier solves it
     again with the time left instead of stopping."""

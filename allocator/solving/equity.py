@@ -574,8 +574,9 @@ def _reference_key(options: SolveOptions) -> tuple:
 
 def keep_reference(problem: EquityProblem, result: SolveResult, options: SolveOptions,
                    measure: str | None = None) -> EfficientReference:
-    """The loaded plan of `solve_measure(problem, "utilitarian")` (tie-break maxmin, nothing else held) as
-    the efficient reference, kept on the problem for later sequences (see `efficient_reference`)."""
+    """The loaded plan of `solve_measure(problem, "utilitarian")` (with any tie-break: U is held within δ of
+    its maximum; nothing else held) as the efficient reference, kept on the problem for later sequences
+    (see `efficient_reference`)."""
     levels = {g: float(pyo.value(e)) for g, e in problem.levels.items()}
     values = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var) if v.value is not None)
     reference = EfficientReference(levels, _efficiency_of(problem, levels), result, values,

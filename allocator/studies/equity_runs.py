@@ -232,7 +232,7 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
                                 start=kept_start(problem, job.measure, job.bound))
     elif job.measure == "utilitarian":
         outcome = solve_measure(problem, job.measure, solve_options, tie_break=job.tie_break)
-        if outcome.has_solution and job.tie_break in (None, "maxmin"):    # the efficient reference of later jobs
+        if outcome.has_solution:      # a max-U plan, whatever its tie-break: the efficient reference of later jobs
             keep_reference(problem, outcome.result, solve_options)
     else:                       # held to the efficient plan: no levelling down
         outcome, fairness = solve_fair(problem, job.measure, solve_options, tie_break=job.tie_break)

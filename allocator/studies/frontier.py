@@ -33,8 +33,10 @@ ended, and stages lists each solve with its own figures.
 split between the two stages in proportion to their rounds of solves (⌈2/s⌉ for the ends and
 ⌈N/s⌉ for the points, s solving at once); within a stage each solve takes an equal part of the
 time left when it starts (`allocator.studies.sweep`). An end that stopped at its limit without a
-plan is solved again with one round's share of the time left (the points after it take the rest);
-only an end that still finds no plan stops the frontier.
+plan is solved again with RETRY_SHARE of the time left (the points after it take the rest: without
+both ends there are none); only an end that still finds no plan stops the frontier. The efficient
+end's plan is the efficient reference of the other end (`allocator.solving.equity.keep_reference`),
+which then starts from it instead of proving max U again.
 
 Layout of OUT: frontier.csv, frontier.json (settings and versions), frontier.png/.svg, and
 the sweep's sweep.csv, sweep.json, plans/<end=…|point=…>/.
@@ -69,6 +71,7 @@ FRONTIER_CSV, FRONTIER_JSON = "frontier.csv", "frontier.json"
 FRONTIER_COLUMNS = ("point", "role", "equity_bound", "efficiency", "equity", "price_of_fairness", "status", "objective",
                     "objective_value", "bound", "gap", "status_text", "stages", "check_passed", "plan_dir")
 MAX_POINTS = 200
+RETRY_SHARE = 0.5        # of the time left, for an end that stopped without a plan: without it there are no points
 
 
 # --- the frontier ----------------------------------------------------------------------------
@@ -100,9 +103,9 @@ def run_frontier(instance_path: str | Path, spec: ProblemSpec, measure: str, poi
     write_json(out / FRONTIER_JSON, settings)
     u_end, f_end = (_measured(out, name, city, spec, measure) for name, _ in ends)
     stopped = _stopped_ends(out, ends) if u_end is None or f_end is None else ()
-    if stopped:                 # an end out of its share of the time tries again with one round of what is left
+    if stopped:                 # an end out of its share of the time tries again with half of what is left
         _sweep(instance_path, base, Task(spec, stopped), out, workers, scheduler, True, solve_options, progress, end,
-               points + 2, 1 / (1 + rest))
+               points + 2, RETRY_SHARE)
         u_end, f_end = (_measured(out, name, city, spec, measure) for name, _ in ends)
     if u_end is None or f_end is None:
         _no_end(out, ends)
