@@ -4,6 +4,7 @@ Every optimum is compared with a fresh model's; plans are rechecked from their t
 from __future__ import annotations
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
 
 from allocator.data.generate import generate_city, write_city
@@ -115,18 +116,48 @@ def test_the_fairest_end_starts_from_the_efficient_end(city_dir, tmp_path, monke
     assert fairest["equity"] == pytest.approx(fresh.meta["objective_value"], abs=TOL)
 
 
+def test_plans_shared_between_processes_start_the_points(city_dir, tmp_path):
+    """A frontier writes its fairest end's and points' plans to starts/; a process that built the problem
+    afresh (as a Dask worker does) takes them, and each point's start is that point's own plan, its
+    values lined up with the variables of the new build."""
+    city, spec = load_instance(city_dir), ProblemSpec("city")
+    out = tmp_path / "f"
+    frame = run_frontier(city_dir, spec, "gini", 2, out, workers=0, solve_options=EXACT)
+    assert sorted(p.name for p in (out / "starts").iterdir()) == ["fairest-003.npz", "point-001.npz", "point-002.npz"]
+    problem = build_problem(city, spec)                # a new process's problem: nothing kept
+    loosest = frame[frame["point"] == 1].iloc[0]
+    assert equity_solving.kept_start(problem, "gini", loosest["equity_bound"]) is None
+    equity_runs.take_shared_starts(problem, out / "starts")
+    start = equity_solving.kept_start(problem, "gini", loosest["equity_bound"])
+    assert start is not None
+    for v, x in start.items():
+        v.set_value(x, skip_validation=True)
+    levels = {g: float(pyo.value(e)) for g, e in problem.levels.items()}
+    assert sum(problem.weights[g] * levels[g] for g in levels) == pytest.approx(loosest["efficiency"], abs=TOL)
+
+
+def test_a_shared_plan_of_another_build_is_not_taken(city_dir):
+    problem = build_problem(load_instance(city_dir), ProblemSpec("city"))
+    n = len(problem.kept[equity_solving.VARIABLES_KEY])
+    groups = np.array([str(g) for g in problem.levels])
+    arrays = {"level_groups": groups, "levels": np.ones(len(groups)), "resource_groups": groups,
+              "resources": np.ones(len(groups)), "values": np.zeros(n + 1)}
+    assert not equity_solving.add_kept_plan(problem, arrays)
+    assert equity_solving.add_kept_plan(problem, {**arrays, "values": np.zeros(n)})
+
+
 def test_an_end_stopped_without_a_plan_is_tried_again(city_dir, tmp_path, monkeypatch):
     """The fairest end's first solve stops with no plan (as at a short time limit): the frontier solves it
     again with the time left instead of stopping."""
     real, seen = equity_runs.solve_plan, []
 
-    def stopping_once(city, spec, job, solve_options):
+    def stopping_once(city, spec, job, solve_options, **kwargs):
         if job.role == "fairest" and not seen:
             seen.append(job)
-            plan = real(city, spec, job, solve_options)
+            plan = real(city, spec, job, solve_options, **kwargs)
             plan.meta.update(status="time_limit", objective_value=None)
             return Plan(plan.meta, {})
-        return real(city, spec, job, solve_options)
+        return real(city, spec, job, solve_options, **kwargs)
 
     monkeypatch.setattr(equity_runs, "solve_plan", stopping_once)
     frame = run_frontier(city_dir, ProblemSpec("city"), "maxmin", 2, tmp_path / "f", workers=0, solve_options=EXACT)

@@ -538,6 +538,34 @@ def keep_plan(problem: EquityProblem) -> None:
     del plans[:-KEPT_PLANS]
 
 
+def last_kept_plan(problem: EquityProblem) -> dict[str, np.ndarray] | None:
+    """The plan kept last (`keep_plan`) as arrays, for a study's jobs in other processes (`add_kept_plan`)."""
+    plans = problem.kept.get(PLANS_KEY)
+    if not plans:
+        return None
+    levels, resources, values = plans[-1]
+    return {"level_groups": np.array([str(g) for g in levels]), "levels": np.array(list(levels.values()), dtype=float),
+            "resource_groups": np.array([str(g) for g in resources]),
+            "resources": np.array(list(resources.values()), dtype=float), "values": values}
+
+
+def add_kept_plan(problem: EquityProblem, arrays: dict[str, np.ndarray]) -> bool:
+    """Keep a plan another process kept on the same problem as built (`last_kept_plan`), as a start for
+    `kept_start`; False when it does not fit this build (another count of variables or other groups).
+    The variables as built come in the same order from the same data, so its values line up."""
+    variables = problem.kept.get(VARIABLES_KEY)
+    groups = {str(g): g for g in problem.levels}
+    names = [str(x) for x in arrays["level_groups"]]
+    if variables is None or len(arrays["values"]) != len(variables) or set(names) != set(groups):
+        return False
+    levels = {groups[n]: float(x) for n, x in zip(names, arrays["levels"])}
+    resources = {groups.get(str(n), n): float(x) for n, x in zip(arrays["resource_groups"], arrays["resources"])}
+    plans = problem.kept.setdefault(PLANS_KEY, [])
+    plans.append((levels, resources, np.asarray(arrays["values"], dtype=float)))
+    del plans[:-KEPT_PLANS]
+    return True
+
+
 def _kept_better(problem: EquityProblem, measure: str, reference: EfficientReference) -> ComponentMap | None:
     """The kept plan best on `measure` (leximin: on its lowest level) when it beats the efficient plan on it: a
     plan of the problem as built, so a feasible start for the measure's sequence (a closer Dinkelbach λ_0)."""

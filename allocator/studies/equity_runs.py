@@ -27,9 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from allocator.errors import InputError, Problem
+from allocator.files import write_file
 from allocator.data.instance import Instance
 from allocator.models.block_equity import enforcement_levels, facilities_levels, grid_levels
 from allocator.models.city import city_plan_levels
@@ -37,7 +39,8 @@ from allocator.models.equity_problem import EquityProblem, PlanLevels
 from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan, write_plan
 from allocator.solving import equity_problems
-from allocator.solving.equity import (EquityOutcome, keep_plan, keep_reference, kept_start, mark_built, solve_bounded,
+from allocator.solving.equity import (EquityOutcome, add_kept_plan, keep_plan, keep_reference, kept_start,
+                                      last_kept_plan, mark_built, solve_bounded,
                                      solve_fair, solve_measure)
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, deadline_of, note, reserve_s, time_left
@@ -143,7 +146,8 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
             row["message"] = f"the worker read a different instance at {instance_path}"
             return row
         city = city.with_basis(task.spec.options().basis)
-        plan = solve_plan(city, task.spec, task.job(Path(plan_dir).name), solve_options)
+        plan = solve_plan(city, task.spec, task.job(Path(plan_dir).name), solve_options,
+                          shared=Path(plan_dir).parent.parent / SHARED_STARTS)
         if plan.tables:
             report = check_plan(plan, city)
             plan.meta["check"] = report.as_dict()
@@ -196,6 +200,34 @@ def build_problem(city: Instance, spec: ProblemSpec) -> EquityProblem:
     return problem
 
 
+SHARED_STARTS = "starts"      # a study's folder of plans shared as starts (one .npz per solve)
+_TAKEN = "shared starts taken"
+
+
+def share_start(problem: EquityProblem, shared: Path | None, job: Job) -> None:
+    """Write the plan just kept to `shared` for the study's other processes: a frontier point solved on another
+    Dask worker than the tighter plans before it still starts from them (`take_shared_starts`)."""
+    arrays = last_kept_plan(problem)
+    if shared is None or arrays is None:
+        return
+    name = f"{job.role}-{job.point if job.point is not None else 0:03d}.npz"
+    write_file(shared / name, lambda tmp: np.savez_compressed(tmp, **arrays))
+    problem.kept.setdefault(_TAKEN, set()).add(name)
+
+
+def take_shared_starts(problem: EquityProblem, shared: Path | None) -> None:
+    """Keep the plans other processes of the study shared (`share_start`) that this process has not taken yet."""
+    if shared is None or not shared.is_dir():
+        return
+    taken = problem.kept.setdefault(_TAKEN, set())
+    for path in sorted(shared.glob("*.npz")):
+        if path.name.startswith(".") or path.name in taken:
+            continue
+        taken.add(path.name)
+        with np.load(path) as arrays:
+            add_kept_plan(problem, {k: arrays[k] for k in arrays.files})
+
+
 def kept_problem(city: Instance, spec: ProblemSpec) -> EquityProblem | None:
     """The problem built last in this process, back as built, if it is the spec's on this city and unchanged."""
     kept = _KEPT.get("problem")
@@ -211,8 +243,10 @@ def kept_problem(city: Instance, spec: ProblemSpec) -> EquityProblem | None:
     return problem
 
 
-def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions) -> Plan:
-    """Build the problem, solve the job, and return the plan (tables + meta), not yet written."""
+def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: SolveOptions,
+               shared: Path | None = None) -> Plan:
+    """Build the problem, solve the job, and return the plan (tables + meta), not yet written. `shared`: a
+    study's folder of plans shared between its processes as starts of ε-constraint points (`share_start`)."""
     t0 = time.perf_counter()
     fairness: dict = {}
     solve_options = solve_options.with_deadline(sum(len(t) for t in (city.grids, city.sites, city.towns)))
@@ -227,7 +261,8 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
     if problem is None:           # the study's --time-limit left this job no time: nothing is built
         outcome = EquityOutcome("time_limit", None, job.measure, "constraint" if job.kind == "bound" else "objective",
                                 job.bound)
-    elif job.kind == "bound":     # from the most efficient plan solved here that keeps the bound
+    elif job.kind == "bound":     # from the most efficient plan solved here (or shared) that keeps the bound
+        take_shared_starts(problem, shared)
         outcome = solve_bounded(problem, job.measure, job.bound, solve_options,
                                 start=kept_start(problem, job.measure, job.bound))
     elif job.measure == "utilitarian":
@@ -238,6 +273,8 @@ def solve_plan(city: Instance, spec: ProblemSpec, job: Job, solve_options: Solve
         outcome, fairness = solve_fair(problem, job.measure, solve_options, tie_break=job.tie_break)
     if outcome.has_solution:
         keep_plan(problem)
+        if job.role in ("fairest", "point"):
+            share_start(problem, shared, job)
     t1 = time.perf_counter()
     tables = problem.tables() if outcome.has_solution else {}
     extract_s = time.perf_counter() - t1

@@ -38,8 +38,10 @@ both ends there are none); only an end that still finds no plan stops the fronti
 end's plan is the efficient reference of the other end (`allocator.solving.equity.keep_reference`),
 which then starts from it instead of proving max U again.
 
-Layout of OUT: frontier.csv, frontier.json (settings and versions), frontier.png/.svg, and
-the sweep's sweep.csv, sweep.json, plans/<end=…|point=…>/.
+Layout of OUT: frontier.csv, frontier.json (settings and versions), frontier.png/.svg, the
+sweep's sweep.csv, sweep.json, plans/<end=…|point=…>/, and starts/ (the fairest end's and the
+points' variable values, .npz: a point solved in another process than the tighter plans before it
+starts from them too; `allocator.studies.equity_runs.share_start`).
 """
 from __future__ import annotations
 
