@@ -51,18 +51,24 @@ def _fresh(city, spec, job) -> Plan:
     return solve_plan(city, spec, job, EXACT)
 
 
-def test_every_objective_on_the_reused_model_matches_a_fresh_model(city_dir, tmp_path, monkeypatch):
-    """The bench solves all objectives on one model (the efficient plan proven once); each optimum equals
-    the optimum of a model built for that objective alone, and every plan passes the checker."""
-    city, spec = load_instance(city_dir), ProblemSpec("city")
-    calls = []
-    solve_measure = equity_solving.solve_measure
+def _count_measures(monkeypatch) -> tuple[list[str], object]:
+    """Count the measures allocator.solving.equity solves on its own (an efficient reference solved again shows as
+    "utilitarian"); returns the list of measures and the real solve_measure, to put back."""
+    calls, solve_measure = [], equity_solving.solve_measure
 
     def counting(problem, measure, *args, **kwargs):
         calls.append(measure)
         return solve_measure(problem, measure, *args, **kwargs)
 
     monkeypatch.setattr(equity_solving, "solve_measure", counting)
+    return calls, solve_measure
+
+
+def test_every_objective_on_the_reused_model_matches_a_fresh_model(city_dir, tmp_path, monkeypatch):
+    """The bench solves all objectives on one model (the efficient plan proven once); each optimum equals
+    the optimum of a model built for that objective alone, and every plan passes the checker."""
+    city, spec = load_instance(city_dir), ProblemSpec("city")
+    calls, solve_measure = _count_measures(monkeypatch)
     frame = run_bench(city_dir, spec, list(DEFAULT_OBJECTIVES), tmp_path / "b", workers=0, solve_options=EXACT)
     assert frame["status"].eq("optimal").all(), frame[["objective", "status", "status_text"]]
     # the efficient plan is solved once, by the utilitarian job: no objective solves it again as its reference
@@ -99,14 +105,7 @@ def test_the_fairest_end_starts_from_the_efficient_end(city_dir, tmp_path, monke
     reference: max U is not solved again, and the fairest end is still the measure's optimum."""
     city, spec = load_instance(city_dir), ProblemSpec("city")
     equity_runs.build_problem(city, spec)          # nothing kept from earlier tests
-    calls = []
-    solve_measure = equity_solving.solve_measure
-
-    def counting(problem, measured, *args, **kwargs):
-        calls.append(measured)
-        return solve_measure(problem, measured, *args, **kwargs)
-
-    monkeypatch.setattr(equity_solving, "solve_measure", counting)
+    calls, solve_measure = _count_measures(monkeypatch)
     frame = run_frontier(city_dir, spec, measure, 2, tmp_path / "f", workers=0, solve_options=EXACT)
     assert calls.count("utilitarian") == 0, calls
     assert frame["status"].eq("optimal").all() and frame["check_passed"].all()
@@ -118,12 +117,13 @@ def test_the_fairest_end_starts_from_the_efficient_end(city_dir, tmp_path, monke
 
 def test_plans_shared_between_processes_start_the_points(city_dir, tmp_path):
     """A frontier writes its fairest end's and points' plans to starts/; a process that built the problem
-    afresh (as a Dask worker does) takes them, and each point's start is that point's own plan, its
+    afresh (as a Dask worker does) takes them, and the loosest point's start is that point's own plan (the
+    most efficient that keeps its bound, though there are more shared plans than a problem keeps), its
     values lined up with the variables of the new build."""
     city, spec = load_instance(city_dir), ProblemSpec("city")
     out = tmp_path / "f"
-    frame = run_frontier(city_dir, spec, "gini", 2, out, workers=0, solve_options=EXACT)
-    assert sorted(p.name for p in (out / "starts").iterdir()) == ["fairest-003.npz", "point-001.npz", "point-002.npz"]
+    frame = run_frontier(city_dir, spec, "gini", 5, out, workers=0, solve_options=EXACT)
+    assert sorted(p.name for p in (out / "starts").iterdir()) == ["fairest-006.npz"] + [f"point-00{k}.npz" for k in range(1, 6)]
     problem = build_problem(city, spec)                # a new process's problem: nothing kept
     loosest = frame[frame["point"] == 1].iloc[0]
     assert equity_solving.kept_start(problem, "gini", loosest["equity_bound"]) is None

@@ -216,16 +216,23 @@ def share_start(problem: EquityProblem, shared: Path | None, job: Job) -> None:
 
 
 def take_shared_starts(problem: EquityProblem, shared: Path | None) -> None:
-    """Keep the plans other processes of the study shared (`share_start`) that this process has not taken yet."""
+    """Keep the plans other processes of the study shared (`share_start`) that this process has not taken yet:
+    the fairest end first, then points from the tightest, so the loosest plans solved so far (the most efficient
+    starts that may keep a point's bound) are the last kept (a problem keeps a few)."""
     if shared is None or not shared.is_dir():
         return
     taken = problem.kept.setdefault(_TAKEN, set())
-    for path in sorted(shared.glob("*.npz")):
+    for path in sorted(shared.glob("*.npz"), key=lambda f: (not f.name.startswith("fairest"), -_point_of(f.name))):
         if path.name.startswith(".") or path.name in taken:
             continue
         taken.add(path.name)
         with np.load(path) as arrays:
             add_kept_plan(problem, {k: arrays[k] for k in arrays.files})
+
+
+def _point_of(name: str) -> int:
+    digits = name.rsplit("-", 1)[-1].split(".")[0]
+    return int(digits) if digits.isdigit() else 0
 
 
 def kept_problem(city: Instance, spec: ProblemSpec) -> EquityProblem | None:
