@@ -210,7 +210,7 @@ def share_start(problem: EquityProblem, shared: Path | None, job: Job) -> None:
     arrays = last_kept_plan(problem)
     if shared is None or arrays is None:
         return
-    name = f"{job.role}-{job.point if job.point is not None else 0:03d}.npz"
+    name = f"{job.role}-{job.point:03d}.npz"              # fairest ends and points are numbered
     write_file(shared / name, lambda tmp: np.savez_compressed(tmp, **arrays))
     problem.kept.setdefault(_TAKEN, set()).add(name)
 
