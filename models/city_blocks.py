@@ -99,7 +99,7 @@ from allocator.data.instance import Instance
 from . import enforcement as enf
 from . import grid as grd
 from .facilities import CoverageModel, FacilitiesOptions, cover_inputs, coverage_expressions
-from .facilities_data import ServiceData, service_data
+from .facilities_data import ServiceData, services_data
 from .facilities_tables import plan_tables as facilities_tables
 from .linear import centred, linear
 from .location.common import Limits, reduce_cover
@@ -601,7 +601,7 @@ class FacilitiesBlock:
     def build(cls, city: Instance, options: FacilitiesOptions) -> "FacilitiesBlock":
         """`options`: models.facilities', objective `mclp` with no budget or p of its own (the solving
         layer reads the services from the planner's options)."""
-        data = [service_data(city, s) for s in options.services]
+        data = services_data(city, options.services)
         prepared = prepare_cover(cover_inputs(data, options))
         model = build_coverage_model(prepared.flat["sites"], prepared.flat["coverage"], Limits(math.inf, None))
         for objective in model.component_objects(pyo.Objective):

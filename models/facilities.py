@@ -61,7 +61,7 @@ from allocator.data.instance import Instance
 from allocator.data.money import Budget, model_budget
 from allocator.errors import InputError, Problem
 
-from .facilities_data import ServiceData, service_data
+from .facilities_data import ServiceData, services_data
 from .facilities_tables import grid_labels
 from .linear import linear
 from .location.covering import CoverInput, PreparedCover, prepare_cover
@@ -132,7 +132,7 @@ def cover_inputs(data: list[ServiceData], options: FacilitiesOptions) -> list[Co
 
 def build_model(city: Instance, options: FacilitiesOptions) -> CoverageModel:
     """The reduced maximal covering model (1)-(4) of the city, not yet solved."""
-    data = [service_data(city, s) for s in options.services]
+    data = services_data(city, options.services)
     prepared = prepare_cover(cover_inputs(data, options), options.budget_10k_cny,
                              [options.new_sites_per_service] * len(data))
     if not prepared.feasible:

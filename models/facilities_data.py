@@ -110,20 +110,28 @@ def service_sites(city: Instance, service: str) -> np.ndarray:
     return np.flatnonzero(city.sites["service"].to_numpy() == service)
 
 
-def service_data(city: Instance, service: str) -> ServiceData:
+def services_data(city: Instance, services: list[str]) -> list[ServiceData]:
+    """`service_data` of each service, the grids' k-d tree built once for all."""
+    grids = cKDTree(_grid_xy(city)) if city.travel is None else None
+    return [service_data(city, s, grids) for s in services]
+
+
+def service_data(city: Instance, service: str, grids: cKDTree | None = None) -> ServiceData:
     rows = service_sites(city, service)
     s = city.sites.iloc[rows]
     existing = s["existing"].to_numpy(int) == 1
     spend = site_charge(s)
     tau = coverage_minutes(city, service)
-    grid_idx, site_idx, minutes = reachable_pairs(city, rows, tau)
+    grid_idx, site_idx, minutes = reachable_pairs(city, rows, tau, grids)
     reach = from_rows(grid_idx, site_idx, np.ones(len(grid_idx)), len(city.grids), len(rows), descending=True)
     return ServiceData(service, tau, rows, s["site_id"].to_numpy(str), existing, spend, s["capacity"].to_numpy(float),
                        grid_demand(city, service), reach)
 
 
-def reachable_pairs(city: Instance, site_rows: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(grid index, site index within `site_rows`, minutes) for pairs within `tau` minutes."""
+def reachable_pairs(city: Instance, site_rows: np.ndarray, tau: float,
+                    grids: cKDTree | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid index, site index within `site_rows`, minutes) for pairs within `tau` minutes
+    (`grids`: the grids' k-d tree, when the caller has it)."""
     limit = tau * (1 + REACH_TOL)
     if city.travel is not None:
         g, j, minutes = travel_pairs(city, site_rows)
@@ -133,11 +141,11 @@ def reachable_pairs(city: Instance, site_rows: np.ndarray, tau: float) -> tuple[
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     speed = walk_speed(city)
     sites = cKDTree(city.sites[["x", "y"]].to_numpy(float)[site_rows])
-    grids = cKDTree(city.grids[["x", "y"]].to_numpy(float))
-    coo = grids.sparse_distance_matrix(sites, limit * speed, output_type="coo_matrix")
-    minutes = coo.data / speed
+    grids = cKDTree(_grid_xy(city)) if grids is None else grids
+    near = grids.sparse_distance_matrix(sites, limit * speed, output_type="ndarray")    # (i, j, v) records
+    minutes = near["v"] / speed
     keep = minutes <= limit
-    g, j, minutes = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), minutes[keep]
+    g, j, minutes = near["i"][keep].astype(np.int64), near["j"][keep].astype(np.int64), minutes[keep]
     if city.land is not None:
         on_land = walkable(city, g, site_rows[j])
         g, j, minutes = g[on_land], j[on_land], minutes[on_land]
@@ -300,7 +308,7 @@ def nearest_open_minutes(city: Instance, site_rows: np.ndarray, is_open: np.ndar
         site[gg[first]] = jj[first]
         return np.where(np.isfinite(best), best, np.nan), site
     sxy = city.sites[["x", "y"]].to_numpy(float)[site_rows][open_idx]
-    dist, k = cKDTree(sxy).query(city.grids[["x", "y"]].to_numpy(float), k=1)
+    dist, k = cKDTree(sxy).query(_grid_xy(city), k=1, workers=-1)
     return dist / walk_speed(city), open_idx[k]
 
 

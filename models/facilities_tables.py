@@ -8,6 +8,8 @@ files.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -40,12 +42,29 @@ def plan_tables(city: Instance, data: list[ServiceData], opened: list[np.ndarray
     facilities_t = pd.concat(facilities, ignore_index=True)
     coverage_t = pd.concat(coverage, ignore_index=True)
     return {"facilities": facilities_t, "coverage": coverage_t,
-            "districts": district_table(city, data, facilities_t, coverage_t, grid_positions(city, data))}
+            "districts": district_table(city, data, facilities_t, coverage_t, coverage_rows(city, data))}
 
 
-def grid_positions(city: Instance, data: list[ServiceData]) -> np.ndarray:
-    """Grid of each coverage row (rows are services × grids, in order)."""
-    return np.tile(np.arange(len(city.grids)), len(data))
+@dataclass(frozen=True)
+class CoverageRows:
+    """What each row of coverage.csv is: its grid's position and its service's position in `services`."""
+
+    grid: np.ndarray
+    service: np.ndarray
+    services: list[str]
+
+
+def coverage_rows(city: Instance, data: list[ServiceData]) -> CoverageRows:
+    """The rows as plan_tables writes them: services in order, each over the grids in order."""
+    n = len(city.grids)
+    return CoverageRows(np.tile(np.arange(n), len(data)), np.repeat(np.arange(len(data)), n), [d.service for d in data])
+
+
+def rows_of(city: Instance, coverage: pd.DataFrame) -> CoverageRows:
+    """The same, read from a coverage table's node_id and service columns."""
+    grid = pd.Index(city.grids["grid_id"].astype(str)).get_indexer(coverage["node_id"].astype(str))
+    service, services = pd.factorize(coverage["service"])         # in order of appearance
+    return CoverageRows(grid, service, [str(x) for x in services])
 
 
 def spend_of(city: Instance, facilities: pd.DataFrame) -> pd.Series:
@@ -67,25 +86,23 @@ def committed_of(city: Instance, facilities: pd.DataFrame) -> float:
 
 
 def district_table(city: Instance, data: list[ServiceData], facilities: pd.DataFrame, coverage: pd.DataFrame,
-                   pos: np.ndarray | None = None) -> pd.DataFrame:
+                   rows: CoverageRows | None = None) -> pd.DataFrame:
     d = city.districts[["district_id", "name"]].astype(str).reset_index(drop=True)
     spend = spend_of(city, facilities).groupby(facilities["district_id"].astype(str)).sum()
     d["spend"] = d["district_id"].map(spend).fillna(0.0).to_numpy(float)
-    rates = group_rates(city, coverage, "district", pos)
+    rates = group_rates(city, coverage, "district", rows)
     for service in [x.service for x in data] + ["all"]:
         d[f"cov_{service}"] = d["district_id"].map(rates.get(service, {})).astype(float)
     return d
 
 
-def group_rates(city: Instance, coverage: pd.DataFrame, by: str, pos: np.ndarray | None = None) -> dict[str, dict[str, float]]:
-    """service (and 'all') → group → covered demand / demand, from coverage.csv (`pos`: the
-    grid of each row, when the caller knows it)."""
-    if pos is None:
-        pos = pd.Index(city.grids["grid_id"].astype(str)).get_indexer(coverage["node_id"].astype(str))
+def group_rates(city: Instance, coverage: pd.DataFrame, by: str, rows: CoverageRows | None = None) -> dict[str, dict[str, float]]:
+    """service (and 'all') → group → covered demand / demand, from coverage.csv (`rows`: its
+    rows' grids and services, when the caller knows them)."""
+    rows = rows_of(city, coverage) if rows is None else rows
+    pos, service_code, services = rows.grid, rows.service, rows.services
     q = coverage["demand"].to_numpy(float)
     qc = q * coverage["covered"].to_numpy(float)
-    service_code, services = pd.factorize(coverage["service"])
-    services = np.asarray(services, dtype=str)
     labels, code, share = grid_labels(city, by)
     out: dict[str, dict[str, float]] = {}
     parts = [(code[pos], np.ones(len(q)))] if share is None else [(np.full(len(q), k), sh[pos]) for k, sh in enumerate(share)]
@@ -96,7 +113,7 @@ def group_rates(city: Instance, coverage: pd.DataFrame, by: str, pos: np.ndarray
         num += np.bincount(key, weights=qc * a, minlength=num.size).reshape(num.shape)
         den += np.bincount(key, weights=q * a, minlength=den.size).reshape(den.shape)
     index = {sv: k for k, sv in enumerate(services)}
-    for service in list(services) + ["all"]:            # factorize keeps the order of appearance
+    for service in services + ["all"]:
         n = num.sum(0) if service == "all" else num[index[service]]
         d = den.sum(0) if service == "all" else den[index[service]]
         out[service] = {lab: float(n[k] / d[k]) for k, lab in enumerate(labels) if d[k] > 0}
@@ -173,6 +190,7 @@ def plan_figures(city: Instance, data: list[ServiceData], tables: dict[str, pd.D
     new_open = f[(f["existing"] == 0) & (f["open"] == 1)].groupby("service").size()
     closed = f[(f["existing"] == 1) & (f["open"] == 0)].groupby("service").size()
     q, cov = c["demand"].to_numpy(float), c["covered"].to_numpy(float)
+    rows = coverage_rows(city, data)
     return {
         "objective_value": value,
         "spend_10k_cny": float(spend_of(city, f).sum()),
@@ -181,6 +199,6 @@ def plan_figures(city: Instance, data: list[ServiceData], tables: dict[str, pd.D
         "existing_sites_closed": {s: int(closed.get(s, 0)) for s in opts.services},
         "covered_demand": float(q @ cov), "demand": float(q.sum()),
         "coverage_rate": float(q @ cov / q.sum()) if q.sum() > 0 else None,
-        "group_coverage": {by: group_rates(city, c, by, grid_positions(city, data)) for by in ("district", "urban_rural", "registration")},
+        "group_coverage": {by: group_rates(city, c, by, rows) for by in ("district", "urban_rural", "registration")},
     }
 

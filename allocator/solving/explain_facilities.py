@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from allocator.models.facilities_data import minutes_pairs, service_data
+from allocator.models.facilities_data import minutes_pairs, services_data
 from allocator.models.facilities_requirements import ASSIGNING, DEFINITIONS, REQUIREMENTS, build_model
 from allocator.models.location.assignment import capacity_short
 from allocator.solving.facilities import capacity_needs, facilities_options
@@ -27,7 +27,7 @@ def build(instance, options) -> tuple[pyo.ConcreteModel | None, dict]:
     """The model of `models.facilities_requirements` for the run's objective, services, budget and p;
     (None, {"settled": …}) when grids with demand have no site at all to be assigned to."""
     opts = facilities_options(instance, options)
-    data = [service_data(instance, s) for s in opts.services]
+    data = services_data(instance, opts.services)
     grid_ids = instance.grids.index.astype(str).to_numpy()
     pairs = [minutes_pairs(instance, d.site_rows) for d in data] if opts.objective in ASSIGNING else []
     settled = unserved(data, pairs, grid_ids, instance.travel is not None)

@@ -32,7 +32,7 @@ import numpy as np
 from allocator.data.instance import Instance
 from allocator.models.facilities import (COST_CONVENTION, DEFAULT_OBJECTIVE, OBJECTIVES, FacilitiesOptions, cover_inputs,
                                          fixed_spend_text)
-from allocator.models.facilities_data import ServiceData, grid_rows, nearest_site_minutes, service_data, widen_rows
+from allocator.models.facilities_data import ServiceData, grid_rows, nearest_site_minutes, services_data, widen_rows
 from allocator.models.facilities_tables import plan_figures, plan_tables
 from allocator.models.location.assignment import AssignInput, CapacityNeed, capacity_need, capacity_short
 from allocator.models.location.median import MedianInput
@@ -57,7 +57,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
     opts = facilities_options(city, options)
     clock = Clock(solve_options.time_limit, deadline=deadline_of(solve_options))
     t0 = time.perf_counter()
-    data = [service_data(city, s) for s in opts.services]
+    data = services_data(city, opts.services)
     clock.build_s += time.perf_counter() - t0
     outcome, assigned, extra = _solve(city, data, opts, solve_options, clock)
     if outcome.open and not opts.allow_closing:        # existing sites stay open (a site in no row has no value)

@@ -89,8 +89,10 @@ class Pairs:
 
 def from_rows(rows: np.ndarray, sites: np.ndarray, values: np.ndarray, n: int, m: int, descending: bool = False) -> Pairs:
     """Pairs from coordinate arrays, sorted by node, then value (ascending or not), then site."""
-    key = -values if descending else values
-    order = np.lexsort((sites, key, rows))
+    if len(values) and np.all(values == values[0]):          # one value (reach): by node, then site
+        order = np.argsort(rows.astype(np.int64) * max(m, 1) + sites, kind="stable")
+    else:
+        order = np.lexsort((sites, -values if descending else values, rows))
     counts = np.bincount(rows, minlength=n)
     return Pairs(np.concatenate(([0], np.cumsum(counts))), sites[order].astype(np.int64),
                  values[order].astype(np.float64), m)
@@ -408,7 +410,7 @@ def greedy_cover(p: Pairs, weight: np.ndarray, floor: np.ndarray, bonus: np.ndar
     if ns == 0:
         return chosen
     col_order = np.argsort(p.site, kind="stable")
-    col_ptr = np.concatenate(([0], np.cumsum(np.bincount(p.site, minlength=ns))))
+    col_ptr = np.concatenate(([0], np.cumsum(np.bincount(p.site, minlength=ns)))).tolist()
     rows = p.rows()
     col_row, col_val = rows[col_order], p.value[col_order]
     current = floor.copy()
@@ -417,24 +419,28 @@ def greedy_cover(p: Pairs, weight: np.ndarray, floor: np.ndarray, bonus: np.ndar
     gaining = np.flatnonzero(gains > 0)
     heap = list(zip((-gains[gaining] / price[gaining]).tolist(), gaining.tolist()))
     heapq.heapify(heap)
-    spend, used = 0.0, np.zeros(len(count_room))
+    # the loop reads scalars: Python lists read them several times faster than numpy arrays
+    cost_, count_, block_, price_, bonus_ = cost.tolist(), count.tolist(), block.tolist(), price.tolist(), bonus.tolist()
+    room = [float(r) for r in count_room]
+    spend, used = 0.0, [0.0] * len(room)
     while heap:
         _, j = heapq.heappop(heap)
-        b = block[j]
-        if cost[j] > spend_room - spend + 1e-9 or count[j] > count_room[b] - used[b] + 1e-9:
+        b = block_[j]
+        if cost_[j] > spend_room - spend + 1e-9 or count_[j] > room[b] - used[b] + 1e-9:
             continue
         s, e = col_ptr[j], col_ptr[j + 1]
         r = col_row[s:e]
-        g = bonus[j] + float(weight[r] @ np.maximum(0.0, col_val[s:e] - current[r]))
+        g = bonus_[j] + (float(weight[r] @ np.maximum(0.0, col_val[s:e] - current[r])) if e > s else 0.0)
         if g <= 1e-12:
             continue
-        if heap and g / price[j] < -heap[0][0] - 1e-12:
-            heapq.heappush(heap, (-g / price[j], j))
+        if heap and g / price_[j] < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-g / price_[j], j))
             continue
         chosen[j] = True
-        spend += cost[j]
-        used[b] += count[j]
-        current[r] = np.maximum(current[r], col_val[s:e])
+        spend += cost_[j]
+        used[b] += count_[j]
+        if e > s:
+            current[r] = np.maximum(current[r], col_val[s:e])
     return chosen
 
 
