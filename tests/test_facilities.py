@@ -243,6 +243,46 @@ def test_group_coverage_expressions_match_reported_rates(tiny):
             assert expr() == pytest.approx(rates["all"][label], abs=1e-9)
         for label, expr in coverage_expressions(cm, by, service="health").items():
             assert expr() == pytest.approx(rates["health"][label], abs=1e-9)
+        # plan.json's rates come from the rows as written (services × grids), not read back from the table
+        reported = plan.meta["facilities"]["group_coverage"][by]
+        assert reported.keys() == rates.keys()
+        for service, by_group in rates.items():
+            assert reported[service] == pytest.approx(by_group, abs=1e-12)
+
+
+def test_a_model_run_and_its_check_pause_the_cycle_collector(tiny, monkeypatch):
+    """make_plan pauses Python's cycle collector while the model runs and while the plan is checked
+    (both make many long-lived objects), and resumes it after, also when the run fails."""
+    import gc
+
+    import allocator.plans.make as make
+    import allocator.solving.facilities as facilities
+
+    seen: dict[str, bool] = {}
+    run, check = facilities.run, make.check_plan
+
+    def recording_run(*args, **kwargs):
+        seen["run"] = gc.isenabled()
+        return run(*args, **kwargs)
+
+    def recording_check(*args, **kwargs):
+        seen["check"] = gc.isenabled()
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(facilities, "run", recording_run)
+    monkeypatch.setattr(make, "check_plan", recording_check)
+    assert gc.isenabled()
+    plan = make_plan(tiny, RunOptions(model="facilities", services=("health",)), OPTS)
+    assert plan.meta["check"]["passed"]
+    assert seen == {"run": False, "check": False} and gc.isenabled()
+
+    def failing_run(*args, **kwargs):
+        raise RuntimeError("the run failed")
+
+    monkeypatch.setattr(facilities, "run", failing_run)
+    with pytest.raises(RuntimeError):
+        make_plan(tiny, RunOptions(model="facilities", services=("health",)), OPTS)
+    assert gc.isenabled()
 
 
 # --- command line -----------------------------------------------------------------------------
