@@ -134,6 +134,19 @@ def test_maxmin_and_utilitarian_trade_efficiency_for_the_worst_off(tiny_dir):
     assert fair.meta["city"]["min_service_index"] >= best.meta["city"]["min_service_index"] - 1e-9
 
 
+@pytest.mark.parametrize("objective", ["maxmin", "gini", "leximin"])
+def test_the_run_s_highs_time_counts_every_stage(tiny_dir, objective):
+    """plan.json's hand-over and HiGHS seconds include every solve listed in its stages, the efficient
+    reference too: the time outside HiGHS (total less those) is then the run's own work."""
+    plan, _ = solve(tiny_dir, objective)
+    stages = plan.meta["stages"]
+    assert stages[0]["stage"] == "efficient plan (the reference)"
+    timings = plan.meta["timings"]
+    solved = timings["handover_s"] + timings["solve_s"]
+    assert solved >= sum(s["seconds"] for s in stages) - 1e-9
+    assert solved <= timings["total_s"]
+
+
 @pytest.mark.parametrize("objective", ["leximin", "range", "mad", "gini", "owa", "alpha", "hoover"])
 def test_every_measure_gives_a_checked_plan(tiny_dir, objective):
     plan, _ = solve(tiny_dir, objective)

@@ -754,7 +754,9 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
     options = replace(options, deadline=deadline)        # one limit for the reference and the sequence
     first = options if deadline is None else replace(
         options, time_limit=max(1.0, REFERENCE_TIME_SHARE * (deadline - time.time())), stage="efficient plan (the reference)")
+    kept = problem.kept.get(REFERENCE_KEY)
     reference = efficient_reference(problem, first, measure)
+    solved_here = [reference.result] if reference is not None and (kept is None or kept[1] is not reference) else []
     bounded = bool(hold_bounds and hold_bounds())
 
     def left() -> SolveOptions:
@@ -772,8 +774,21 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
     if reference is not None:
         outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
     if not outcome.has_solution:
-        return outcome, {}
+        return _timed_with(outcome, solved_here), {}
     again, record = keep_undominated(problem, measure, reference,
                                      lambda: solve_measure(problem, measure, left(), tie_break),
                                      before, bounded)
-    return again or outcome, record
+    if again is None:
+        return _timed_with(outcome, solved_here), record
+    return _timed_with(again, solved_here + [outcome.result]), record
+
+
+def _timed_with(outcome: EquityOutcome, others: list[SolveResult | None]) -> EquityOutcome:
+    """The outcome, its hand-over and HiGHS seconds counting also those of `others` (the solves made on its
+    way: the efficient reference, a sequence it replaced), so the run's timings add up."""
+    others = [r for r in others if r is not None]
+    if outcome.result is None or not others:
+        return outcome
+    outcome.result = replace(outcome.result, handover_s=outcome.result.handover_s + sum(r.handover_s for r in others),
+                             solve_s=outcome.result.solve_s + sum(r.solve_s for r in others))
+    return outcome

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 
 from allocator.errors import InputError, Problem
 from allocator.files import write_file
@@ -146,11 +147,11 @@ def solve_job(task: Task, instance_path: str, instance_sha256: str, options: Run
             row["message"] = f"the worker read a different instance at {instance_path}"
             return row
         city = city.with_basis(task.spec.options().basis)
-        plan = solve_plan(city, task.spec, task.job(Path(plan_dir).name), solve_options,
-                          shared=Path(plan_dir).parent.parent / SHARED_STARTS)
-        if plan.tables:
-            report = check_plan(plan, city)
-            plan.meta["check"] = report.as_dict()
+        with PauseGC():          # as in make_plan: the collector would walk the model again and again
+            plan = solve_plan(city, task.spec, task.job(Path(plan_dir).name), solve_options,
+                              shared=Path(plan_dir).parent.parent / SHARED_STARTS)
+            if plan.tables:
+                plan.meta["check"] = check_plan(plan, city).as_dict()
         write_plan(plan, plan_dir, overwrite=True)     # the study's own plan folder, re-solved on resume
         row.update(result_row(plan.meta), plan_written=True)
     except InputError as err:
