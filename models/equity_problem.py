@@ -110,7 +110,7 @@ class EquityProblem:
     today_levels: dict | None = None              # group → the level today's resources give it (None: not known)
     split: Split | None = None                    # a quick bound and plan for max efficiency (allocator.solving.split)
     kept: dict = field(default_factory=dict, repr=False)   # what solves on this built model leave for later sequences
-                                                           # on it (allocator.solving.equity: the efficient plan)
+                                                           # on it (allocator.solving.fair: the efficient plan, kept plans)
 
     def efficiency(self):
         return pyo.quicksum(float(self.weights[g]) * self.levels[g] for g in self.levels)

@@ -13,6 +13,7 @@ from allocator.plans.checks import check_plan
 from allocator.plans.make import make_plan
 from allocator.plans.plan import Plan
 from allocator.solving import equity as equity_solving
+from allocator.solving import fair
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions
 from allocator.studies import equity_runs
@@ -126,9 +127,9 @@ def test_plans_shared_between_processes_start_the_points(city_dir, tmp_path):
     assert sorted(p.name for p in (out / "starts").iterdir()) == ["fairest-006.npz"] + [f"point-00{k}.npz" for k in range(1, 6)]
     problem = build_problem(city, spec)                # a new process's problem: nothing kept
     loosest = frame[frame["point"] == 1].iloc[0]
-    assert equity_solving.kept_start(problem, "gini", loosest["equity_bound"]) is None
+    assert fair.kept_start(problem, "gini", loosest["equity_bound"]) is None
     equity_runs.take_shared_starts(problem, out / "starts")
-    start = equity_solving.kept_start(problem, "gini", loosest["equity_bound"])
+    start = fair.kept_start(problem, "gini", loosest["equity_bound"])
     assert start is not None
     for v, x in start.items():
         v.set_value(x, skip_validation=True)
@@ -138,12 +139,12 @@ def test_plans_shared_between_processes_start_the_points(city_dir, tmp_path):
 
 def test_a_shared_plan_of_another_build_is_not_taken(city_dir):
     problem = build_problem(load_instance(city_dir), ProblemSpec("city"))
-    n = len(problem.kept[equity_solving.VARIABLES_KEY])
+    n = len(problem.kept[fair.VARIABLES_KEY])
     groups = np.array([str(g) for g in problem.levels])
     arrays = {"level_groups": groups, "levels": np.ones(len(groups)), "resource_groups": groups,
               "resources": np.ones(len(groups)), "values": np.zeros(n + 1)}
-    assert not equity_solving.add_kept_plan(problem, arrays)
-    assert equity_solving.add_kept_plan(problem, {**arrays, "values": np.zeros(n)})
+    assert not fair.add_kept_plan(problem, arrays)
+    assert fair.add_kept_plan(problem, {**arrays, "values": np.zeros(n)})
 
 
 def test_an_end_stopped_without_a_plan_is_tried_again(city_dir, tmp_path, monkeypatch):

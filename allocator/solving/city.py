@@ -36,8 +36,9 @@ from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, Cit
 from allocator.models.enforcement import EnforcementOptions, move_limit_source, staff_kept
 from allocator.models.equity_problem import EquityProblem, hold_bound, hold_today
 from allocator.models.facilities import FacilitiesOptions
-from allocator.models.grid import staff_kept as grid_staff_kept
-from allocator.solving.equity import solve_fair, solve_measure
+from allocator.models.grid_plan import staff_kept as grid_staff_kept
+from allocator.solving.equity import solve_measure
+from allocator.solving.fair import solve_fair
 from allocator.solving.facilities import facilities_options
 from allocator.solving.run import ModelRun, RunOptions
 from allocator.solving.solve import SolveOptions, SolveResult

@@ -14,7 +14,8 @@ Problems by model (`equity_problem`, built by allocator.solving.equity_problems)
 
 A job is solved by allocator.solving.equity: `solve_measure` for a measure as the objective
 (with its tie-break), `solve_bounded` for an ε-constraint point (max efficiency, the measure
-bounded). A plan's headline (objective_value, bound, mip_gap) is its primary objective's: the
+bounded); an equity measure is held to the efficient plan (allocator.solving.fair: no levelling
+down). A plan's headline (objective_value, bound, mip_gap) is its primary objective's: the
 measure asked (efficiency for utilitarian and for a bounded point), its value recomputed from
 the tables against the bound the sequence proved on it; `stages` in plan.json lists each solve. `solve_job` runs on a sweep worker: it builds the problem, solves the job, checks
 the plan with its model's checker and writes it.
@@ -40,9 +41,9 @@ from allocator.models.equity_problem import EquityProblem, PlanLevels
 from allocator.plans.checks import check_plan
 from allocator.plans.plan import Plan, write_plan
 from allocator.solving import equity_problems
-from allocator.solving.equity import (EquityOutcome, add_kept_plan, keep_plan, keep_reference, kept_start,
-                                      last_kept_plan, mark_built, solve_bounded,
-                                     solve_fair, solve_measure)
+from allocator.solving.equity import EquityOutcome, solve_bounded, solve_measure
+from allocator.solving.fair import (add_kept_plan, keep_plan, keep_reference, kept_start, last_kept_plan, mark_built,
+                                    solve_fair)
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, deadline_of, note, reserve_s, time_left
 from allocator.studies.sweep import highs_version, library_versions, load_cached, result_row, worker_name
@@ -174,7 +175,7 @@ _BUILD_S: dict[tuple, float] = {}      # per process: seconds the last build of 
 # objectives active as built; the next job of the same problem gets it back with every component added
 # since deleted and those objectives restored: the model as built. A problem whose blocks were changed
 # (Hoover's `release_spend` frees staff and sites the reductions settled) is not reused. The efficient
-# reference proven on it and the last plans solved on it stay with it (allocator.solving.equity).
+# reference proven on it and the last plans solved on it stay with it (allocator.solving.fair).
 
 _KEPT: dict[str, tuple] = {}
 

@@ -17,7 +17,7 @@ allocator.studies.equity_runs, solved by allocator.solving.equity):
 Tightening β shrinks the feasible set, so U falls (weakly) from end 0 to end N+1. The points are
 solved from the tightest (k = N) to the loosest, and each starts from the most efficient plan solved
 before it in the same process that keeps its bound (the fairest end, a tighter point;
-`allocator.solving.equity.kept_start`): HiGHS's incumbent is never worse than its start, so within
+`allocator.solving.fair.kept_start`): HiGHS's incumbent is never worse than its start, so within
 one process U_k ≥ U_{k+1} holds for the plans given, whatever gap or time limit stopped a solve. The
 price of fairness of a point is (U* − U) / U*. Each solve is one scenario of
 `allocator.studies.sweep.run_sweep` (local Dask workers, a named scheduler, or in process), written
@@ -35,7 +35,7 @@ split between the two stages in proportion to their rounds of solves (⌈2/s⌉ 
 time left when it starts (`allocator.studies.sweep`). An end that stopped at its limit without a
 plan is solved again with RETRY_SHARE of the time left (the points after it take the rest: without
 both ends there are none); only an end that still finds no plan stops the frontier. The efficient
-end's plan is the efficient reference of the other end (`allocator.solving.equity.keep_reference`),
+end's plan is the efficient reference of the other end (`allocator.solving.fair.keep_reference`),
 which then starts from it instead of proving max U again.
 
 Layout of OUT: frontier.csv, frontier.json (settings and versions), frontier.png/.svg, the
