@@ -57,7 +57,8 @@ from .enforcement import EnforcementOptions
 from .equity_problem import EquityProblem, PlanLevels, defined_variables
 from .facilities import FacilitiesOptions
 from .facilities_tables import plan_tables
-from .grid import grid_data, mandatory_staffing
+from .grid import grid_data
+from .grid_plan import mandatory_staffing
 
 
 def least_spend(city: Instance, model: str, services=(), keep_today: bool = True) -> tuple[float, str]:

@@ -100,7 +100,8 @@ from . import equity as eq
 from .enforcement import EnforcementOptions
 from .facilities import FacilitiesOptions
 from .facilities_tables import group_rates
-from .grid import KEPT_GRID_COLUMNS, GridData, mandatory_staffing
+from .grid import GridData
+from .grid_plan import KEPT_GRID_COLUMNS, mandatory_staffing
 from .city_blocks import (ENFORCEMENT_DEFINITIONS, ENFORCEMENT_REQUIREMENTS, FACILITIES_DEFINITIONS, GRID_DEFINITIONS,
                           GRID_REQUIREMENTS, EnforcementBlock, FacilitiesBlock, GridBlock, counted_officers, district_ids)
 from .equity_problem import DEFINITIONS as HELD_DEFINITIONS

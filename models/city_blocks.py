@@ -98,6 +98,7 @@ from allocator.data.instance import Instance
 
 from . import enforcement as enf
 from . import grid as grd
+from . import grid_plan
 from .facilities import CoverageModel, FacilitiesOptions, cover_inputs, coverage_expressions
 from .facilities_data import ServiceData, services_data
 from .facilities_tables import plan_tables as facilities_tables
@@ -214,7 +215,7 @@ class GridBlock:
         unit = self.data.hours["fulltime"]
         return 1.0 - pyo.quicksum(self.model.town_unmet_worker_years[t] for t in self._towns_of(d)) / (w / unit)
 
-    def staffing(self) -> grd.GridStaffing:
+    def staffing(self) -> grid_plan.GridStaffing:
         """The plan exactly as decided (idle staff are kept: they are paid for in the model's spend)."""
         m, data = self.model, self.data
         x, z = np.ones(len(data.grid_ids)), np.zeros(len(data.grid_ids))
@@ -229,7 +230,7 @@ class GridBlock:
         if hasattr(m, "pooled_fulltime") and not m.idle_fulltime[next(iter(m.IDLE_DISTRICTS))].fixed:
             pooled = tuple(np.array([int(round(var[str(d)].value or 0.0)) if str(d) in var else 0 for d in data.district_ids])
                            for var in (m.pooled_fulltime, m.pooled_parttime))   # spend a Hoover plan chose (idle staff)
-        return grd.staffing_as_decided(data, x, z, y, pooled)
+        return grid_plan.staffing_as_decided(data, x, z, y, pooled)
 
     def _place_idle(self, x: np.ndarray, z: np.ndarray, y: np.ndarray) -> None:
         """Idle staff into grids and towns where they have nothing to do: a settled grid or town, else a
@@ -264,7 +265,7 @@ class GridBlock:
                 y[home[0]] += pros[d]
 
     def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
-        return grd.plan_tables(city, self.data, self.staffing())
+        return grid_plan.plan_tables(city, self.data, self.staffing())
 
 
 # The grid block's words for the planner (infeasibility explanations): its bounds x_g ≥ 1 and

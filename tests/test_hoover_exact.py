@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from allocator.data.loader import load_instance
-from allocator.models.grid import grid_data, mandatory_staffing
+from allocator.models.grid import grid_data
+from allocator.models.grid_plan import mandatory_staffing
 from allocator.plans.checks import check_plan
 from allocator.plans.make import make_plan
 from allocator.solving.city import city_problem

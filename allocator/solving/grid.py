@@ -51,10 +51,11 @@ import numpy as np
 
 from allocator.data.instance import Instance
 from allocator.data.money import Budget, model_budget
-from allocator.models.grid import (DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, GridStaffing, build_model,
-                                   build_vacancy_model, chosen_options, grid_data, level_options, mandatory_staffing,
-                                   plan_figures, plan_tables, staff_kept, staffing_from_decisions, staffing_from_model,
-                                   staffing_options, vacancy_spend)
+from allocator.models.grid import DEFAULT_OBJECTIVE, OBJECTIVES, GridData, GridOptions, build_model, grid_data
+from allocator.models.grid_plan import (GridStaffing, mandatory_staffing, plan_figures, plan_tables, staff_kept,
+                                        staffing_from_decisions, staffing_from_model)
+from allocator.models.grid_vacancies import (build_vacancy_model, chosen_options, level_options, staffing_options,
+                                             vacancy_spend)
 from allocator.solving.level_search import LevelSearch
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import Persistent, SolveOptions, SolveResult, deadline_of, relative_gap, solve

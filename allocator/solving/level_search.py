@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from allocator.models.grid import GridStaffing
+from allocator.models.grid_plan import GridStaffing
 from allocator.solving.solve import SolveResult
 
 LEVEL_RESOLUTION = 1e-6      # levels closer than this are not told apart (HiGHS's integrality tolerance)
