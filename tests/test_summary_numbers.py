@@ -29,7 +29,7 @@ def test_an_infeasible_run_says_why_once(tmp_path):
 
 
 def test_float_noise_reads_zero():
-    from allocator.cli import _number
+    from allocator.views.summary import number as _number
     from allocator.views.compare_text import fmt_value
 
     assert _number(-6.582e-17) == "0" and fmt_value(-6.582e-17) == "0" and fmt_value(-6.582e-17, "ratio") == "0.000"
