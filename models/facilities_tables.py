@@ -20,6 +20,7 @@ from .facilities_data import REACH_TOL, ServiceData, migrant_share, nearest_open
 def plan_tables(city: Instance, data: list[ServiceData], opened: list[np.ndarray],
                 assigned: list[np.ndarray] | None, opts) -> dict[str, pd.DataFrame]:
     sites = site_frame(city)
+    node_ids = city.grids["grid_id"].astype(str).to_numpy()
     facilities, coverage = [], []
     for k, d in enumerate(data):
         f = sites.iloc[d.site_rows].copy()
@@ -35,7 +36,7 @@ def plan_tables(city: Instance, data: list[ServiceData], opened: list[np.ndarray
         else:
             site = assigned[k]
         coverage.append(pd.DataFrame({
-            "node_id": city.grids["grid_id"].astype(str).to_numpy(), "service": d.service, "demand": d.demand,
+            "node_id": node_ids, "service": d.service, "demand": d.demand,
             "covered": covered.astype(int), "nearest_minutes": minutes,
             "assigned_site": np.where(site >= 0, d.site_ids[np.maximum(site, 0)] if len(d.site_ids) else "", None),
         }))
