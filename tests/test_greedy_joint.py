@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 
-from allocator.models.location.common import distance_pairs, greedy_median, greedy_median_joint, nearest_open
+from allocator.models.location.common import distance_pairs
+from allocator.models.location.heuristics import greedy_median, greedy_median_joint, nearest_open
 from allocator.models.location.center import _radius_caps, center_problem, weighted_pairs
 from allocator.models.location.median import MedianInput
 from allocator.solving.location.common import Clock

@@ -33,8 +33,9 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from ..linear import linear
-from .common import (Limits, Pairs, SiteArrays, add_shared_limits, add_site_variables, greedy_center, levels_of, nearest_open,
-                     rows_state, snap, stack_levels, truncated)
+from .common import (Limits, Pairs, SiteArrays, add_shared_limits, add_site_variables, levels_of, rows_state, snap,
+                     stack_levels, truncated)
+from .heuristics import greedy_center, nearest_open
 from .median import MedianInput, RadiusArrays, add_farther_links, add_farther_variables
 
 

@@ -39,8 +39,9 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from ..linear import linear
-from .common import (CoverBlock, Levels, Limits, Pairs, SiteArrays, add_shared_limits, add_site_variables, greedy_cover,
-                     level_sites, levels_of, merge_rows, reduce_cover)
+from .common import (CoverBlock, Levels, Limits, Pairs, SiteArrays, add_shared_limits, add_site_variables, level_sites,
+                     levels_of, merge_rows, reduce_cover)
+from .heuristics import greedy_cover
 
 
 # --- 1. maximal covering ----------------------------------------------------------------------

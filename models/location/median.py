@@ -30,7 +30,8 @@ from pyomo.common.collections import ComponentMap
 
 from ..linear import linear
 from .common import (Levels, Limits, Pairs, Rows, SiteArrays, add_shared_limits, add_site_variables, level_sites, levels_of,
-                     nearest_open, stack_levels, truncated)
+                     stack_levels, truncated)
+from .heuristics import nearest_open
 
 
 @dataclass

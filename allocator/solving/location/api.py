@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from allocator.models.location.assignment import AssignInput
-from allocator.models.location.common import Pairs, as_mask, distance_pairs, level_pairs, nearest_open
+from allocator.models.location.common import Pairs, as_mask, distance_pairs, level_pairs
+from allocator.models.location.heuristics import nearest_open
 from allocator.models.location.covering import CoverInput
 from allocator.models.location.median import MedianInput
 from allocator.solving.solve import SolveOptions

@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from allocator.models.location.center import build_center_model, center_problem, center_start, radius_of, weighted_pairs
-from allocator.models.location.common import Limits, nearest_open, values
+from allocator.models.location.common import Limits, values
+from allocator.models.location.heuristics import nearest_open
 from allocator.models.location.median import MedianInput
 from allocator.solving.solve import SolveOptions, relative_gap
 

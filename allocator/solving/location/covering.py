@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from pyomo.common.collections import ComponentMap
 
-from allocator.models.location.common import Limits, greedy_cover, reduce_cover, values
+from allocator.models.location.common import Limits, reduce_cover, values
+from allocator.models.location.heuristics import greedy_cover
 from allocator.models.location.covering import (CoverInput, PreparedCover, SetCoverArrays, backup_open, backup_problem,
                                                 build_set_cover_model, coverage_start, double_cover_weight, flatten_cover,
                                                 greedy_value, prepare_cover, unflatten_open)

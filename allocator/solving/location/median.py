@@ -48,8 +48,8 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from allocator.models.location.common import (Levels, Limits, Pairs, Rows, greedy_median, greedy_median_joint, nearest_open,
-                                              rows_state, snap, values)
+from allocator.models.location.common import Levels, Limits, Pairs, Rows, rows_state, snap, values
+from allocator.models.location.heuristics import greedy_median, greedy_median_joint, nearest_open
 from allocator.models.location.median import MedianInput, RadiusArrays, build_radius_model, radius_arrays, radius_start
 from allocator.solving.highs_model import CompiledModel, compile_model
 from allocator.solving.solve import Persistent, SolveOptions, relative_gap
