@@ -99,10 +99,13 @@ def test_price_of_fairness_is_recorded_against_the_efficient_plan(bench, city20,
 
 def test_gini_says_it_refused_to_level_down(bench):
     _, out = bench
-    fairness = json.loads((plan_dir(out, "gini") / "plan.json").read_text())["equity"]["fairness"]
+    meta = json.loads((plan_dir(out, "gini") / "plan.json").read_text())
+    fairness = meta["equity"]["fairness"]
     refused = fairness["levelled_down_refused"]
     assert refused["groups_lowered"] and refused["measure_value"] < fairness["measure_value"]
     assert any("nobody's gain" in line for line in fairness["lines"])
+    t = meta["timings"]             # the sequence run again: its stages, its seconds
+    assert sum(s["seconds"] for s in meta["stages"]) - 1e-9 <= t["handover_s"] + t["solve_s"] <= t["total_s"]
 
 
 @pytest.mark.parametrize("objective", ["gini", "range"])
@@ -112,6 +115,8 @@ def test_city_equity_plans_are_not_dominated(tmp_path, objective):
     plans = {o: make_plan(city, RunOptions(model="city", objective=o), EXACT) for o in ("utilitarian", objective)}
     for o, plan in plans.items():
         assert plan.meta["check"]["passed"], (o, plan.meta["check"])
+        t = plan.meta["timings"]           # every solve counted once: the reference, a sequence run again
+        assert sum(s["seconds"] for s in plan.meta["stages"]) - 1e-9 <= t["handover_s"] + t["solve_s"] <= t["total_s"]
     index = {o: plan.tables["districts"].set_index("district_id")["service_index"] for o, plan in plans.items()}
     assert not dominates(index["utilitarian"], index[objective])
     towns, pools = plans[objective].tables["town_staff"], plans[objective].tables["district_pool"]

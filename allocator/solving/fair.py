@@ -231,16 +231,20 @@ def _better(measure: str, value: float, than: float) -> bool:
 
 def _back_to_reference(problem: EquityProblem, measure: str, reference: EfficientReference, outcome: EquityOutcome,
                        bounded: bool) -> EquityOutcome:
-    """Load the efficient plan as the answer; under equity bounds only if it keeps them."""
+    """Load the efficient plan as the answer; under equity bounds only if it keeps them. The answer's
+    seconds are those of `outcome`, the search that found nothing better (the reference's own are
+    counted where it was solved)."""
     for v, value in reference.values.items():
         v.set_value(value, skip_validation=True)
+    spent = {"handover_s": outcome.result.handover_s, "solve_s": outcome.result.solve_s} if outcome.result else {}
     if bounded and not _keeps_active_rows(problem, skip="not_dominated"):
         why = "the efficient plan misses the equity bounds and every plan keeping them is dominated by it"
-        return EquityOutcome("infeasible", SolveResult("infeasible", None, None, None, why), measure, "objective",
-                             stages=outcome.stages, plan_is=measure, sense=outcome.sense)
-    stages = outcome.stages + [stage_record("the efficient plan (no plan it does not dominate is better on the measure)",
-                                            reference.result)]
-    done = EquityOutcome(reference.result.status, replace(reference.result, bound=None, gap=None), measure, "objective",
+        return EquityOutcome("infeasible", replace(SolveResult("infeasible", None, None, None, why), **spent), measure,
+                             "objective", stages=outcome.stages, plan_is=measure, sense=outcome.sense)
+    stages = outcome.stages + [{**stage_record("the efficient plan (no plan it does not dominate is better on the measure)",
+                                               reference.result), "seconds": 0.0}]
+    done = EquityOutcome(reference.result.status, replace(reference.result, bound=None, gap=None, **spent), measure,
+                         "objective",
                          stages=stages, plan_is=measure, sense=outcome.sense,
                          status_text=f"the efficient plan is given: no plan it does not dominate is better on {measure}")
     done.modelled = reference.measures[measure]
@@ -331,7 +335,10 @@ def solve_fair(problem: EquityProblem, measure: str, options: SolveOptions, tie_
             v.set_value(x, skip_validation=True)
     outcome = equity.solve_measure(problem, measure, left(), tie_break, start)
     if reference is not None:
-        outcome.stages.insert(0, stage_record("efficient plan (the reference)", reference.result))
+        first_stage = stage_record("efficient plan (the reference)", reference.result)
+        if not solved_here:        # kept from an earlier solve of this problem: no time spent on it here
+            first_stage.update(seconds=0.0, kept_from_earlier_solve=True)
+        outcome.stages.insert(0, first_stage)
     if not outcome.has_solution:
         return _timed_with(outcome, solved_here), {}
     again, record = keep_undominated(problem, measure, reference,

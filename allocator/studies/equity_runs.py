@@ -342,7 +342,7 @@ def _stage_text(stage: dict) -> str:
         return "-" if x is None else f"{x:.6g}"
     gap = "-" if stage.get("gap") is None else f"{100 * stage['gap']:.3g} %"
     return (f"{stage['stage']}: {stage['status']}, value {number(stage.get('value'))}, bound {number(stage.get('bound'))}, "
-            f"gap {gap}, {stage.get('seconds') or 0.0:.1f} s")
+            f"gap {gap}, {stage.get('seconds') or 0.0:.1f} s{' (kept from an earlier solve)' if stage.get('kept_from_earlier_solve') else ''}")
 
 
 # --- one time limit for a whole study -------------------------------------------------------------

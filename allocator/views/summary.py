@@ -26,7 +26,7 @@ def summary_lines(plan, folder: Path) -> list[str]:
         for k, stage in enumerate(stages[:MAX_STAGE_LINES], start=1):
             lines.append(f"  stage {k}, {stage['stage']}: {stage['status']}, value {number(stage['value'])}, "
                        f"bound {number(stage['bound'])}, gap {percent(stage['gap'])}, {stage['seconds']:.1f} s"
-                       f"{_split_text(stage)}")
+                       f"{' (kept from an earlier solve)' if stage.get('kept_from_earlier_solve') else ''}{_split_text(stage)}")
         if len(stages) > MAX_STAGE_LINES:
             lines.append(f"  ... {len(stages) - MAX_STAGE_LINES} more stages in plan.json")
     lines.append(f"time: build {t['build_s']:.2f} s, hand-over {t['handover_s']:.2f} s, HiGHS {t['solve_s']:.2f} s, "
