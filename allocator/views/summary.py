@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 MAX_STAGE_LINES = 12
 
 
@@ -18,19 +17,20 @@ def summary_lines(plan, folder: Path) -> list[str]:
     t = m["timings"]
     asked = f" (asked: {m['objective_asked']})" if m.get("objective_asked") else ""
     lines.append(f"{m['model']} / {m['objective']}{asked}: status {m['status']}, objective {number(m['objective_value'])}, "
-               f"bound {number(m.get('bound'))}, gap {percent(m['mip_gap'])}")
+                 f"bound {number(m.get('bound'))}, gap {percent(m['mip_gap'])}")
     if m.get("status_text"):
         lines.append(f"  {m['status_text']}")
     stages = m.get("stages") or []
     if len(stages) > 1:
         for k, stage in enumerate(stages[:MAX_STAGE_LINES], start=1):
+            kept = " (kept from an earlier solve)" if stage.get("kept_from_earlier_solve") else ""
             lines.append(f"  stage {k}, {stage['stage']}: {stage['status']}, value {number(stage['value'])}, "
-                       f"bound {number(stage['bound'])}, gap {percent(stage['gap'])}, {stage['seconds']:.1f} s"
-                       f"{' (kept from an earlier solve)' if stage.get('kept_from_earlier_solve') else ''}{_split_text(stage)}")
+                         f"bound {number(stage['bound'])}, gap {percent(stage['gap'])}, {stage['seconds']:.1f} s"
+                         f"{kept}{_split_text(stage)}")
         if len(stages) > MAX_STAGE_LINES:
             lines.append(f"  ... {len(stages) - MAX_STAGE_LINES} more stages in plan.json")
     lines.append(f"time: build {t['build_s']:.2f} s, hand-over {t['handover_s']:.2f} s, HiGHS {t['solve_s']:.2f} s, "
-               f"extract {t['extract_s']:.2f} s, total {t['total_s']:.2f} s")
+                 f"extract {t['extract_s']:.2f} s, total {t['total_s']:.2f} s")
     lines += _money_lines(m.get("money")) + staff_lines(m) + roadmap_lines(plan)
     check = m.get("check")
     if check is not None:
