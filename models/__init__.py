@@ -6,6 +6,7 @@ Pyomo name. Nothing here calls HiGHS; the solve sequences are in allocator.solvi
       grid_plan.py              from the model's decisions to the plan tables
       grid_vacancies.py         the model over each town's staffing options when grids may stay vacant
     enforcement.py            enforcement officers (综合执法) per street/town, district pools
+      enforcement_plan.py       from the solved model to the plan tables and the objective recomputed
     enforcement_levels.py     the enforcement coverage levels computed from the data alone
     facilities.py             service sites of the seven haves (七有) on the location families:
       facilities_data.py        demand and reachable pairs per service

@@ -33,7 +33,8 @@ from dataclasses import replace
 from allocator.data.instance import Instance
 from allocator.models.city import (DEFAULT_OBJECTIVE, OBJECTIVES, CityModel, CityOptions, build_model,
                                    mandatory_shortfall, mandatory_spend, plan_objective, problem_of)
-from allocator.models.enforcement import EnforcementOptions, move_limit_source, staff_kept
+from allocator.models.enforcement import EnforcementOptions
+from allocator.models.enforcement_plan import move_limit_source, staff_kept
 from allocator.models.equity_problem import EquityProblem, hold_bound, hold_today
 from allocator.models.facilities import FacilitiesOptions
 from allocator.models.grid_plan import staff_kept as grid_staff_kept

@@ -49,8 +49,9 @@ from allocator.data.scenarios import load_scenarios
 from allocator.data.money import Budget, model_budget
 from allocator.errors import InputError, Problem
 from allocator.models import enforcement as enf
-from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BREAK_STEPS, build_model, extract, hold_step,
-                                          keep_primary, minimise_step, officers_for_target, plan_objective)
+from allocator.models.enforcement import (DEFAULT_OBJECTIVE, OBJECTIVES, TIE_BREAK_STEPS, build_model, hold_step, keep_primary,
+                                          minimise_step)
+from allocator.models.enforcement_plan import extract, move_limit_source, officers_for_target, plan_objective, staff_kept
 from allocator.models.enforcement_levels import EnforcementData, best_level, fewest_moves_at
 from allocator.solving.run import ModelRun, RunOptions, stage_record
 from allocator.solving.solve import SolveOptions, SolveResult, deadline_of, primary_gap, relative_gap, solve
@@ -95,7 +96,7 @@ def _objective(run: RunOptions) -> str:
 def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> ModelRun:
     opts = enforcement_options(city, options)
     t0 = time.perf_counter()
-    meta = {**opts.as_meta(), "move_limit_source": enf.move_limit_source(city, options.max_moves, opts)}
+    meta = {**opts.as_meta(), "move_limit_source": move_limit_source(city, options.max_moves, opts)}
     bracket = None
     if opts.objective == "maxmin" and opts.level_search:
         bracket = best_level(EnforcementData.of(city, opts.min_team), opts.max_officers, opts.max_moves)
@@ -115,7 +116,7 @@ def run(city: Instance, options: RunOptions, solve_options: SolveOptions) -> Mod
         outcome.objective_value = plan_objective(outcome.tables, opts)
         outcome.result = replace(result, objective=outcome.objective_value,
                                  gap=primary_gap(outcome.objective_value, result.bound, opts.objective == "maxmin"))
-        meta["staff"] = enf.staff_kept(outcome.tables)
+        meta["staff"] = staff_kept(outcome.tables)
         outcome.extract_s = time.perf_counter() - t1
         outcome.explanation = _defaults_and_degeneracy(options, opts, outcome)
     elif result.status == "infeasible":

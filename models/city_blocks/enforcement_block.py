@@ -12,6 +12,7 @@ import pyomo.environ as pyo
 from allocator.data.instance import Instance
 
 from .. import enforcement as enf
+from .. import enforcement_plan
 from ..requirements import Family
 from .shared import EPS, district_ids
 
@@ -72,7 +73,7 @@ class EnforcementBlock:
     def tables(self, city: Instance) -> dict[str, pd.DataFrame]:
         """Plan tables with the model's own pool shares (cleaned of solver noise) and ratios."""
         m = self.model
-        tables = enf.extract(m, city, self.options)
+        tables = enforcement_plan.extract(m, city, self.options)
         towns = tables["town_staff"]
         staff = towns["enforcement_staff"].to_numpy(float)
         share = np.array([max(0.0, m.pool_share[t].value or 0.0) for t in towns["town_id"]])
