@@ -341,8 +341,9 @@ def _stage_text(stage: dict) -> str:
     def number(x):
         return "-" if x is None else f"{x:.6g}"
     gap = "-" if stage.get("gap") is None else f"{100 * stage['gap']:.3g} %"
+    kept = " (kept from an earlier solve)" if stage.get("kept_from_earlier_solve") else ""
     return (f"{stage['stage']}: {stage['status']}, value {number(stage.get('value'))}, bound {number(stage.get('bound'))}, "
-            f"gap {gap}, {stage.get('seconds') or 0.0:.1f} s{' (kept from an earlier solve)' if stage.get('kept_from_earlier_solve') else ''}")
+            f"gap {gap}, {stage.get('seconds') or 0.0:.1f} s{kept}")
 
 
 # --- one time limit for a whole study -------------------------------------------------------------
