@@ -62,7 +62,7 @@ def check(plan: Plan, city: Instance) -> CheckReport:
     coverage = _coverage_rows(report, city, coverage, services)
     if coverage is None:
         return report
-    figures = _check_coverage(report, city, sites, is_open, coverage, objective)
+    figures = _check_coverage(report, city, sites, is_open, coverage, services, objective)
     report.objective = _objective(objective, coverage, figures, spend, fac)
     report.figures.update({"spend_recomputed": spend})
     return report
@@ -165,7 +165,7 @@ class _Walks:
             return np.full(n, np.nan), np.full(n, "", dtype=object)
         if self.city.travel is None:
             xy = self.sites[["x", "y"]].to_numpy(float)[mask]
-            dist, k = cKDTree(xy).query(grids[["x", "y"]].to_numpy(float), k=1)
+            dist, k = cKDTree(xy).query(grids[["x", "y"]].to_numpy(float), k=1, workers=-1)
             return dist / self.speed, self.ids[mask][k]
         t = self.table[self.table.index.get_level_values(1).isin(self.ids[mask])]
         best = t.groupby(level=0).min()
@@ -195,18 +195,25 @@ class _Walks:
     def pair(self, grid_ids: np.ndarray, site_ids: np.ndarray) -> np.ndarray:
         if self.city.travel is not None:
             return self.table.reindex(pd.MultiIndex.from_arrays([grid_ids, site_ids])).to_numpy(float)
-        g = self.city.grids.set_index(self.city.grids["grid_id"].astype(str))
-        s = self.sites.set_index(self.sites["site_id"].astype(str))
-        return np.hypot(g["x"].reindex(grid_ids).to_numpy(float) - s["x"].reindex(site_ids).to_numpy(float),
-                        g["y"].reindex(grid_ids).to_numpy(float) - s["y"].reindex(site_ids).to_numpy(float)) / self.speed
+        gxy, sxy = _by_id(self.city.grids, "grid_id", grid_ids), _by_id(self.sites, "site_id", site_ids)
+        return np.hypot(gxy[:, 0] - sxy[:, 0], gxy[:, 1] - sxy[:, 1]) / self.speed
+
+
+def _by_id(table: pd.DataFrame, id_column: str, ids: np.ndarray) -> np.ndarray:
+    """x, y of the rows of `table` named by `ids` (NaN for an id it lacks)."""
+    at = pd.Index(table[id_column].astype(str)).get_indexer(ids)
+    xy = table[["x", "y"]].to_numpy(float)[np.maximum(at, 0)]
+    xy[at < 0] = np.nan
+    return xy
 
 
 def _check_coverage(report: CheckReport, city: Instance, sites: pd.DataFrame, is_open: np.ndarray,
-                    coverage: pd.DataFrame, objective: str) -> dict:
+                    coverage: pd.DataFrame, services: list[str], objective: str) -> dict:
     figures = {"double": 0.0, "covered": 0.0, "minutes": {}, "longest": {}}
     grid_ids = city.grids["grid_id"].astype(str).to_numpy()
-    for service, rows in coverage.groupby(coverage["service"].astype(str), sort=False):
-        rows = rows.reindex([f"{service}|{g}" for g in grid_ids])
+    n = len(grid_ids)
+    for k, service in enumerate(services):
+        rows = coverage.iloc[k * n:(k + 1) * n]            # _coverage_rows: services in order, each over every grid
         mask_s = sites["service"].astype(str).to_numpy() == service
         walks = _minutes_to(city, sites[mask_s])
         open_s = is_open[mask_s]
