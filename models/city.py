@@ -302,7 +302,8 @@ def problem_of(cm: CityModel, city: Instance) -> EquityProblem:
         meta={"city": options.as_meta(), "enforcement": cm.enforcement.options.as_meta(),
               "facilities": {"services": list(cm.facilities.options.services), "allow_closing": False}},
         release_spend=lambda: release_spend(cm), today_levels=today_levels(cm, city).to_dict(),
-        split=Split(relaxed=lambda: _integer_variables(cm.facilities.model), fixed=lambda: new_sites(cm)))
+        split=Split(relaxed=lambda: _integer_variables(cm.facilities.model), fixed=lambda: new_sites(cm),
+                    first=lambda: _integer_variables(m), rows=lambda: [cm.enforcement.model.counted_within_whole_posts]))
 
 
 def new_sites(cm: CityModel) -> list:

@@ -86,10 +86,15 @@ class Split:
     fractional values) is a relaxation, so its optimum, or any bound HiGHS proves on it, bounds the model's
     (for max U: U* ≤ U*_relaxed); the model with `fixed` (decisions) fixed wherever that relaxation's plan
     has them whole, and free where it has them in part, is a restriction, so its plan is a plan of the model
-    (relaxation-induced neighbourhood search). When the two meet within the gap, that plan is proven."""
+    (relaxation-induced neighbourhood search). When the two meet within the gap, that plan is proven. `first`,
+    if given, is a cheaper relaxation tried the same way before `relaxed` (the city model: its LP) where the
+    solving layer asks for it. `rows`: constraints every plan of the model meets, switched off in the model
+    and held in that first round (they tighten the LP; on the whole model HiGHS was slower with them)."""
 
     relaxed: Callable[[], list]                  # integer variables a bound may take in part
     fixed: Callable[[], list]                    # decisions a plan keeps where the bound's plan has them whole
+    first: Callable[[], list] | None = None      # a wider relaxation tried first (every integer variable: the LP)
+    rows: Callable[[], list] | None = None       # valid rows (every plan meets them) held in the round of `first`
 
 
 @dataclass(eq=False)

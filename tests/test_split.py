@@ -14,7 +14,7 @@ from allocator.solving.city import city_problem
 from allocator.solving.equity import solve_measure
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import SolveOptions, solve
-from allocator.solving.split import solve_split
+from allocator.solving.split import PLAN_PART, solve_split
 
 EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
 GAP = 1e-4
@@ -37,13 +37,13 @@ def test_the_split_bounds_and_plans_the_model(towns, seed):
     best = solve(whole.model, EXACT).objective
     problem = _max_u(city, split=True)
     maximise_efficiency(problem)
-    proven, plan, parts = solve_split(problem.model, problem.split, SolveOptions(threads=1, seed=0, gap=GAP), True, "max U")
-    bound, planned = parts[0][1], parts[-1][1]
-    assert bound.bound >= best - 1e-9
-    if planned.has_solution:
-        assert planned.objective <= best + 1e-9
-    if proven is not None:
-        assert proven.objective >= best * (1 - GAP) - 1e-9 and proven.status == "optimal"
+    out = solve_split(problem.model, problem.split, SolveOptions(threads=1, seed=0, gap=GAP), True, "max U", lp_first=True)
+    bounds = [r for name, r in out.parts if name != PLAN_PART]
+    plans = [r for name, r in out.parts if name == PLAN_PART]
+    assert bounds and all(r.bound >= best - 1e-9 for r in bounds) and out.bound >= best - 1e-9
+    assert all(r.objective <= best + 1e-9 for r in plans if r.has_solution)
+    if out.proven is not None:
+        assert out.proven.objective >= best * (1 - GAP) - 1e-9 and out.proven.status == "optimal"
 
 
 @pytest.mark.parametrize("measure", ["utilitarian", "maxmin", "owa"])
@@ -57,7 +57,8 @@ def test_stages_with_the_split_reach_the_optimum_of_the_whole_model(measure):
     assert with_split.status == alone.status == "optimal"
     assert with_split.modelled == pytest.approx(alone.modelled, rel=2 * GAP, abs=1e-6)
     tried = [s for s in with_split.stages if "split" in s]
-    assert tried and all(len(s["split"]) == 2 for s in tried)
+    assert tried and [s["split"][0]["stage"] for s in tried] == [
+        "bound of the LP relaxation" if s["stage"] == "max efficiency" else "bound with sites opened in part" for s in tried]
 
 
 def test_a_city_plan_proven_by_the_split_passes_the_check():
@@ -66,8 +67,8 @@ def test_a_city_plan_proven_by_the_split_passes_the_check():
     plan = make_plan(city, RunOptions(model="city", objective="utilitarian"), SolveOptions(threads=1, seed=0))
     assert plan.meta["status"] in ("optimal", "time_limit") and check_plan(plan, city).passed
     first = plan.meta["stages"][0]
-    assert first["stage"] == "max efficiency" and [p["stage"] for p in first["split"]] == [
-        "bound with sites opened in part", "plan from the sites it opens whole"]
+    assert first["stage"] == "max efficiency" and [p["stage"] for p in first["split"]][:2] == [
+        "bound of the LP relaxation", "plan from the sites it opens whole"]
 
 
 def test_the_summary_says_where_a_stage_tried_the_split(tmp_path):
@@ -77,4 +78,23 @@ def test_the_summary_says_where_a_stage_tried_the_split(tmp_path):
                     "--out", tmp_path / "plan")
     assert result.exit_code == 0, result.output
     line = next(s for s in result.output.splitlines() if s.startswith("  stage 1, max efficiency"))
-    assert "first a bound with sites opened in part" in line and "a plan from its whole sites" in line, line
+    assert "first a bound from the LP relaxation" in line and "a plan from its whole sites" in line, line
+
+
+def test_a_round_that_does_not_prove_leaves_its_bound_and_the_better_plan():
+    """Asked for a gap the LP round cannot meet, the split runs its second round; its bound is the tighter of
+    the two, no plan is above max U, and the plan it hands on is the better of the two rounds'."""
+    city = generate_city(20, 1)
+    whole = _max_u(city, split=False)
+    maximise_efficiency(whole)
+    best = solve(whole.model, EXACT).objective
+    problem = _max_u(city, split=True)
+    maximise_efficiency(problem)
+    out = solve_split(problem.model, problem.split, SolveOptions(threads=1, seed=0, gap=1e-9), True, "max U", lp_first=True)
+    names = [name for name, _ in out.parts]
+    assert names == ["bound of the LP relaxation", PLAN_PART, "bound with sites opened in part", PLAN_PART]
+    bounds = [out.parts[0][1].bound, out.parts[2][1].bound]
+    assert out.bound == min(bounds) and out.bound >= best - 1e-9
+    plans = [out.parts[1][1], out.parts[3][1]]
+    assert all(p.objective <= best + 1e-9 for p in plans) and out.proven is None
+    assert out.plan_result is max(plans, key=lambda p: p.objective)

@@ -132,23 +132,26 @@ class _Sequence:
         most efficient of the measure's optimal plans, proven as every other stage is."""
         return self.run(TIE_BREAK, split=True)
 
-    def run(self, purpose: str, share: float = 1.0, split: bool = False) -> SolveResult:
+    def run(self, purpose: str, share: float = 1.0, split: bool = False, lp_first: bool = False) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left. `split` (a max U
         stage of a problem with a `Split`): first the quick proof of allocator.solving.split; when it does not
-        prove the stage, its plan (if better than none) starts HiGHS on the whole model."""
+        prove the stage, its plan (if better than none) starts HiGHS on the whole model. `lp_first`: the split
+        tries its LP round first (max efficiency alone: the utilitarian objective, every plan's efficient
+        reference; in the tie-breaks and frontier points that round rarely met and its time was missed)."""
         start = self._incumbent()
         found, bound, parts = None, None, []
         if split and self.problem.split is not None:
-            proven, plan, parts = solve_split(self.problem.model, self.problem.split, self._options(share, purpose),
-                                              True, purpose, start)
-            if proven is not None:
-                self.results.append(proven)
-                self.stages.append(stage_record(purpose, proven, split=_split_record(parts)))
-                return proven
+            quick = solve_split(self.problem.model, self.problem.split, self._options(share, purpose), True, purpose, start,
+                                lp_first)
+            parts = quick.parts
+            if quick.proven is not None:
+                self.results.append(quick.proven)
+                self.stages.append(stage_record(purpose, quick.proven, split=_split_record(parts)))
+                return quick.proven
             self.aside.extend(r for _, r in parts)
-            bound = parts[0][1].bound if parts else None    # the relaxation's: it bounds the whole model too
-            if plan is not None:
-                start, found = plan, parts[-1][1]
+            bound = quick.bound                              # the relaxations': they bound the whole model too
+            if quick.plan is not None:
+                start, found = quick.plan, quick.plan_result
         r = solve(self.problem.model, self._options(share, purpose), start=start)
         if not r.has_solution and found is not None:      # HiGHS found nothing in time: the split's plan stands
             for v, x in start.items():
@@ -264,7 +267,8 @@ class _Proof:
 
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = maximise_efficiency(problem)
-    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE, split=True)
+    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE, split=True,
+                    lp_first=True)
     if not first.has_solution:
         return _outcome(seq, "utilitarian", "objective", text=f"max efficiency {_ended(first.status)} with no plan")
     value = term.modelled()

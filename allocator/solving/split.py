@@ -1,27 +1,31 @@
 """A quick proof for max efficiency: a bound from a relaxation, a plan from a restriction.
 
 On the city model HiGHS finds max U's bound from its root cuts and its plan from sub-MIPs: on
-Chongqing 26 to 40 s, though the officers alone make the model hard and the 13,000 new sites
-hardly matter to the bound. `models.equity_problem.Split` names the two parts; `solve_split`:
+Chongqing 26 to 43 s. With the enforcement block's whole-posts rows (models.city_blocks) its LP
+relaxation lies within 3e-5 of max U there and opens all but a few of the 13,000 new sites whole.
+`models.equity_problem.Split` names the parts; `solve_split` runs rounds, each:
 
-    bound   the model with the split's `relaxed` variables continuous (sites may open in part), a
+    bound   the model with a relaxation's variables continuous (round 1, asked with lp_first when the
+            split has `first`: every integer variable, the LP relaxation, holding the split's valid
+            `rows`; then `relaxed`: the sites opened in part), a
             relaxation: every plan of the model is one of its plans, so the bound HiGHS proves on
-            it, β ≥ its optimum ≥ U* (for a maximum; ≤ for a minimum)
+            it, β ≥ its optimum ≥ U* (for a maximum; ≤ for a minimum); β is the tightest so far
     plan    the split's `fixed` decisions fixed where that relaxation's plan has them whole (and the
-            stage's incumbent, if it has one, agrees: then that plan is one of the restriction's) and
-            left free elsewhere, a restriction: its plan x is a plan of the model
+            incumbent, if there is one, agrees: then that plan is one of the restriction's) and left
+            free elsewhere, a restriction: its plan x is a plan of the model (the better of the rounds' is kept)
     proof   x is within the gap asked of β (primary_gap(U(x), β) ≤ gap): then it is within that gap
             of U*, and the stage is proven optimal with bound β
 
-When the two do not meet (or a part finds nothing within its time), the plan, if any, is handed
-to HiGHS as the first incumbent of the whole model. Each part gets SPLIT_TIME_SHARE of the time
-left, and at most SPLIT_CAP_S without a time limit, so a split that does not pay costs little. A run
-asked at gap 0 skips it: two parts solved apart would not meet exactly.
-Measured on Chongqing (max U, one thread): bound 2.2 s, plan 3.9 s, gap 8.8e-5 (HiGHS alone: 26 s).
+When no round meets (or a part finds nothing within its time), the best plan, if any, is handed
+to HiGHS as the first incumbent of the whole model, and β still bounds it. Each part gets
+SPLIT_TIME_SHARE of the time left, and at most SPLIT_CAP_S without a time limit, so a split that
+does not pay costs little. A run asked at gap 0 skips it: parts solved apart would not meet exactly.
+Measured on Chongqing (max U, one thread): LP bound 1.0 s, plan 6.2-7.4 s, gap 6.4e-5, proven in round 1.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
@@ -30,43 +34,94 @@ from allocator.models.equity_problem import Split
 from allocator.solving.solve import (HIGHS_REL_GAP, SolveOptions, SolveResult, primary_gap, solve, tighter_bound,
                                     time_left)
 
-__all__ = ["solve_split", "bounded_by", "SPLIT_TIME_SHARE", "SPLIT_CAP_S"]
+__all__ = ["solve_split", "SplitOutcome", "bounded_by", "SPLIT_TIME_SHARE", "SPLIT_CAP_S"]
 
 SPLIT_TIME_SHARE = 0.3      # of the time left, for each part (on Chongqing the parts need 4-14 s, HiGHS alone 25-40 s)
 SPLIT_CAP_S = 30.0          # each part's limit when the run has none
 BOUND_GAP_SHARE = 0.1       # the relaxation is solved to this share of the gap asked (its bound near its optimum)
 PLAN_GAP_SHARE = 0.5        # the restriction to this share (its plan near its optimum), so together they may meet it
-BOUND_PART, PLAN_PART = "bound with sites opened in part", "plan from the sites it opens whole"
+LP_PART, BOUND_PART = "bound of the LP relaxation", "bound with sites opened in part"
+PLAN_PART = "plan from the sites it opens whole"
 WHOLE = 1e-6                # a value this close to a whole number is whole
 
 
 def solve_split(model: pyo.ConcreteModel, split: Split, options: SolveOptions, maximise: bool, stage: str,
-                incumbent: ComponentMap | None = None) -> tuple[SolveResult | None, ComponentMap | None,
-                                                                list[tuple[str, SolveResult]]]:
-    """(the proven result with its plan loaded, or None; a plan of the model to start from, or None; the
-    parts solved, as (name, result) for plan.json's stages). The active objective is solved. `incumbent`: a
-    plan of the model; the restriction then fixes only the decisions it shares with the relaxation's plan,
-    so it holds that plan and has one (relaxation-induced neighbourhood search)."""
-    parts: list[tuple[str, SolveResult]] = []
+                incumbent: ComponentMap | None = None, lp_first: bool = False) -> SplitOutcome:
+    """The split's rounds until one proves the stage: with `lp_first` (and a split that has `first`) the LP
+    relaxation's round, holding the split's rows, then the round of `relaxed`. The active objective is
+    solved. `incumbent`: a plan of the model; each restriction then fixes only the decisions it shares with
+    its relaxation's plan, so it holds that plan and has one (relaxation-induced neighbourhood search). Each
+    round starts from `incumbent` (the LP round's plan as the next round's start measured worse: on the
+    2,000-town city HiGHS then took 82 s longer to prove), and the better plan of the two is kept."""
+    out = SplitOutcome()
     asked = HIGHS_REL_GAP if options.gap is None else options.gap
     if asked <= 0:                   # a gap of 0 asks for the whole model's own proof: the parts would not meet it
-        return None, None, parts
-    bound_part = _relaxed(model, split, replace(_part(options, f"{stage}: {BOUND_PART}"), gap=asked * BOUND_GAP_SHARE))
-    parts.append((BOUND_PART, bound_part))
+        return out
+    if lp_first and split.first is not None:
+        with _held(split.rows() if split.rows is not None else []):
+            if _round(model, split.first, split, options, maximise, stage, LP_PART, asked, out, incumbent):
+                return out
+    _round(model, split.relaxed, split, options, maximise, stage, BOUND_PART, asked, out, incumbent)
+    return out
+
+
+@contextmanager
+def _held(rows: list):
+    """The rows (switched off in the model) held while the block runs, then switched off again."""
+    off = [row for row in rows if not row.active]
+    for row in off:
+        row.activate()
+    try:
+        yield
+    finally:
+        for row in off:
+            row.deactivate()
+
+
+@dataclass
+class SplitOutcome:
+    """What the split found: the proven result (its plan loaded), else the best plan of the model to start
+    from and the tightest bound of its relaxations; `parts`: (name, result) of each solve, for plan.json."""
+
+    proven: SolveResult | None = None
+    plan: ComponentMap | None = None
+    plan_result: SolveResult | None = None
+    bound: float | None = None
+    parts: list = field(default_factory=list)
+
+
+def _round(model, relaxed, split: Split, options: SolveOptions, maximise: bool, stage: str, name: str, asked: float,
+           out: SplitOutcome, incumbent: ComponentMap | None) -> bool:
+    """One relaxation and its restriction; True when they meet within the gap asked."""
+    bound_part = _relaxed(model, relaxed, replace(_part(options, f"{stage}: {name}"), gap=asked * BOUND_GAP_SHARE))
+    out.parts.append((name, bound_part))
     if bound_part.bound is None or not bound_part.has_solution:
-        return None, None, parts
+        return False
+    out.bound = bound_part.bound if out.bound is None else (min if maximise else max)(out.bound, bound_part.bound)
     plan_part = _restricted(model, split, replace(_part(options, f"{stage}: {PLAN_PART}"), gap=asked * PLAN_GAP_SHARE),
                             incumbent)
-    parts.append((PLAN_PART, plan_part))
+    out.parts.append((PLAN_PART, plan_part))
     if not plan_part.has_solution:
-        return None, None, parts
-    plan = ComponentMap((v, v.value) for v in model.component_data_objects(pyo.Var, active=True) if v.value is not None)
-    gap = primary_gap(plan_part.objective, bound_part.bound, maximise)
+        return False
+    if out.plan_result is None or _better(plan_part.objective, out.plan_result.objective, maximise):
+        out.plan = ComponentMap((v, v.value) for v in model.component_data_objects(pyo.Var, active=True)
+                                if v.value is not None)
+        out.plan_result = plan_part
+    best = out.plan_result
+    gap = primary_gap(best.objective, out.bound, maximise)
     if gap is None or gap > asked:
-        return None, plan, parts
-    proven = replace(plan_part, status="optimal", bound=bound_part.bound, gap=gap,
-                     handover_s=bound_part.handover_s + plan_part.handover_s, solve_s=bound_part.solve_s + plan_part.solve_s)
-    return proven, plan, parts
+        return False
+    if best is not plan_part:                   # an earlier round's plan meets the tighter bound: load it
+        for v, x in out.plan.items():
+            v.set_value(x, skip_validation=True)
+    seconds = [r for _, r in out.parts]
+    out.proven = replace(best, status="optimal", bound=out.bound, gap=gap,
+                         handover_s=sum(r.handover_s for r in seconds), solve_s=sum(r.solve_s for r in seconds))
+    return True
+
+
+def _better(value: float, than: float, maximise: bool) -> bool:
+    return value > than if maximise else value < than
 
 
 def _part(options: SolveOptions, stage: str) -> SolveOptions:
@@ -75,9 +130,9 @@ def _part(options: SolveOptions, stage: str) -> SolveOptions:
     return replace(options, time_limit=limit, stage=stage)
 
 
-def _relaxed(model: pyo.ConcreteModel, split: Split, options: SolveOptions) -> SolveResult:
-    """The model with the split's relaxed variables continuous (bounds kept), then put back."""
-    kept = [(v, v.domain, v.lb, v.ub) for v in split.relaxed()]
+def _relaxed(model: pyo.ConcreteModel, relaxed, options: SolveOptions) -> SolveResult:
+    """The model with the `relaxed()` variables continuous (bounds kept), then put back."""
+    kept = [(v, v.domain, v.lb, v.ub) for v in relaxed()]
     for v, _, lb, ub in kept:
         v.domain = pyo.Reals
         v.setlb(lb)

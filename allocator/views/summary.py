@@ -104,13 +104,19 @@ def staff_lines(meta: dict) -> list[str]:
 
 
 def _split_text(stage: dict) -> str:
-    """'; first a bound with sites opened in part, 0.76255 (6.4 s), and a plan from its whole sites, 0.76251 (3.7 s)'."""
-    parts = stage.get("split") or []
-    if len(parts) != 2:
-        return ""
-    bound, plan = parts
-    return (f"; first a bound with sites opened in part, {number(bound['bound'])} ({bound['seconds']:.1f} s), and a plan "
-            f"from its whole sites, {number(plan['value'])} ({plan['seconds']:.1f} s)")
+    """'; first a bound from the LP relaxation, 0.762562 (1.0 s), and a plan from its whole sites, 0.762514
+    (6.2 s)': each round of allocator.solving.split, a bound and the plan from it, the later ones after 'then'."""
+    texts = []
+    for part in stage.get("split") or []:
+        words = _BOUND_WORDS.get(part["stage"])
+        if words is not None and part.get("bound") is not None:
+            texts.append(f"a bound {words}, {number(part['bound'])} ({part['seconds']:.1f} s)")
+        elif words is None and texts and part.get("value") is not None:
+            texts[-1] += f", and a plan from its whole sites, {number(part['value'])} ({part['seconds']:.1f} s)"
+    return "; first " + "; then ".join(texts) if texts else ""
+
+
+_BOUND_WORDS = {"bound of the LP relaxation": "from the LP relaxation", "bound with sites opened in part": "with sites opened in part"}
 
 
 def _money_lines(money: dict | None) -> list[str]:

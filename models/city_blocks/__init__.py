@@ -51,6 +51,19 @@ There the row above becomes exact counting c_t = min(s_t + q_t, K_t) with a bina
     of at least 1 officer keeps HiGHS from a coefficient near 0), and ρ_t = c_t / D_t,
     E_d = Σ_{t∈d} c_t / Σ_{t∈d} D_t.
 
+Whole officers (a valid row, no plan lost): for t ∈ OVERSTAFFED with K_t not whole, ⌊K_t⌋ and
+φ_t = K_t − ⌊K_t⌋,
+
+    c_t ≤ ⌊K_t⌋ + φ_t (s_t − ⌊K_t⌋) + q_t       counted_within_whole_posts
+
+At whole s_t ≤ ⌊K_t⌋ it is weaker than c_t ≤ s_t + q_t, at s_t ≥ ⌈K_t⌉ weaker than c_t ≤ K_t, so every
+plan keeps it. Without it the LP relaxation moves fractions of an officer out of such towns
+(c_t = s_t = K_t) and lies 1e-3 above max U on Chongqing (0.763287 against 0.76254); with it, 3e-5
+(0.762562), which lets the split's LP bound (allocator.solving.split) prove max U. The row is built
+switched off and held only in the split's LP round: on the 2,000-town generated city HiGHS proved the
+whole model more slowly with it (three HiGHS seeds at --time-limit 150: none proven, 1.04e-4 to
+1.65e-4 after 82-88 s, against two proven in 59 and 78 s without it).
+
 Every pool officer is counted somewhere: Σ_{t∈d} q_t ≥ r_d (pool_fully_shared), so a plan
 cannot hold idle officers in a pool (an equity objective would otherwise buy equality with
 them); a plan's levels are a function of its decisions: c_t = min(s_t + q_t, K_t).

@@ -3,6 +3,7 @@ docstring.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -115,7 +116,9 @@ ENFORCEMENT_DEFINITIONS: frozenset[str] = frozenset({
     "posted_staff_is_today_plus_moves", "pool_shares_within_pool", "shortfall_covers_gap",   # models.enforcement
     "town_counted_at_most_standard", "town_counted_exactly",                                 # _add_town_cap
     "pool_fully_shared",                                                                     # _add_pool_fully_shared
+    "counted_within_whole_posts",                                                            # _add_whole_posts_bound
 })
+WHOLE_PART = 1e-6             # a standard K_t within this of a whole number has no fraction to drop
 
 
 def _add_town_cap(m, cap: pd.Series) -> None:
@@ -140,6 +143,22 @@ def _add_town_cap(m, cap: pd.Series) -> None:
         rows[t, "all_unless_full"] = c >= s + q - max(top - k, 1.0) * f      # any M ≥ ŝ_t − K_t holds it; ≥ 1 keeps it far from 0
         rows[t, "no_pool_when_full"] = q <= k * (1 - f)
     m.town_counted_exactly = pyo.Constraint(list(rows), rule=lambda m, t, r: rows[t, r])
+    _add_whole_posts_bound(m, cap)
+
+
+def _add_whole_posts_bound(m, cap: pd.Series) -> None:
+    """c_t ≤ ⌊K_t⌋ + φ_t (s_t − ⌊K_t⌋) + q_t, φ_t = K_t − ⌊K_t⌋ (towns OVERSTAFFED, K_t not whole): implied by
+    c_t ≤ min(s_t + q_t, K_t) for whole s_t, it drops the relaxation's fractions of an officer moved out.
+    Built switched off: the split's LP round of max efficiency holds it (models.equity_problem.Split.rows)."""
+    rows = {}
+    for t in m.OVERSTAFFED:
+        k = float(cap[t])
+        whole = math.floor(k)
+        part = k - whole
+        if WHOLE_PART < part < 1.0 - WHOLE_PART:
+            rows[t] = m.counted_staff[t] <= whole + part * (m.posted_staff[t] - whole) + m.pool_share[t]
+    m.counted_within_whole_posts = pyo.Constraint(list(rows), rule=lambda m, t: rows[t])
+    m.counted_within_whole_posts.deactivate()         # held in the split's LP round alone (models.city)
 
 
 def _add_pool_fully_shared(m) -> None:
