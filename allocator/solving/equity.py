@@ -137,7 +137,7 @@ class _Sequence:
         stage of a problem with a `Split`): first the quick proof of allocator.solving.split; when it does not
         prove the stage, its plan (if better than none) starts HiGHS on the whole model. `lp_first`: the split
         tries its LP round first (max efficiency alone: the utilitarian objective, every plan's efficient
-        reference; in the tie-breaks and frontier points that round rarely met and its time was missed)."""
+        reference; in the tie-breaks and frontier points it was measured to cost more than it saved)."""
         start = self._incumbent()
         found, bound, parts = None, None, []
         if split and self.problem.split is not None:

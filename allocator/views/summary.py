@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from allocator.solving.split import BOUND_PART, LP_PART
+
 MAX_STAGE_LINES = 12
 
 
@@ -116,7 +118,7 @@ def _split_text(stage: dict) -> str:
     return "; first " + "; then ".join(texts) if texts else ""
 
 
-_BOUND_WORDS = {"bound of the LP relaxation": "from the LP relaxation", "bound with sites opened in part": "with sites opened in part"}
+_BOUND_WORDS = {LP_PART: "from the LP relaxation", BOUND_PART: "with sites opened in part"}
 
 
 def _money_lines(money: dict | None) -> list[str]:
