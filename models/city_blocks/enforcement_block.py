@@ -116,7 +116,8 @@ ENFORCEMENT_DEFINITIONS: frozenset[str] = frozenset({
     "posted_staff_is_today_plus_moves", "pool_shares_within_pool", "shortfall_covers_gap",   # models.enforcement
     "town_counted_at_most_standard", "town_counted_exactly",                                 # _add_town_cap
     "pool_fully_shared",                                                                     # _add_pool_fully_shared
-})                      # (counted_within_whole_posts, built switched off, never reaches an explanation)
+})
+# counted_within_whole_posts is neither: built switched off, no model HiGHS solves whole holds it.
 WHOLE_PART = 1e-6             # a standard K_t within this of a whole number has no fraction to drop
 
 
