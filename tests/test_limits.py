@@ -73,8 +73,10 @@ def test_time_limit_keeps_the_best_plan_with_its_gap(slow_city, tmp_path):
 @pytest.mark.parametrize("delay_s", [1.0, 5.0], ids=["while-loading", "while-solving"])
 def test_ctrl_c_stops_cleanly_and_writes_nothing(slow_city, tmp_path, delay_s):
     out = tmp_path / "plan"
+    # the child starts with Ctrl-C's default action, as from a terminal: a shell's background job (a CI
+    # runner's, say) ignores SIGINT, and a Python started so never turns it into KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "allocator", "solve", str(slow_city), *SLOW, "--out", str(out)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_ctrl_c)
     time.sleep(delay_s)
     assert proc.poll() is None, "the solve ended before it could be interrupted"
     started = time.monotonic()
@@ -87,6 +89,10 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(slow_city, tmp_path, delay_s):
     assert b"Traceback" not in stderr + stdout
     assert time.monotonic() - started < 30
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def _default_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_a_ctrl_c_wrapped_by_python_while_a_library_loads_is_still_an_interrupt():
