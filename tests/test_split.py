@@ -11,10 +11,10 @@ from allocator.models.equity_problem import maximise_efficiency
 from allocator.plans.checks import check_plan
 from allocator.plans.make import make_plan
 from allocator.solving.city import city_problem
-from allocator.solving.equity import solve_measure
+from allocator.solving.equity import solve_bounded, solve_measure
 from allocator.solving.run import RunOptions
-from allocator.solving.solve import SolveOptions, solve
-from allocator.solving.split import PLAN_PART, solve_split
+from allocator.solving.solve import TARGET_OUT_OF_REACH, TARGET_REACHED, SolveOptions, Target, primary_gap, solve
+from allocator.solving.split import PLAN_PART, meeting, solve_split
 
 EXACT = SolveOptions(threads=1, seed=0, gap=0.0)
 GAP = 1e-4
@@ -57,8 +57,23 @@ def test_stages_with_the_split_reach_the_optimum_of_the_whole_model(measure):
     assert with_split.status == alone.status == "optimal"
     assert with_split.modelled == pytest.approx(alone.modelled, rel=2 * GAP, abs=1e-6)
     tried = [s for s in with_split.stages if "split" in s]
-    assert tried and [s["split"][0]["stage"] for s in tried] == [
-        "bound of the LP relaxation" if s["stage"] == "max efficiency" else "bound with sites opened in part" for s in tried]
+    assert tried and all(s["split"][0]["stage"] == "bound of the LP relaxation" for s in tried)
+    assert any(s["stage"] == "tie-break: max efficiency" for s in tried) == (measure != "utilitarian")
+
+
+def test_a_frontier_point_tries_the_lp_round_and_reaches_the_whole_models_optimum():
+    """An ε-constraint point (max U with maxmin bounded) runs the split from its LP round; its efficiency is
+    the whole model's within the gap, and its plan keeps the bound."""
+    city = generate_city(12, 1)
+    options = SolveOptions(threads=1, seed=0, gap=GAP)
+    reference = solve_measure(_max_u(city, split=False), "maxmin", options)
+    floor = 0.99 * reference.modelled                # above the most efficient plan's lowest level
+    with_split = solve_bounded(_max_u(city, split=True), "maxmin", floor, options)
+    alone = solve_bounded(_max_u(city, split=False), "maxmin", floor, options)
+    assert with_split.status == alone.status == "optimal"
+    assert with_split.result.objective == pytest.approx(alone.result.objective, rel=2 * GAP)
+    assert with_split.modelled >= floor - 1e-9
+    assert with_split.stages[0]["split"][0]["stage"] == "bound of the LP relaxation"
 
 
 def test_a_city_plan_proven_by_the_split_passes_the_check():
@@ -98,3 +113,28 @@ def test_a_round_that_does_not_prove_leaves_its_bound_and_the_better_plan():
     plans = [out.parts[1][1], out.parts[3][1]]
     assert all(p.objective <= best + 1e-9 for p in plans) and out.proven is None
     assert out.plan_result is max(plans, key=lambda p: p.objective)
+
+
+@pytest.mark.parametrize("bound", [0.76, -3.0])
+@pytest.mark.parametrize("maximise", [True, False])
+def test_meeting_is_the_least_value_the_bound_proves(bound, maximise):
+    """The restriction's target: a value at the gap asked from the bound, and no worse value within it."""
+    value = meeting(bound, GAP, maximise)
+    assert primary_gap(value, bound, maximise) == pytest.approx(GAP, rel=1e-9)
+    worse = value - 1e-6 if maximise else value + 1e-6
+    assert primary_gap(worse, bound, maximise) > GAP
+
+
+def test_a_target_stops_highs_at_a_plan_good_enough_or_a_bound_that_rules_one_out():
+    """HiGHS stops at the first plan as good as the target, keeping it; and stops once its bound lies below a
+    target above max U. Neither run claims to be optimal, and each keeps its plan and bound."""
+    city = generate_city(20, 1)
+    problem = _max_u(city, split=False)
+    maximise_efficiency(problem)
+    best = solve(problem.model, EXACT)
+    low = solve(problem.model, EXACT, target=Target(0.0, True))
+    assert low.termination == TARGET_REACHED and low.status == "time_limit" and low.has_solution
+    assert 0.0 <= low.objective <= best.objective + 1e-9 and low.bound >= best.objective - 1e-9
+    high = solve(problem.model, EXACT, target=Target(best.objective * 1.01, True))
+    assert high.termination == TARGET_OUT_OF_REACH and high.status == "time_limit"
+    assert best.objective - 1e-9 <= high.bound < best.objective * 1.01

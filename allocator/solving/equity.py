@@ -132,17 +132,15 @@ class _Sequence:
         most efficient of the measure's optimal plans, proven as every other stage is."""
         return self.run(TIE_BREAK, split=True)
 
-    def run(self, purpose: str, share: float = 1.0, split: bool = False, lp_first: bool = False) -> SolveResult:
+    def run(self, purpose: str, share: float = 1.0, split: bool = False) -> SolveResult:
         """Solve from the loaded plan; with a time limit, within `share` of the time left. `split` (a max U
-        stage of a problem with a `Split`): first the quick proof of allocator.solving.split; when it does not
-        prove the stage, its plan (if better than none) starts HiGHS on the whole model. `lp_first`: the split
-        tries its LP round first (max efficiency alone: the utilitarian objective, every plan's efficient
-        reference; in the tie-breaks and frontier points it was measured to cost more than it saved)."""
+        stage of a problem with a `Split`: max efficiency, a tie-break for it, a frontier point): first the
+        quick proof of allocator.solving.split, its LP round first; when it does not prove the stage, its plan
+        (if better than none) starts HiGHS on the whole model."""
         start = self._incumbent()
         found, bound, parts = None, None, []
         if split and self.problem.split is not None:
-            quick = solve_split(self.problem.model, self.problem.split, self._options(share, purpose), True, purpose, start,
-                                lp_first)
+            quick = solve_split(self.problem.model, self.problem.split, self._options(share, purpose), True, purpose, start)
             parts = quick.parts
             if quick.proven is not None:
                 self.results.append(quick.proven)
@@ -267,8 +265,7 @@ class _Proof:
 
 def _utilitarian(problem: EquityProblem, seq: _Sequence, tie_break: str) -> EquityOutcome:
     term = maximise_efficiency(problem)
-    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE, split=True,
-                    lp_first=True)
+    first = seq.run("max efficiency", share=1.0 if tie_break == NO_TIE_BREAK else PRIMARY_TIME_SHARE, split=True)
     if not first.has_solution:
         return _outcome(seq, "utilitarian", "objective", text=f"max efficiency {_ended(first.status)} with no plan")
     value = term.modelled()

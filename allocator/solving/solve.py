@@ -116,6 +116,31 @@ def time_left(options: SolveOptions) -> float | None:
     return None if end is None else end - time.time()
 
 
+@dataclass(frozen=True)
+class Target:
+    """A value a MIP run is asked to reach, not to prove: HiGHS stops once its incumbent is at least as
+    good as `value` (TARGET_REACHED), or, with `give_up`, once its bound shows that no plan is
+    (TARGET_OUT_OF_REACH; without it HiGHS goes on to its best plan, for a use other than the target).
+    Its best plan is kept either way, as at a time limit: the run proved nothing of its own optimum."""
+
+    value: float
+    maximise: bool
+    give_up: bool = True
+
+    def reached(self, incumbent: float) -> bool:
+        return _known(incumbent) and (incumbent >= self.value if self.maximise else incumbent <= self.value)
+
+    def out_of_reach(self, bound: float) -> bool:
+        return self.give_up and _known(bound) and (bound < self.value if self.maximise else bound > self.value)
+
+
+TARGET_REACHED, TARGET_OUT_OF_REACH = "target reached", "target out of reach"
+
+
+def _known(value: float) -> bool:
+    return value is not None and math.isfinite(value) and abs(value) < 1e30
+
+
 @dataclass
 class SolveResult:
     status: str
@@ -157,8 +182,9 @@ class _Watch:
     sharing the terminal with others) it is one full line every PROGRESS_LINE_EVERY_S.
     """
 
-    def __init__(self, options: SolveOptions, time_limit: float | None = None):
-        self.options = options
+    def __init__(self, options: SolveOptions, time_limit: float | None = None, target: Target | None = None):
+        self.options, self.target = options, target
+        self.stopped: str | None = None       # why the target stopped HiGHS (TARGET_REACHED, TARGET_OUT_OF_REACH)
         self.stream = _terminal_stderr() if options.progress else None
         self.redraw = self.stream is not None and _is_terminal(self.stream) and not _in_sweep_worker()
         self.every = PROGRESS_EVERY_S if self.redraw else PROGRESS_LINE_EVERY_S
@@ -187,11 +213,23 @@ class _Watch:
         bound = getattr(event.data_out, "mip_dual_bound", math.nan)
         if math.isfinite(bound) and abs(bound) < 1e30:
             self.dual_bound = float(bound)
+        if self.target is not None and self.stopped is None:
+            self._aim(event, bound)
         if self.options.progress and now - self.last_print >= self.every:
             self.last_print = now
             out = event.data_out
             inc, bnd = getattr(out, "mip_primal_bound", math.inf), getattr(out, "mip_dual_bound", math.nan)
             self.show(now - self.start, inc, bnd, getattr(out, "mip_gap", math.nan))
+
+    def _aim(self, event, bound: float) -> None:
+        """Stop HiGHS once its incumbent reaches the target, or its bound puts the target out of reach."""
+        incumbent = getattr(event.data_out, "mip_primal_bound", math.nan)
+        if self.target.reached(incumbent):
+            self.stopped = TARGET_REACHED
+        elif self.target.out_of_reach(bound):
+            self.stopped = TARGET_OUT_OF_REACH
+        if self.stopped is not None:
+            event.interrupt()
 
     def show(self, elapsed: float, inc: float, bnd: float, gap: float) -> None:
         line = progress_line(self.options, elapsed, inc, bnd, gap)
@@ -289,7 +327,8 @@ def _active_objective(model: pyo.ConcreteModel):
 
 
 def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = None,
-          persistent: Persistent | None = None, highs_options: dict | None = None, relax: bool = False) -> SolveResult:
+          persistent: Persistent | None = None, highs_options: dict | None = None, relax: bool = False,
+          target: Target | None = None) -> SolveResult:
     """Hand `model` to HiGHS, solve, load the best solution found; never raises on status.
 
     `start` optionally maps variables (VarData) to the values of a known feasible
@@ -304,6 +343,8 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
 
     `relax` solves the LP relaxation: integrality is dropped in HiGHS alone (the Pyomo model
     keeps its domains), and a later solve through the same `persistent` restores it.
+
+    `target` stops a MIP run early, at a plan good enough or a bound that shows none is (`Target`).
     """
     _use_threads(options.threads)
     t0 = time.perf_counter()
@@ -322,7 +363,7 @@ def solve(model: pyo.ConcreteModel, options: SolveOptions, start: dict | None = 
     handover_s = time.perf_counter() - t0
     if handover_s > PROGRESS_EVERY_S:
         note(options, f"handed to HiGHS in {handover_s:.0f} s")
-    watch = _Watch(options, limit)
+    watch = _Watch(options, limit, target)
     events = (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt)
     for event in events:
         event.subscribe(watch)
@@ -454,9 +495,9 @@ def _result(compiled: CompiledModel, watch: _Watch) -> SolveResult:
     model_status = highs.getModelStatus()
     status = _STATUS.get(model_status, "error")
     if status == "interrupted":
-        if not watch.guard_fired:
+        if not watch.guard_fired and watch.stopped is None:
             raise KeyboardInterrupt
-        status = "time_limit"          # the wall-clock guard stopped HiGHS: keep its incumbent
+        status = "time_limit"          # the wall-clock guard or the target stopped HiGHS: keep its incumbent
     info = highs.getInfo()
     empty = model_status == highspy.HighsModelStatus.kModelEmpty
     has_solution = status in ("optimal", "time_limit") and (
@@ -477,7 +518,9 @@ def _result(compiled: CompiledModel, watch: _Watch) -> SolveResult:
         gap = relative_gap(objective, bound)
         if status == "optimal" and gap < 1e-9:
             gap = 0.0
-    termination = "wall_clock_guard" if watch.guard_fired and model_status in (_S.kInterrupt, _S.kHighsInterrupt) else model_status.name
+    termination = model_status.name
+    if model_status in (_S.kInterrupt, _S.kHighsInterrupt):
+        termination = "wall_clock_guard" if watch.guard_fired else (watch.stopped or termination)
     return SolveResult(status, objective, bound, gap, termination, solver_version=highs.version(),
                        has_solution=has_solution, highs_info=_highs_info(info))
 
