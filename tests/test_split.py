@@ -138,3 +138,14 @@ def test_a_target_stops_highs_at_a_plan_good_enough_or_a_bound_that_rules_one_ou
     high = solve(problem.model, EXACT, target=Target(best.objective * 1.01, True))
     assert high.termination == TARGET_OUT_OF_REACH and high.status == "time_limit"
     assert best.objective - 1e-9 <= high.bound < best.objective * 1.01
+
+
+def test_a_stage_the_split_does_not_prove_counts_its_parts_in_its_seconds():
+    """A stage's seconds are its whole time: when the split does not prove it, its parts' seconds and those of
+    HiGHS on the whole model after them."""
+    problem = _max_u(generate_city(12, 1), split=True)
+    out = solve_measure(problem, "utilitarian", SolveOptions(threads=1, seed=0, gap=1e-9), tie_break="none")
+    stage = out.stages[0]
+    parts = sum(p["seconds"] for p in stage["split"])
+    assert len(stage["split"]) == 4 and stage["seconds"] > parts > 0
+    assert out.result.handover_s + out.result.solve_s == pytest.approx(stage["seconds"], rel=1e-6)

@@ -158,7 +158,9 @@ class _Sequence:
                         handover_s=r.handover_s, solve_s=r.solve_s)
         r = bounded_by(r, bound, True, self.options.gap)
         self.results.append(r)
-        self.stages.append(stage_record(purpose, r, **({"split": _split_record(parts)} if parts else {})))
+        record = stage_record(purpose, r, **({"split": _split_record(parts)} if parts else {}))
+        record["seconds"] += sum(p.handover_s + p.solve_s for _, p in parts)     # the stage's time, its split's too
+        self.stages.append(record)
         return r
 
     def relaxation(self, purpose: str) -> SolveResult:
