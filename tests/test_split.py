@@ -149,3 +149,37 @@ def test_a_stage_the_split_does_not_prove_counts_its_parts_in_its_seconds():
     parts = sum(p["seconds"] for p in stage["split"])
     assert len(stage["split"]) == 4 and stage["seconds"] > parts > 0
     assert out.result.handover_s + out.result.solve_s == pytest.approx(stage["seconds"], rel=1e-6)
+
+
+def test_a_round_met_by_an_earlier_rounds_plan_loads_that_plan(monkeypatch):
+    """When round 1's plan misses its own bound but meets round 2's tighter one, round 2 needs no plan of its
+    own: the stage is proven with round 1's plan, and that plan, not round 2's relaxation, is loaded."""
+    from dataclasses import replace
+
+    import pyomo.environ as pyo
+    from pyomo.common.collections import ComponentMap
+
+    from allocator.solving import split as split_module
+
+    city = generate_city(20, 1)
+    problem = _max_u(city, split=True)
+    maximise_efficiency(problem)
+    solve(problem.model, EXACT)                                 # the optimum, to start from
+    start = ComponentMap((v, v.value) for v in problem.model.component_data_objects(pyo.Var, active=True)
+                         if v.value is not None)
+    real = split_module._relaxed
+    calls = []
+
+    def relaxed(*args, **kwargs):         # round 1's bound made looser by 0.2 %: still a bound, one its plan misses
+        r = real(*args, **kwargs)
+        calls.append(r)
+        return replace(r, bound=r.bound * 1.002) if len(calls) == 1 else r
+
+    monkeypatch.setattr(split_module, "_relaxed", relaxed)
+    out = solve_split(problem.model, problem.split, SolveOptions(threads=1, seed=0, gap=1e-3), True, "max U",
+                      incumbent=start)          # at 1e-3, round 2's bound (5e-4 above the optimum here) meets it
+    assert [name for name, _ in out.parts] == ["bound of the LP relaxation", PLAN_PART, "bound with sites opened in part"]
+    assert out.proven is not None and out.proven.objective == out.parts[1][1].objective
+    objective = next(problem.model.component_data_objects(pyo.Objective, active=True))
+    assert pyo.value(objective) == pytest.approx(out.proven.objective, abs=1e-9)
+    assert all(abs(v.value - round(v.value)) < 1e-6 for v in problem.split.fixed())

@@ -128,9 +128,8 @@ def _round(model, relaxed, split: Split, options: SolveOptions, maximise: bool, 
     gap = primary_gap(best.objective, out.bound, maximise)
     if gap is None or gap > asked:
         return False
-    if best is not plan_part:                   # an earlier round's plan meets the tighter bound: load it
-        for v, x in out.plan.items():
-            v.set_value(x, skip_validation=True)
+    for v, x in out.plan.items():               # the plan that meets (an earlier round's, possibly) is loaded
+        v.set_value(x, skip_validation=True)
     seconds = [r for _, r in out.parts]
     out.proven = replace(best, status="optimal", bound=out.bound, gap=gap,
                          handover_s=sum(r.handover_s for r in seconds), solve_s=sum(r.solve_s for r in seconds))
