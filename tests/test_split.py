@@ -1,8 +1,12 @@
-"""The quick proof of max efficiency (allocator.solving.split): its bound is a relaxation's, its plan a
+"""The quick proof of a max-U stage (allocator.solving.split): its bound is a relaxation's, its plan a
 plan of the model, and a stage it proves has the optimum HiGHS proves on the whole model."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pyomo.environ as pyo
 import pytest
+from pyomo.common.collections import ComponentMap
 
 from conftest import invoke
 
@@ -12,6 +16,7 @@ from allocator.plans.checks import check_plan
 from allocator.plans.make import make_plan
 from allocator.solving.city import city_problem
 from allocator.solving.equity import solve_bounded, solve_measure
+from allocator.solving import split as split_module
 from allocator.solving.run import RunOptions
 from allocator.solving.solve import TARGET_OUT_OF_REACH, TARGET_REACHED, SolveOptions, Target, primary_gap, solve
 from allocator.solving.split import PLAN_PART, meeting, solve_split
@@ -154,13 +159,6 @@ def test_a_stage_the_split_does_not_prove_counts_its_parts_in_its_seconds():
 def test_a_round_met_by_an_earlier_rounds_plan_loads_that_plan(monkeypatch):
     """When round 1's plan misses its own bound but meets round 2's tighter one, round 2 needs no plan of its
     own: the stage is proven with round 1's plan, and that plan, not round 2's relaxation, is loaded."""
-    from dataclasses import replace
-
-    import pyomo.environ as pyo
-    from pyomo.common.collections import ComponentMap
-
-    from allocator.solving import split as split_module
-
     city = generate_city(20, 1)
     problem = _max_u(city, split=True)
     maximise_efficiency(problem)
